@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# payfleet: one image, every subcommand (worker, gateway, sandbox, publish, demo).
+#   docker build -t payfleet .
+#   docker run --rm -e PAYFLEET__AMQP__URL=... -e PAYFLEET__ECOMMPAY__SECRET_KEY=... payfleet worker
+
+FROM rust:1-bookworm AS builder
+WORKDIR /src
+COPY . .
+# The registry and target caches survive between builds (BuildKit cache mounts);
+# the binary is copied out of the cached target dir, which is not part of the layer.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/usr/local/cargo/git \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin payfleet \
+    && install -D -m 0755 target/release/payfleet /out/payfleet
+
+FROM debian:bookworm-slim
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+RUN groupadd --system --gid 10001 payfleet \
+    && useradd --system --uid 10001 --gid payfleet --no-create-home \
+       --home-dir /nonexistent --shell /usr/sbin/nologin payfleet
+COPY --from=builder /out/payfleet /usr/local/bin/payfleet
+# For reference and `--config`; the defaults are compiled into the binary.
+COPY config/ /etc/payfleet/
+USER 10001:10001
+# gateway, sandbox, worker ops (/metrics, /healthz, /readyz); each must listen on 0.0.0.0
+# in a container: PAYFLEET__GATEWAY__LISTEN, PAYFLEET__SANDBOX__LISTEN, PAYFLEET__WORKER__OPS_LISTEN.
+EXPOSE 8080 8090 9100
+ENTRYPOINT ["payfleet"]
+CMD ["--help"]

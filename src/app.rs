@@ -1,0 +1,163 @@
+//! Assembling the processes from settings: used by the CLI, the demo, the benchmarks
+//! and the test harness alike, so they all run the same code.
+//!
+//! Shutdown follows mini-redis: a [`Shutdown`] signal is broadcast to every part, and
+//! the caller then waits for each part's task to finish.
+
+use crate::bus::{Names, PublisherLink};
+use crate::config::Settings;
+use crate::gateway::{self, Gateway};
+use crate::pipeline::{Providers, Worker};
+use crate::providers::ecommpay::{Ecommpay, Gate};
+use crate::sandbox::{self, Sandbox};
+use crate::state::StateStore;
+use crate::telemetry::{Metrics, Readiness, ops_router, serve_ops};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Broadcast stop signal: `trigger()` once, every holder of a receiver sees it.
+#[derive(Clone)]
+pub struct Shutdown {
+    tx: Arc<watch::Sender<bool>>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown {
+            tx: Arc::new(watch::channel(false).0),
+        }
+    }
+}
+
+impl Shutdown {
+    pub fn trigger(&self) {
+        let _ = self.tx.send(true);
+    }
+
+    pub fn receiver(&self) -> watch::Receiver<bool> {
+        self.tx.subscribe()
+    }
+
+    /// Resolves once the signal is given.
+    pub fn wait(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.receiver();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn termination_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+pub async fn connect_store(settings: &Settings) -> anyhow::Result<StateStore> {
+    StateStore::connect(
+        &settings.redis.url,
+        &settings.redis.key_prefix,
+        settings.redis.retention_ms,
+    )
+        .await
+        .with_context(|| format!("connecting to Redis at {}", settings.redis.url))
+}
+
+pub fn providers(settings: &Settings) -> anyhow::Result<Providers> {
+    let e = &settings.ecommpay;
+    let gate = Gate::new(
+        &e.base_url,
+        e.project_id,
+        settings.secrets.ecommpay()?,
+        Duration::from_millis(e.connect_timeout_ms),
+        Duration::from_millis(e.request_timeout_ms),
+    )?;
+    Ok(Providers {
+        ecommpay: Arc::new(Ecommpay::new(gate)),
+    })
+}
+
+/// Starts a worker and its ops endpoints; the task ends after `shutdown`.
+pub async fn spawn_worker(
+    settings: &Settings,
+    name: &str,
+    shutdown: &Shutdown,
+    serve_ops_endpoints: bool,
+) -> anyhow::Result<(Option<SocketAddr>, JoinHandle<anyhow::Result<()>>)> {
+    let metrics = Arc::new(Metrics::new("worker"));
+    let ready = Readiness::default();
+    let store = connect_store(settings).await?;
+    let providers = providers(settings)?;
+    let ops = if serve_ops_endpoints {
+        let router = ops_router(metrics.clone(), ready.clone());
+        let (addr, _) = serve_ops(settings.worker.ops_listen, router, shutdown.wait())
+            .await
+            .with_context(|| format!("binding worker.ops_listen {}", settings.worker.ops_listen))?;
+        Some(addr)
+    } else {
+        None
+    };
+    let worker = Worker::new(settings.clone(), store, providers, metrics, ready, name.to_owned());
+    let task = tokio::spawn(worker.run(shutdown.receiver()));
+    Ok((ops, task))
+}
+
+/// Starts the gateway; returns the address it listens on.
+pub async fn spawn_gateway(
+    settings: &Settings,
+    shutdown: &Shutdown,
+) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+    let metrics = Arc::new(Metrics::new("gateway"));
+    let ready = Readiness::default();
+    let store = connect_store(settings).await?;
+    let names = Names::new(&settings.amqp.namespace);
+    let link = PublisherLink::new(&settings.amqp.url, "payfleet-gateway", names, metrics.clone(), ready.clone());
+    // Fail at start, not at the first callback, when the broker is unreachable.
+    link.get().await.context("connecting the gateway to RabbitMQ")?;
+    let gw = Arc::new(Gateway {
+        store,
+        link,
+        metrics,
+        ecommpay_secret: settings.secrets.ecommpay()?,
+    });
+    let router = gateway::router(gw.clone(), ready);
+    let (addr, server) = serve_ops(settings.gateway.listen, router, shutdown.wait())
+        .await
+        .with_context(|| format!("binding gateway.listen {}", settings.gateway.listen))?;
+    let task = tokio::spawn(async move {
+        let _ = server.await;
+        gw.link.close().await;
+    });
+    Ok((addr, task))
+}
+
+/// Starts the provider simulator; returns its address and its state (for stats).
+pub async fn spawn_sandbox(
+    settings: &Settings,
+    shutdown: &Shutdown,
+) -> anyhow::Result<(SocketAddr, Arc<Sandbox>, JoinHandle<()>)> {
+    let metrics = Arc::new(Metrics::new("sandbox"));
+    let sb = Sandbox::new(
+        settings.sandbox.clone(),
+        settings.secrets.sandbox_ecommpay()?,
+        metrics,
+    );
+    let (addr, task) = serve_ops(settings.sandbox.listen, sandbox::router(sb.clone()), shutdown.wait())
+        .await
+        .with_context(|| format!("binding sandbox.listen {}", settings.sandbox.listen))?;
+    Ok((addr, sb, task))
+}

@@ -1,0 +1,99 @@
+//! Consuming the provider command queues on one channel with a prefetch bound.
+
+use super::{Names, headers};
+use crate::contract::ProviderName;
+use futures::stream::{SelectAll, StreamExt};
+use lapin::message::Delivery;
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Connection, Consumer};
+
+pub struct CommandConsumer {
+    channel: Channel,
+    tags: Vec<String>,
+    streams: SelectAll<Consumer>,
+}
+
+impl CommandConsumer {
+    pub async fn start(
+        conn: &Connection,
+        names: &Names,
+        prefetch: u16,
+        tag_prefix: &str,
+    ) -> Result<Self, lapin::Error> {
+        let channel = conn.create_channel().await?;
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await?;
+        let mut streams = SelectAll::new();
+        let mut tags = Vec::new();
+        for provider in ProviderName::ALL {
+            let tag = format!("{tag_prefix}-{}", provider.as_str());
+            let consumer = channel
+                .basic_consume(
+                    names.command_queue(provider).into(),
+                    tag.clone().into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            tags.push(tag);
+            streams.push(consumer);
+        }
+        Ok(CommandConsumer {
+            channel,
+            tags,
+            streams,
+        })
+    }
+
+    /// The next delivery; `None` once every consumer is cancelled or the channel died.
+    pub async fn next(&mut self) -> Option<Result<Delivery, lapin::Error>> {
+        self.streams.next().await
+    }
+
+    /// Stops the broker from sending more; deliveries already here still arrive.
+    pub async fn cancel(&self) {
+        for tag in &self.tags {
+            let _ = self
+                .channel
+                .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+                .await;
+        }
+    }
+
+    pub async fn close(&self) {
+        let _ = self.channel.close(200, "bye".into()).await;
+    }
+}
+
+/// What payfleet reads from a delivery's properties.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryInfo {
+    pub attempt: u32,
+    pub traceparent: Option<String>,
+    /// Seconds since the epoch when the publisher sent it (AMQP timestamp).
+    pub published_at: Option<u64>,
+    pub headers: FieldTable,
+}
+
+impl DeliveryInfo {
+    pub fn of(delivery: &Delivery) -> Self {
+        let headers = delivery.properties.headers().clone().unwrap_or_default();
+        let attempt = match headers.inner().get(headers::ATTEMPT) {
+            Some(AMQPValue::LongLongInt(n)) => (*n).max(1) as u32,
+            Some(AMQPValue::LongInt(n)) => (*n).max(1) as u32,
+            _ => 1,
+        };
+        let traceparent = match headers.inner().get(headers::TRACEPARENT) {
+            Some(AMQPValue::LongString(s)) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            _ => None,
+        };
+        DeliveryInfo {
+            attempt,
+            traceparent,
+            published_at: *delivery.properties.timestamp(),
+            headers,
+        }
+    }
+}

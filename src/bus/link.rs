@@ -1,0 +1,53 @@
+//! A publisher that reconnects on first use after the broker went away, for processes
+//! that publish but do not consume (gateway, publish command).
+
+use super::{Names, PublishError, Publisher};
+use crate::telemetry::{Metrics, Readiness};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+pub struct PublisherLink {
+    url: String,
+    name: String,
+    names: Names,
+    current: Mutex<Option<(lapin::Connection, Publisher)>>,
+    metrics: Arc<Metrics>,
+    ready: Readiness,
+}
+
+impl PublisherLink {
+    pub fn new(url: &str, name: &str, names: Names, metrics: Arc<Metrics>, ready: Readiness) -> Self {
+        PublisherLink {
+            url: url.to_owned(),
+            name: name.to_owned(),
+            names,
+            current: Mutex::new(None),
+            metrics,
+            ready,
+        }
+    }
+
+    /// A connected publisher, reconnecting if the last one was lost.
+    pub async fn get(&self) -> Result<Publisher, PublishError> {
+        let mut current = self.current.lock().await;
+        if let Some((conn, publisher)) = current.as_ref() {
+            if conn.status().connected() && publisher.is_connected() {
+                return Ok(publisher.clone());
+            }
+            self.metrics.reconnect("amqp", "publisher connection lost");
+        }
+        self.ready.set(false);
+        let conn = super::connect(&self.url, &self.name).await?;
+        let publisher = Publisher::open(&conn, self.names.clone()).await?;
+        *current = Some((conn, publisher.clone()));
+        self.ready.set(true);
+        Ok(publisher)
+    }
+
+    pub async fn close(&self) {
+        if let Some((conn, publisher)) = self.current.lock().await.take() {
+            publisher.close().await;
+            let _ = conn.close(200, "bye".into()).await;
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Publishing with confirms: a publish succeeds only when the broker has taken
+//! responsibility for the message. Mandatory publishes that come back unroutable fail.
+
+use super::{Names, headers};
+use crate::contract::Event;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{BasicProperties, Channel, Connection};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("broker: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("unroutable: no queue is bound to {exchange:?} for {routing_key:?}")]
+    Unroutable {
+        exchange: String,
+        routing_key: String,
+    },
+    #[error("the broker refused the message (nack)")]
+    Nacked,
+}
+
+/// One confirm-mode channel, shared by every task of a process (lapin channels are
+/// cheap handles; confirms are matched per message).
+#[derive(Clone)]
+pub struct Publisher {
+    channel: Channel,
+    names: Names,
+}
+
+pub fn header_text(value: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(value.as_bytes().to_vec()))
+}
+
+impl Publisher {
+    pub async fn open(conn: &Connection, names: Names) -> Result<Self, lapin::Error> {
+        let channel = conn.create_channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        Ok(Publisher { channel, names })
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.channel.status().connected()
+    }
+
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// Publishes a persistent JSON message and waits for the broker's confirm.
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        headers: FieldTable,
+        message_id: Option<&str>,
+    ) -> Result<(), PublishError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let mut props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_timestamp(now)
+            .with_headers(headers);
+        if let Some(id) = message_id {
+            props = props.with_message_id(id.into());
+        }
+        let confirm = self
+            .channel
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                body,
+                props,
+            )
+            .await?
+            .await?;
+        if confirm.is_nack() {
+            return Err(PublishError::Nacked);
+        }
+        if confirm.take_message().is_some() {
+            return Err(PublishError::Unroutable {
+                exchange: exchange.to_owned(),
+                routing_key: routing_key.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Publishes a command onto the commands exchange.
+    pub async fn publish_command(
+        &self,
+        routing_key: &str,
+        body: &[u8],
+        headers: FieldTable,
+    ) -> Result<(), PublishError> {
+        self.publish(&self.names.commands_exchange(), routing_key, body, headers, None)
+            .await
+    }
+
+    pub async fn publish_event(
+        &self,
+        event: &Event,
+        traceparent: Option<&str>,
+    ) -> Result<(), PublishError> {
+        let body = serde_json::to_vec(event).expect("events serialise");
+        let mut h = FieldTable::default();
+        if let Some(tp) = traceparent {
+            h.insert(headers::TRACEPARENT.into(), header_text(tp));
+        }
+        self.publish(
+            &self.names.events_exchange(),
+            &event.status.routing_key(),
+            &body,
+            h,
+            Some(&event.event_id.to_string()),
+        )
+        .await
+    }
+
+    /// Parks a command in the delay queue of `delay_ms`; it comes back to the commands
+    /// exchange with the same routing key when its time is up.
+    pub async fn delay(
+        &self,
+        delay_ms: u64,
+        routing_key: &str,
+        body: &[u8],
+        mut h: FieldTable,
+        attempt: u32,
+    ) -> Result<(), PublishError> {
+        h.insert(headers::ATTEMPT.into(), AMQPValue::LongLongInt(attempt.into()));
+        self.publish(&self.names.delay(delay_ms), routing_key, body, h, None)
+            .await
+    }
+
+    /// Sends what no worker can process to the dead-letter queue, with the reason.
+    pub async fn dead_letter(
+        &self,
+        routing_key: &str,
+        body: &[u8],
+        mut h: FieldTable,
+        reason: &str,
+    ) -> Result<(), PublishError> {
+        h.insert(headers::REASON.into(), header_text(reason));
+        h.insert(headers::ROUTING_KEY.into(), header_text(routing_key));
+        self.publish(&self.names.dead(), routing_key, body, h, None).await
+    }
+
+    pub async fn close(&self) {
+        let _ = self.channel.wait_for_confirms().await;
+        let _ = self.channel.close(200, "bye".into()).await;
+    }
+}

@@ -1,0 +1,13 @@
+use crate::app::{Shutdown, spawn_gateway, termination_signal};
+use crate::config::Settings;
+use std::process::ExitCode;
+
+pub async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
+    let shutdown = Shutdown::default();
+    let (addr, task) = spawn_gateway(&settings, &shutdown).await?;
+    tracing::info!(%addr, "gateway listening");
+    termination_signal().await;
+    shutdown.trigger();
+    task.await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,106 @@
+//! `payfleet publish`: commands from a JSON-lines file or stdin onto the bus, each
+//! confirmed by the broker. Lines that cannot be routed are reported, not published.
+
+use crate::bus::{self, Names, Publisher, headers};
+use crate::config::Settings;
+use crate::contract::command::routing_key_of;
+use lapin::types::FieldTable;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::task::JoinSet;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// JSON-lines file of commands; `-` or nothing reads stdin.
+    file: Option<PathBuf>,
+    /// Routing key for every line, instead of the one derived from method and operation.
+    #[arg(long)]
+    routing_key: Option<String>,
+    /// Publishes awaiting their confirm at once.
+    #[arg(long, default_value_t = 256)]
+    in_flight: usize,
+}
+
+/// A fresh W3C traceparent, so one command can be followed through logs and events.
+pub fn new_traceparent() -> String {
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let span = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    format!("00-{trace}-{span}-01")
+}
+
+pub fn trace_headers() -> FieldTable {
+    let mut h = FieldTable::default();
+    h.insert(
+        headers::TRACEPARENT.into(),
+        bus::header_text(&new_traceparent()),
+    );
+    h
+}
+
+pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = match &args.file {
+        Some(p) if p.as_os_str() != "-" => Box::new(tokio::fs::File::open(p).await?),
+        _ => Box::new(tokio::io::stdin()),
+    };
+    let conn = bus::connect(&settings.amqp.url, "payfleet-publish").await?;
+    let names = Names::new(&settings.amqp.namespace);
+    let setup = conn.create_channel().await?;
+    bus::declare(
+        &setup,
+        &names,
+        settings.amqp.delivery_limit,
+        &settings.worker.retry_delays_ms,
+        settings.amqp.declare_events_queue,
+    )
+    .await?;
+    let publisher = Publisher::open(&conn, names).await?;
+    let mut lines = BufReader::new(reader).lines();
+    let mut tasks = JoinSet::new();
+    let (mut published, mut failed, mut line_no) = (0u64, 0u64, 0u64);
+    let mut tally = |r: Result<(), String>| match r {
+        Ok(()) => published += 1,
+        Err(e) => {
+            failed += 1;
+            eprintln!("{e}");
+        }
+    };
+    while let Some(line) = lines.next_line().await? {
+        line_no += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let routing = match &args.routing_key {
+            Some(k) => Ok(k.clone()),
+            None => serde_json::from_str(&line)
+                .map_err(|e| format!("not JSON: {e}"))
+                .and_then(|v| routing_key_of(&v)),
+        };
+        let routing = match routing {
+            Ok(r) => r,
+            Err(e) => {
+                tally(Err(format!("line {line_no}: cannot route it ({e}); use --routing-key")));
+                continue;
+            }
+        };
+        while tasks.len() >= args.in_flight.max(1) {
+            if let Some(r) = tasks.join_next().await {
+                tally(r?);
+            }
+        }
+        let publisher = publisher.clone();
+        tasks.spawn(async move {
+            publisher
+                .publish_command(&routing, line.as_bytes(), trace_headers())
+                .await
+                .map_err(|e| format!("line {line_no}: {e}"))
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        tally(r?);
+    }
+    publisher.close().await;
+    let _ = conn.close(200, "bye".into()).await;
+    println!("published {published} command(s), {failed} failed");
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

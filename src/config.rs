@@ -1,0 +1,281 @@
+//! Configuration: compiled-in defaults (`config/default.toml`), an optional file, then
+//! `PAYFLEET__SECTION__KEY` environment variables. Secrets come only from the
+//! environment, so no file in the repo or the image can hold one.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+const ENV_PREFIX: &str = "PAYFLEET";
+const LIST_KEYS: [&str; 2] = ["worker.retry_delays_ms", "sandbox.callback_retry_ms"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration: {setting} is not set (set the environment variable {env})")]
+    MissingSecret { setting: &'static str, env: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub amqp: AmqpSettings,
+    pub redis: RedisSettings,
+    pub worker: WorkerSettings,
+    pub gateway: GatewaySettings,
+    pub ecommpay: EcommpaySettings,
+    pub sandbox: SandboxSettings,
+    pub telemetry: TelemetrySettings,
+    #[serde(skip)]
+    pub secrets: Secrets,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpSettings {
+    pub url: String,
+    pub namespace: String,
+    pub declare_events_queue: bool,
+    pub prefetch: u16,
+    pub delivery_limit: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: String,
+    pub key_prefix: String,
+    pub retention_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    pub max_in_flight: usize,
+    pub lease_ms: u64,
+    pub retry_delays_ms: Vec<u64>,
+    pub max_attempts: u32,
+    pub ops_listen: SocketAddr,
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EcommpaySettings {
+    pub base_url: String,
+    pub project_id: u64,
+    pub connect_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSettings {
+    pub listen: SocketAddr,
+    pub ecommpay_project_id: u64,
+    pub ecommpay_callback_url: String,
+    pub callback_delay_ms: u64,
+    pub callback_retry_ms: Vec<u64>,
+    pub callback_max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+/// Secrets, read from the environment only. Each is optional here; the process that
+/// needs one asks for it and gets an error naming the variable.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    pub ecommpay_secret_key: Option<SecretString>,
+    pub sandbox_ecommpay_secret_key: Option<SecretString>,
+}
+
+impl Secrets {
+    const ECOMMPAY: (&'static str, &'static str) = ("ecommpay.secret_key", "ECOMMPAY__SECRET_KEY");
+    const SANDBOX_ECOMMPAY: (&'static str, &'static str) = (
+        "sandbox.ecommpay_secret_key",
+        "SANDBOX__ECOMMPAY_SECRET_KEY",
+    );
+
+    fn env_name(suffix: &str) -> String {
+        format!("{ENV_PREFIX}__{suffix}")
+    }
+
+    fn require(
+        value: &Option<SecretString>,
+        (setting, suffix): (&'static str, &'static str),
+    ) -> Result<SecretString, ConfigError> {
+        value.clone().ok_or_else(|| ConfigError::MissingSecret {
+            setting,
+            env: Self::env_name(suffix),
+        })
+    }
+
+    pub fn ecommpay(&self) -> Result<SecretString, ConfigError> {
+        Self::require(&self.ecommpay_secret_key, Self::ECOMMPAY)
+    }
+
+    pub fn sandbox_ecommpay(&self) -> Result<SecretString, ConfigError> {
+        Self::require(&self.sandbox_ecommpay_secret_key, Self::SANDBOX_ECOMMPAY)
+    }
+}
+
+impl Settings {
+    /// Loads from the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars().collect())
+    }
+
+    /// Loads with an explicit environment (tests use this).
+    pub fn load_from(file: Option<&Path>, env: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULTS,
+            config::FileFormat::Toml,
+        ));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(config::File::from(path));
+        }
+        let secret_suffixes = [Secrets::ECOMMPAY.1, Secrets::SANDBOX_ECOMMPAY.1];
+        let plain_env: config::Map<String, String> = env
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with(&format!("{ENV_PREFIX}__"))
+                    && !secret_suffixes.iter().any(|s| *k == &Secrets::env_name(s))
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut env_source = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .list_separator(",")
+            .try_parsing(true)
+            .source(Some(plain_env));
+        for key in LIST_KEYS {
+            env_source = env_source.with_list_parse_key(key);
+        }
+        let built = builder
+            .add_source(env_source)
+            .build()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut settings: Settings = built
+            .try_deserialize()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let secret = |suffix: &str| {
+            env.get(&Secrets::env_name(suffix))
+                .filter(|v| !v.is_empty())
+                .map(|v| SecretString::from(v.clone()))
+        };
+        settings.secrets = Secrets {
+            ecommpay_secret_key: secret(Secrets::ECOMMPAY.1),
+            sandbox_ecommpay_secret_key: secret(Secrets::SANDBOX_ECOMMPAY.1),
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |setting: &str, why: &str| {
+            Err(ConfigError::Invalid(format!("{setting} {why}")))
+        };
+        if self.amqp.prefetch == 0 {
+            return fail("amqp.prefetch", "must be at least 1");
+        }
+        if self.worker.max_in_flight == 0 {
+            return fail("worker.max_in_flight", "must be at least 1");
+        }
+        if self.worker.retry_delays_ms.is_empty() || self.worker.retry_delays_ms.contains(&0) {
+            return fail("worker.retry_delays_ms", "must list at least one delay, none of them 0");
+        }
+        if self.worker.max_attempts == 0 {
+            return fail("worker.max_attempts", "must be at least 1");
+        }
+        if self.sandbox.callback_retry_ms.is_empty() {
+            return fail("sandbox.callback_retry_ms", "must list at least one wait");
+        }
+        for (setting, url) in [
+            ("ecommpay.base_url", &self.ecommpay.base_url),
+            ("sandbox.ecommpay_callback_url", &self.sandbox.ecommpay_callback_url),
+        ] {
+            if reqwest::Url::parse(url).is_err() {
+                return fail(setting, &format!("is not a URL: {url:?}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_load_and_environment_overrides() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("PAYFLEET__AMQP__PREFETCH", "64"),
+                ("PAYFLEET__WORKER__RETRY_DELAYS_MS", "10,20"),
+                ("PAYFLEET__ECOMMPAY__SECRET_KEY", "k"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.amqp.prefetch, 64);
+        assert_eq!(s.worker.retry_delays_ms, vec![10, 20]);
+        assert_eq!(s.secrets.ecommpay().unwrap().expose_secret(), "k");
+    }
+
+    #[test]
+    fn a_malformed_setting_is_named() {
+        let e = Settings::load_from(None, env(&[("PAYFLEET__AMQP__PREFETCH", "lots")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("amqp.prefetch"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_secret_names_its_variable() {
+        let s = Settings::load_from(None, HashMap::new()).unwrap();
+        let e = s.secrets.ecommpay().unwrap_err().to_string();
+        assert!(e.contains("PAYFLEET__ECOMMPAY__SECRET_KEY"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_url_is_named() {
+        let e = Settings::load_from(None, env(&[("PAYFLEET__ECOMMPAY__BASE_URL", "nope")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ecommpay.base_url"), "{e}");
+    }
+}

@@ -1,0 +1,304 @@
+//! Command contract v1: what other services publish onto `payfleet.commands`.
+//!
+//! Parsing happens in stages so that every failure gets the most useful answer: a body
+//! that is not JSON or has no valid `idempotency_key` cannot be answered on the bus and
+//! goes to the dead-letter queue; anything else that is wrong becomes a `rejected` event
+//! for its key.
+
+use super::{IdempotencyKey, Money};
+use crate::providers::ecommpay::homebank_payout::HomebankPayout;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+pub const CONTRACT_VERSION: u32 = 1;
+
+/// Which provider a method belongs to: also the first part of the routing key and the
+/// name of the provider's command queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderName {
+    Ecommpay,
+}
+
+impl ProviderName {
+    pub const ALL: [ProviderName; 1] = [ProviderName::Ecommpay];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderName::Ecommpay => "ecommpay",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Homebank,
+}
+
+impl Method {
+    pub fn provider(self) -> ProviderName {
+        match self {
+            Method::Homebank => ProviderName::Ecommpay,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Homebank => "homebank",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Payout,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Payout => "payout",
+        }
+    }
+}
+
+/// The method's own fields, typed and validated.
+#[derive(Debug, Clone)]
+pub enum Details {
+    HomebankPayout(HomebankPayout),
+}
+
+/// A command that passed every check: safe to act on.
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub key: IdempotencyKey,
+    pub method: Method,
+    pub operation: Operation,
+    pub amount: Money,
+    pub deadline: Option<DateTime<Utc>>,
+    pub details: Details,
+    pub fingerprint: Fingerprint,
+}
+
+impl Command {
+    pub fn provider(&self) -> ProviderName {
+        self.method.provider()
+    }
+
+    pub fn routing_key(&self) -> String {
+        routing_key(self.method, self.operation)
+    }
+}
+
+pub fn routing_key(method: Method, operation: Operation) -> String {
+    format!("{}.{}", method.provider().as_str(), operation.as_str())
+}
+
+/// The routing key a command body asks for (`<provider>.<operation>`), read from its
+/// `method` and `operation` without validating the rest: publishers use it.
+pub fn routing_key_of(body: &serde_json::Value) -> Result<String, String> {
+    let method = body
+        .get("method")
+        .ok_or("method is missing")
+        .and_then(|m| Method::deserialize(m).map_err(|_| "method is unknown"))?;
+    let operation = body
+        .get("operation")
+        .ok_or("operation is missing")
+        .and_then(|o| Operation::deserialize(o).map_err(|_| "operation is unknown"))?;
+    Ok(routing_key(method, operation))
+}
+
+/// SHA-256 of the command's canonical JSON: the same key with a different fingerprint
+/// is a different payment and is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    fn of(value: &serde_json::Value) -> Self {
+        // serde_json's map is ordered by key, so re-serialising gives one canonical form
+        // whatever order or spacing the publisher used.
+        let canonical = serde_json::to_vec(value).expect("a Value always serialises");
+        Fingerprint(hex(&Sha256::digest(&canonical)))
+    }
+
+    pub fn from_stored(s: String) -> Self {
+        Fingerprint(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// What the bus gave us, after decoding.
+#[derive(Debug)]
+pub enum Decoded {
+    Valid(Box<Command>),
+    /// Has a usable key, so it is answered with a `rejected` event.
+    Invalid(Invalid),
+    /// Not JSON, or no usable key: only the dead-letter queue can hold it.
+    Undecodable(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Invalid {
+    pub key: IdempotencyKey,
+    pub fingerprint: Fingerprint,
+    pub method: Option<Method>,
+    pub operation: Option<Operation>,
+    pub amount: Option<Money>,
+    pub reason: String,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "command {} is invalid: {}", self.key, self.reason)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    version: u32,
+    #[allow(dead_code)] // parsed once before the envelope; kept so deny_unknown_fields allows it
+    idempotency_key: IdempotencyKey,
+    method: Method,
+    operation: Operation,
+    amount: Money,
+    #[serde(default)]
+    deadline: Option<DateTime<Utc>>,
+    details: serde_json::Value,
+}
+
+/// Decodes and validates one message body.
+pub fn decode(body: &[u8]) -> Decoded {
+    let value: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        Ok(_) => return Decoded::Undecodable("body is JSON but not an object".into()),
+        Err(e) => return Decoded::Undecodable(format!("body is not JSON: {e}")),
+    };
+    let key = match value.get("idempotency_key") {
+        Some(serde_json::Value::String(s)) => match IdempotencyKey::parse(s.as_str()) {
+            Ok(k) => k,
+            Err(e) => return Decoded::Undecodable(e),
+        },
+        Some(_) => return Decoded::Undecodable("idempotency_key must be a string".into()),
+        None => return Decoded::Undecodable("idempotency_key is missing".into()),
+    };
+    let fingerprint = Fingerprint::of(&value);
+    let invalid = |reason: String| {
+        let method = value
+            .get("method")
+            .and_then(|m| Method::deserialize(m).ok());
+        let operation = value
+            .get("operation")
+            .and_then(|o| Operation::deserialize(o).ok());
+        let amount = value
+            .get("amount")
+            .and_then(|a| Money::deserialize(a).ok());
+        Decoded::Invalid(Invalid {
+            key: key.clone(),
+            fingerprint: fingerprint.clone(),
+            method,
+            operation,
+            amount,
+            reason,
+        })
+    };
+    let env = match Envelope::deserialize(&value) {
+        Ok(env) => env,
+        Err(e) => return invalid(e.to_string()),
+    };
+    if env.version != CONTRACT_VERSION {
+        return invalid(format!(
+            "version {} is not supported (expected {CONTRACT_VERSION})",
+            env.version
+        ));
+    }
+    let details = match (env.method, env.operation) {
+        (Method::Homebank, Operation::Payout) => {
+            HomebankPayout::parse(env.details, env.amount).map(Details::HomebankPayout)
+        }
+    };
+    match details {
+        Ok(details) => Decoded::Valid(Box::new(Command {
+            key,
+            method: env.method,
+            operation: env.operation,
+            amount: env.amount,
+            deadline: env.deadline,
+            details,
+            fingerprint,
+        })),
+        Err(reason) => invalid(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payout(amount: u64, currency: &str) -> String {
+        format!(
+            r#"{{"version":1,"idempotency_key":"k-1","method":"homebank","operation":"payout",
+            "amount":{{"minor":{amount},"currency":"{currency}"}},
+            "details":{{"customer":{{"id":"444567","phone":"77074544579","ip_address":"1.1.1.1"}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_valid_payout_decodes() {
+        match decode(payout(200000, "KZT").as_bytes()) {
+            Decoded::Valid(c) => {
+                assert_eq!(c.routing_key(), "ecommpay.payout");
+                assert_eq!(c.amount.minor.minor(), 200000);
+            }
+            other => panic!("expected valid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fingerprint_ignores_key_order_and_spacing() {
+        let a = br#"{"a":1,"idempotency_key":"k","b":[1,2]}"#;
+        let b = br#"{ "b" : [1,2], "idempotency_key":"k", "a":1 }"#;
+        let fp = |body: &[u8]| match decode(body) {
+            Decoded::Invalid(i) => i.fingerprint,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(fp(a), fp(b));
+    }
+
+    #[test]
+    fn broken_json_and_missing_keys_are_undecodable() {
+        assert!(matches!(decode(b"{nope"), Decoded::Undecodable(_)));
+        assert!(matches!(decode(b"[1]"), Decoded::Undecodable(_)));
+        assert!(matches!(decode(br#"{"version":1}"#), Decoded::Undecodable(_)));
+        assert!(matches!(
+            decode(br#"{"idempotency_key":"a b"}"#),
+            Decoded::Undecodable(_)
+        ));
+    }
+
+    #[test]
+    fn unknown_fields_and_versions_are_rejected_with_a_reason() {
+        let body = payout(200000, "KZT").replace("\"version\":1", "\"version\":1,\"extra\":true");
+        match decode(body.as_bytes()) {
+            Decoded::Invalid(i) => assert!(i.reason.contains("extra"), "{}", i.reason),
+            other => panic!("{other:?}"),
+        }
+        let body = payout(200000, "KZT").replace("\"version\":1", "\"version\":2");
+        assert!(matches!(decode(body.as_bytes()), Decoded::Invalid(_)));
+    }
+}

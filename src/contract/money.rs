@@ -1,0 +1,127 @@
+//! Money in the core: integer minor units with an ISO-4217 currency. Conversion to a
+//! provider's decimal form happens at that provider's edge, never through floats.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A positive amount in the currency's minor units (tiyn, paise, cents).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Amount(u64);
+
+impl Amount {
+    /// Largest amount accepted: far above any provider limit, far below overflow.
+    pub const MAX: u64 = 1_000_000_000_000_000;
+
+    pub fn parse(minor: u64) -> Result<Self, String> {
+        match minor {
+            0 => Err("amount must be greater than zero".into()),
+            m if m > Self::MAX => Err(format!("amount {m} exceeds the maximum {}", Self::MAX)),
+            m => Ok(Self(m)),
+        }
+    }
+
+    pub fn minor(self) -> u64 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Amount::parse(u64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// ISO-4217 alphabetic code of a currency payfleet knows, with its minor-unit exponent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Currency {
+    EUR,
+    INR,
+    KZT,
+    RUB,
+    USD,
+}
+
+impl Currency {
+    pub fn code(self) -> &'static str {
+        match self {
+            Currency::EUR => "EUR",
+            Currency::INR => "INR",
+            Currency::KZT => "KZT",
+            Currency::RUB => "RUB",
+            Currency::USD => "USD",
+        }
+    }
+
+    /// Digits after the decimal point (ISO-4217 exponent).
+    pub fn exponent(self) -> u32 {
+        2
+    }
+
+    /// `1` followed by `exponent` zeros: minor units per major unit.
+    pub fn minor_per_major(self) -> u64 {
+        10u64.pow(self.exponent())
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// An amount with its currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Money {
+    pub minor: Amount,
+    pub currency: Currency,
+}
+
+impl Money {
+    /// The amount as a decimal string in major units ("2000.00"), exact.
+    pub fn to_decimal_string(self) -> String {
+        let per = self.currency.minor_per_major();
+        let exp = self.currency.exponent() as usize;
+        format!(
+            "{}.{:0exp$}",
+            self.minor.minor() / per,
+            self.minor.minor() % per
+        )
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.to_decimal_string(), self.currency)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_and_huge_amounts_are_refused() {
+        assert!(Amount::parse(0).is_err());
+        assert!(Amount::parse(Amount::MAX + 1).is_err());
+        assert_eq!(Amount::parse(1).unwrap().minor(), 1);
+    }
+
+    #[test]
+    fn decimal_form_is_exact() {
+        let m = |minor, currency| Money {
+            minor: Amount::parse(minor).unwrap(),
+            currency,
+        };
+        assert_eq!(m(200000, Currency::KZT).to_decimal_string(), "2000.00");
+        assert_eq!(m(1, Currency::USD).to_decimal_string(), "0.01");
+        assert_eq!(m(105, Currency::INR).to_decimal_string(), "1.05");
+    }
+
+    #[test]
+    fn unknown_currency_is_refused() {
+        let r: Result<Money, _> = serde_json::from_str(r#"{"minor":100,"currency":"XXX"}"#);
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,29 @@
+//! payfleet: a fleet of stateless workers that moves money.
+//!
+//! Other services publish payment commands onto RabbitMQ; workers validate them, guard
+//! them with Redis, call the payment providers and publish every outcome as an event.
+//!
+//! Map of the crate:
+//! - [`contract`]: the bus contract v1 (commands, events, `Amount`, `IdempotencyKey`).
+//! - [`bus`]: RabbitMQ topology, confirmed publishing, consuming.
+//! - [`state`]: the Redis state machine that keeps a payment from being paid twice.
+//! - [`pipeline`]: the worker: consume → validate → claim → provider → record → publish → ack.
+//! - [`providers`]: one trait, one folder per provider, one file per method.
+//! - [`gateway`]: provider callbacks over HTTP.
+//! - [`sandbox`]: the local provider simulator used by tests, the demo and benchmarks.
+//! - [`telemetry`]: logs, metrics, `/metrics` `/healthz` `/readyz`.
+//! - [`app`]: assembling processes from [`config`]; [`local`]: a whole fleet in one
+//!   process; [`cli`]: the `payfleet` commands.
+
+pub mod app;
+pub mod bus;
+pub mod cli;
+pub mod config;
+pub mod contract;
+pub mod gateway;
+pub mod local;
+pub mod pipeline;
+pub mod providers;
+pub mod sandbox;
+pub mod state;
+pub mod telemetry;

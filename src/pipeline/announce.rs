@@ -1,0 +1,96 @@
+//! Turning a recorded state into its event: publish with a confirm, then note in the
+//! record that it was published, so duplicates and redeliveries do not repeat it.
+
+use crate::bus::{PublishError, Publisher};
+use crate::contract::{Event, EventStatus, IdempotencyKey, ProviderResult};
+use crate::state::{Meta, Outcome, State, StateStore, StoreError};
+use crate::telemetry::Metrics;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnnounceError {
+    #[error("publishing the event: {0}")]
+    Publish(#[from] PublishError),
+    #[error("recording the event: {0}")]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone)]
+pub struct Announcer {
+    pub publisher: Publisher,
+    pub store: StateStore,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Everything an event says about one state of one command.
+pub struct Announcement<'a> {
+    pub key: &'a IdempotencyKey,
+    pub status: EventStatus,
+    pub meta: &'a Meta,
+    pub outcome: &'a Outcome,
+    pub payment_id: Option<&'a str>,
+    pub traceparent: Option<&'a str>,
+}
+
+impl Announcement<'_> {
+    pub fn event(&self) -> Event {
+        let mut e = Event::new(self.key.clone(), self.status);
+        e.method = self.meta.method;
+        e.operation = self.meta.operation;
+        e.amount = self.meta.amount;
+        e.payment_id = self.payment_id.map(str::to_owned);
+        e.provider = self.outcome.code.as_ref().map(|code| ProviderResult {
+            code: code.clone(),
+            message: self.outcome.message.clone().unwrap_or_default(),
+        });
+        e.reason = self.outcome.reason.clone();
+        e.action = self.outcome.action.clone();
+        e
+    }
+}
+
+impl Announcer {
+    pub async fn announce(&self, a: Announcement<'_>, state: State) -> Result<(), AnnounceError> {
+        self.publisher.publish_event(&a.event(), a.traceparent).await?;
+        self.metrics.event_published(a.status.as_str());
+        self.store.mark_published(a.key, state).await?;
+        Ok(())
+    }
+
+    /// Publishes the terminal event of a finished command from its record, if a crash
+    /// or a lost confirm left it unpublished.
+    pub async fn republish_terminal(
+        &self,
+        key: &IdempotencyKey,
+        traceparent: Option<&str>,
+    ) -> Result<(), AnnounceError> {
+        let rec = self.store.record(key).await?;
+        let Some(state) = rec.get("st").and_then(|s| State::parse(s)) else {
+            return Ok(());
+        };
+        let Some(status) = state.terminal_event() else {
+            return Ok(());
+        };
+        let meta: Meta = rec
+            .get("meta")
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_default();
+        let outcome: Outcome = rec
+            .get("out")
+            .and_then(|o| serde_json::from_str(o).ok())
+            .unwrap_or_default();
+        let payment_id = rec.get("pid").filter(|p| !p.is_empty()).map(String::as_str);
+        self.announce(
+            Announcement {
+                key,
+                status,
+                meta: &meta,
+                outcome: &outcome,
+                payment_id,
+                traceparent,
+            },
+            state,
+        )
+        .await
+    }
+}

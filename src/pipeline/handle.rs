@@ -1,0 +1,393 @@
+//! What a worker does with one delivery. Every path ends in an ack only after the
+//! command's state is recorded and its event (if any) confirmed by the broker.
+
+use super::announce::{AnnounceError, Announcement, Announcer};
+use super::Providers;
+use crate::bus::{DeliveryInfo, PublishError, Publisher};
+use crate::config::WorkerSettings;
+use crate::contract::command::{self, Decoded, Invalid};
+use crate::contract::{Command, EventStatus};
+use crate::providers::{Provider, ProviderError, Status, Submission};
+use crate::state::{
+    Claim, ClaimMode, Lease, Meta, Outcome, RejectVerdict, State, StateStore, StoreError,
+    Transition,
+};
+use crate::telemetry::Metrics;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Why a delivery could not be finished now (the infrastructure failed, not the command).
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    Announce(#[from] AnnounceError),
+}
+
+/// How one delivery ended, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    Event(EventStatus),
+    Retrying,
+    Duplicate,
+    DeadLettered,
+    /// Another worker owns it now.
+    Fenced,
+}
+
+impl Handled {
+    pub fn label(self) -> &'static str {
+        match self {
+            Handled::Event(s) => s.as_str(),
+            Handled::Retrying => "retrying",
+            Handled::Duplicate => "duplicate",
+            Handled::DeadLettered => "dead_lettered",
+            Handled::Fenced => "fenced",
+        }
+    }
+}
+
+/// Bounded metric labels of a delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct Labels {
+    pub method: &'static str,
+    pub operation: &'static str,
+}
+
+pub struct Handler {
+    pub store: StateStore,
+    pub publisher: Publisher,
+    pub announcer: Announcer,
+    pub providers: Providers,
+    pub metrics: Arc<Metrics>,
+    pub settings: WorkerSettings,
+}
+
+/// One delivery, as the handler sees it.
+pub struct Incoming<'a> {
+    pub body: &'a [u8],
+    pub routing_key: &'a str,
+    pub info: &'a DeliveryInfo,
+}
+
+impl Handler {
+    /// Handles one delivery; also returns its method and operation for the metrics.
+    pub async fn handle(&self, msg: &Incoming<'_>) -> (Labels, Result<Handled, HandleError>) {
+        let started = Instant::now();
+        let decoded = command::decode(msg.body);
+        self.metrics.stage("validate", started.elapsed().as_secs_f64());
+        let labels = match &decoded {
+            Decoded::Valid(c) => Labels { method: c.method.as_str(), operation: c.operation.as_str() },
+            Decoded::Invalid(i) => Labels {
+                method: i.method.map_or("unknown", |m| m.as_str()),
+                operation: i.operation.map_or("unknown", |o| o.as_str()),
+            },
+            Decoded::Undecodable(_) => Labels { method: "unknown", operation: "unknown" },
+        };
+        let result = match decoded {
+            Decoded::Undecodable(reason) => {
+                self.dead_letter(msg, "undecodable", &format!("cannot decode the command: {reason}"))
+                    .await
+            }
+            Decoded::Invalid(invalid) => self.reject(msg, invalid).await,
+            Decoded::Valid(cmd) => self.process(msg, &cmd).await,
+        };
+        (labels, result)
+    }
+
+    async fn dead_letter(&self, msg: &Incoming<'_>, class: &str, reason: &str) -> Result<Handled, HandleError> {
+        self.publisher
+            .dead_letter(msg.routing_key, msg.body, msg.info.headers.clone(), reason)
+            .await?;
+        self.metrics.dead_letter(class, reason);
+        Ok(Handled::DeadLettered)
+    }
+
+    async fn reject(&self, msg: &Incoming<'_>, invalid: Invalid) -> Result<Handled, HandleError> {
+        let meta = Meta {
+            method: invalid.method,
+            operation: invalid.operation,
+            amount: invalid.amount,
+        };
+        let outcome = Outcome {
+            reason: Some(invalid.reason.clone()),
+            ..Default::default()
+        };
+        tracing::warn!(key = %invalid.key, reason = %invalid.reason, "command rejected");
+        match self
+            .store
+            .reject(&invalid.key, &invalid.fingerprint, &meta, &outcome)
+            .await?
+        {
+            RejectVerdict::Applied => {
+                self.metrics.transition(State::Rejected.as_str());
+                self.announcer
+                    .announce(
+                        Announcement {
+                            key: &invalid.key,
+                            status: EventStatus::Rejected,
+                            meta: &meta,
+                            outcome: &outcome,
+                            payment_id: None,
+                            traceparent: msg.info.traceparent.as_deref(),
+                        },
+                        State::Rejected,
+                    )
+                    .await?;
+                Ok(Handled::Event(EventStatus::Rejected))
+            }
+            RejectVerdict::Duplicate { state, published } => {
+                if !published {
+                    self.announcer
+                        .republish_terminal(&invalid.key, msg.info.traceparent.as_deref())
+                        .await?;
+                }
+                self.metrics.duplicate("none", state.as_str());
+                Ok(Handled::Duplicate)
+            }
+            RejectVerdict::Conflict => self.conflict(msg, &invalid.key).await,
+        }
+    }
+
+    async fn conflict(&self, msg: &Incoming<'_>, key: &crate::contract::IdempotencyKey) -> Result<Handled, HandleError> {
+        self.dead_letter(
+            msg,
+            "idempotency_conflict",
+            &format!("idempotency_key {key} is already used by a command with a different body"),
+        )
+        .await
+    }
+
+    async fn process(&self, msg: &Incoming<'_>, cmd: &Command) -> Result<Handled, HandleError> {
+        let provider = self.providers.get(cmd);
+        let payment_id = provider.payment_id(cmd);
+        let meta = Meta {
+            method: Some(cmd.method),
+            operation: Some(cmd.operation),
+            amount: Some(cmd.amount),
+        };
+        let started = Instant::now();
+        let claim = self
+            .store
+            .claim(&cmd.key, &cmd.fingerprint, self.settings.lease_ms, &payment_id, &meta)
+            .await?;
+        self.metrics.stage("idempotency", started.elapsed().as_secs_f64());
+        let ctx = Ctx {
+            msg,
+            cmd,
+            provider,
+            payment_id: &payment_id,
+            meta: &meta,
+        };
+        match claim {
+            Claim::Conflict => self.conflict(msg, &cmd.key).await,
+            Claim::Terminal { state, published } => {
+                if !published {
+                    self.announcer
+                        .republish_terminal(&cmd.key, msg.info.traceparent.as_deref())
+                        .await?;
+                }
+                self.metrics.duplicate(cmd.provider().as_str(), state.as_str());
+                Ok(Handled::Duplicate)
+            }
+            Claim::Awaiting(state) => {
+                self.metrics.duplicate(cmd.provider().as_str(), state.as_str());
+                Ok(Handled::Duplicate)
+            }
+            Claim::Busy => {
+                // Another worker is submitting it. If that worker dies, its own delivery
+                // comes back; this copy waits until the lease has settled either way.
+                self.metrics.duplicate(cmd.provider().as_str(), State::Submitting.as_str());
+                self.park(msg, cmd, msg.info.attempt, "busy").await
+            }
+            Claim::Claimed { lease, mode, attempt } => {
+                tracing::debug!(attempt, ?mode, "claimed");
+                if mode == ClaimMode::Recover
+                    && let Some(done) = self.ask_status(&ctx, &lease, attempt).await?
+                {
+                    return Ok(done);
+                }
+                self.submit(&ctx, &lease, attempt).await
+            }
+        }
+    }
+
+    /// Asks the provider what it knows of the payment. `None`: it has never seen it,
+    /// so it is safe to submit.
+    async fn ask_status(&self, ctx: &Ctx<'_>, lease: &Lease, attempt: u32) -> Result<Option<Handled>, HandleError> {
+        let started = Instant::now();
+        let status = ctx.provider.status(ctx.cmd).await;
+        self.provider_metric(ctx, "status", &status.as_ref().map(|_| ()), started);
+        let handled = match status {
+            Ok(Status::NotFound) => return Ok(None),
+            Ok(Status::Pending) => self.record(ctx, lease, State::Submitted, &Outcome::default()).await?,
+            Ok(Status::ActionRequired(outcome)) => {
+                self.record(ctx, lease, State::ActionRequired, &outcome).await?
+            }
+            Ok(Status::Final { state, outcome }) => self.record(ctx, lease, state, &outcome).await?,
+            Err(e) => self.failed_attempt(ctx, lease, attempt, e).await?,
+        };
+        Ok(Some(handled))
+    }
+
+    async fn submit(&self, ctx: &Ctx<'_>, lease: &Lease, attempt: u32) -> Result<Handled, HandleError> {
+        if let Some(deadline) = ctx.cmd.deadline
+            && chrono::Utc::now() > deadline
+        {
+            let outcome = Outcome {
+                reason: Some(format!("expired: its deadline {deadline} passed before it could be sent")),
+                ..Default::default()
+            };
+            return self.record(ctx, lease, State::Failed, &outcome).await;
+        }
+        let started = Instant::now();
+        let submitted = ctx.provider.submit(ctx.cmd).await;
+        self.provider_metric(ctx, "submit", &submitted.as_ref().map(|_| ()), started);
+        match submitted {
+            Ok(Submission::Accepted) => self.record(ctx, lease, State::Submitted, &Outcome::default()).await,
+            Ok(Submission::ActionRequired(outcome)) => {
+                self.record(ctx, lease, State::ActionRequired, &outcome).await
+            }
+            Ok(Submission::Final { state, outcome }) => self.record(ctx, lease, state, &outcome).await,
+            Err(ProviderError::AlreadyExists) => {
+                tracing::info!("the provider already knows this payment: asking for its status");
+                match self.ask_status(ctx, lease, attempt).await? {
+                    Some(done) => Ok(done),
+                    None => {
+                        let e = ProviderError::Unknown("the provider knows the payment id but not its status yet".into());
+                        self.failed_attempt(ctx, lease, attempt, e).await
+                    }
+                }
+            }
+            Err(ProviderError::Refused { code, message }) => {
+                let outcome = Outcome {
+                    code: Some(code),
+                    message: Some(message),
+                    ..Default::default()
+                };
+                self.record(ctx, lease, State::Declined, &outcome).await
+            }
+            Err(e) => self.failed_attempt(ctx, lease, attempt, e).await,
+        }
+    }
+
+    /// A retryable failure: park the command for a later attempt, or give up.
+    async fn failed_attempt(
+        &self,
+        ctx: &Ctx<'_>,
+        lease: &Lease,
+        attempt: u32,
+        error: ProviderError,
+    ) -> Result<Handled, HandleError> {
+        if !error.is_retryable() {
+            let outcome = Outcome {
+                reason: Some(error.to_string()),
+                ..Default::default()
+            };
+            return self.record(ctx, lease, State::Failed, &outcome).await;
+        }
+        if attempt >= self.settings.max_attempts {
+            let outcome = Outcome {
+                reason: Some(format!("gave up after {attempt} attempts: {error}")),
+                ..Default::default()
+            };
+            return self.record(ctx, lease, State::Failed, &outcome).await;
+        }
+        // Not knowing whether it arrived, the next attempt must ask before sending.
+        let next = if error.may_have_reached_provider() { State::Unknown } else { State::Received };
+        let outcome = Outcome {
+            reason: Some(error.to_string()),
+            ..Default::default()
+        };
+        match self.store.transition(&ctx.cmd.key, lease, next, Some(&outcome)).await? {
+            Transition::Ok => {
+                self.metrics.transition(next.as_str());
+                self.park(ctx.msg, ctx.cmd, attempt + 1, error.class()).await
+            }
+            Transition::Terminal(_) | Transition::Fenced | Transition::Missing => Ok(Handled::Fenced),
+        }
+    }
+
+    /// Puts the command in the delay queue for its attempt number.
+    async fn park(&self, msg: &Incoming<'_>, cmd: &Command, attempt: u32, reason: &str) -> Result<Handled, HandleError> {
+        let delays = &self.settings.retry_delays_ms;
+        let delay = delays[(attempt.saturating_sub(2) as usize).min(delays.len() - 1)];
+        self.publisher
+            .delay(delay, &cmd.routing_key(), msg.body, msg.info.headers.clone(), attempt)
+            .await?;
+        self.metrics.retry(cmd.provider().as_str(), reason, attempt, delay);
+        Ok(Handled::Retrying)
+    }
+
+    /// Records a state reached with the lease held, and announces it.
+    async fn record(&self, ctx: &Ctx<'_>, lease: &Lease, state: State, outcome: &Outcome) -> Result<Handled, HandleError> {
+        let key = &ctx.cmd.key;
+        let status = match state {
+            State::Submitted => EventStatus::Accepted,
+            State::ActionRequired => EventStatus::ActionRequired,
+            other => other.terminal_event().expect("record takes event-bearing states"),
+        };
+        // The provider is the authority on final outcomes: they settle without the
+        // lease, so a callback that raced this worker is never overwritten.
+        let applied = if state.is_terminal() && state != State::Failed {
+            match self.store.settle(key, state, outcome, ctx.meta, ctx.payment_id).await? {
+                crate::state::Settle::Applied { .. } => true,
+                crate::state::Settle::Duplicate { published, .. } => {
+                    if !published {
+                        self.announcer.republish_terminal(key, ctx.msg.info.traceparent.as_deref()).await?;
+                    }
+                    false
+                }
+            }
+        } else {
+            match self.store.transition(key, lease, state, Some(outcome)).await? {
+                Transition::Ok => true,
+                Transition::Terminal(_) | Transition::Fenced | Transition::Missing => {
+                    return Ok(Handled::Fenced);
+                }
+            }
+        };
+        if !applied {
+            return Ok(Handled::Duplicate);
+        }
+        self.metrics.transition(state.as_str());
+        let started = Instant::now();
+        self.announcer
+            .announce(
+                Announcement {
+                    key,
+                    status,
+                    meta: ctx.meta,
+                    outcome,
+                    payment_id: Some(ctx.payment_id),
+                    traceparent: ctx.msg.info.traceparent.as_deref(),
+                },
+                state,
+            )
+            .await?;
+        self.metrics.stage("publish", started.elapsed().as_secs_f64());
+        Ok(Handled::Event(status))
+    }
+
+    fn provider_metric(&self, ctx: &Ctx<'_>, request: &str, result: &Result<(), &ProviderError>, started: Instant) {
+        let class = match result {
+            Ok(()) => "ok",
+            Err(e) => e.class(),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        self.metrics.stage("provider", seconds);
+        self.metrics
+            .provider_request(ctx.cmd.provider().as_str(), request, class, seconds);
+    }
+}
+
+struct Ctx<'a> {
+    msg: &'a Incoming<'a>,
+    cmd: &'a Command,
+    provider: &'a dyn Provider,
+    payment_id: &'a str,
+    meta: &'a Meta,
+}

@@ -1,0 +1,207 @@
+//! The consume loop: many commands in flight at once, bounded; graceful shutdown in the
+//! order that loses nothing (cancel consumers, finish or hand back in-flight work, wait
+//! for publisher confirms, close channels, then the connection); reconnection when the
+//! broker goes away.
+
+use super::handle::{Handler, Incoming};
+use crate::bus::{self, CommandConsumer, DeliveryInfo, Names, Publisher};
+use crate::config::Settings;
+use crate::state::StateStore;
+use crate::telemetry::{Metrics, Readiness};
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+pub struct Worker {
+    settings: Settings,
+    store: StateStore,
+    providers: super::Providers,
+    metrics: Arc<Metrics>,
+    ready: Readiness,
+    name: String,
+}
+
+/// Stops a running worker: `stop()` then await the task.
+pub struct WorkerHandle {
+    stop: watch::Sender<bool>,
+}
+
+impl WorkerHandle {
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Worker {
+    pub fn new(
+        settings: Settings,
+        store: StateStore,
+        providers: super::Providers,
+        metrics: Arc<Metrics>,
+        ready: Readiness,
+        name: String,
+    ) -> Self {
+        Worker {
+            settings,
+            store,
+            providers,
+            metrics,
+            ready,
+            name,
+        }
+    }
+
+    pub fn handle() -> (WorkerHandle, watch::Receiver<bool>) {
+        let (tx, rx) = watch::channel(false);
+        (WorkerHandle { stop: tx }, rx)
+    }
+
+    /// Runs until `stop` turns true, reconnecting to the broker whenever it is lost.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.run_connected(&mut stop).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    self.ready.set(false);
+                    self.metrics.reconnect("amqp", &e.to_string());
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn run_connected(&self, stop: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
+        let s = &self.settings;
+        let names = Names::new(&s.amqp.namespace);
+        let conn = bus::connect(&s.amqp.url, &self.name).await?;
+        let setup = conn.create_channel().await?;
+        bus::declare(
+            &setup,
+            &names,
+            s.amqp.delivery_limit,
+            &s.worker.retry_delays_ms,
+            s.amqp.declare_events_queue,
+        )
+        .await?;
+        let _ = setup.close(200, "declared".into()).await;
+        let publisher = Publisher::open(&conn, names.clone()).await?;
+        let handler = Arc::new(Handler {
+            store: self.store.clone(),
+            publisher: publisher.clone(),
+            announcer: super::announce::Announcer {
+                publisher: publisher.clone(),
+                store: self.store.clone(),
+                metrics: self.metrics.clone(),
+            },
+            providers: self.providers.clone(),
+            metrics: self.metrics.clone(),
+            settings: s.worker.clone(),
+        });
+        let mut consumer = CommandConsumer::start(&conn, &names, s.amqp.prefetch, &self.name).await?;
+        self.ready.set(true);
+        tracing::info!(worker = %self.name, "consuming");
+        let slots = Arc::new(Semaphore::new(s.worker.max_in_flight));
+        let mut tasks = JoinSet::new();
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                _ = stop.changed() => break Ok(()),
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                next = consumer.next() => match next {
+                    Some(Ok(delivery)) => {
+                        let permit = slots.clone().acquire_owned().await.expect("never closed");
+                        let handler = handler.clone();
+                        tasks.spawn(async move {
+                            handle_delivery(&handler, delivery).await;
+                            drop(permit);
+                        });
+                    }
+                    Some(Err(e)) => break Err(anyhow::anyhow!("consumer: {e}")),
+                    None => break Err(anyhow::anyhow!("the broker closed the consumer")),
+                },
+            }
+        };
+        self.ready.set(false);
+        consumer.cancel().await;
+        let grace = Duration::from_millis(s.worker.shutdown_grace_ms);
+        let finished = tokio::time::timeout(grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if finished.is_err() {
+            // Unacked deliveries go back to the queue when the channel closes.
+            tracing::warn!(left = tasks.len(), "shutdown grace ran out: handing back in-flight commands");
+            tasks.abort_all();
+        }
+        publisher.close().await;
+        consumer.close().await;
+        let _ = conn.close(200, "bye".into()).await;
+        tracing::info!(worker = %self.name, "stopped consuming");
+        outcome
+    }
+}
+
+async fn handle_delivery(handler: &Handler, delivery: Delivery) {
+    let info = DeliveryInfo::of(&delivery);
+    let metrics = &handler.metrics;
+    let provider = delivery.routing_key.as_str().split('.').next().unwrap_or("unknown");
+    let provider = if crate::contract::ProviderName::ALL.iter().any(|p| p.as_str() == provider) {
+        provider
+    } else {
+        "unknown"
+    };
+    metrics.command_received(provider);
+    metrics.in_flight().inc();
+    if let Some(sent) = info.published_at {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        metrics.stage("queue_wait", (now - sent as f64).max(0.0));
+    }
+    let span = tracing::info_span!(
+        "command",
+        routing_key = %delivery.routing_key,
+        attempt = info.attempt,
+        traceparent = info.traceparent.as_deref().unwrap_or(""),
+    );
+    let started = std::time::Instant::now();
+    let msg = Incoming {
+        body: &delivery.data,
+        routing_key: delivery.routing_key.as_str(),
+        info: &info,
+    };
+    let (labels, result) = handler.handle(&msg).instrument(span).await;
+    match result {
+        Ok(handled) => {
+            if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+                tracing::warn!(error = %e, "ack failed: the command will be redelivered");
+            }
+            metrics.command_finished(provider, labels.method, labels.operation, handled.label());
+            metrics.command_duration(provider, labels.operation, started.elapsed().as_secs_f64());
+        }
+        Err(e) => {
+            // The infrastructure failed, not the command: hand it back after a pause so
+            // a Redis or broker hiccup never becomes a hot redelivery loop.
+            tracing::error!(error = %e, "could not finish a command; handing it back");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let _ = delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await;
+            metrics.command_finished(provider, labels.method, labels.operation, "handed_back");
+        }
+    }
+    metrics.in_flight().dec();
+}

@@ -1,0 +1,133 @@
+//! Gate over HTTP: signs each request and sorts its answer into payfleet's terms.
+
+use super::{codes, signature};
+use crate::providers::ProviderError;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct Gate {
+    http: reqwest::Client,
+    base_url: String,
+    pub project_id: u64,
+    secret: SecretString,
+}
+
+/// Gate's synchronous answer: it reports on the request only, never the outcome.
+#[derive(Debug, Deserialize)]
+pub struct GateAnswer {
+    pub status: String,
+    #[serde(default)]
+    pub code: Option<Value>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl Gate {
+    pub fn new(
+        base_url: &str,
+        project_id: u64,
+        secret: SecretString,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .timeout(request_timeout)
+            .pool_max_idle_per_host(256)
+            .build()?;
+        Ok(Gate {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            project_id,
+            secret,
+        })
+    }
+
+    pub fn secret(&self) -> &[u8] {
+        self.secret.expose_secret().as_bytes()
+    }
+
+    /// The `general` object every request starts with.
+    pub fn general(&self, payment_id: &str) -> Value {
+        serde_json::json!({ "project_id": self.project_id, "payment_id": payment_id })
+    }
+
+    /// Signs `body` and POSTs it; returns the HTTP status and the parsed JSON answer.
+    pub async fn post(&self, path: &str, mut body: Value) -> Result<(u16, Value), ProviderError> {
+        signature::sign_request(self.secret(), &mut body);
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .json(&body)
+            .send()
+            .await
+            .map_err(classify_transport)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ProviderError::Unknown(format!("reading Gate's answer: {e}")))?;
+        if status == 429 {
+            return Err(ProviderError::Throttled { retry_after });
+        }
+        if status >= 500 {
+            return Err(ProviderError::Unknown(format!("Gate answered HTTP {status}")));
+        }
+        let json: Value = serde_json::from_slice(&bytes).map_err(|_| {
+            ProviderError::Unknown(format!("Gate answered HTTP {status} with a body that is not JSON"))
+        })?;
+        Ok((status, json))
+    }
+
+    /// Sends a payment request (sale, payout, refund): success means "accepted".
+    pub async fn submit(&self, path: &str, body: Value) -> Result<(), ProviderError> {
+        let (status, json) = self.post(path, body).await?;
+        let answer: GateAnswer = serde_json::from_value(json).map_err(|e| {
+            ProviderError::Unknown(format!("Gate answered HTTP {status} with an unexpected body: {e}"))
+        })?;
+        match answer.status.as_str() {
+            "success" if status < 300 => Ok(()),
+            _ => Err(refusal(&answer)),
+        }
+    }
+}
+
+/// Turns Gate's error answer into an error, recognising a known payment id.
+pub fn refusal(answer: &GateAnswer) -> ProviderError {
+    let code = answer.code.as_ref().map(code_text).unwrap_or_default();
+    if code == codes::DUPLICATE_PAYMENT_ID {
+        return ProviderError::AlreadyExists;
+    }
+    ProviderError::Refused {
+        code,
+        message: answer.message.clone().unwrap_or_default(),
+    }
+}
+
+/// Codes arrive as strings in callbacks and sometimes as numbers in answers.
+pub fn code_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn classify_transport(e: reqwest::Error) -> ProviderError {
+    // A request that never connected cannot have been processed; anything later may have.
+    if e.is_connect() {
+        ProviderError::NotSent(format!("cannot reach Gate: {e}"))
+    } else if e.is_timeout() {
+        ProviderError::Unknown("Gate did not answer in time".into())
+    } else {
+        ProviderError::Unknown(format!("talking to Gate: {e}"))
+    }
+}

@@ -1,0 +1,85 @@
+//! Payment providers behind one trait. Each provider lives in its own folder with one
+//! file per method; its quirks (signatures, decimal amounts, codes) stay there.
+
+pub mod ecommpay;
+
+use crate::contract::Command;
+use crate::state::{Outcome, State};
+use futures::future::BoxFuture;
+use std::time::Duration;
+
+/// What the provider said to a submission.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submission {
+    /// Accepted for processing; the outcome comes later (callback or status query).
+    Accepted,
+    /// The outcome is already known.
+    Final { state: State, outcome: Outcome },
+    /// The customer must act first (redirect, 3-D Secure).
+    ActionRequired(Outcome),
+}
+
+/// What the provider knows of a payment, asked by its id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// The provider has never seen this payment id: it is safe to submit it.
+    NotFound,
+    /// Known and still in progress.
+    Pending,
+    ActionRequired(Outcome),
+    Final { state: State, outcome: Outcome },
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    /// The request certainly did not reach the provider: retry as if new.
+    #[error("not sent: {0}")]
+    NotSent(String),
+    /// The request may have been processed: ask for the status before sending again.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// The provider refused the request itself (bad parameters, bad signature, ...).
+    #[error("refused by the provider: {code} {message}")]
+    Refused { code: String, message: String },
+    /// The provider already has a payment with this id: ask for its status.
+    #[error("the provider already knows this payment id")]
+    AlreadyExists,
+    /// The provider throttled us.
+    #[error("throttled by the provider")]
+    Throttled { retry_after: Option<Duration> },
+}
+
+impl ProviderError {
+    /// Whether a later attempt may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::NotSent(_) | ProviderError::Unknown(_) | ProviderError::Throttled { .. }
+        )
+    }
+
+    /// Whether the request may have reached the provider and been processed.
+    pub fn may_have_reached_provider(&self) -> bool {
+        matches!(self, ProviderError::Unknown(_) | ProviderError::AlreadyExists)
+    }
+
+    /// Bounded label for metrics.
+    pub fn class(&self) -> &'static str {
+        match self {
+            ProviderError::NotSent(_) => "not_sent",
+            ProviderError::Unknown(_) => "unknown",
+            ProviderError::Refused { .. } => "refused",
+            ProviderError::AlreadyExists => "already_exists",
+            ProviderError::Throttled { .. } => "throttled",
+        }
+    }
+}
+
+pub trait Provider: Send + Sync {
+    /// The id the provider will know this command's payment by: the same on every attempt.
+    fn payment_id(&self, command: &Command) -> String;
+
+    fn submit<'a>(&'a self, command: &'a Command) -> BoxFuture<'a, Result<Submission, ProviderError>>;
+
+    fn status<'a>(&'a self, command: &'a Command) -> BoxFuture<'a, Result<Status, ProviderError>>;
+}

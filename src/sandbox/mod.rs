@@ -1,0 +1,59 @@
+//! The provider simulator: a local stand-in for ECommPay Gate, written from the
+//! provider documents, with signed callbacks, resends and statistics. Tests, the demo
+//! and the benchmarks reach "the provider" only through it.
+
+mod callbacks;
+pub mod ecommpay;
+mod stats;
+
+pub use stats::Stats;
+
+use crate::config::SandboxSettings;
+use crate::telemetry::{Metrics, Readiness, ops_router};
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use secrecy::SecretString;
+use std::sync::{Arc, Mutex};
+
+pub struct Sandbox {
+    pub settings: SandboxSettings,
+    pub ecommpay_secret: SecretString,
+    pub stats: Mutex<Stats>,
+    pub ecommpay: Mutex<ecommpay::Payments>,
+    pub http: reqwest::Client,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Sandbox {
+    pub fn new(settings: SandboxSettings, ecommpay_secret: SecretString, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Sandbox {
+            settings,
+            ecommpay_secret,
+            stats: Mutex::new(Stats::default()),
+            ecommpay: Mutex::new(ecommpay::Payments::default()),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .expect("an HTTP client builds"),
+            metrics,
+        })
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats.lock().expect("stats lock").clone()
+    }
+}
+
+pub fn router(sandbox: Arc<Sandbox>) -> Router {
+    let ready = Readiness::default();
+    ready.set(true);
+    Router::new()
+        .merge(ecommpay::routes())
+        .route(
+            "/sandbox/stats",
+            get(|State(s): State<Arc<Sandbox>>| async move { axum::Json(s.stats()) }),
+        )
+        .with_state(sandbox.clone())
+        .merge(ops_router(sandbox.metrics.clone(), ready))
+}

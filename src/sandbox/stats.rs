@@ -1,0 +1,44 @@
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What the sandbox saw, at `GET /sandbox/stats`.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct Stats {
+    /// Requests per endpoint (`POST /v2/...`), including refused ones.
+    pub requests: BTreeMap<String, u64>,
+    /// How many times each payment id was executed (money moved). Must never exceed 1.
+    pub executed: BTreeMap<String, u64>,
+    /// Payment ids executed more than once (always empty unless something is badly wrong).
+    pub executed_more_than_once: Vec<String>,
+    /// Submissions refused because their payment id already existed.
+    pub duplicate_submissions_refused: u64,
+    /// Requests refused for a bad signature or bad fields.
+    pub invalid_requests_refused: u64,
+    pub callbacks: CallbackStats,
+}
+
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct CallbackStats {
+    /// Callbacks scheduled (one per outcome).
+    pub scheduled: u64,
+    /// HTTP attempts made, resends included.
+    pub attempts: u64,
+    /// Callbacks answered with HTTP 200.
+    pub delivered: u64,
+    /// Callbacks abandoned after the last attempt.
+    pub abandoned: u64,
+}
+
+impl Stats {
+    pub fn request(&mut self, endpoint: &str) {
+        *self.requests.entry(endpoint.to_owned()).or_default() += 1;
+    }
+
+    pub fn executed(&mut self, payment_id: &str) {
+        let n = self.executed.entry(payment_id.to_owned()).or_default();
+        *n += 1;
+        if *n == 2 {
+            self.executed_more_than_once.push(payment_id.to_owned());
+        }
+    }
+}

@@ -1,0 +1,39 @@
+-- Claims a command for one worker. KEYS[1]: the command's record.
+-- ARGV: fingerprint, owner token, lease ms, provider payment id, meta JSON.
+-- Returns {verdict, fence, state-or-mode, attempts-or-published}.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rec = KEYS[1]
+local st = redis.call('HGET', rec, 'st')
+if not st then
+  redis.call('HSET', rec, 'st', 'submitting', 'fp', ARGV[1], 'own', ARGV[2], 'fence', 1,
+    'lease', now + tonumber(ARGV[3]), 'pid', ARGV[4], 'meta', ARGV[5], 'att', 1,
+    'created', now, 'upd', now)
+  redis.call('PEXPIRE', rec, tonumber(ARGV[#ARGV]))
+  return {'claimed', 1, 'fresh', 1}
+end
+local fp = redis.call('HGET', rec, 'fp')
+if fp and fp ~= '' and fp ~= ARGV[1] then
+  return {'conflict', 0, st, 0}
+end
+if not fp or fp == '' then
+  -- Made by a callback before the command was seen (Redis lost it): adopt it.
+  redis.call('HSET', rec, 'fp', ARGV[1], 'meta', ARGV[5])
+end
+if st == 'succeeded' or st == 'declined' or st == 'failed' or st == 'rejected' then
+  local published = redis.call('HEXISTS', rec, 'ev:' .. st)
+  return {'terminal', 0, st, published}
+end
+if st == 'submitted' or st == 'action_required' then
+  return {'awaiting', 0, st, 0}
+end
+if st == 'submitting' and tonumber(redis.call('HGET', rec, 'lease') or '0') > now then
+  return {'busy', 0, st, 0}
+end
+-- Released for a retry ('received'), a lease that ran out, or an outcome nobody knows.
+local mode = 'recover'
+if st == 'received' then mode = 'fresh' end
+local fence = redis.call('HINCRBY', rec, 'fence', 1)
+local att = redis.call('HINCRBY', rec, 'att', 1)
+redis.call('HSET', rec, 'st', 'submitting', 'own', ARGV[2], 'lease', now + tonumber(ARGV[3]), 'upd', now)
+return {'claimed', fence, mode, att}

@@ -1,0 +1,324 @@
+//! The Redis side of the state machine: one hash per command, scripts for every change.
+
+use super::{Meta, Outcome, State};
+use crate::contract::{Fingerprint, IdempotencyKey};
+use redis::aio::ConnectionManager;
+use redis::{Script, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+struct Scripts {
+    claim: Script,
+    transition: Script,
+    renew: Script,
+    settle: Script,
+    reject: Script,
+    published: Script,
+}
+
+/// Cheap to clone: one multiplexed, auto-reconnecting connection shared by all tasks.
+#[derive(Clone)]
+pub struct StateStore {
+    conn: ConnectionManager,
+    prefix: Arc<str>,
+    retention_ms: u64,
+    scripts: Arc<Scripts>,
+}
+
+/// Proof of ownership of a command being submitted: writes with a stale one are refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub fence: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimMode {
+    /// Never sent, or known not to be in flight: submit.
+    Fresh,
+    /// May have reached the provider: ask it for the status before sending anything.
+    Recover,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    Claimed {
+        lease: Lease,
+        mode: ClaimMode,
+        attempt: u32,
+    },
+    /// The key is already used by a command with a different body.
+    Conflict,
+    /// Already finished; `published` says whether its event was confirmed.
+    Terminal { state: State, published: bool },
+    /// Submitted and waiting for the provider's result.
+    Awaiting(State),
+    /// Another worker holds a live lease on it.
+    Busy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    Ok,
+    /// The provider's result got there first.
+    Terminal(State),
+    /// The lease was lost to another worker.
+    Fenced,
+    Missing,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settle {
+    Applied {
+        previous: Option<State>,
+        meta: Meta,
+    },
+    Duplicate {
+        state: State,
+        meta: Meta,
+        published: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RejectVerdict {
+    Applied,
+    Conflict,
+    Duplicate { state: State, published: bool },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis script answered something unexpected: {0}")]
+    Protocol(String),
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+impl StateStore {
+    /// `retention_ms`: how long a record (and so the idempotency guarantee) lives.
+    pub async fn connect(url: &str, prefix: &str, retention_ms: u64) -> Result<Self> {
+        let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
+            .set_response_timeout(Some(std::time::Duration::from_secs(5)));
+        let conn = ConnectionManager::new_with_config(client, config).await?;
+        Ok(StateStore {
+            conn,
+            prefix: prefix.into(),
+            retention_ms,
+            scripts: Arc::new(Scripts {
+                claim: Script::new(include_str!("scripts/claim.lua")),
+                transition: Script::new(include_str!("scripts/transition.lua")),
+                renew: Script::new(include_str!("scripts/renew.lua")),
+                settle: Script::new(include_str!("scripts/settle.lua")),
+                reject: Script::new(include_str!("scripts/reject.lua")),
+                published: Script::new(include_str!("scripts/published.lua")),
+            }),
+        })
+    }
+
+    /// The command's record. The braces make every key of one command one hash slot.
+    pub fn record_key(&self, key: &IdempotencyKey) -> String {
+        format!("{}:{{{}}}:rec", self.prefix, key.as_str())
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING").query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Runs a record-creating script; the retention is appended as its last argument.
+    async fn run(&self, script: &Script, key: &IdempotencyKey, args: &[&str]) -> Result<Vec<Value>> {
+        let mut inv = script.key(self.record_key(key));
+        for a in args {
+            inv.arg(*a);
+        }
+        inv.arg(self.retention_ms);
+        let mut conn = self.conn.clone();
+        Ok(inv.invoke_async(&mut conn).await?)
+    }
+
+    pub async fn claim(
+        &self,
+        key: &IdempotencyKey,
+        fingerprint: &Fingerprint,
+        lease_ms: u64,
+        payment_id: &str,
+        meta: &Meta,
+    ) -> Result<Claim> {
+        let owner = uuid::Uuid::new_v4().simple().to_string();
+        let meta = serde_json::to_string(meta).expect("meta serialises");
+        let r = self
+            .run(
+                &self.scripts.claim,
+                key,
+                &[fingerprint.as_str(), &owner, &lease_ms.to_string(), payment_id, &meta],
+            )
+            .await?;
+        let verdict = text(&r, 0)?;
+        Ok(match verdict.as_str() {
+            "claimed" => Claim::Claimed {
+                lease: Lease {
+                    owner,
+                    fence: int(&r, 1)?,
+                },
+                mode: if text(&r, 2)? == "fresh" {
+                    ClaimMode::Fresh
+                } else {
+                    ClaimMode::Recover
+                },
+                attempt: int(&r, 3)? as u32,
+            },
+            "conflict" => Claim::Conflict,
+            "terminal" => Claim::Terminal {
+                state: state(&r, 2)?,
+                published: int(&r, 3)? == 1,
+            },
+            "awaiting" => Claim::Awaiting(state(&r, 2)?),
+            "busy" => Claim::Busy,
+            other => return Err(StoreError::Protocol(format!("claim: {other}"))),
+        })
+    }
+
+    pub async fn transition(
+        &self,
+        key: &IdempotencyKey,
+        lease: &Lease,
+        to: State,
+        outcome: Option<&Outcome>,
+    ) -> Result<Transition> {
+        let outcome = outcome
+            .map(|o| serde_json::to_string(o).expect("outcome serialises"))
+            .unwrap_or_default();
+        let r = self
+            .run(
+                &self.scripts.transition,
+                key,
+                &[&lease.owner, &lease.fence.to_string(), to.as_str(), &outcome],
+            )
+            .await?;
+        Ok(match text(&r, 0)?.as_str() {
+            "ok" => Transition::Ok,
+            "terminal" => Transition::Terminal(state(&r, 1)?),
+            "fenced" => Transition::Fenced,
+            "missing" => Transition::Missing,
+            other => return Err(StoreError::Protocol(format!("transition: {other}"))),
+        })
+    }
+
+    /// Extends the lease; false when it was lost.
+    pub async fn renew(&self, key: &IdempotencyKey, lease: &Lease, lease_ms: u64) -> Result<bool> {
+        let mut inv = self.scripts.renew.key(self.record_key(key));
+        inv.arg(&lease.owner).arg(lease.fence).arg(lease_ms);
+        let mut conn = self.conn.clone();
+        let owned: i64 = inv.invoke_async(&mut conn).await?;
+        Ok(owned == 1)
+    }
+
+    /// Applies an outcome the provider reported.
+    pub async fn settle(
+        &self,
+        key: &IdempotencyKey,
+        to: State,
+        outcome: &Outcome,
+        fallback_meta: &Meta,
+        payment_id: &str,
+    ) -> Result<Settle> {
+        let outcome = serde_json::to_string(outcome).expect("outcome serialises");
+        let fallback = serde_json::to_string(fallback_meta).expect("meta serialises");
+        let r = self
+            .run(
+                &self.scripts.settle,
+                key,
+                &[to.as_str(), &outcome, &fallback, payment_id],
+            )
+            .await?;
+        let meta: Meta = serde_json::from_str(&text(&r, 2)?).unwrap_or_default();
+        Ok(match text(&r, 0)?.as_str() {
+            "applied" => Settle::Applied {
+                previous: State::parse(&text(&r, 1)?),
+                meta,
+            },
+            "duplicate" => Settle::Duplicate {
+                state: state(&r, 1)?,
+                meta,
+                published: int(&r, 3)? == 1,
+            },
+            other => return Err(StoreError::Protocol(format!("settle: {other}"))),
+        })
+    }
+
+    pub async fn reject(
+        &self,
+        key: &IdempotencyKey,
+        fingerprint: &Fingerprint,
+        meta: &Meta,
+        outcome: &Outcome,
+    ) -> Result<RejectVerdict> {
+        let meta = serde_json::to_string(meta).expect("meta serialises");
+        let outcome = serde_json::to_string(outcome).expect("outcome serialises");
+        let r = self
+            .run(&self.scripts.reject, key, &[fingerprint.as_str(), &meta, &outcome])
+            .await?;
+        Ok(match text(&r, 0)?.as_str() {
+            "applied" => RejectVerdict::Applied,
+            "conflict" => RejectVerdict::Conflict,
+            "duplicate" => RejectVerdict::Duplicate {
+                state: state(&r, 1)?,
+                published: int(&r, 2)? == 1,
+            },
+            other => return Err(StoreError::Protocol(format!("reject: {other}"))),
+        })
+    }
+
+    /// Notes that the event announcing `state` was confirmed by the broker.
+    pub async fn mark_published(&self, key: &IdempotencyKey, state: State) -> Result<()> {
+        let mut inv = self.scripts.published.key(self.record_key(key));
+        inv.arg(state.as_str());
+        let mut conn = self.conn.clone();
+        let _: i64 = inv.invoke_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// The whole record, for inspection by tests, the demo and operators.
+    pub async fn record(&self, key: &IdempotencyKey) -> Result<HashMap<String, String>> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("HGETALL")
+            .arg(self.record_key(key))
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// The recorded outcome of a command, if any.
+    pub async fn outcome(&self, key: &IdempotencyKey) -> Result<Option<Outcome>> {
+        let rec = self.record(key).await?;
+        Ok(rec.get("out").and_then(|o| serde_json::from_str(o).ok()))
+    }
+}
+
+fn text(r: &[Value], i: usize) -> Result<String> {
+    match r.get(i) {
+        Some(Value::BulkString(b)) => Ok(String::from_utf8_lossy(b).into_owned()),
+        Some(Value::SimpleString(s)) => Ok(s.clone()),
+        Some(Value::Int(n)) => Ok(n.to_string()),
+        other => Err(StoreError::Protocol(format!("item {i}: {other:?}"))),
+    }
+}
+
+fn int(r: &[Value], i: usize) -> Result<i64> {
+    match r.get(i) {
+        Some(Value::Int(n)) => Ok(*n),
+        _ => text(r, i)?
+            .parse()
+            .map_err(|_| StoreError::Protocol(format!("item {i} is not a number"))),
+    }
+}
+
+fn state(r: &[Value], i: usize) -> Result<State> {
+    let s = text(r, i)?;
+    State::parse(&s).ok_or_else(|| StoreError::Protocol(format!("unknown state {s:?}")))
+}

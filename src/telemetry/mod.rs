@@ -1,0 +1,12 @@
+//! What the fleet shows of itself: logs, metrics, and the ops endpoints.
+//!
+//! Following vector's rule, each thing that happens is one call in [`Metrics`] that
+//! both records the metric and writes the log line, with bounded label values only.
+
+mod logging;
+mod metrics;
+mod ops;
+
+pub use logging::init_logging;
+pub use metrics::Metrics;
+pub use ops::{Readiness, ops_router, serve_ops};
