@@ -73,8 +73,8 @@ pub async fn connect_store(settings: &Settings) -> anyhow::Result<StateStore> {
         &settings.redis.key_prefix,
         settings.redis.retention_ms,
     )
-        .await
-        .with_context(|| format!("connecting to Redis at {}", settings.redis.url))
+    .await
+    .with_context(|| format!("connecting to Redis at {}", settings.redis.url))
 }
 
 pub fn providers(settings: &Settings) -> anyhow::Result<Providers> {
@@ -111,7 +111,14 @@ pub async fn spawn_worker(
     } else {
         None
     };
-    let worker = Worker::new(settings.clone(), store, providers, metrics, ready, name.to_owned());
+    let worker = Worker::new(
+        settings.clone(),
+        store,
+        providers,
+        metrics,
+        ready,
+        name.to_owned(),
+    );
     let task = tokio::spawn(worker.run(shutdown.receiver()));
     Ok((ops, task))
 }
@@ -125,9 +132,17 @@ pub async fn spawn_gateway(
     let ready = Readiness::default();
     let store = connect_store(settings).await?;
     let names = Names::new(&settings.amqp.namespace);
-    let link = PublisherLink::new(&settings.amqp.url, "payfleet-gateway", names, metrics.clone(), ready.clone());
+    let link = PublisherLink::new(
+        &settings.amqp.url,
+        "payfleet-gateway",
+        names,
+        metrics.clone(),
+        ready.clone(),
+    );
     // Fail at start, not at the first callback, when the broker is unreachable.
-    link.get().await.context("connecting the gateway to RabbitMQ")?;
+    link.get()
+        .await
+        .context("connecting the gateway to RabbitMQ")?;
     let gw = Arc::new(Gateway {
         store,
         link,
@@ -156,8 +171,12 @@ pub async fn spawn_sandbox(
         settings.secrets.sandbox_ecommpay()?,
         metrics,
     );
-    let (addr, task) = serve_ops(settings.sandbox.listen, sandbox::router(sb.clone()), shutdown.wait())
-        .await
-        .with_context(|| format!("binding sandbox.listen {}", settings.sandbox.listen))?;
+    let (addr, task) = serve_ops(
+        settings.sandbox.listen,
+        sandbox::router(sb.clone()),
+        shutdown.wait(),
+    )
+    .await
+    .with_context(|| format!("binding sandbox.listen {}", settings.sandbox.listen))?;
     Ok((addr, sb, task))
 }

@@ -148,11 +148,12 @@ impl Settings {
     }
 
     /// Loads with an explicit environment (tests use this).
-    pub fn load_from(file: Option<&Path>, env: HashMap<String, String>) -> Result<Self, ConfigError> {
-        let mut builder = config::Config::builder().add_source(config::File::from_str(
-            DEFAULTS,
-            config::FileFormat::Toml,
-        ));
+    pub fn load_from(
+        file: Option<&Path>,
+        env: HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(path) = file {
             if !path.exists() {
                 return Err(ConfigError::Invalid(format!(
@@ -201,9 +202,7 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let fail = |setting: &str, why: &str| {
-            Err(ConfigError::Invalid(format!("{setting} {why}")))
-        };
+        let fail = |setting: &str, why: &str| Err(ConfigError::Invalid(format!("{setting} {why}")));
         if self.amqp.prefetch == 0 {
             return fail("amqp.prefetch", "must be at least 1");
         }
@@ -211,7 +210,10 @@ impl Settings {
             return fail("worker.max_in_flight", "must be at least 1");
         }
         if self.worker.retry_delays_ms.is_empty() || self.worker.retry_delays_ms.contains(&0) {
-            return fail("worker.retry_delays_ms", "must list at least one delay, none of them 0");
+            return fail(
+                "worker.retry_delays_ms",
+                "must list at least one delay, none of them 0",
+            );
         }
         if self.worker.max_attempts == 0 {
             return fail("worker.max_attempts", "must be at least 1");
@@ -221,7 +223,10 @@ impl Settings {
         }
         for (setting, url) in [
             ("ecommpay.base_url", &self.ecommpay.base_url),
-            ("sandbox.ecommpay_callback_url", &self.sandbox.ecommpay_callback_url),
+            (
+                "sandbox.ecommpay_callback_url",
+                &self.sandbox.ecommpay_callback_url,
+            ),
         ] {
             if reqwest::Url::parse(url).is_err() {
                 return fail(setting, &format!("is not a URL: {url:?}"));
@@ -237,7 +242,10 @@ mod tests {
     use secrecy::ExposeSecret;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

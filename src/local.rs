@@ -51,9 +51,22 @@ impl LocalFleet {
     /// calling the sandbox.
     pub async fn start(mut settings: Settings, workers: usize) -> anyhow::Result<Self> {
         let shutdown = Shutdown::default();
+        let conn = bus::connect(&settings.amqp.url, "payfleet-local-setup").await?;
+        let s = &settings;
+        bus::declare(
+            &conn.create_channel().await?,
+            &Names::new(&s.amqp.namespace),
+            s.amqp.delivery_limit,
+            &s.worker.retry_delays_ms,
+            true,
+        )
+        .await?;
+        let _ = conn.close(200, "declared".into()).await;
         let (gateway_addr, gateway) = app::spawn_gateway(&settings, &shutdown).await?;
-        settings.sandbox.ecommpay_callback_url = format!("http://{gateway_addr}/callbacks/ecommpay");
-        let (sandbox_addr, sandbox, sandbox_task) = app::spawn_sandbox(&settings, &shutdown).await?;
+        settings.sandbox.ecommpay_callback_url =
+            format!("http://{gateway_addr}/callbacks/ecommpay");
+        let (sandbox_addr, sandbox, sandbox_task) =
+            app::spawn_sandbox(&settings, &shutdown).await?;
         settings.ecommpay.base_url = format!("http://{sandbox_addr}");
         let mut fleet = LocalFleet {
             settings,
@@ -74,9 +87,13 @@ impl LocalFleet {
     pub async fn add_worker(&mut self) -> anyhow::Result<usize> {
         let n = self.workers.len();
         let stop = Shutdown::default();
-        let (_, task) =
-            app::spawn_worker(&self.settings, &format!("{}-w{n}", self.settings.amqp.namespace), &stop, false)
-                .await?;
+        let (_, task) = app::spawn_worker(
+            &self.settings,
+            &format!("{}-w{n}", self.settings.amqp.namespace),
+            &stop,
+            false,
+        )
+        .await?;
         self.workers.push((stop, task));
         Ok(n)
     }
@@ -93,12 +110,9 @@ impl LocalFleet {
         Names::new(&self.settings.amqp.namespace)
     }
 
-    /// A publisher for this fleet's bus (the topology is declared by the workers).
+    /// A publisher for this fleet's bus.
     pub async fn publisher(&self) -> anyhow::Result<(lapin::Connection, bus::Publisher)> {
         let conn = bus::connect(&self.settings.amqp.url, "payfleet-local-publisher").await?;
-        let setup = conn.create_channel().await?;
-        let s = &self.settings;
-        bus::declare(&setup, &self.names(), s.amqp.delivery_limit, &s.worker.retry_delays_ms, true).await?;
         let publisher = bus::Publisher::open(&conn, self.names()).await?;
         Ok((conn, publisher))
     }
@@ -117,9 +131,13 @@ impl LocalFleet {
         }
         let conn = bus::connect(&self.settings.amqp.url, "payfleet-local-cleanup").await?;
         let ch = conn.create_channel().await?;
-        bus::delete_all(&ch, &Names::new(&self.settings.amqp.namespace), &self.settings.worker.retry_delays_ms)
-            .await
-            .context("deleting the fleet's queues")?;
+        bus::delete_all(
+            &ch,
+            &Names::new(&self.settings.amqp.namespace),
+            &self.settings.worker.retry_delays_ms,
+        )
+        .await
+        .context("deleting the fleet's queues")?;
         let _ = conn.close(200, "bye".into()).await;
         Ok(())
     }

@@ -37,7 +37,10 @@ fn every_vector_fails_with_a_wrong_secret_or_a_changed_body() {
     for v in vectors() {
         let label = v["label"].as_str().unwrap();
         let expected = v["signature"].as_str().unwrap();
-        assert!(!signature::verify(b"wrong", &v["body"], expected), "{label}");
+        assert!(
+            !signature::verify(b"wrong", &v["body"], expected),
+            "{label}"
+        );
         let mut changed = v["body"].clone();
         changed
             .as_object_mut()

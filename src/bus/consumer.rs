@@ -86,7 +86,9 @@ impl DeliveryInfo {
             _ => 1,
         };
         let traceparent = match headers.inner().get(headers::TRACEPARENT) {
-            Some(AMQPValue::LongString(s)) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            Some(AMQPValue::LongString(s)) => {
+                Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
+            }
             _ => None,
         };
         DeliveryInfo {

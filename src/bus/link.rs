@@ -16,7 +16,13 @@ pub struct PublisherLink {
 }
 
 impl PublisherLink {
-    pub fn new(url: &str, name: &str, names: Names, metrics: Arc<Metrics>, ready: Readiness) -> Self {
+    pub fn new(
+        url: &str,
+        name: &str,
+        names: Names,
+        metrics: Arc<Metrics>,
+        ready: Readiness,
+    ) -> Self {
         PublisherLink {
             url: url.to_owned(),
             name: name.to_owned(),

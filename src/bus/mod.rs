@@ -25,5 +25,9 @@ pub mod headers {
 }
 
 pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> {
-    Connection::connect(url, ConnectionProperties::default().with_connection_name(name.into())).await
+    Connection::connect(
+        url,
+        ConnectionProperties::default().with_connection_name(name.into()),
+    )
+    .await
 }

@@ -35,7 +35,9 @@ pub fn header_text(value: &str) -> AMQPValue {
 impl Publisher {
     pub async fn open(conn: &Connection, names: Names) -> Result<Self, lapin::Error> {
         let channel = conn.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         Ok(Publisher { channel, names })
     }
 
@@ -101,8 +103,14 @@ impl Publisher {
         body: &[u8],
         headers: FieldTable,
     ) -> Result<(), PublishError> {
-        self.publish(&self.names.commands_exchange(), routing_key, body, headers, None)
-            .await
+        self.publish(
+            &self.names.commands_exchange(),
+            routing_key,
+            body,
+            headers,
+            None,
+        )
+        .await
     }
 
     pub async fn publish_event(
@@ -135,7 +143,10 @@ impl Publisher {
         mut h: FieldTable,
         attempt: u32,
     ) -> Result<(), PublishError> {
-        h.insert(headers::ATTEMPT.into(), AMQPValue::LongLongInt(attempt.into()));
+        h.insert(
+            headers::ATTEMPT.into(),
+            AMQPValue::LongLongInt(attempt.into()),
+        );
         self.publish(&self.names.delay(delay_ms), routing_key, body, h, None)
             .await
     }
@@ -150,7 +161,8 @@ impl Publisher {
     ) -> Result<(), PublishError> {
         h.insert(headers::REASON.into(), header_text(reason));
         h.insert(headers::ROUTING_KEY.into(), header_text(routing_key));
-        self.publish(&self.names.dead(), routing_key, body, h, None).await
+        self.publish(&self.names.dead(), routing_key, body, h, None)
+            .await
     }
 
     pub async fn close(&self) {

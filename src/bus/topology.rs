@@ -11,8 +11,8 @@
 
 use crate::contract::ProviderName;
 use lapin::options::{
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
-    ExchangeDeleteOptions,
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
@@ -104,7 +104,10 @@ pub async fn declare(
             QueueDeclareOptions::durable(),
             args(&[
                 quorum(),
-                ("x-delivery-limit", AMQPValue::LongLongInt(delivery_limit.into())),
+                (
+                    "x-delivery-limit",
+                    AMQPValue::LongLongInt(delivery_limit.into()),
+                ),
                 ("x-dead-letter-exchange", text(&names.dead())),
             ]),
         )
@@ -177,7 +180,11 @@ pub async fn queue_depth(ch: &Channel, queue: &str) -> Result<u32, lapin::Error>
 }
 
 /// Removes a namespace's exchanges and queues (tests and demos clean up after themselves).
-pub async fn delete_all(ch: &Channel, names: &Names, delays_ms: &[u64]) -> Result<(), lapin::Error> {
+pub async fn delete_all(
+    ch: &Channel,
+    names: &Names,
+    delays_ms: &[u64],
+) -> Result<(), lapin::Error> {
     let mut queues: Vec<String> = ProviderName::ALL
         .iter()
         .map(|p| names.command_queue(*p))
@@ -185,12 +192,18 @@ pub async fn delete_all(ch: &Channel, names: &Names, delays_ms: &[u64]) -> Resul
     queues.extend([names.dead(), names.events_queue()]);
     queues.extend(delays_ms.iter().map(|ms| names.delay(*ms)));
     for q in queues {
-        ch.queue_delete(q.into(), QueueDeleteOptions::default()).await?;
+        ch.queue_delete(q.into(), QueueDeleteOptions::default())
+            .await?;
     }
-    let mut exchanges = vec![names.commands_exchange(), names.events_exchange(), names.dead()];
+    let mut exchanges = vec![
+        names.commands_exchange(),
+        names.events_exchange(),
+        names.dead(),
+    ];
     exchanges.extend(delays_ms.iter().map(|ms| names.delay(*ms)));
     for e in exchanges {
-        ch.exchange_delete(e.into(), ExchangeDeleteOptions::default()).await?;
+        ch.exchange_delete(e.into(), ExchangeDeleteOptions::default())
+            .await?;
     }
     Ok(())
 }

@@ -104,7 +104,9 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         for _ in 0..p.copies {
             let publisher = publisher.clone();
             publishes.push(async move {
-                publisher.publish_command(p.routing_key, p.body.as_bytes(), trace_headers()).await
+                publisher
+                    .publish_command(p.routing_key, p.body.as_bytes(), trace_headers())
+                    .await
             });
         }
     }
@@ -115,7 +117,8 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
     drop(publishes);
     let keys: Vec<IdempotencyKey> = planned.iter().map(|p| p.key.clone()).collect();
-    tap.wait_terminal(&keys, Duration::from_secs(args.timeout)).await;
+    tap.wait_terminal(&keys, Duration::from_secs(args.timeout))
+        .await;
     let elapsed = started.elapsed().as_secs_f64();
     // Give late duplicates a moment to show up before judging.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -147,7 +150,10 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         duplicate_submissions_refused: stats.duplicate_submissions_refused,
         elapsed_seconds: (elapsed * 1000.0).round() / 1000.0,
         commands_per_second: (planned.len() as f64 / elapsed * 10.0).round() / 10.0,
-        ok: missing == 0 && several == 0 && unexpected == 0 && stats.executed_more_than_once.is_empty(),
+        ok: missing == 0
+            && several == 0
+            && unexpected == 0
+            && stats.executed_more_than_once.is_empty(),
     };
     publisher.close().await;
     let _ = conn.close(200, "bye".into()).await;
@@ -157,25 +163,41 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         print_table(&summary);
     }
-    Ok(if summary.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if summary.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn print_table(s: &Summary) {
-    println!("payfleet demo: {} commands ({} publishes)", s.commands, s.published);
+    println!(
+        "payfleet demo: {} commands ({} publishes)",
+        s.commands, s.published
+    );
     println!("{:<32} {:>8}", "terminal status", "count");
     for (status, n) in &s.terminal {
         println!("{status:<32} {n:>8}");
     }
     for (label, n) in [
         ("without a terminal event", s.without_terminal_event),
-        ("with several terminal events", s.with_several_terminal_events),
+        (
+            "with several terminal events",
+            s.with_several_terminal_events,
+        ),
         ("with an unexpected outcome", s.with_unexpected_outcome),
         ("payouts executed twice", s.payouts_executed_twice),
     ] {
         println!("{label:<32} {n:>8}");
     }
-    println!("{:<32} {:>8}", "duplicates refused by provider", s.duplicate_submissions_refused);
+    println!(
+        "{:<32} {:>8}",
+        "duplicates refused by provider", s.duplicate_submissions_refused
+    );
     println!("{:<32} {:>8.3}", "elapsed seconds", s.elapsed_seconds);
-    println!("{:<32} {:>8.1}", "commands per second", s.commands_per_second);
+    println!(
+        "{:<32} {:>8.1}",
+        "commands per second", s.commands_per_second
+    );
     println!("verdict: {}", if s.ok { "OK" } else { "FAILED" });
 }

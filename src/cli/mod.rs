@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "payfleet", version, about = "A fleet of workers that moves money")]
+#[command(
+    name = "payfleet",
+    version,
+    about = "A fleet of workers that moves money"
+)]
 pub struct Cli {
     /// Configuration file layered over the built-in defaults (see config/default.toml).
     #[arg(long, global = true, env = "PAYFLEET_CONFIG")]

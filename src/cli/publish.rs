@@ -79,7 +79,9 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         let routing = match routing {
             Ok(r) => r,
             Err(e) => {
-                tally(Err(format!("line {line_no}: cannot route it ({e}); use --routing-key")));
+                tally(Err(format!(
+                    "line {line_no}: cannot route it ({e}); use --routing-key"
+                )));
                 continue;
             }
         };
@@ -102,5 +104,9 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     publisher.close().await;
     let _ = conn.close(200, "bye".into()).await;
     println!("published {published} command(s), {failed} failed");
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -136,10 +136,12 @@ impl Fingerprint {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// What the bus gave us, after decoding.
@@ -205,9 +207,7 @@ pub fn decode(body: &[u8]) -> Decoded {
         let operation = value
             .get("operation")
             .and_then(|o| Operation::deserialize(o).ok());
-        let amount = value
-            .get("amount")
-            .and_then(|a| Money::deserialize(a).ok());
+        let amount = value.get("amount").and_then(|a| Money::deserialize(a).ok());
         Decoded::Invalid(Invalid {
             key: key.clone(),
             fingerprint: fingerprint.clone(),
@@ -284,7 +284,10 @@ mod tests {
     fn broken_json_and_missing_keys_are_undecodable() {
         assert!(matches!(decode(b"{nope"), Decoded::Undecodable(_)));
         assert!(matches!(decode(b"[1]"), Decoded::Undecodable(_)));
-        assert!(matches!(decode(br#"{"version":1}"#), Decoded::Undecodable(_)));
+        assert!(matches!(
+            decode(br#"{"version":1}"#),
+            Decoded::Undecodable(_)
+        ));
         assert!(matches!(
             decode(br#"{"idempotency_key":"a b"}"#),
             Decoded::Undecodable(_)

@@ -5,7 +5,9 @@ pub mod event;
 mod idempotency;
 mod money;
 
-pub use command::{Command, Decoded, Details, Fingerprint, Invalid, Method, Operation, ProviderName};
+pub use command::{
+    Command, Decoded, Details, Fingerprint, Invalid, Method, Operation, ProviderName,
+};
 pub use event::{Event, EventStatus, ProviderResult};
 pub use idempotency::IdempotencyKey;
 pub use money::{Amount, Currency, Money};

@@ -35,7 +35,10 @@ pub async fn callback(
         Err(e) => {
             tracing::warn!(error = %e, "authentic callback that cannot be read");
             gw.metrics.callback(PROVIDER, "malformed");
-            return (StatusCode::BAD_REQUEST, "callback is missing required fields");
+            return (
+                StatusCode::BAD_REQUEST,
+                "callback is missing required fields",
+            );
         }
     };
     let Ok(key) = IdempotencyKey::parse(report.payment_id.as_str()) else {
@@ -48,7 +51,8 @@ pub async fn callback(
         gw.metrics.callback(PROVIDER, "in_progress");
         return (StatusCode::OK, "ok");
     };
-    let span = tracing::info_span!("callback", provider = PROVIDER, key = %key, state = state.as_str());
+    let span =
+        tracing::info_span!("callback", provider = PROVIDER, key = %key, state = state.as_str());
     let _enter = span.enter();
     let traceparent = headers
         .get("traceparent")
@@ -91,7 +95,9 @@ async fn apply(
     match settled {
         Settle::Applied { meta, .. } => {
             gw.metrics.transition(state.as_str());
-            let status = state.terminal_event().expect("callbacks settle final states");
+            let status = state
+                .terminal_event()
+                .expect("callbacks settle final states");
             announcer
                 .announce(
                     Announcement {
@@ -107,7 +113,11 @@ async fn apply(
                 .await?;
             Ok("applied")
         }
-        Settle::Duplicate { state: recorded, published, .. } => {
+        Settle::Duplicate {
+            state: recorded,
+            published,
+            ..
+        } => {
             if recorded != state {
                 tracing::error!(
                     recorded = recorded.as_str(),
@@ -118,7 +128,11 @@ async fn apply(
             if !published {
                 announcer.republish_terminal(key, traceparent).await?;
             }
-            Ok(if recorded == state { "duplicate" } else { "conflicting" })
+            Ok(if recorded == state {
+                "duplicate"
+            } else {
+                "conflicting"
+            })
         }
     }
 }

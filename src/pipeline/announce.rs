@@ -50,10 +50,20 @@ impl Announcement<'_> {
 }
 
 impl Announcer {
+    /// Publishes the event for `state`. For terminal states the caller holds the
+    /// right to publish (taken when the state was recorded, or by `claim_publish`).
     pub async fn announce(&self, a: Announcement<'_>, state: State) -> Result<(), AnnounceError> {
-        self.publisher.publish_event(&a.event(), a.traceparent).await?;
+        if let Err(e) = self
+            .publisher
+            .publish_event(&a.event(), a.traceparent)
+            .await
+        {
+            // Best effort: if this fails too, the claim simply expires.
+            let _ = self.store.publish_release(a.key, state).await;
+            return Err(e.into());
+        }
         self.metrics.event_published(a.status.as_str());
-        self.store.mark_published(a.key, state).await?;
+        self.store.publish_done(a.key, state).await?;
         Ok(())
     }
 
@@ -71,6 +81,9 @@ impl Announcer {
         let Some(status) = state.terminal_event() else {
             return Ok(());
         };
+        if !self.store.claim_publish(key, state).await? {
+            return Ok(());
+        }
         let meta: Meta = rec
             .get("meta")
             .and_then(|m| serde_json::from_str(m).ok())

@@ -1,8 +1,8 @@
 //! What a worker does with one delivery. Every path ends in an ack only after the
 //! command's state is recorded and its event (if any) confirmed by the broker.
 
-use super::announce::{AnnounceError, Announcement, Announcer};
 use super::Providers;
+use super::announce::{AnnounceError, Announcement, Announcer};
 use crate::bus::{DeliveryInfo, PublishError, Publisher};
 use crate::config::WorkerSettings;
 use crate::contract::command::{self, Decoded, Invalid};
@@ -78,19 +78,30 @@ impl Handler {
     pub async fn handle(&self, msg: &Incoming<'_>) -> (Labels, Result<Handled, HandleError>) {
         let started = Instant::now();
         let decoded = command::decode(msg.body);
-        self.metrics.stage("validate", started.elapsed().as_secs_f64());
+        self.metrics
+            .stage("validate", started.elapsed().as_secs_f64());
         let labels = match &decoded {
-            Decoded::Valid(c) => Labels { method: c.method.as_str(), operation: c.operation.as_str() },
+            Decoded::Valid(c) => Labels {
+                method: c.method.as_str(),
+                operation: c.operation.as_str(),
+            },
             Decoded::Invalid(i) => Labels {
                 method: i.method.map_or("unknown", |m| m.as_str()),
                 operation: i.operation.map_or("unknown", |o| o.as_str()),
             },
-            Decoded::Undecodable(_) => Labels { method: "unknown", operation: "unknown" },
+            Decoded::Undecodable(_) => Labels {
+                method: "unknown",
+                operation: "unknown",
+            },
         };
         let result = match decoded {
             Decoded::Undecodable(reason) => {
-                self.dead_letter(msg, "undecodable", &format!("cannot decode the command: {reason}"))
-                    .await
+                self.dead_letter(
+                    msg,
+                    "undecodable",
+                    &format!("cannot decode the command: {reason}"),
+                )
+                .await
             }
             Decoded::Invalid(invalid) => self.reject(msg, invalid).await,
             Decoded::Valid(cmd) => self.process(msg, &cmd).await,
@@ -98,7 +109,12 @@ impl Handler {
         (labels, result)
     }
 
-    async fn dead_letter(&self, msg: &Incoming<'_>, class: &str, reason: &str) -> Result<Handled, HandleError> {
+    async fn dead_letter(
+        &self,
+        msg: &Incoming<'_>,
+        class: &str,
+        reason: &str,
+    ) -> Result<Handled, HandleError> {
         self.publisher
             .dead_letter(msg.routing_key, msg.body, msg.info.headers.clone(), reason)
             .await?;
@@ -152,7 +168,11 @@ impl Handler {
         }
     }
 
-    async fn conflict(&self, msg: &Incoming<'_>, key: &crate::contract::IdempotencyKey) -> Result<Handled, HandleError> {
+    async fn conflict(
+        &self,
+        msg: &Incoming<'_>,
+        key: &crate::contract::IdempotencyKey,
+    ) -> Result<Handled, HandleError> {
         self.dead_letter(
             msg,
             "idempotency_conflict",
@@ -172,9 +192,16 @@ impl Handler {
         let started = Instant::now();
         let claim = self
             .store
-            .claim(&cmd.key, &cmd.fingerprint, self.settings.lease_ms, &payment_id, &meta)
+            .claim(
+                &cmd.key,
+                &cmd.fingerprint,
+                self.settings.lease_ms,
+                &payment_id,
+                &meta,
+            )
             .await?;
-        self.metrics.stage("idempotency", started.elapsed().as_secs_f64());
+        self.metrics
+            .stage("idempotency", started.elapsed().as_secs_f64());
         let ctx = Ctx {
             msg,
             cmd,
@@ -190,20 +217,27 @@ impl Handler {
                         .republish_terminal(&cmd.key, msg.info.traceparent.as_deref())
                         .await?;
                 }
-                self.metrics.duplicate(cmd.provider().as_str(), state.as_str());
+                self.metrics
+                    .duplicate(cmd.provider().as_str(), state.as_str());
                 Ok(Handled::Duplicate)
             }
             Claim::Awaiting(state) => {
-                self.metrics.duplicate(cmd.provider().as_str(), state.as_str());
+                self.metrics
+                    .duplicate(cmd.provider().as_str(), state.as_str());
                 Ok(Handled::Duplicate)
             }
             Claim::Busy => {
                 // Another worker is submitting it. If that worker dies, its own delivery
                 // comes back; this copy waits until the lease has settled either way.
-                self.metrics.duplicate(cmd.provider().as_str(), State::Submitting.as_str());
+                self.metrics
+                    .duplicate(cmd.provider().as_str(), State::Submitting.as_str());
                 self.park(msg, cmd, msg.info.attempt, "busy").await
             }
-            Claim::Claimed { lease, mode, attempt } => {
+            Claim::Claimed {
+                lease,
+                mode,
+                attempt,
+            } => {
                 tracing::debug!(attempt, ?mode, "claimed");
                 if mode == ClaimMode::Recover
                     && let Some(done) = self.ask_status(&ctx, &lease, attempt).await?
@@ -217,28 +251,46 @@ impl Handler {
 
     /// Asks the provider what it knows of the payment. `None`: it has never seen it,
     /// so it is safe to submit.
-    async fn ask_status(&self, ctx: &Ctx<'_>, lease: &Lease, attempt: u32) -> Result<Option<Handled>, HandleError> {
+    async fn ask_status(
+        &self,
+        ctx: &Ctx<'_>,
+        lease: &Lease,
+        attempt: u32,
+    ) -> Result<Option<Handled>, HandleError> {
         let started = Instant::now();
         let status = ctx.provider.status(ctx.cmd).await;
         self.provider_metric(ctx, "status", &status.as_ref().map(|_| ()), started);
         let handled = match status {
             Ok(Status::NotFound) => return Ok(None),
-            Ok(Status::Pending) => self.record(ctx, lease, State::Submitted, &Outcome::default()).await?,
-            Ok(Status::ActionRequired(outcome)) => {
-                self.record(ctx, lease, State::ActionRequired, &outcome).await?
+            Ok(Status::Pending) => {
+                self.record(ctx, lease, State::Submitted, &Outcome::default())
+                    .await?
             }
-            Ok(Status::Final { state, outcome }) => self.record(ctx, lease, state, &outcome).await?,
+            Ok(Status::ActionRequired(outcome)) => {
+                self.record(ctx, lease, State::ActionRequired, &outcome)
+                    .await?
+            }
+            Ok(Status::Final { state, outcome }) => {
+                self.record(ctx, lease, state, &outcome).await?
+            }
             Err(e) => self.failed_attempt(ctx, lease, attempt, e).await?,
         };
         Ok(Some(handled))
     }
 
-    async fn submit(&self, ctx: &Ctx<'_>, lease: &Lease, attempt: u32) -> Result<Handled, HandleError> {
+    async fn submit(
+        &self,
+        ctx: &Ctx<'_>,
+        lease: &Lease,
+        attempt: u32,
+    ) -> Result<Handled, HandleError> {
         if let Some(deadline) = ctx.cmd.deadline
             && chrono::Utc::now() > deadline
         {
             let outcome = Outcome {
-                reason: Some(format!("expired: its deadline {deadline} passed before it could be sent")),
+                reason: Some(format!(
+                    "expired: its deadline {deadline} passed before it could be sent"
+                )),
                 ..Default::default()
             };
             return self.record(ctx, lease, State::Failed, &outcome).await;
@@ -247,17 +299,25 @@ impl Handler {
         let submitted = ctx.provider.submit(ctx.cmd).await;
         self.provider_metric(ctx, "submit", &submitted.as_ref().map(|_| ()), started);
         match submitted {
-            Ok(Submission::Accepted) => self.record(ctx, lease, State::Submitted, &Outcome::default()).await,
-            Ok(Submission::ActionRequired(outcome)) => {
-                self.record(ctx, lease, State::ActionRequired, &outcome).await
+            Ok(Submission::Accepted) => {
+                self.record(ctx, lease, State::Submitted, &Outcome::default())
+                    .await
             }
-            Ok(Submission::Final { state, outcome }) => self.record(ctx, lease, state, &outcome).await,
+            Ok(Submission::ActionRequired(outcome)) => {
+                self.record(ctx, lease, State::ActionRequired, &outcome)
+                    .await
+            }
+            Ok(Submission::Final { state, outcome }) => {
+                self.record(ctx, lease, state, &outcome).await
+            }
             Err(ProviderError::AlreadyExists) => {
                 tracing::info!("the provider already knows this payment: asking for its status");
                 match self.ask_status(ctx, lease, attempt).await? {
                     Some(done) => Ok(done),
                     None => {
-                        let e = ProviderError::Unknown("the provider knows the payment id but not its status yet".into());
+                        let e = ProviderError::Unknown(
+                            "the provider knows the payment id but not its status yet".into(),
+                        );
                         self.failed_attempt(ctx, lease, attempt, e).await
                     }
                 }
@@ -297,53 +357,95 @@ impl Handler {
             return self.record(ctx, lease, State::Failed, &outcome).await;
         }
         // Not knowing whether it arrived, the next attempt must ask before sending.
-        let next = if error.may_have_reached_provider() { State::Unknown } else { State::Received };
+        let next = if error.may_have_reached_provider() {
+            State::Unknown
+        } else {
+            State::Received
+        };
         let outcome = Outcome {
             reason: Some(error.to_string()),
             ..Default::default()
         };
-        match self.store.transition(&ctx.cmd.key, lease, next, Some(&outcome)).await? {
+        match self
+            .store
+            .transition(&ctx.cmd.key, lease, next, Some(&outcome))
+            .await?
+        {
             Transition::Ok => {
                 self.metrics.transition(next.as_str());
-                self.park(ctx.msg, ctx.cmd, attempt + 1, error.class()).await
+                self.park(ctx.msg, ctx.cmd, attempt + 1, error.class())
+                    .await
             }
-            Transition::Terminal(_) | Transition::Fenced | Transition::Missing => Ok(Handled::Fenced),
+            Transition::Terminal(_) | Transition::Fenced | Transition::Missing => {
+                Ok(Handled::Fenced)
+            }
         }
     }
 
     /// Puts the command in the delay queue for its attempt number.
-    async fn park(&self, msg: &Incoming<'_>, cmd: &Command, attempt: u32, reason: &str) -> Result<Handled, HandleError> {
+    async fn park(
+        &self,
+        msg: &Incoming<'_>,
+        cmd: &Command,
+        attempt: u32,
+        reason: &str,
+    ) -> Result<Handled, HandleError> {
         let delays = &self.settings.retry_delays_ms;
         let delay = delays[(attempt.saturating_sub(2) as usize).min(delays.len() - 1)];
         self.publisher
-            .delay(delay, &cmd.routing_key(), msg.body, msg.info.headers.clone(), attempt)
+            .delay(
+                delay,
+                &cmd.routing_key(),
+                msg.body,
+                msg.info.headers.clone(),
+                attempt,
+            )
             .await?;
-        self.metrics.retry(cmd.provider().as_str(), reason, attempt, delay);
+        self.metrics
+            .retry(cmd.provider().as_str(), reason, attempt, delay);
         Ok(Handled::Retrying)
     }
 
     /// Records a state reached with the lease held, and announces it.
-    async fn record(&self, ctx: &Ctx<'_>, lease: &Lease, state: State, outcome: &Outcome) -> Result<Handled, HandleError> {
+    async fn record(
+        &self,
+        ctx: &Ctx<'_>,
+        lease: &Lease,
+        state: State,
+        outcome: &Outcome,
+    ) -> Result<Handled, HandleError> {
         let key = &ctx.cmd.key;
         let status = match state {
             State::Submitted => EventStatus::Accepted,
             State::ActionRequired => EventStatus::ActionRequired,
-            other => other.terminal_event().expect("record takes event-bearing states"),
+            other => other
+                .terminal_event()
+                .expect("record takes event-bearing states"),
         };
         // The provider is the authority on final outcomes: they settle without the
         // lease, so a callback that raced this worker is never overwritten.
         let applied = if state.is_terminal() && state != State::Failed {
-            match self.store.settle(key, state, outcome, ctx.meta, ctx.payment_id).await? {
+            match self
+                .store
+                .settle(key, state, outcome, ctx.meta, ctx.payment_id)
+                .await?
+            {
                 crate::state::Settle::Applied { .. } => true,
                 crate::state::Settle::Duplicate { published, .. } => {
                     if !published {
-                        self.announcer.republish_terminal(key, ctx.msg.info.traceparent.as_deref()).await?;
+                        self.announcer
+                            .republish_terminal(key, ctx.msg.info.traceparent.as_deref())
+                            .await?;
                     }
                     false
                 }
             }
         } else {
-            match self.store.transition(key, lease, state, Some(outcome)).await? {
+            match self
+                .store
+                .transition(key, lease, state, Some(outcome))
+                .await?
+            {
                 Transition::Ok => true,
                 Transition::Terminal(_) | Transition::Fenced | Transition::Missing => {
                     return Ok(Handled::Fenced);
@@ -368,11 +470,18 @@ impl Handler {
                 state,
             )
             .await?;
-        self.metrics.stage("publish", started.elapsed().as_secs_f64());
+        self.metrics
+            .stage("publish", started.elapsed().as_secs_f64());
         Ok(Handled::Event(status))
     }
 
-    fn provider_metric(&self, ctx: &Ctx<'_>, request: &str, result: &Result<(), &ProviderError>, started: Instant) {
+    fn provider_metric(
+        &self,
+        ctx: &Ctx<'_>,
+        request: &str,
+        result: &Result<(), &ProviderError>,
+        started: Instant,
+    ) {
         let class = match result {
             Ok(()) => "ok",
             Err(e) => e.class(),

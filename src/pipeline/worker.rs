@@ -106,7 +106,8 @@ impl Worker {
             metrics: self.metrics.clone(),
             settings: s.worker.clone(),
         });
-        let mut consumer = CommandConsumer::start(&conn, &names, s.amqp.prefetch, &self.name).await?;
+        let mut consumer =
+            CommandConsumer::start(&conn, &names, s.amqp.prefetch, &self.name).await?;
         self.ready.set(true);
         tracing::info!(worker = %self.name, "consuming");
         let slots = Arc::new(Semaphore::new(s.worker.max_in_flight));
@@ -133,13 +134,14 @@ impl Worker {
         self.ready.set(false);
         consumer.cancel().await;
         let grace = Duration::from_millis(s.worker.shutdown_grace_ms);
-        let finished = tokio::time::timeout(grace, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let finished =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         if finished.is_err() {
             // Unacked deliveries go back to the queue when the channel closes.
-            tracing::warn!(left = tasks.len(), "shutdown grace ran out: handing back in-flight commands");
+            tracing::warn!(
+                left = tasks.len(),
+                "shutdown grace ran out: handing back in-flight commands"
+            );
             tasks.abort_all();
         }
         publisher.close().await;
@@ -153,8 +155,16 @@ impl Worker {
 async fn handle_delivery(handler: &Handler, delivery: Delivery) {
     let info = DeliveryInfo::of(&delivery);
     let metrics = &handler.metrics;
-    let provider = delivery.routing_key.as_str().split('.').next().unwrap_or("unknown");
-    let provider = if crate::contract::ProviderName::ALL.iter().any(|p| p.as_str() == provider) {
+    let provider = delivery
+        .routing_key
+        .as_str()
+        .split('.')
+        .next()
+        .unwrap_or("unknown");
+    let provider = if crate::contract::ProviderName::ALL
+        .iter()
+        .any(|p| p.as_str() == provider)
+    {
         provider
     } else {
         "unknown"

@@ -27,7 +27,10 @@ pub enum Status {
     /// Known and still in progress.
     Pending,
     ActionRequired(Outcome),
-    Final { state: State, outcome: Outcome },
+    Final {
+        state: State,
+        outcome: Outcome,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -60,7 +63,10 @@ impl ProviderError {
 
     /// Whether the request may have reached the provider and been processed.
     pub fn may_have_reached_provider(&self) -> bool {
-        matches!(self, ProviderError::Unknown(_) | ProviderError::AlreadyExists)
+        matches!(
+            self,
+            ProviderError::Unknown(_) | ProviderError::AlreadyExists
+        )
     }
 
     /// Bounded label for metrics.
@@ -79,7 +85,10 @@ pub trait Provider: Send + Sync {
     /// The id the provider will know this command's payment by: the same on every attempt.
     fn payment_id(&self, command: &Command) -> String;
 
-    fn submit<'a>(&'a self, command: &'a Command) -> BoxFuture<'a, Result<Submission, ProviderError>>;
+    fn submit<'a>(
+        &'a self,
+        command: &'a Command,
+    ) -> BoxFuture<'a, Result<Submission, ProviderError>>;
 
     fn status<'a>(&'a self, command: &'a Command) -> BoxFuture<'a, Result<Status, ProviderError>>;
 }

@@ -26,7 +26,11 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    pub fn new(settings: SandboxSettings, ecommpay_secret: SecretString, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(
+        settings: SandboxSettings,
+        ecommpay_secret: SecretString,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         Arc::new(Sandbox {
             settings,
             ecommpay_secret,

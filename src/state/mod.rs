@@ -15,7 +15,9 @@
 
 mod store;
 
-pub use store::{Claim, ClaimMode, Lease, RejectVerdict, Settle, StateStore, StoreError, Transition};
+pub use store::{
+    Claim, ClaimMode, Lease, RejectVerdict, Settle, StateStore, StoreError, Transition,
+};
 
 use crate::contract::{EventStatus, Method, Money, Operation};
 use serde::{Deserialize, Serialize};

@@ -13,7 +13,12 @@ struct Scripts {
     renew: Script,
     settle: Script,
     reject: Script,
-    published: Script,
+    publish: Script,
+}
+
+/// Every script starts with the shared prelude (server time, state helpers).
+fn script(body: &str) -> Script {
+    Script::new(&format!("{}\n{body}", include_str!("scripts/prelude.lua")))
 }
 
 /// Cheap to clone: one multiplexed, auto-reconnecting connection shared by all tasks.
@@ -110,12 +115,12 @@ impl StateStore {
             prefix: prefix.into(),
             retention_ms,
             scripts: Arc::new(Scripts {
-                claim: Script::new(include_str!("scripts/claim.lua")),
-                transition: Script::new(include_str!("scripts/transition.lua")),
-                renew: Script::new(include_str!("scripts/renew.lua")),
-                settle: Script::new(include_str!("scripts/settle.lua")),
-                reject: Script::new(include_str!("scripts/reject.lua")),
-                published: Script::new(include_str!("scripts/published.lua")),
+                claim: script(include_str!("scripts/claim.lua")),
+                transition: script(include_str!("scripts/transition.lua")),
+                renew: script(include_str!("scripts/renew.lua")),
+                settle: script(include_str!("scripts/settle.lua")),
+                reject: script(include_str!("scripts/reject.lua")),
+                publish: script(include_str!("scripts/publish.lua")),
             }),
         })
     }
@@ -132,7 +137,12 @@ impl StateStore {
     }
 
     /// Runs a record-creating script; the retention is appended as its last argument.
-    async fn run(&self, script: &Script, key: &IdempotencyKey, args: &[&str]) -> Result<Vec<Value>> {
+    async fn run(
+        &self,
+        script: &Script,
+        key: &IdempotencyKey,
+        args: &[&str],
+    ) -> Result<Vec<Value>> {
         let mut inv = script.key(self.record_key(key));
         for a in args {
             inv.arg(*a);
@@ -156,7 +166,13 @@ impl StateStore {
             .run(
                 &self.scripts.claim,
                 key,
-                &[fingerprint.as_str(), &owner, &lease_ms.to_string(), payment_id, &meta],
+                &[
+                    fingerprint.as_str(),
+                    &owner,
+                    &lease_ms.to_string(),
+                    payment_id,
+                    &meta,
+                ],
             )
             .await?;
         let verdict = text(&r, 0)?;
@@ -198,7 +214,12 @@ impl StateStore {
             .run(
                 &self.scripts.transition,
                 key,
-                &[&lease.owner, &lease.fence.to_string(), to.as_str(), &outcome],
+                &[
+                    &lease.owner,
+                    &lease.fence.to_string(),
+                    to.as_str(),
+                    &outcome,
+                ],
             )
             .await?;
         Ok(match text(&r, 0)?.as_str() {
@@ -262,7 +283,11 @@ impl StateStore {
         let meta = serde_json::to_string(meta).expect("meta serialises");
         let outcome = serde_json::to_string(outcome).expect("outcome serialises");
         let r = self
-            .run(&self.scripts.reject, key, &[fingerprint.as_str(), &meta, &outcome])
+            .run(
+                &self.scripts.reject,
+                key,
+                &[fingerprint.as_str(), &meta, &outcome],
+            )
             .await?;
         Ok(match text(&r, 0)?.as_str() {
             "applied" => RejectVerdict::Applied,
@@ -275,13 +300,35 @@ impl StateStore {
         })
     }
 
-    /// Notes that the event announcing `state` was confirmed by the broker.
-    pub async fn mark_published(&self, key: &IdempotencyKey, state: State) -> Result<()> {
-        let mut inv = self.scripts.published.key(self.record_key(key));
-        inv.arg(state.as_str());
+    async fn publish_bookkeeping(
+        &self,
+        key: &IdempotencyKey,
+        state: State,
+        action: &str,
+    ) -> Result<bool> {
+        let mut inv = self.scripts.publish.key(self.record_key(key));
+        inv.arg(state.as_str()).arg(action);
         let mut conn = self.conn.clone();
-        let _: i64 = inv.invoke_async(&mut conn).await?;
-        Ok(())
+        let r: i64 = inv.invoke_async(&mut conn).await?;
+        Ok(r == 1)
+    }
+
+    /// Takes the right to publish the event for `state`; false when it was published
+    /// or another process is publishing it now. Recording a terminal state takes it too.
+    pub async fn claim_publish(&self, key: &IdempotencyKey, state: State) -> Result<bool> {
+        self.publish_bookkeeping(key, state, "claim").await
+    }
+
+    /// Notes that the event announcing `state` was confirmed by the broker.
+    pub async fn publish_done(&self, key: &IdempotencyKey, state: State) -> Result<()> {
+        self.publish_bookkeeping(key, state, "done").await.map(drop)
+    }
+
+    /// Gives the right to publish back after a failed publish.
+    pub async fn publish_release(&self, key: &IdempotencyKey, state: State) -> Result<()> {
+        self.publish_bookkeeping(key, state, "release")
+            .await
+            .map(drop)
     }
 
     /// The whole record, for inspection by tests, the demo and operators.

@@ -60,22 +60,88 @@ impl Metrics {
             "Commands a worker is processing now.",
         )
         .expect("valid metric");
-        r.register(Box::new(in_flight.clone())).expect("unique metric");
+        r.register(Box::new(in_flight.clone()))
+            .expect("unique metric");
         Metrics {
-            commands_received: counter(&r, "payfleet_commands_received_total", "Command deliveries taken from the bus.", &["provider"]),
-            commands_finished: counter(&r, "payfleet_commands_finished_total", "Commands a worker finished handling, by outcome.", &["provider", "method", "operation", "outcome"]),
-            command_duration: histogram(&r, "payfleet_command_duration_seconds", "From publish (AMQP timestamp) to the worker's ack.", &["provider", "operation"]),
-            stage_duration: histogram(&r, "payfleet_stage_duration_seconds", "Time spent in each pipeline stage.", &["stage"]),
-            provider_requests: counter(&r, "payfleet_provider_requests_total", "Requests to providers, by result class.", &["provider", "request", "result"]),
-            provider_duration: histogram(&r, "payfleet_provider_request_duration_seconds", "Provider request latency.", &["provider", "request"]),
+            commands_received: counter(
+                &r,
+                "payfleet_commands_received_total",
+                "Command deliveries taken from the bus.",
+                &["provider"],
+            ),
+            commands_finished: counter(
+                &r,
+                "payfleet_commands_finished_total",
+                "Commands a worker finished handling, by outcome.",
+                &["provider", "method", "operation", "outcome"],
+            ),
+            command_duration: histogram(
+                &r,
+                "payfleet_command_duration_seconds",
+                "From publish (AMQP timestamp) to the worker's ack.",
+                &["provider", "operation"],
+            ),
+            stage_duration: histogram(
+                &r,
+                "payfleet_stage_duration_seconds",
+                "Time spent in each pipeline stage.",
+                &["stage"],
+            ),
+            provider_requests: counter(
+                &r,
+                "payfleet_provider_requests_total",
+                "Requests to providers, by result class.",
+                &["provider", "request", "result"],
+            ),
+            provider_duration: histogram(
+                &r,
+                "payfleet_provider_request_duration_seconds",
+                "Provider request latency.",
+                &["provider", "request"],
+            ),
             in_flight,
-            retries: counter(&r, "payfleet_retries_total", "Commands parked in a delay queue for a later attempt.", &["provider", "reason"]),
-            dead_letters: counter(&r, "payfleet_dead_letters_total", "Messages sent to the dead-letter queue.", &["reason"]),
-            duplicates: counter(&r, "payfleet_duplicate_commands_total", "Deliveries of a command already handled or in progress.", &["provider", "state"]),
-            callbacks: counter(&r, "payfleet_callbacks_total", "Provider callbacks received, by result.", &["provider", "result"]),
-            transitions: counter(&r, "payfleet_state_transitions_total", "State machine transitions, by new state.", &["to"]),
-            events_published: counter(&r, "payfleet_events_published_total", "Events confirmed by the broker.", &["status"]),
-            reconnects: counter(&r, "payfleet_reconnects_total", "Reconnections to a backing service.", &["service"]),
+            retries: counter(
+                &r,
+                "payfleet_retries_total",
+                "Commands parked in a delay queue for a later attempt.",
+                &["provider", "reason"],
+            ),
+            dead_letters: counter(
+                &r,
+                "payfleet_dead_letters_total",
+                "Messages sent to the dead-letter queue.",
+                &["reason"],
+            ),
+            duplicates: counter(
+                &r,
+                "payfleet_duplicate_commands_total",
+                "Deliveries of a command already handled or in progress.",
+                &["provider", "state"],
+            ),
+            callbacks: counter(
+                &r,
+                "payfleet_callbacks_total",
+                "Provider callbacks received, by result.",
+                &["provider", "result"],
+            ),
+            transitions: counter(
+                &r,
+                "payfleet_state_transitions_total",
+                "State machine transitions, by new state.",
+                &["to"],
+            ),
+            events_published: counter(
+                &r,
+                "payfleet_events_published_total",
+                "Events confirmed by the broker.",
+                &["status"],
+            ),
+            reconnects: counter(
+                &r,
+                "payfleet_reconnects_total",
+                "Reconnections to a backing service.",
+                &["service"],
+            ),
             registry: r,
         }
     }
@@ -110,7 +176,9 @@ impl Metrics {
     }
 
     pub fn stage(&self, stage: &str, seconds: f64) {
-        self.stage_duration.with_label_values(&[stage]).observe(seconds);
+        self.stage_duration
+            .with_label_values(&[stage])
+            .observe(seconds);
     }
 
     pub fn provider_request(&self, provider: &str, request: &str, result: &str, seconds: f64) {
@@ -124,7 +192,13 @@ impl Metrics {
     }
 
     pub fn retry(&self, provider: &str, reason: &str, attempt: u32, delay_ms: u64) {
-        tracing::warn!(provider, reason, attempt, delay_ms, "command parked for a retry");
+        tracing::warn!(
+            provider,
+            reason,
+            attempt,
+            delay_ms,
+            "command parked for a retry"
+        );
         self.retries.with_label_values(&[provider, reason]).inc();
     }
 

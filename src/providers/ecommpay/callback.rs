@@ -27,8 +27,11 @@ pub struct Malformed(pub &'static str);
 
 /// The operation the report is about: `operation`, or the last of `operations`.
 fn operation(body: &Value) -> Option<&Value> {
-    body.get("operation")
-        .or_else(|| body.get("operations").and_then(Value::as_array).and_then(|ops| ops.last()))
+    body.get("operation").or_else(|| {
+        body.get("operations")
+            .and_then(Value::as_array)
+            .and_then(|ops| ops.last())
+    })
 }
 
 pub fn read(body: &Value) -> Result<Report, Malformed> {

@@ -80,10 +80,14 @@ impl Gate {
             return Err(ProviderError::Throttled { retry_after });
         }
         if status >= 500 {
-            return Err(ProviderError::Unknown(format!("Gate answered HTTP {status}")));
+            return Err(ProviderError::Unknown(format!(
+                "Gate answered HTTP {status}"
+            )));
         }
         let json: Value = serde_json::from_slice(&bytes).map_err(|_| {
-            ProviderError::Unknown(format!("Gate answered HTTP {status} with a body that is not JSON"))
+            ProviderError::Unknown(format!(
+                "Gate answered HTTP {status} with a body that is not JSON"
+            ))
         })?;
         Ok((status, json))
     }
@@ -92,7 +96,9 @@ impl Gate {
     pub async fn submit(&self, path: &str, body: Value) -> Result<(), ProviderError> {
         let (status, json) = self.post(path, body).await?;
         let answer: GateAnswer = serde_json::from_value(json).map_err(|e| {
-            ProviderError::Unknown(format!("Gate answered HTTP {status} with an unexpected body: {e}"))
+            ProviderError::Unknown(format!(
+                "Gate answered HTTP {status} with an unexpected body: {e}"
+            ))
         })?;
         match answer.status.as_str() {
             "success" if status < 300 => Ok(()),

@@ -41,7 +41,9 @@ impl HomebankPayout {
             return Err("details.customer.id must be 1 to 255 characters".into());
         }
         if !(10..=15).contains(&c.phone.len()) || !c.phone.bytes().all(|b| b.is_ascii_digit()) {
-            return Err("details.customer.phone must be 10 to 15 digits, country code first".into());
+            return Err(
+                "details.customer.phone must be 10 to 15 digits, country code first".into(),
+            );
         }
         Ok(payout)
     }
@@ -58,8 +60,14 @@ impl HomebankPayout {
         })
     }
 
-    pub async fn submit(&self, gate: &Gate, payment_id: &str, amount: Money) -> Result<(), ProviderError> {
-        gate.submit(PATH, self.request(gate, payment_id, amount)).await
+    pub async fn submit(
+        &self,
+        gate: &Gate,
+        payment_id: &str,
+        amount: Money,
+    ) -> Result<(), ProviderError> {
+        gate.submit(PATH, self.request(gate, payment_id, amount))
+            .await
     }
 }
 
@@ -73,12 +81,19 @@ pub fn check_amount(amount: Money) -> Result<(), String> {
     }
     if amount.currency == Currency::KZT {
         let minor = amount.minor.minor();
-        let step = if minor < KZT_THRESHOLD { KZT_STEP_BELOW } else { KZT_STEP_ABOVE };
-        if minor % step != 0 {
+        let step = if minor < KZT_THRESHOLD {
+            KZT_STEP_BELOW
+        } else {
+            KZT_STEP_ABOVE
+        };
+        if !minor.is_multiple_of(step) {
             return Err(format!(
                 "a HomeBank payout of {amount} must be a multiple of {} KZT",
-                Money { minor: crate::contract::Amount::parse(step).expect("step > 0"), currency: Currency::KZT }
-                    .to_decimal_string()
+                Money {
+                    minor: crate::contract::Amount::parse(step).expect("step > 0"),
+                    currency: Currency::KZT
+                }
+                .to_decimal_string()
             ));
         }
     }
@@ -91,13 +106,19 @@ mod tests {
     use crate::contract::Amount;
 
     fn kzt(minor: u64) -> Money {
-        Money { minor: Amount::parse(minor).unwrap(), currency: Currency::KZT }
+        Money {
+            minor: Amount::parse(minor).unwrap(),
+            currency: Currency::KZT,
+        }
     }
 
     #[test]
     fn kzt_denominations() {
         assert!(check_amount(kzt(2_000_00)).is_ok());
-        assert!(check_amount(kzt(3_000_00)).is_err(), "below 4,000 needs multiples of 2,000");
+        assert!(
+            check_amount(kzt(3_000_00)).is_err(),
+            "below 4,000 needs multiples of 2,000"
+        );
         assert!(check_amount(kzt(4_000_00)).is_ok());
         assert!(check_amount(kzt(5_000_00)).is_ok());
         assert!(check_amount(kzt(5_500_00)).is_err());
@@ -107,9 +128,15 @@ mod tests {
 
     #[test]
     fn other_currencies() {
-        let usd = Money { minor: Amount::parse(1234).unwrap(), currency: Currency::USD };
+        let usd = Money {
+            minor: Amount::parse(1234).unwrap(),
+            currency: Currency::USD,
+        };
         assert!(check_amount(usd).is_ok());
-        let inr = Money { minor: Amount::parse(1234).unwrap(), currency: Currency::INR };
+        let inr = Money {
+            minor: Amount::parse(1234).unwrap(),
+            currency: Currency::INR,
+        };
         assert!(check_amount(inr).is_err());
     }
 

@@ -41,11 +41,16 @@ impl Provider for Ecommpay {
         command.key.as_str().to_owned()
     }
 
-    fn submit<'a>(&'a self, command: &'a Command) -> BoxFuture<'a, Result<Submission, ProviderError>> {
+    fn submit<'a>(
+        &'a self,
+        command: &'a Command,
+    ) -> BoxFuture<'a, Result<Submission, ProviderError>> {
         Box::pin(async move {
             let payment_id = self.payment_id(command);
             match &command.details {
-                Details::HomebankPayout(p) => p.submit(&self.gate, &payment_id, command.amount).await?,
+                Details::HomebankPayout(p) => {
+                    p.submit(&self.gate, &payment_id, command.amount).await?
+                }
             }
             Ok(Submission::Accepted)
         })
@@ -53,7 +58,12 @@ impl Provider for Ecommpay {
 
     fn status<'a>(&'a self, command: &'a Command) -> BoxFuture<'a, Result<Status, ProviderError>> {
         Box::pin(async move {
-            status::query(&self.gate, &self.payment_id(command), operation_type(command)).await
+            status::query(
+                &self.gate,
+                &self.payment_id(command),
+                operation_type(command),
+            )
+            .await
         })
     }
 }

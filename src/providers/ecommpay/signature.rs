@@ -152,7 +152,8 @@ mod tests {
 
     #[test]
     fn request_round_trip_and_tampering() {
-        let mut body = json!({"general": {"project_id": 1, "payment_id": "p"}, "payment": {"amount": 100}});
+        let mut body =
+            json!({"general": {"project_id": 1, "payment_id": "p"}, "payment": {"amount": 100}});
         sign_request(b"s3cret", &mut body);
         assert!(verify_request(b"s3cret", &body));
         assert!(!verify_request(b"other", &body));

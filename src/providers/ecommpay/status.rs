@@ -8,14 +8,20 @@ use serde_json::{Value, json};
 
 pub const PATH: &str = "/v2/payment/status";
 
-pub async fn query(gate: &Gate, payment_id: &str, operation_type: &str) -> Result<Status, ProviderError> {
+pub async fn query(
+    gate: &Gate,
+    payment_id: &str,
+    operation_type: &str,
+) -> Result<Status, ProviderError> {
     let (http, body) = gate
         .post(PATH, json!({ "general": gate.general(payment_id) }))
         .await?;
     if body.get("status").and_then(Value::as_str) == Some("error") {
         let answer: super::gate::GateAnswer = serde_json::from_value(body)
             .map_err(|e| ProviderError::Unknown(format!("status answer: {e}")))?;
-        if answer.code.as_ref().map(super::gate::code_text).as_deref() == Some(codes::PAYMENT_NOT_FOUND) {
+        if answer.code.as_ref().map(super::gate::code_text).as_deref()
+            == Some(codes::PAYMENT_NOT_FOUND)
+        {
             return Ok(Status::NotFound);
         }
         return Err(super::gate::refusal(&answer));
@@ -25,8 +31,8 @@ pub async fn query(gate: &Gate, payment_id: &str, operation_type: &str) -> Resul
             "status answer (HTTP {http}) has a wrong signature"
         )));
     }
-    let report = callback::read(&body)
-        .map_err(|e| ProviderError::Unknown(format!("status answer: {e}")))?;
+    let report =
+        callback::read(&body).map_err(|e| ProviderError::Unknown(format!("status answer: {e}")))?;
     if report.operation_type != operation_type {
         return Ok(Status::Pending);
     }

@@ -23,13 +23,24 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Answer {
     };
     let b = &req.body;
     let Some(amount) = b["payment"]["amount"].as_u64().filter(|a| *a > 0) else {
-        return invalid(&sandbox, &req, "payment.amount must be a positive integer in minor units");
+        return invalid(
+            &sandbox,
+            &req,
+            "payment.amount must be a positive integer in minor units",
+        );
     };
     let currency = b["payment"]["currency"].as_str().unwrap_or_default();
     let Ok(currency_code) = serde_json::from_value::<Currency>(Value::from(currency)) else {
-        return invalid(&sandbox, &req, "payment.currency must be EUR, KZT, RUB or USD");
+        return invalid(
+            &sandbox,
+            &req,
+            "payment.currency must be EUR, KZT, RUB or USD",
+        );
     };
-    let money = Money { minor: Amount::parse(amount).expect("positive"), currency: currency_code };
+    let money = Money {
+        minor: Amount::parse(amount).expect("positive"),
+        currency: currency_code,
+    };
     if let Err(e) = homebank_payout::check_amount(money) {
         return invalid(&sandbox, &req, &e);
     }
@@ -39,7 +50,9 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Answer {
             return invalid(&sandbox, &req, &format!("customer.{field} is required"));
         }
     }
-    let declined = customer["id"].as_str().is_some_and(|id| id.starts_with("decline"));
+    let declined = customer["id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("decline"));
     let (status, code, message) = if declined {
         ("decline", codes::TIME_OUT, "Time-out")
     } else {
@@ -58,14 +71,35 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Answer {
         message,
     };
     let project_id = sandbox.settings.ecommpay_project_id;
-    let Some(payment) = sandbox.ecommpay.lock().expect("payments lock").insert(&req.payment_id, payment) else {
-        sandbox.stats.lock().expect("stats lock").duplicate_submissions_refused += 1;
-        return req.error(project_id, codes::DUPLICATE_PAYMENT_ID, "Payment with this payment_id already exists");
+    let Some(payment) = sandbox
+        .ecommpay
+        .lock()
+        .expect("payments lock")
+        .insert(&req.payment_id, payment)
+    else {
+        sandbox
+            .stats
+            .lock()
+            .expect("stats lock")
+            .duplicate_submissions_refused += 1;
+        return req.error(
+            project_id,
+            codes::DUPLICATE_PAYMENT_ID,
+            "Payment with this payment_id already exists",
+        );
     };
     if status == "success" {
-        sandbox.stats.lock().expect("stats lock").executed(&req.payment_id);
+        sandbox
+            .stats
+            .lock()
+            .expect("stats lock")
+            .executed(&req.payment_id);
     }
     let callback = signed_report(&sandbox, &req.payment_id, &payment, false);
-    callbacks::deliver(sandbox.clone(), sandbox.settings.ecommpay_callback_url.clone(), callback);
+    callbacks::deliver(
+        sandbox.clone(),
+        sandbox.settings.ecommpay_callback_url.clone(),
+        callback,
+    );
     req.accepted(project_id)
 }

@@ -82,7 +82,13 @@ impl GateRequest {
     }
 
     pub fn error(&self, project_id: u64, code: &str, message: &str) -> Answer {
-        error(project_id, &self.payment_id, &self.request_id, code, message)
+        error(
+            project_id,
+            &self.payment_id,
+            &self.request_id,
+            code,
+            message,
+        )
     }
 }
 
@@ -107,22 +113,45 @@ pub fn accept(sandbox: &Sandbox, endpoint: &str, raw: &[u8]) -> Result<GateReque
     let project_id = sandbox.settings.ecommpay_project_id;
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let refuse = |payment_id: &str, code: &str, message: &str| {
-        sandbox.stats.lock().expect("stats lock").invalid_requests_refused += 1;
+        sandbox
+            .stats
+            .lock()
+            .expect("stats lock")
+            .invalid_requests_refused += 1;
         error(project_id, payment_id, &request_id, code, message)
     };
     let Ok(body) = serde_json::from_slice::<Value>(raw) else {
-        return Err(refuse("", codes::INVALID_PARAMETERS, "Request body is not valid JSON"));
+        return Err(refuse(
+            "",
+            codes::INVALID_PARAMETERS,
+            "Request body is not valid JSON",
+        ));
     };
     let general = &body["general"];
-    let payment_id = general["payment_id"].as_str().unwrap_or_default().to_owned();
+    let payment_id = general["payment_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     if payment_id.is_empty() || payment_id.len() > 255 {
-        return Err(refuse(&payment_id, codes::INVALID_PARAMETERS, "general.payment_id is required"));
+        return Err(refuse(
+            &payment_id,
+            codes::INVALID_PARAMETERS,
+            "general.payment_id is required",
+        ));
     }
     if general["project_id"].as_u64() != Some(project_id) {
-        return Err(refuse(&payment_id, codes::INVALID_PARAMETERS, "general.project_id is wrong"));
+        return Err(refuse(
+            &payment_id,
+            codes::INVALID_PARAMETERS,
+            "general.project_id is wrong",
+        ));
     }
     if !signature::verify_request(sandbox.ecommpay_secret.expose_secret().as_bytes(), &body) {
-        return Err(refuse(&payment_id, codes::INVALID_SIGNATURE, "Signature is invalid"));
+        return Err(refuse(
+            &payment_id,
+            codes::INVALID_SIGNATURE,
+            "Signature is invalid",
+        ));
     }
     Ok(GateRequest {
         body,
@@ -133,13 +162,28 @@ pub fn accept(sandbox: &Sandbox, endpoint: &str, raw: &[u8]) -> Result<GateReque
 
 /// Refuses a request field that is missing or malformed, naming it.
 pub fn invalid(sandbox: &Sandbox, req: &GateRequest, message: &str) -> Answer {
-    sandbox.stats.lock().expect("stats lock").invalid_requests_refused += 1;
-    req.error(sandbox.settings.ecommpay_project_id, codes::INVALID_PARAMETERS, message)
+    sandbox
+        .stats
+        .lock()
+        .expect("stats lock")
+        .invalid_requests_refused += 1;
+    req.error(
+        sandbox.settings.ecommpay_project_id,
+        codes::INVALID_PARAMETERS,
+        message,
+    )
 }
 
 /// The body of a callback (or status answer) about a payment, signed at the root.
-pub fn signed_report(sandbox: &Sandbox, payment_id: &str, p: &Payment, operations_list: bool) -> Value {
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S+0000").to_string();
+pub fn signed_report(
+    sandbox: &Sandbox,
+    payment_id: &str,
+    p: &Payment,
+    operations_list: bool,
+) -> Value {
+    let now = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S+0000")
+        .to_string();
     let sum = json!({ "amount": p.amount, "currency": p.currency });
     let operation = json!({
         "id": p.operation_id,
@@ -172,6 +216,9 @@ pub fn signed_report(sandbox: &Sandbox, payment_id: &str, p: &Payment, operation
     } else {
         body["operation"] = operation;
     }
-    signature::sign_root(sandbox.ecommpay_secret.expose_secret().as_bytes(), &mut body);
+    signature::sign_root(
+        sandbox.ecommpay_secret.expose_secret().as_bytes(),
+        &mut body,
+    );
     body
 }

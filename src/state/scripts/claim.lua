@@ -1,15 +1,13 @@
 -- Claims a command for one worker. KEYS[1]: the command's record.
--- ARGV: fingerprint, owner token, lease ms, provider payment id, meta JSON.
+-- ARGV: fingerprint, owner token, lease ms, provider payment id, meta JSON, retention ms.
 -- Returns {verdict, fence, state-or-mode, attempts-or-published}.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rec = KEYS[1]
 local st = redis.call('HGET', rec, 'st')
 if not st then
   redis.call('HSET', rec, 'st', 'submitting', 'fp', ARGV[1], 'own', ARGV[2], 'fence', 1,
     'lease', now + tonumber(ARGV[3]), 'pid', ARGV[4], 'meta', ARGV[5], 'att', 1,
     'created', now, 'upd', now)
-  redis.call('PEXPIRE', rec, tonumber(ARGV[#ARGV]))
+  redis.call('PEXPIRE', rec, tonumber(ARGV[6]))
   return {'claimed', 1, 'fresh', 1}
 end
 local fp = redis.call('HGET', rec, 'fp')
@@ -20,9 +18,8 @@ if not fp or fp == '' then
   -- Made by a callback before the command was seen (Redis lost it): adopt it.
   redis.call('HSET', rec, 'fp', ARGV[1], 'meta', ARGV[5])
 end
-if st == 'succeeded' or st == 'declined' or st == 'failed' or st == 'rejected' then
-  local published = redis.call('HEXISTS', rec, 'ev:' .. st)
-  return {'terminal', 0, st, published}
+if is_terminal(st) then
+  return {'terminal', 0, st, published(rec, st)}
 end
 if st == 'submitted' or st == 'action_required' then
   return {'awaiting', 0, st, 0}

@@ -1,7 +1,5 @@
 -- Extends a worker's lease during a long provider call.
 -- KEYS[1]: the record. ARGV: owner token, fence, lease ms. Returns 1 if still owned.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rec = KEYS[1]
 if redis.call('HGET', rec, 'st') ~= 'submitting'
   or redis.call('HGET', rec, 'own') ~= ARGV[1]

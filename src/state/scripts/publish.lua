@@ -1,0 +1,17 @@
+-- The event bookkeeping of one state. KEYS[1]: the record. ARGV: state, action:
+--   'claim'   take the right to publish it (1), unless published or being published (0);
+--   'done'    the broker confirmed it;
+--   'release' publishing failed: let the next attempt publish at once.
+local rec = KEYS[1]
+local st = ARGV[1]
+if redis.call('EXISTS', rec) == 0 then return 0 end
+if ARGV[2] == 'claim' then
+  if published(rec, st) == 1 then return 0 end
+  claim_publish(rec, st)
+  return 1
+elseif ARGV[2] == 'done' then
+  redis.call('HSET', rec, 'ev:' .. st, 1)
+elseif redis.call('HGET', rec, 'ev:' .. st) ~= '1' then
+  redis.call('HDEL', rec, 'ev:' .. st)
+end
+return 1

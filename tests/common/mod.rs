@@ -1,0 +1,231 @@
+//! The test harness: a whole fleet on the real local RabbitMQ and Redis, in a
+//! namespace of its own, with the sandbox standing in for the providers.
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use futures::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use payfleet::config::Settings;
+use payfleet::contract::{Event, IdempotencyKey};
+use payfleet::local::{EventTap, LocalFleet, isolated};
+use secrecy::ExposeSecret;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Settings from the defaults and the environment (so CI may point elsewhere), isolated.
+pub fn settings(label: &str) -> Settings {
+    let mut s = Settings::load(None).expect("settings load");
+    s.secrets.ecommpay_secret_key = None;
+    s.worker.retry_delays_ms = vec![300, 1000];
+    s.sandbox.callback_delay_ms = 20;
+    s.sandbox.callback_retry_ms = vec![200];
+    isolated(s, label)
+}
+
+pub struct TestFleet {
+    pub fleet: LocalFleet,
+    pub events: EventTap,
+    pub dead: DeadLetters,
+    conn: lapin::Connection,
+    pub publisher: payfleet::bus::Publisher,
+}
+
+/// Starts a fleet with `workers` workers. Fails loudly when RabbitMQ or Redis is down.
+pub async fn spawn_app(label: &str, workers: usize) -> TestFleet {
+    spawn_app_with(settings(label), workers).await
+}
+
+pub async fn spawn_app_with(settings: Settings, workers: usize) -> TestFleet {
+    let fleet = LocalFleet::start(settings, workers)
+        .await
+        .expect("the fleet starts: are RabbitMQ (127.0.0.1:5672) and Redis (127.0.0.1:6379) running? scripts/ensure-services starts them");
+    let events = EventTap::start(&fleet).await.expect("event tap");
+    let dead = DeadLetters::start(&fleet).await;
+    let (conn, publisher) = fleet.publisher().await.expect("publisher");
+    TestFleet {
+        fleet,
+        events,
+        dead,
+        conn,
+        publisher,
+    }
+}
+
+impl TestFleet {
+    pub async fn publish(&self, body: &str) {
+        let value: serde_json::Value = serde_json::from_str(body).expect("test bodies are JSON");
+        let rk = payfleet::contract::command::routing_key_of(&value).expect("routable");
+        self.publish_raw(&rk, body.as_bytes()).await;
+    }
+
+    pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
+        self.publisher
+            .publish_command(routing_key, body, FieldTable::default())
+            .await
+            .expect("publish confirmed");
+    }
+
+    pub fn secret(&self) -> Vec<u8> {
+        self.fleet
+            .settings
+            .secrets
+            .ecommpay()
+            .unwrap()
+            .expose_secret()
+            .as_bytes()
+            .to_vec()
+    }
+
+    /// Waits for the key's terminal event and returns it.
+    pub async fn terminal(&self, key: &str) -> Event {
+        let key = IdempotencyKey::parse(key).unwrap();
+        assert!(
+            self.events
+                .wait_terminal(std::slice::from_ref(&key), Duration::from_secs(30))
+                .await,
+            "no terminal event for {key}; events so far: {:?}",
+            self.events.events()
+        );
+        self.events.terminal_by_key()[&key][0].clone()
+    }
+
+    pub fn events_for(&self, key: &str) -> Vec<Event> {
+        self.events
+            .events()
+            .into_iter()
+            .filter(|e| e.idempotency_key.as_str() == key)
+            .collect()
+    }
+
+    pub async fn stop(self) {
+        self.publisher.close().await;
+        let _ = self.conn.close(200, "bye".into()).await;
+        self.fleet.stop().await.expect("the fleet stops cleanly");
+    }
+}
+
+/// A HomeBank payout command body.
+pub fn payout(key: &str, minor: u64, currency: &str, customer: &str) -> String {
+    serde_json::json!({
+        "version": 1,
+        "idempotency_key": key,
+        "method": "homebank",
+        "operation": "payout",
+        "amount": {"minor": minor, "currency": currency},
+        "details": {"customer": {"id": customer, "phone": "77074544579", "ip_address": "1.1.1.1"}}
+    })
+    .to_string()
+}
+
+/// A dead-lettered body and its reason header.
+pub type DeadLetter = (Vec<u8>, String);
+
+/// Messages in the dead-letter queue, with their reason header.
+#[derive(Clone)]
+pub struct DeadLetters(Arc<Mutex<Vec<DeadLetter>>>);
+
+impl DeadLetters {
+    async fn start(fleet: &LocalFleet) -> Self {
+        let dl = DeadLetters(Arc::default());
+        let conn = payfleet::bus::connect(&fleet.settings.amqp.url, "test-dead-letters")
+            .await
+            .unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        let mut consumer = ch
+            .basic_consume(
+                fleet.names().dead().into(),
+                "test-dead".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let store = dl.0.clone();
+        tokio::spawn(async move {
+            let _keep = conn;
+            while let Some(Ok(d)) = consumer.next().await {
+                let reason = d
+                    .properties
+                    .headers()
+                    .as_ref()
+                    .and_then(|h| h.inner().get(payfleet::bus::headers::REASON).cloned())
+                    .map(|v| match v {
+                        AMQPValue::LongString(s) => {
+                            String::from_utf8_lossy(s.as_bytes()).into_owned()
+                        }
+                        other => format!("{other:?}"),
+                    })
+                    .unwrap_or_default();
+                store.lock().unwrap().push((d.data.clone(), reason));
+                let _ = d.ack(BasicAckOptions::default()).await;
+            }
+        });
+        dl
+    }
+
+    pub async fn wait_for(&self, n: usize) -> Vec<DeadLetter> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.0.lock().unwrap().len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl TestFleet {
+    pub async fn store(&self) -> payfleet::state::StateStore {
+        payfleet::app::connect_store(&self.fleet.settings)
+            .await
+            .unwrap()
+    }
+
+    /// The recorded state of a key.
+    pub async fn state(&self, key: &str) -> Option<String> {
+        let rec = self
+            .store()
+            .await
+            .record(&IdempotencyKey::parse(key).unwrap())
+            .await
+            .unwrap();
+        rec.get("st").cloned()
+    }
+
+    /// Posts a callback body to the gateway, signed with `secret`.
+    pub async fn callback(&self, mut body: serde_json::Value, secret: &[u8]) -> u16 {
+        payfleet::providers::ecommpay::signature::sign_root(secret, &mut body);
+        reqwest::Client::new()
+            .post(format!(
+                "http://{}/callbacks/ecommpay",
+                self.fleet.gateway_addr
+            ))
+            .json(&body)
+            .send()
+            .await
+            .expect("the gateway answers")
+            .status()
+            .as_u16()
+    }
+}
+
+/// A HomeBank payout callback as the document shows it.
+pub fn payout_callback(
+    payment_id: &str,
+    status: &str,
+    code: &str,
+    message: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "project_id": 198,
+        "payment": {"id": payment_id, "type": "payout", "status": status, "method": "homebank-payout",
+                    "sum": {"amount": 200000, "currency": "KZT"}, "description": ""},
+        "customer": {"id": "444567", "phone": "7074544579"},
+        "operation": {"id": 4780000001432u64, "type": "payout", "status": status, "request_id": "06a2b8c16cb5b",
+                      "sum_initial": {"amount": 200000, "currency": "KZT"},
+                      "sum_converted": {"amount": 200000, "currency": "KZT"},
+                      "provider": {"id": 1112, "payment_id": "14177704", "auth_code": ""},
+                      "code": code, "message": message}
+    })
+}

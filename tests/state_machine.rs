@@ -1,0 +1,240 @@
+//! The Redis state machine's scripts, against the real Redis.
+
+mod common;
+
+use payfleet::contract::{Fingerprint, IdempotencyKey};
+use payfleet::state::{
+    Claim, ClaimMode, Meta, Outcome, RejectVerdict, Settle, State, StateStore, Transition,
+};
+
+async fn store() -> StateStore {
+    let s = common::settings("t-state");
+    payfleet::app::connect_store(&s)
+        .await
+        .expect("Redis must be running on 127.0.0.1:6379 (scripts/ensure-services starts it)")
+}
+
+fn key(k: &str) -> IdempotencyKey {
+    IdempotencyKey::parse(k).unwrap()
+}
+
+fn fp(s: &str) -> Fingerprint {
+    Fingerprint::from_stored(s.into())
+}
+
+#[tokio::test]
+async fn many_concurrent_claims_give_exactly_one_owner() {
+    let store = store().await;
+    let k = key("race");
+    let (f, meta) = (fp("a"), Meta::default());
+    let claims =
+        futures::future::join_all((0..50).map(|_| store.claim(&k, &f, 30_000, "race", &meta)))
+            .await;
+    let owners = claims
+        .iter()
+        .filter(|c| matches!(c, Ok(Claim::Claimed { .. })))
+        .count();
+    let busy = claims
+        .iter()
+        .filter(|c| matches!(c, Ok(Claim::Busy)))
+        .count();
+    assert_eq!((owners, busy), (1, 49));
+}
+
+#[tokio::test]
+async fn a_different_body_under_the_same_key_conflicts() {
+    let store = store().await;
+    let k = key("conflict");
+    store
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim(&k, &fp("b"), 30_000, "p", &Meta::default())
+            .await
+            .unwrap(),
+        Claim::Conflict
+    );
+    assert_eq!(
+        store
+            .reject(&k, &fp("b"), &Meta::default(), &Outcome::default())
+            .await
+            .unwrap(),
+        RejectVerdict::Conflict
+    );
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced() {
+    let store = store().await;
+    let k = key("lease");
+    let Claim::Claimed {
+        lease: old, mode, ..
+    } = store
+        .claim(&k, &fp("a"), 50, "p", &Meta::default())
+        .await
+        .unwrap()
+    else {
+        panic!("first claim owns it")
+    };
+    assert_eq!(mode, ClaimMode::Fresh);
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    let Claim::Claimed {
+        lease: new,
+        mode,
+        attempt,
+    } = store
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default())
+        .await
+        .unwrap()
+    else {
+        panic!("the lease ran out, so it can be taken over")
+    };
+    // It may have reached the provider: the new owner must ask before sending.
+    assert_eq!((mode, attempt), (ClaimMode::Recover, 2));
+    assert!(new.fence > old.fence);
+    assert!(!store.renew(&k, &old, 30_000).await.unwrap());
+    assert_eq!(
+        store
+            .transition(&k, &old, State::Submitted, None)
+            .await
+            .unwrap(),
+        Transition::Fenced
+    );
+    assert_eq!(
+        store
+            .transition(&k, &new, State::Submitted, None)
+            .await
+            .unwrap(),
+        Transition::Ok
+    );
+    assert_eq!(
+        store
+            .claim(&k, &fp("a"), 30_000, "p", &Meta::default())
+            .await
+            .unwrap(),
+        Claim::Awaiting(State::Submitted)
+    );
+}
+
+#[tokio::test]
+async fn a_provider_outcome_wins_over_a_worker_mid_call_and_applies_once() {
+    let store = store().await;
+    let k = key("settle");
+    let Claim::Claimed { lease, .. } = store
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default())
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let outcome = Outcome {
+        code: Some("0".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store
+            .settle(&k, State::Succeeded, &outcome, &Meta::default(), "p")
+            .await
+            .unwrap(),
+        Settle::Applied {
+            previous: Some(State::Submitting),
+            ..
+        }
+    ));
+    // The worker comes back from its call: too late, nothing is overwritten.
+    assert_eq!(
+        store
+            .transition(&k, &lease, State::Submitted, None)
+            .await
+            .unwrap(),
+        Transition::Terminal(State::Succeeded)
+    );
+    // A contradicting or repeated report changes nothing.
+    let again = store
+        .settle(
+            &k,
+            State::Declined,
+            &Outcome::default(),
+            &Meta::default(),
+            "p",
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        again,
+        Settle::Duplicate {
+            state: State::Succeeded,
+            ..
+        }
+    ));
+    assert_eq!(
+        store.outcome(&k).await.unwrap().unwrap().code.as_deref(),
+        Some("0")
+    );
+}
+
+#[tokio::test]
+async fn one_process_at_a_time_may_publish_a_terminal_event() {
+    let store = store().await;
+    let k = key("publish");
+    store
+        .settle(
+            &k,
+            State::Declined,
+            &Outcome::default(),
+            &Meta::default(),
+            "p",
+        )
+        .await
+        .unwrap();
+    // Settling took the right to publish: nobody else gets it meanwhile.
+    assert!(!store.claim_publish(&k, State::Declined).await.unwrap());
+    store.publish_release(&k, State::Declined).await.unwrap();
+    assert!(store.claim_publish(&k, State::Declined).await.unwrap());
+    assert!(!store.claim_publish(&k, State::Declined).await.unwrap());
+    store.publish_done(&k, State::Declined).await.unwrap();
+    assert!(!store.claim_publish(&k, State::Declined).await.unwrap());
+    let claim = store
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        claim,
+        Claim::Terminal {
+            state: State::Declined,
+            published: true
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_released_retry_claims_fresh_and_every_key_shares_one_hash_slot() {
+    let store = store().await;
+    let k = key("retry");
+    let Claim::Claimed { lease, .. } = store
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default())
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    store
+        .transition(&k, &lease, State::Received, None)
+        .await
+        .unwrap();
+    let again = store
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        again,
+        Claim::Claimed {
+            mode: ClaimMode::Fresh,
+            attempt: 2,
+            ..
+        }
+    ));
+    assert!(store.record_key(&k).contains("{retry}"));
+}
