@@ -356,6 +356,7 @@ impl Handler {
             };
             return self.record(ctx, lease, State::Failed, &outcome).await;
         }
+        tracing::warn!(attempt, error = %error, "provider call failed; will retry");
         // Not knowing whether it arrived, the next attempt must ask before sending.
         let next = if error.may_have_reached_provider() {
             State::Unknown

@@ -2,6 +2,7 @@
 
 use super::{codes, signature};
 use crate::providers::ProviderError;
+use backon::{ExponentialBuilder, Retryable};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
@@ -56,13 +57,20 @@ impl Gate {
     }
 
     /// Signs `body` and POSTs it; returns the HTTP status and the parsed JSON answer.
+    /// A request that could not even connect is retried at once a few times (it cannot
+    /// have been processed); anything else is left to the pipeline's retry policy.
     pub async fn post(&self, path: &str, mut body: Value) -> Result<(u16, Value), ProviderError> {
         signature::sign_request(self.secret(), &mut body);
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .json(&body)
-            .send()
+        let url = format!("{}{path}", self.base_url);
+        let send = || self.http.post(&url).json(&body).send();
+        let response = send
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(50))
+                    .with_max_times(2)
+                    .with_jitter(),
+            )
+            .when(reqwest::Error::is_connect)
             .await
             .map_err(classify_transport)?;
         let status = response.status().as_u16();
