@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::gateway::{self, Gateway};
 use crate::pipeline::{Providers, Worker};
 use crate::providers::ecommpay::{Ecommpay, Gate};
+use crate::reconciler::Reconciler;
 use crate::sandbox::{self, Sandbox};
 use crate::state::StateStore;
 use crate::telemetry::{Metrics, Readiness, ops_router, serve_ops};
@@ -88,10 +89,51 @@ pub fn providers(settings: &Settings) -> anyhow::Result<Providers> {
     )?;
     Ok(Providers {
         ecommpay: Arc::new(Ecommpay::new(gate)),
+        time_scale: settings.reconciler.time_scale,
     })
 }
 
-/// Starts a worker and its ops endpoints; the task ends after `shutdown`.
+/// Starts a reconciler; with `serve_ops_endpoints` it also serves its ops endpoints on
+/// `reconciler.ops_listen` (standalone), otherwise it reports into `metrics`.
+pub async fn spawn_reconciler(
+    settings: &Settings,
+    shutdown: &Shutdown,
+    serve_ops_endpoints: bool,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<(Option<SocketAddr>, JoinHandle<()>)> {
+    let ready = Readiness::default();
+    let ops = if serve_ops_endpoints {
+        let router = ops_router(metrics.clone(), ready.clone());
+        let listen = settings.reconciler.ops_listen;
+        let (addr, _) = serve_ops(listen, router, shutdown.wait())
+            .await
+            .with_context(|| format!("binding reconciler.ops_listen {listen}"))?;
+        Some(addr)
+    } else {
+        None
+    };
+    let names = Names::new(&settings.amqp.namespace);
+    let reconciler = Reconciler {
+        store: connect_store(settings).await?,
+        providers: providers(settings)?,
+        link: PublisherLink::new(
+            &settings.amqp.url,
+            "payfleet-reconciler",
+            names,
+            metrics.clone(),
+            ready.clone(),
+        ),
+        metrics,
+        ready,
+        interval: Duration::from_millis(settings.reconciler.interval_ms),
+        batch: settings.reconciler.batch,
+        owner: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    Ok((ops, tokio::spawn(reconciler.run(shutdown.receiver()))))
+}
+
+/// Starts a worker and its ops endpoints (and the embedded reconciler when
+/// `reconciler.embedded`); the task ends after `shutdown`.
 pub async fn spawn_worker(
     settings: &Settings,
     name: &str,

@@ -26,6 +26,7 @@ pub struct Settings {
     pub amqp: AmqpSettings,
     pub redis: RedisSettings,
     pub worker: WorkerSettings,
+    pub reconciler: ReconcilerSettings,
     pub gateway: GatewaySettings,
     pub ecommpay: EcommpaySettings,
     pub sandbox: SandboxSettings,
@@ -61,6 +62,16 @@ pub struct WorkerSettings {
     pub max_attempts: u32,
     pub ops_listen: SocketAddr,
     pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcilerSettings {
+    pub embedded: bool,
+    pub interval_ms: u64,
+    pub batch: usize,
+    pub time_scale: f64,
+    pub ops_listen: SocketAddr,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,6 +225,9 @@ impl Settings {
                 "worker.retry_delays_ms",
                 "must list at least one delay, none of them 0",
             );
+        }
+        if !(self.reconciler.time_scale > 0.0) {
+            return fail("reconciler.time_scale", "must be greater than 0");
         }
         if self.worker.max_attempts == 0 {
             return fail("worker.max_attempts", "must be at least 1");

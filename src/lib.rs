@@ -10,6 +10,7 @@
 //! - [`pipeline`]: the worker: consume → validate → claim → provider → record → publish → ack.
 //! - [`providers`]: one trait, one folder per provider, one file per method.
 //! - [`gateway`]: provider callbacks over HTTP.
+//! - [`reconciler`]: settles payments whose callback is late or lost.
 //! - [`sandbox`]: the local provider simulator used by tests, the demo and benchmarks.
 //! - [`telemetry`]: logs, metrics, `/metrics` `/healthz` `/readyz`.
 //! - [`app`]: assembling processes from [`config`]; [`local`]: a whole fleet in one
@@ -24,6 +25,7 @@ pub mod gateway;
 pub mod local;
 pub mod pipeline;
 pub mod providers;
+pub mod reconciler;
 pub mod sandbox;
 pub mod state;
 pub mod telemetry;

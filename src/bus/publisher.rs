@@ -58,6 +58,19 @@ impl Publisher {
         headers: FieldTable,
         message_id: Option<&str>,
     ) -> Result<(), PublishError> {
+        self.publish_with(exchange, routing_key, body, headers, message_id, None)
+            .await
+    }
+
+    async fn publish_with(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        headers: FieldTable,
+        message_id: Option<&str>,
+        expiration_ms: Option<u64>,
+    ) -> Result<(), PublishError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -69,6 +82,9 @@ impl Publisher {
             .with_headers(headers);
         if let Some(id) = message_id {
             props = props.with_message_id(id.into());
+        }
+        if let Some(ms) = expiration_ms {
+            props = props.with_expiration(ms.to_string().into());
         }
         let confirm = self
             .channel
@@ -134,7 +150,9 @@ impl Publisher {
     }
 
     /// Parks a command in the delay queue of `delay_ms`; it comes back to the commands
-    /// exchange with the same routing key when its time is up.
+    /// exchange with the same routing key when its time is up. Each message expires a
+    /// little early at random (up to a fifth), so retries of a burst do not return as a
+    /// burst; a queue only expires messages at its head, so the spread stays that small.
     pub async fn delay(
         &self,
         delay_ms: u64,

@@ -3,6 +3,7 @@
 mod demo;
 mod gateway;
 mod publish;
+mod reconciler;
 mod sandbox;
 mod worker;
 
@@ -31,6 +32,8 @@ enum Command {
     Worker(worker::Args),
     /// Receive provider callbacks over HTTP.
     Gateway,
+    /// Settle payments whose provider result is late or lost (one leads at a time).
+    Reconciler,
     /// Run the local provider simulator.
     Sandbox,
     /// Publish commands from a JSON-lines file or stdin, with confirms.
@@ -52,6 +55,7 @@ impl Cli {
         let result = match self.command {
             Command::Worker(args) => worker::run(settings, args).await,
             Command::Gateway => gateway::run(settings).await,
+            Command::Reconciler => reconciler::run(settings).await,
             Command::Sandbox => sandbox::run(settings).await,
             Command::Publish(args) => publish::run(settings, args).await,
             Command::Demo(args) => demo::run(settings, args).await,

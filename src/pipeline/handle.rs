@@ -14,7 +14,7 @@ use crate::state::{
 };
 use crate::telemetry::Metrics;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// Why a delivery could not be finished now (the infrastructure failed, not the command).
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +36,8 @@ pub enum Handled {
     DeadLettered,
     /// Another worker owns it now.
     Fenced,
+    /// The outcome is unknown and retries are spent: the reconciler settles it.
+    Unresolved,
 }
 
 impl Handled {
@@ -46,6 +48,7 @@ impl Handled {
             Handled::Duplicate => "duplicate",
             Handled::DeadLettered => "dead_lettered",
             Handled::Fenced => "fenced",
+            Handled::Unresolved => "unresolved",
         }
     }
 }
@@ -222,6 +225,11 @@ impl Handler {
                 Ok(Handled::Duplicate)
             }
             Claim::Awaiting(state) => {
+                // A crash between recording and indexing would leave it unwatched.
+                let basic = self.providers.timing(cmd.method, cmd.operation).basic;
+                self.store
+                    .track(&cmd.key, SystemTime::now() + basic, true)
+                    .await?;
                 self.metrics
                     .duplicate(cmd.provider().as_str(), state.as_str());
                 Ok(Handled::Duplicate)
@@ -237,12 +245,23 @@ impl Handler {
                 lease,
                 mode,
                 attempt,
+                since_last_claim,
             } => {
                 tracing::debug!(attempt, ?mode, "claimed");
-                if mode == ClaimMode::Recover
-                    && let Some(done) = self.ask_status(&ctx, &lease, attempt).await?
-                {
-                    return Ok(done);
+                if mode == ClaimMode::Recover {
+                    let not_before = self
+                        .providers
+                        .timing(cmd.method, cmd.operation)
+                        .status_not_before;
+                    if since_last_claim < not_before {
+                        // Too early for the provider to know it: wait, still unknown.
+                        return self
+                            .wait_unknown(&ctx, &lease, attempt, not_before - since_last_claim)
+                            .await;
+                    }
+                    if let Some(done) = self.ask_status(&ctx, &lease, attempt).await? {
+                        return Ok(done);
+                    }
                 }
                 self.submit(&ctx, &lease, attempt).await
             }
@@ -258,7 +277,14 @@ impl Handler {
         attempt: u32,
     ) -> Result<Option<Handled>, HandleError> {
         let started = Instant::now();
-        let status = ctx.provider.status(ctx.cmd).await;
+        let status = self
+            .renewing(
+                ctx,
+                lease,
+                ctx.provider
+                    .status(ctx.payment_id, ctx.cmd.method, ctx.cmd.operation),
+            )
+            .await;
         self.provider_metric(ctx, "status", &status.as_ref().map(|_| ()), started);
         let handled = match status {
             Ok(Status::NotFound) => return Ok(None),
@@ -296,7 +322,9 @@ impl Handler {
             return self.record(ctx, lease, State::Failed, &outcome).await;
         }
         let started = Instant::now();
-        let submitted = ctx.provider.submit(ctx.cmd).await;
+        let submitted = self
+            .renewing(ctx, lease, ctx.provider.submit(ctx.cmd))
+            .await;
         self.provider_metric(ctx, "submit", &submitted.as_ref().map(|_| ()), started);
         match submitted {
             Ok(Submission::Accepted) => {
@@ -349,22 +377,91 @@ impl Handler {
             };
             return self.record(ctx, lease, State::Failed, &outcome).await;
         }
+        let reached = error.may_have_reached_provider();
         if attempt >= self.settings.max_attempts {
+            if !reached {
+                let outcome = Outcome {
+                    reason: Some(format!("gave up after {attempt} attempts: {error}")),
+                    ..Default::default()
+                };
+                return self.record(ctx, lease, State::Failed, &outcome).await;
+            }
+            // It may have been paid: giving up is not ours to say. The reconciler keeps
+            // asking the provider and settles it as the provider does.
+            tracing::warn!(attempt, error = %error, "retries spent with the outcome unknown; left to the reconciler");
             let outcome = Outcome {
-                reason: Some(format!("gave up after {attempt} attempts: {error}")),
+                reason: Some(error.to_string()),
                 ..Default::default()
             };
-            return self.record(ctx, lease, State::Failed, &outcome).await;
+            return match self
+                .store
+                .transition(&ctx.cmd.key, lease, State::Unknown, Some(&outcome))
+                .await?
+            {
+                Transition::Ok => {
+                    self.metrics.transition(State::Unknown.as_str());
+                    self.store
+                        .track(&ctx.cmd.key, SystemTime::now(), false)
+                        .await?;
+                    Ok(Handled::Unresolved)
+                }
+                _ => Ok(Handled::Fenced),
+            };
         }
         tracing::warn!(attempt, error = %error, "provider call failed; will retry");
         // Not knowing whether it arrived, the next attempt must ask before sending.
-        let next = if error.may_have_reached_provider() {
+        let next = if reached {
             State::Unknown
         } else {
             State::Received
         };
+        self.release_and_park(
+            ctx,
+            lease,
+            next,
+            &error.to_string(),
+            attempt + 1,
+            error.class(),
+            None,
+        )
+        .await
+    }
+
+    /// Too early to ask the provider about an unknown outcome: park it until it may.
+    async fn wait_unknown(
+        &self,
+        ctx: &Ctx<'_>,
+        lease: &Lease,
+        attempt: u32,
+        wait: std::time::Duration,
+    ) -> Result<Handled, HandleError> {
+        let reason = "waiting until the provider can answer a status request";
+        self.release_and_park(
+            ctx,
+            lease,
+            State::Unknown,
+            reason,
+            attempt,
+            "status_not_yet",
+            Some(wait),
+        )
+        .await
+    }
+
+    /// Gives the lease back (as `next`) and parks the command for a later attempt.
+    #[allow(clippy::too_many_arguments)]
+    async fn release_and_park(
+        &self,
+        ctx: &Ctx<'_>,
+        lease: &Lease,
+        next: State,
+        reason: &str,
+        attempt: u32,
+        class: &str,
+        at_least: Option<std::time::Duration>,
+    ) -> Result<Handled, HandleError> {
         let outcome = Outcome {
-            reason: Some(error.to_string()),
+            reason: Some(reason.to_owned()),
             ..Default::default()
         };
         match self
@@ -374,11 +471,38 @@ impl Handler {
         {
             Transition::Ok => {
                 self.metrics.transition(next.as_str());
-                self.park(ctx.msg, ctx.cmd, attempt + 1, error.class())
+                self.park_for(ctx.msg, ctx.cmd, attempt, class, at_least)
                     .await
             }
             Transition::Terminal(_) | Transition::Fenced | Transition::Missing => {
                 Ok(Handled::Fenced)
+            }
+        }
+    }
+
+    /// Runs a provider call while renewing the lease, so that a slow provider does not
+    /// hand the command to a second worker mid-call.
+    async fn renewing<T>(
+        &self,
+        ctx: &Ctx<'_>,
+        lease: &Lease,
+        call: impl std::future::Future<Output = T>,
+    ) -> T {
+        let every = std::time::Duration::from_millis((self.settings.lease_ms / 3).max(1));
+        let mut call = std::pin::pin!(call);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                out = &mut call => return out,
+                _ = tick.tick() => {
+                    match self.store.renew(&ctx.cmd.key, lease, self.settings.lease_ms).await {
+                        Ok(true) => {}
+                        // Lost or unreachable: the call goes on (it may be processed);
+                        // the write after it is fenced if another worker took over.
+                        Ok(false) => tracing::warn!("lease lost during a provider call"),
+                        Err(e) => tracing::warn!(error = %e, "cannot renew the lease"),
+                    }
+                }
             }
         }
     }
@@ -391,8 +515,26 @@ impl Handler {
         attempt: u32,
         reason: &str,
     ) -> Result<Handled, HandleError> {
+        self.park_for(msg, cmd, attempt, reason, None).await
+    }
+
+    /// Parks the command: the delay grows with the attempt (exponential tiers), and is
+    /// at least `at_least` when given.
+    async fn park_for(
+        &self,
+        msg: &Incoming<'_>,
+        cmd: &Command,
+        attempt: u32,
+        reason: &str,
+        at_least: Option<std::time::Duration>,
+    ) -> Result<Handled, HandleError> {
         let delays = &self.settings.retry_delays_ms;
-        let delay = delays[(attempt.saturating_sub(2) as usize).min(delays.len() - 1)];
+        let mut delay = delays[(attempt.saturating_sub(2) as usize).min(delays.len() - 1)];
+        if let Some(min) = at_least {
+            let min = min.as_millis() as u64;
+            let fits = delays.iter().copied().find(|d| *d >= min);
+            delay = fits.unwrap_or(delays[delays.len() - 1]).max(delay);
+        }
         self.publisher
             .delay(
                 delay,
@@ -457,6 +599,17 @@ impl Handler {
             return Ok(Handled::Duplicate);
         }
         self.metrics.transition(state.as_str());
+        if state.is_terminal() {
+            self.store.untrack(key).await?;
+        } else {
+            let basic = self
+                .providers
+                .timing(ctx.cmd.method, ctx.cmd.operation)
+                .basic;
+            self.store
+                .track(key, SystemTime::now() + basic, false)
+                .await?;
+        }
         let started = Instant::now();
         self.announcer
             .announce(

@@ -3,7 +3,7 @@
 
 pub mod ecommpay;
 
-use crate::contract::Command;
+use crate::contract::{Command, Method, Operation};
 use crate::state::{Outcome, State};
 use futures::future::BoxFuture;
 use std::time::Duration;
@@ -81,6 +81,18 @@ impl ProviderError {
     }
 }
 
+/// How long a method's payments usually take and at most may take (the providers'
+/// "basic" and "threshold" times).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// After this without a result, ask the provider for the status.
+    pub basic: Duration,
+    /// After this the provider settles the payment itself (ECommPay declines it).
+    pub threshold: Duration,
+    /// The provider answers status requests only this long after the payment request.
+    pub status_not_before: Duration,
+}
+
 pub trait Provider: Send + Sync {
     /// The id the provider will know this command's payment by: the same on every attempt.
     fn payment_id(&self, command: &Command) -> String;
@@ -90,5 +102,14 @@ pub trait Provider: Send + Sync {
         command: &'a Command,
     ) -> BoxFuture<'a, Result<Submission, ProviderError>>;
 
-    fn status<'a>(&'a self, command: &'a Command) -> BoxFuture<'a, Result<Status, ProviderError>>;
+    /// What the provider knows of a payment, from what its record keeps (so the
+    /// reconciler can ask without the command).
+    fn status<'a>(
+        &'a self,
+        payment_id: &'a str,
+        method: Method,
+        operation: Operation,
+    ) -> BoxFuture<'a, Result<Status, ProviderError>>;
+
+    fn timing(&self, method: Method, operation: Operation) -> Timing;
 }

@@ -4,8 +4,10 @@
 
 mod callbacks;
 pub mod ecommpay;
+pub mod faults;
 mod stats;
 
+pub use faults::Faults;
 pub use stats::Stats;
 
 use crate::config::SandboxSettings;
@@ -21,6 +23,7 @@ pub struct Sandbox {
     pub ecommpay_secret: SecretString,
     pub stats: Mutex<Stats>,
     pub ecommpay: Mutex<ecommpay::Payments>,
+    pub faults: std::sync::RwLock<Faults>,
     pub http: reqwest::Client,
     pub metrics: Arc<Metrics>,
 }
@@ -36,6 +39,7 @@ impl Sandbox {
             ecommpay_secret,
             stats: Mutex::new(Stats::default()),
             ecommpay: Mutex::new(ecommpay::Payments::default()),
+            faults: Default::default(),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
                 .build()
@@ -47,16 +51,37 @@ impl Sandbox {
     pub fn stats(&self) -> Stats {
         self.stats.lock().expect("stats lock").clone()
     }
+
+    pub fn faults(&self) -> Faults {
+        self.faults.read().expect("faults lock").clone()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.write().expect("faults lock") = faults;
+    }
 }
 
 pub fn router(sandbox: Arc<Sandbox>) -> Router {
     let ready = Readiness::default();
     ready.set(true);
+    let providers = ecommpay::routes().layer(axum::middleware::from_fn_with_state(
+        sandbox.clone(),
+        faults::inject,
+    ));
     Router::new()
-        .merge(ecommpay::routes())
+        .merge(providers)
         .route(
             "/sandbox/stats",
             get(|State(s): State<Arc<Sandbox>>| async move { axum::Json(s.stats()) }),
+        )
+        .route(
+            "/sandbox/faults",
+            get(|State(s): State<Arc<Sandbox>>| async move { axum::Json(s.faults()) }).put(
+                |State(s): State<Arc<Sandbox>>, axum::Json(f): axum::Json<Faults>| async move {
+                    s.set_faults(f);
+                    axum::Json(s.faults())
+                },
+            ),
         )
         .with_state(sandbox.clone())
         .merge(ops_router(sandbox.metrics.clone(), ready))

@@ -15,6 +15,8 @@ pub struct Stats {
     /// Requests refused for a bad signature or bad fields.
     pub invalid_requests_refused: u64,
     pub callbacks: CallbackStats,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
@@ -32,6 +34,10 @@ pub struct CallbackStats {
 impl Stats {
     pub fn request(&mut self, endpoint: &str) {
         *self.requests.entry(endpoint.to_owned()).or_default() += 1;
+    }
+
+    pub fn fault(&mut self, kind: &str) {
+        *self.faults.entry(kind.to_owned()).or_default() += 1;
     }
 
     pub fn executed(&mut self, payment_id: &str) {

@@ -14,6 +14,7 @@ struct Scripts {
     settle: Script,
     reject: Script,
     publish: Script,
+    lead: Script,
 }
 
 /// Every script starts with the shared prelude (server time, state helpers).
@@ -51,6 +52,8 @@ pub enum Claim {
         lease: Lease,
         mode: ClaimMode,
         attempt: u32,
+        /// Time since the previous owner took it (and at most since it last sent it).
+        since_last_claim: std::time::Duration,
     },
     /// The key is already used by a command with a different body.
     Conflict,
@@ -121,6 +124,7 @@ impl StateStore {
                 settle: script(include_str!("scripts/settle.lua")),
                 reject: script(include_str!("scripts/reject.lua")),
                 publish: script(include_str!("scripts/publish.lua")),
+                lead: script(include_str!("scripts/lead.lua")),
             }),
         })
     }
@@ -188,6 +192,7 @@ impl StateStore {
                     ClaimMode::Recover
                 },
                 attempt: int(&r, 3)? as u32,
+                since_last_claim: std::time::Duration::from_millis(int(&r, 4)?.max(0) as u64),
             },
             "conflict" => Claim::Conflict,
             "terminal" => Claim::Terminal {
@@ -331,6 +336,87 @@ impl StateStore {
             .map(drop)
     }
 
+    /// The index of payments waiting for the provider's result (its own hash slot).
+    fn open_key(&self) -> String {
+        format!("{}:open", self.prefix)
+    }
+
+    /// Puts a key in the open index, to be checked by the reconciler at `due`;
+    /// `keep` leaves an existing entry's time alone.
+    pub async fn track(
+        &self,
+        key: &IdempotencyKey,
+        due: std::time::SystemTime,
+        keep: bool,
+    ) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(self.open_key());
+        if keep {
+            cmd.arg("NX");
+        }
+        cmd.arg(epoch_ms(due))
+            .arg(key.as_str())
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn untrack(&self, key: &IdempotencyKey) -> Result<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("ZREM")
+            .arg(self.open_key())
+            .arg(key.as_str())
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Keys whose check is due by `now`, oldest first.
+    pub async fn due(
+        &self,
+        now: std::time::SystemTime,
+        limit: usize,
+    ) -> Result<Vec<IdempotencyKey>> {
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.open_key())
+            .arg("-inf")
+            .arg(epoch_ms(now))
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut conn)
+            .await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| IdempotencyKey::parse(k).ok())
+            .collect())
+    }
+
+    /// How many payments wait for the provider's result.
+    pub async fn open_count(&self) -> Result<u64> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("ZCARD")
+            .arg(self.open_key())
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// Takes or keeps a named leadership for `ttl`; true while `owner` holds it.
+    pub async fn lead(&self, name: &str, owner: &str, ttl: std::time::Duration) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let held: i64 = self
+            .scripts
+            .lead
+            .key(format!("{}:leader:{name}", self.prefix))
+            .arg(owner)
+            .arg(ttl.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(held == 1)
+    }
+
     /// The whole record, for inspection by tests, the demo and operators.
     pub async fn record(&self, key: &IdempotencyKey) -> Result<HashMap<String, String>> {
         let mut conn = self.conn.clone();
@@ -345,6 +431,12 @@ impl StateStore {
         let rec = self.record(key).await?;
         Ok(rec.get("out").and_then(|o| serde_json::from_str(o).ok()))
     }
+}
+
+fn epoch_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
 }
 
 fn text(r: &[Value], i: usize) -> Result<String> {

@@ -25,6 +25,7 @@ pub struct Metrics {
     transitions: IntCounterVec,
     events_published: IntCounterVec,
     reconnects: IntCounterVec,
+    reconciler: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -136,6 +137,12 @@ impl Metrics {
                 "Events confirmed by the broker.",
                 &["status"],
             ),
+            reconciler: counter(
+                &r,
+                "payfleet_reconciler_actions_total",
+                "What the reconciler did with a payment it checked.",
+                &["action"],
+            ),
             reconnects: counter(
                 &r,
                 "payfleet_reconnects_total",
@@ -225,6 +232,11 @@ impl Metrics {
     pub fn event_published(&self, status: &str) {
         tracing::debug!(status, "event published");
         self.events_published.with_label_values(&[status]).inc();
+    }
+
+    pub fn reconciler_action(&self, action: &str) {
+        tracing::debug!(action, "reconciler check");
+        self.reconciler.with_label_values(&[action]).inc();
     }
 
     pub fn reconnect(&self, service: &str, error: &str) {

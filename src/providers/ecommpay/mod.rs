@@ -9,9 +9,10 @@ pub mod status;
 
 pub use gate::{Gate, GateAnswer};
 
-use crate::contract::{Command, Details};
-use crate::providers::{Provider, ProviderError, Status, Submission};
+use crate::contract::{Command, Details, Method, Operation};
+use crate::providers::{Provider, ProviderError, Status, Submission, Timing};
 use futures::future::BoxFuture;
+use std::time::Duration;
 
 pub struct Ecommpay {
     gate: Gate,
@@ -27,12 +28,15 @@ impl Ecommpay {
     }
 }
 
-/// The `operation.type` ECommPay reports for a command.
-fn operation_type(command: &Command) -> &'static str {
-    match command.details {
-        Details::HomebankPayout(_) => "payout",
+/// The `operation.type` ECommPay reports for an operation.
+fn operation_type(operation: Operation) -> &'static str {
+    match operation {
+        Operation::Payout => "payout",
     }
 }
+
+/// Gate answers a status request no earlier than 10 s after the payment request.
+const STATUS_NOT_BEFORE: Duration = Duration::from_secs(10);
 
 impl Provider for Ecommpay {
     /// The idempotency key itself: its charset is safe for Gate, and it can be rebuilt
@@ -56,14 +60,27 @@ impl Provider for Ecommpay {
         })
     }
 
-    fn status<'a>(&'a self, command: &'a Command) -> BoxFuture<'a, Result<Status, ProviderError>> {
-        Box::pin(async move {
-            status::query(
-                &self.gate,
-                &self.payment_id(command),
-                operation_type(command),
-            )
-            .await
-        })
+    fn status<'a>(
+        &'a self,
+        payment_id: &'a str,
+        _method: Method,
+        operation: Operation,
+    ) -> BoxFuture<'a, Result<Status, ProviderError>> {
+        Box::pin(status::query(
+            &self.gate,
+            payment_id,
+            operation_type(operation),
+        ))
+    }
+
+    fn timing(&self, method: Method, _operation: Operation) -> Timing {
+        match method {
+            // The document gives no basic time; the customer has 24 hours to cash out.
+            Method::Homebank => Timing {
+                basic: Duration::from_secs(15 * 60),
+                threshold: Duration::from_secs(25 * 3600),
+                status_not_before: STATUS_NOT_BEFORE,
+            },
+        }
     }
 }

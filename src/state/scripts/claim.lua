@@ -1,36 +1,39 @@
 -- Claims a command for one worker. KEYS[1]: the command's record.
 -- ARGV: fingerprint, owner token, lease ms, provider payment id, meta JSON, retention ms.
--- Returns {verdict, fence, state-or-mode, attempts-or-published}.
+-- Returns {verdict, fence, state-or-mode, attempts-or-published, ms since the last claim}.
 local rec = KEYS[1]
 local st = redis.call('HGET', rec, 'st')
 if not st then
   redis.call('HSET', rec, 'st', 'submitting', 'fp', ARGV[1], 'own', ARGV[2], 'fence', 1,
     'lease', now + tonumber(ARGV[3]), 'pid', ARGV[4], 'meta', ARGV[5], 'att', 1,
-    'created', now, 'upd', now)
+    'created', now, 'upd', now, 'sent', now)
   redis.call('PEXPIRE', rec, tonumber(ARGV[6]))
-  return {'claimed', 1, 'fresh', 1}
+  return {'claimed', 1, 'fresh', 1, 0}
 end
 local fp = redis.call('HGET', rec, 'fp')
 if fp and fp ~= '' and fp ~= ARGV[1] then
-  return {'conflict', 0, st, 0}
+  return {'conflict', 0, st, 0, 0}
 end
 if not fp or fp == '' then
   -- Made by a callback before the command was seen (Redis lost it): adopt it.
   redis.call('HSET', rec, 'fp', ARGV[1], 'meta', ARGV[5])
 end
 if is_terminal(st) then
-  return {'terminal', 0, st, published(rec, st)}
+  return {'terminal', 0, st, published(rec, st), 0}
 end
 if st == 'submitted' or st == 'action_required' then
-  return {'awaiting', 0, st, 0}
+  return {'awaiting', 0, st, 0, 0}
 end
 if st == 'submitting' and tonumber(redis.call('HGET', rec, 'lease') or '0') > now then
-  return {'busy', 0, st, 0}
+  return {'busy', 0, st, 0, 0}
 end
 -- Released for a retry ('received'), a lease that ran out, or an outcome nobody knows.
 local mode = 'recover'
 if st == 'received' then mode = 'fresh' end
 local fence = redis.call('HINCRBY', rec, 'fence', 1)
 local att = redis.call('HINCRBY', rec, 'att', 1)
-redis.call('HSET', rec, 'st', 'submitting', 'own', ARGV[2], 'lease', now + tonumber(ARGV[3]), 'upd', now)
-return {'claimed', fence, mode, att}
+-- 'sent' is when the last owner took it, so no later than its last provider request.
+local since = now - tonumber(redis.call('HGET', rec, 'sent') or '0')
+redis.call('HSET', rec, 'st', 'submitting', 'own', ARGV[2], 'lease', now + tonumber(ARGV[3]),
+  'upd', now, 'sent', now)
+return {'claimed', fence, mode, att, since}

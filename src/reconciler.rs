@@ -1,0 +1,229 @@
+//! The reconciler: nothing stays open silently. Payments waiting for a provider's
+//! result past their method's basic time are status-queried; past the threshold time
+//! they are settled as the provider settles them (ECommPay declines them). Outcomes
+//! nobody knows (retries spent) are asked about until the provider answers.
+//!
+//! One reconciler leads at a time (a Redis lock), whether it runs as `payfleet
+//! reconciler` or inside the workers.
+
+use crate::bus::PublisherLink;
+use crate::contract::IdempotencyKey;
+use crate::pipeline::Providers;
+use crate::pipeline::announce::{Announcement, Announcer};
+use crate::providers::Status;
+use crate::state::{Meta, Outcome, Settle, State, StateStore};
+use crate::telemetry::{Metrics, Readiness};
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// How often an unsettled payment is asked about again, at most.
+const RECHECK_CAP: Duration = Duration::from_secs(300);
+/// Sweeps checked at once.
+const CONCURRENCY: usize = 32;
+
+pub struct Reconciler {
+    pub store: StateStore,
+    pub providers: Providers,
+    pub link: PublisherLink,
+    pub metrics: Arc<Metrics>,
+    pub ready: Readiness,
+    pub interval: Duration,
+    pub batch: usize,
+    pub owner: String,
+}
+
+/// What one check did, as a bounded metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Settled,
+    Expired,
+    NeverSent,
+    StillOpen,
+    Dropped,
+    Error,
+}
+
+impl Action {
+    fn label(self) -> &'static str {
+        match self {
+            Action::Settled => "settled",
+            Action::Expired => "expired",
+            Action::NeverSent => "never_sent",
+            Action::StillOpen => "still_open",
+            Action::Dropped => "dropped",
+            Action::Error => "error",
+        }
+    }
+}
+
+impl Reconciler {
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                _ = tick.tick() => {}
+            }
+            match self
+                .store
+                .lead("reconciler", &self.owner, self.interval * 5)
+                .await
+            {
+                Ok(true) => {
+                    self.ready.set(true);
+                    if let Err(e) = self.sweep().await {
+                        tracing::warn!(error = %e, "reconciler sweep failed");
+                    }
+                }
+                Ok(false) => self.ready.set(true),
+                Err(e) => {
+                    self.ready.set(false);
+                    self.metrics.reconnect("redis", &e.to_string());
+                }
+            }
+        }
+        self.link.close().await;
+    }
+
+    /// Checks every payment whose check is due; returns how many were checked.
+    pub async fn sweep(&self) -> anyhow::Result<usize> {
+        let due = self.store.due(SystemTime::now(), self.batch).await?;
+        let n = due.len();
+        futures::stream::iter(due)
+            .for_each_concurrent(CONCURRENCY, |key| async move {
+                let action = match self.check(&key).await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(key = %key, error = %e, "reconciler check failed");
+                        Action::Error
+                    }
+                };
+                self.metrics.reconciler_action(action.label());
+            })
+            .await;
+        Ok(n)
+    }
+
+    async fn check(&self, key: &IdempotencyKey) -> anyhow::Result<Action> {
+        let rec = self.store.record(key).await?;
+        let state = rec.get("st").and_then(|s| State::parse(s));
+        let meta: Meta = rec
+            .get("meta")
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_default();
+        let (Some(state), Some(method), Some(operation)) = (state, meta.method, meta.operation)
+        else {
+            self.store.untrack(key).await?;
+            return Ok(Action::Dropped);
+        };
+        let announcer = self.announcer().await?;
+        if state.is_terminal() {
+            announcer.republish_terminal(key, None).await?;
+            self.store.untrack(key).await?;
+            return Ok(Action::Dropped);
+        }
+        let timing = self.providers.timing(method, operation);
+        let now = epoch_ms(SystemTime::now());
+        let ms = |field: &str| {
+            rec.get(field)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(now)
+        };
+        if state == State::Submitting && ms("lease") > now {
+            // A worker is on it right now.
+            self.recheck(key, Duration::from_millis(ms("lease") - now))
+                .await?;
+            return Ok(Action::StillOpen);
+        }
+        let age = Duration::from_millis(now.saturating_sub(ms("created")));
+        let payment_id = rec.get("pid").cloned().unwrap_or_default();
+        let status = self
+            .providers
+            .of(method)
+            .status(&payment_id, method, operation)
+            .await;
+        let (to, outcome, action) = match status {
+            Ok(Status::Final { state, outcome }) => (state, outcome, Action::Settled),
+            Ok(Status::NotFound) if state == State::Unknown || age > timing.threshold => (
+                State::Failed,
+                reason("the provider never received it"),
+                Action::NeverSent,
+            ),
+            Ok(Status::Pending | Status::ActionRequired(_) | Status::NotFound)
+                if age > timing.threshold =>
+            {
+                (
+                    State::Declined,
+                    reason(
+                        "no result within the provider's threshold time: the provider declines it",
+                    ),
+                    Action::Expired,
+                )
+            }
+            Ok(_) | Err(_) => {
+                if let Err(e) = status {
+                    tracing::info!(key = %key, error = %e, "status not known yet");
+                }
+                self.recheck(key, timing.basic.min(RECHECK_CAP)).await?;
+                return Ok(Action::StillOpen);
+            }
+        };
+        if let Settle::Applied { meta, .. } = self
+            .store
+            .settle(key, to, &outcome, &meta, &payment_id)
+            .await?
+        {
+            self.metrics.transition(to.as_str());
+            let status = to
+                .terminal_event()
+                .expect("the reconciler settles final states");
+            announcer
+                .announce(
+                    Announcement {
+                        key,
+                        status,
+                        meta: &meta,
+                        outcome: &outcome,
+                        payment_id: Some(&payment_id),
+                        traceparent: None,
+                    },
+                    to,
+                )
+                .await?;
+        }
+        self.store.untrack(key).await?;
+        tracing::info!(key = %key, state = to.as_str(), "reconciled");
+        Ok(action)
+    }
+
+    async fn recheck(&self, key: &IdempotencyKey, after: Duration) -> anyhow::Result<()> {
+        self.store
+            .track(key, SystemTime::now() + after, false)
+            .await?;
+        Ok(())
+    }
+
+    async fn announcer(&self) -> anyhow::Result<Announcer> {
+        Ok(Announcer {
+            publisher: self.link.get().await?,
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+        })
+    }
+}
+
+fn reason(text: &str) -> Outcome {
+    Outcome {
+        reason: Some(text.to_owned()),
+        ..Default::default()
+    }
+}
+
+fn epoch_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
