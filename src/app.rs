@@ -153,6 +153,14 @@ pub async fn spawn_worker(
     } else {
         None
     };
+    let reconciler = match settings.reconciler.embedded {
+        true => Some(
+            spawn_reconciler(settings, shutdown, false, metrics.clone())
+                .await?
+                .1,
+        ),
+        false => None,
+    };
     let worker = Worker::new(
         settings.clone(),
         store,
@@ -161,7 +169,14 @@ pub async fn spawn_worker(
         ready,
         name.to_owned(),
     );
-    let task = tokio::spawn(worker.run(shutdown.receiver()));
+    let stop = shutdown.receiver();
+    let task = tokio::spawn(async move {
+        let result = worker.run(stop).await;
+        if let Some(r) = reconciler {
+            let _ = r.await;
+        }
+        result
+    });
     Ok((ops, task))
 }
 

@@ -165,8 +165,19 @@ impl Publisher {
             headers::ATTEMPT.into(),
             AMQPValue::LongLongInt(attempt.into()),
         );
-        self.publish(&self.names.delay(delay_ms), routing_key, body, h, None)
-            .await
+        // Expire a little early at random (up to a fifth), so the retries of a burst do
+        // not come back as a burst; a queue expires messages only at its head, so the
+        // spread stays that small.
+        let expiration = delay_ms - rand::random_range(0..=delay_ms / 5);
+        self.publish_with(
+            &self.names.delay(delay_ms),
+            routing_key,
+            body,
+            h,
+            None,
+            Some(expiration),
+        )
+        .await
     }
 
     /// Sends what no worker can process to the dead-letter queue, with the reason.

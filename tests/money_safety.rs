@@ -1,0 +1,156 @@
+//! Provider faults and lost callbacks: nothing is paid twice, nothing stays open.
+
+mod common;
+
+use common::{payout, spawn_app_with};
+use payfleet::contract::EventStatus;
+use payfleet::sandbox::Faults;
+use payfleet::sandbox::faults::{CallbackFaults, EndpointFaults};
+
+const PAYOUT: &str = "POST /v2/payment/cash-out-kz/homebank/payout";
+
+fn fast_settings(label: &str) -> payfleet::config::Settings {
+    let mut s = common::settings(label);
+    // Gate's 10 s status delay becomes 10 ms, HomeBank's 15 min basic time 0.9 s.
+    s.reconciler.time_scale = 0.001;
+    s.reconciler.interval_ms = 100;
+    s.ecommpay.request_timeout_ms = 1000;
+    s
+}
+
+fn on_payout(f: EndpointFaults) -> Faults {
+    Faults {
+        endpoints: [(PAYOUT.to_owned(), f)].into(),
+        ..Default::default()
+    }
+}
+
+async fn assert_paid_once(app: &common::TestFleet, key: &str) {
+    let event = app.terminal(key).await;
+    assert_eq!(event.status, EventStatus::Succeeded, "{event:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(stats.executed.get(key), Some(&1), "{stats:?}");
+    assert!(stats.executed_more_than_once.is_empty());
+    let terminal = app
+        .events_for(key)
+        .into_iter()
+        .filter(|e| e.status.is_terminal())
+        .count();
+    assert_eq!(terminal, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_answer_lost_after_the_provider_paid_leads_to_a_status_query_not_a_second_payout() {
+    let app = spawn_app_with(fast_settings("t-err-after"), 1).await;
+    app.fleet.sandbox.set_faults(on_payout(EndpointFaults {
+        error_after_rate: 1.0,
+        ..Default::default()
+    }));
+    // Callbacks lost too, so only the status query can tell the worker what happened.
+    let mut faults = app.fleet.sandbox.faults();
+    faults.callbacks = CallbackFaults {
+        loss_rate: 1.0,
+        ..Default::default()
+    };
+    app.fleet.sandbox.set_faults(faults);
+    app.publish(&payout("po-502", 200000, "KZT", "1")).await;
+    assert_paid_once(&app, "po-502").await;
+    assert_eq!(app.fleet.sandbox.stats().requests.get(PAYOUT), Some(&1));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_timeout_after_the_provider_paid_is_resolved_by_status() {
+    let app = spawn_app_with(fast_settings("t-timeout"), 1).await;
+    app.fleet.sandbox.set_faults(on_payout(EndpointFaults {
+        timeout_rate: 1.0,
+        timeout_ms: 2000,
+        ..Default::default()
+    }));
+    app.publish(&payout("po-timeout", 200000, "KZT", "1")).await;
+    assert_paid_once(&app, "po-timeout").await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resets_and_5xx_before_processing_are_retried_and_pay_once() {
+    let app = spawn_app_with(fast_settings("t-reset"), 1).await;
+    app.fleet.sandbox.set_faults(on_payout(EndpointFaults {
+        reset_rate: 1.0,
+        ..Default::default()
+    }));
+    app.publish(&payout("po-reset", 200000, "KZT", "1")).await;
+    app.publish(&payout("po-500", 500000, "KZT", "1")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    app.fleet.sandbox.set_faults(on_payout(EndpointFaults {
+        error_rate: 1.0,
+        ..Default::default()
+    }));
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    app.fleet.sandbox.set_faults(Faults::default());
+    assert_paid_once(&app, "po-reset").await;
+    assert_paid_once(&app, "po-500").await;
+    let faults = app.fleet.sandbox.stats().faults;
+    assert!(faults.get("reset").copied().unwrap_or(0) >= 1, "{faults:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_callback_is_settled_by_the_reconciler() {
+    let app = spawn_app_with(fast_settings("t-lost-cb"), 1).await;
+    app.fleet.sandbox.set_faults(Faults {
+        callbacks: CallbackFaults {
+            loss_rate: 1.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    app.publish(&payout("po-lost-cb", 200000, "KZT", "1")).await;
+    app.publish(&payout("po-lost-cb-decl", 200000, "KZT", "decline-1"))
+        .await;
+    assert_paid_once(&app, "po-lost-cb").await;
+    let declined = app.terminal("po-lost-cb-decl").await;
+    assert_eq!(declined.status, EventStatus::Declined);
+    assert_eq!(declined.provider.unwrap().code, "20602");
+    assert_eq!(app.fleet.sandbox.stats().callbacks.delivered, 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicated_and_late_callbacks_announce_once() {
+    let app = spawn_app_with(fast_settings("t-cb-dup"), 2).await;
+    app.fleet.sandbox.set_faults(Faults {
+        callbacks: CallbackFaults {
+            duplicate_rate: 1.0,
+            late_rate: 0.5,
+            late_ms: 300,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    for i in 0..10 {
+        app.publish(&payout(&format!("po-dup-cb-{i}"), 200000, "KZT", "1"))
+            .await;
+    }
+    for i in 0..10 {
+        assert_paid_once(&app, &format!("po-dup-cb-{i}")).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deadline_in_the_past_fails_the_command_unsent() {
+    let app = spawn_app_with(fast_settings("t-deadline"), 1).await;
+    let body = payout("po-late", 200000, "KZT", "1").replacen(
+        '{',
+        r#"{"deadline":"2020-01-01T00:00:00Z","#,
+        1,
+    );
+    app.publish(&body).await;
+    let event = app.terminal("po-late").await;
+    assert_eq!(event.status, EventStatus::Failed);
+    assert!(event.reason.unwrap().contains("expired"));
+    assert!(app.fleet.sandbox.stats().requests.is_empty());
+    app.stop().await;
+}
