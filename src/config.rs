@@ -60,6 +60,7 @@ pub struct WorkerSettings {
     pub lease_ms: u64,
     pub retry_delays_ms: Vec<u64>,
     pub max_attempts: u32,
+    pub check_back: bool,
     pub ops_listen: SocketAddr,
     pub shutdown_grace_ms: u64,
 }

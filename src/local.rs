@@ -143,7 +143,8 @@ impl LocalFleet {
     }
 }
 
-/// Every event the fleet publishes, read from its `<ns>.events` queue.
+/// Every event the fleet publishes, read from its `<ns>.events` queue. The tap
+/// reconnects when the broker goes away, so it survives a broker restart.
 #[derive(Clone, Default)]
 pub struct EventTap {
     events: Arc<Mutex<Vec<Event>>>,
@@ -151,30 +152,52 @@ pub struct EventTap {
 
 impl EventTap {
     pub async fn start(fleet: &LocalFleet) -> anyhow::Result<Self> {
+        Self::on_queue(&fleet.settings.amqp.url, &fleet.names().events_queue()).await
+    }
+
+    /// Taps a queue; fails if the first connection cannot be made.
+    pub async fn on_queue(url: &str, queue: &str) -> anyhow::Result<Self> {
         let tap = EventTap::default();
-        let conn = bus::connect(&fleet.settings.amqp.url, "payfleet-event-tap").await?;
+        let consumer = Self::consume(url, queue).await?;
+        let (events, url, queue) = (tap.events.clone(), url.to_owned(), queue.to_owned());
+        tokio::spawn(async move {
+            let mut current = Some(consumer);
+            loop {
+                if let Some((conn, mut consumer)) = current.take() {
+                    while let Some(Ok(d)) = consumer.next().await {
+                        match serde_json::from_slice::<Event>(&d.data) {
+                            Ok(e) => events.lock().expect("events lock").push(e),
+                            Err(e) => {
+                                tracing::error!(error = %e, "an event that breaks the contract")
+                            }
+                        }
+                        let _ = d.ack(BasicAckOptions::default()).await;
+                    }
+                    drop(conn);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                current = Self::consume(&url, &queue).await.ok();
+            }
+        });
+        Ok(tap)
+    }
+
+    async fn consume(
+        url: &str,
+        queue: &str,
+    ) -> anyhow::Result<(lapin::Connection, lapin::Consumer)> {
+        let conn = bus::connect(url, "payfleet-event-tap").await?;
         let ch = conn.create_channel().await?;
         ch.basic_qos(1000, BasicQosOptions::default()).await?;
-        let mut consumer = ch
+        let consumer = ch
             .basic_consume(
-                fleet.names().events_queue().into(),
+                queue.into(),
                 "event-tap".into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
             .await?;
-        let events = tap.events.clone();
-        tokio::spawn(async move {
-            let _keep = conn;
-            while let Some(Ok(d)) = consumer.next().await {
-                match serde_json::from_slice::<Event>(&d.data) {
-                    Ok(e) => events.lock().expect("events lock").push(e),
-                    Err(e) => tracing::error!(error = %e, "an event that breaks the contract"),
-                }
-                let _ = d.ack(BasicAckOptions::default()).await;
-            }
-        });
-        Ok(tap)
+        Ok((conn, consumer))
     }
 
     pub fn events(&self) -> Vec<Event> {

@@ -121,7 +121,11 @@ impl Reconciler {
         };
         let announcer = self.announcer().await?;
         if state.is_terminal() {
-            announcer.republish_terminal(key, None).await?;
+            let event = self.store.event_state(key, state).await?;
+            if !announcer.ensure_published(key, state, event, None).await? {
+                self.recheck(key, Duration::from_secs(1)).await?;
+                return Ok(Action::StillOpen);
+            }
             self.store.untrack(key).await?;
             return Ok(Action::Dropped);
         }
@@ -171,11 +175,16 @@ impl Reconciler {
                 return Ok(Action::StillOpen);
             }
         };
-        if let Settle::Applied { meta, .. } = self
+        let settled = self
             .store
             .settle(key, to, &outcome, &meta, &payment_id)
-            .await?
-        {
+            .await?;
+        if let Settle::Duplicate { state, event, .. } = settled {
+            if !announcer.ensure_published(key, state, event, None).await? {
+                self.recheck(key, Duration::from_secs(1)).await?;
+                return Ok(Action::StillOpen);
+            }
+        } else if let Settle::Applied { meta, .. } = settled {
             self.metrics.transition(to.as_str());
             let status = to
                 .terminal_event()

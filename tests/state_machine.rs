@@ -4,7 +4,8 @@ mod common;
 
 use payfleet::contract::{Fingerprint, IdempotencyKey};
 use payfleet::state::{
-    Claim, ClaimMode, Meta, Outcome, RejectVerdict, Settle, State, StateStore, Transition,
+    Claim, ClaimMode, EventState, Meta, Outcome, RejectVerdict, Settle, State, StateStore,
+    Transition,
 };
 
 async fn store() -> StateStore {
@@ -84,6 +85,7 @@ async fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced() {
         lease: new,
         mode,
         attempt,
+        since_last_claim,
     } = store
         .claim(&k, &fp("a"), 30_000, "p", &Meta::default())
         .await
@@ -93,6 +95,7 @@ async fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced() {
     };
     // It may have reached the provider: the new owner must ask before sending.
     assert_eq!((mode, attempt), (ClaimMode::Recover, 2));
+    assert!(since_last_claim >= std::time::Duration::from_millis(100));
     assert!(new.fence > old.fence);
     assert!(!store.renew(&k, &old, 30_000).await.unwrap());
     assert_eq!(
@@ -204,7 +207,7 @@ async fn one_process_at_a_time_may_publish_a_terminal_event() {
         claim,
         Claim::Terminal {
             state: State::Declined,
-            published: true
+            event: EventState::Published
         }
     );
 }

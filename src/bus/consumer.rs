@@ -71,6 +71,8 @@ impl CommandConsumer {
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryInfo {
     pub attempt: u32,
+    /// A check-back copy of a command whose payment was open.
+    pub check_back: bool,
     pub traceparent: Option<String>,
     /// Seconds since the epoch when the publisher sent it (AMQP timestamp).
     pub published_at: Option<u64>,
@@ -91,8 +93,13 @@ impl DeliveryInfo {
             }
             _ => None,
         };
+        let check_back = matches!(
+            headers.inner().get(headers::CHECK_BACK),
+            Some(AMQPValue::Boolean(true))
+        );
         DeliveryInfo {
             attempt,
+            check_back,
             traceparent,
             published_at: *delivery.properties.timestamp(),
             headers,

@@ -20,6 +20,8 @@ pub mod headers {
     pub const REASON: &str = "x-payfleet-reason";
     /// The routing key a dead-lettered or delayed command had.
     pub const ROUTING_KEY: &str = "x-payfleet-routing-key";
+    /// Marks a command that came back from a delay queue to check on its open payment.
+    pub const CHECK_BACK: &str = "x-payfleet-check-back";
     /// W3C trace context, carried from publisher to result event.
     pub const TRACEPARENT: &str = "traceparent";
 }

@@ -1,5 +1,6 @@
 //! The `payfleet` command line: one file per subcommand.
 
+mod chaos;
 mod demo;
 mod gateway;
 mod publish;
@@ -38,6 +39,8 @@ enum Command {
     Sandbox,
     /// Publish commands from a JSON-lines file or stdin, with confirms.
     Publish(publish::Args),
+    /// Prove money safety under kill -9, broker and Redis restarts and provider faults.
+    Chaos(chaos::Args),
     /// Run sandbox, gateway and workers in one process against a varied batch of payouts.
     Demo(demo::Args),
 }
@@ -59,6 +62,7 @@ impl Cli {
             Command::Sandbox => sandbox::run(settings).await,
             Command::Publish(args) => publish::run(settings, args).await,
             Command::Demo(args) => demo::run(settings, args).await,
+            Command::Chaos(args) => chaos::run(settings, args).await,
         };
         match result {
             Ok(code) => code,

@@ -87,11 +87,13 @@ async fn apply(
     fallback: &Meta,
     traceparent: Option<&str>,
 ) -> anyhow::Result<&'static str> {
+    // Connected first: a broker outage must not leave the outcome recorded with its
+    // publish claimed by a request that cannot publish.
+    let announcer = gw.announcer().await?;
     let settled = gw
         .store
         .settle(key, state, &report.outcome, fallback, &report.payment_id)
         .await?;
-    let announcer = gw.announcer().await?;
     match settled {
         Settle::Applied { meta, .. } => {
             gw.metrics.transition(state.as_str());
@@ -115,7 +117,7 @@ async fn apply(
         }
         Settle::Duplicate {
             state: recorded,
-            published,
+            event,
             ..
         } => {
             if recorded != state {
@@ -125,8 +127,11 @@ async fn apply(
                     "callback contradicts the recorded outcome; keeping the first"
                 );
             }
-            if !published {
-                announcer.republish_terminal(key, traceparent).await?;
+            if !announcer
+                .ensure_published(key, recorded, event, traceparent)
+                .await?
+            {
+                anyhow::bail!("another request is still publishing this outcome");
             }
             Ok(if recorded == state {
                 "duplicate"

@@ -3,9 +3,13 @@
 
 use crate::bus::{PublishError, Publisher};
 use crate::contract::{Event, EventStatus, IdempotencyKey, ProviderResult};
-use crate::state::{Meta, Outcome, State, StateStore, StoreError};
+use crate::state::{EventState, Meta, Outcome, State, StateStore, StoreError};
 use crate::telemetry::Metrics;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a copy waits for another process's publish before looking again later.
+const PUBLISHING_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnnounceError {
@@ -67,22 +71,50 @@ impl Announcer {
         Ok(())
     }
 
-    /// Publishes the terminal event of a finished command from its record, if a crash
-    /// or a lost confirm left it unpublished.
-    pub async fn republish_terminal(
+    /// Makes sure the terminal event of a finished command is out: true once the broker
+    /// confirmed it (now or before). False while another process still publishes it:
+    /// the caller must then not ack, answer 200 or forget it, but look again later, so
+    /// that the event is not lost if that process dies.
+    pub async fn ensure_published(
+        &self,
+        key: &IdempotencyKey,
+        state: State,
+        mut event: EventState,
+        traceparent: Option<&str>,
+    ) -> Result<bool, AnnounceError> {
+        let deadline = Instant::now() + PUBLISHING_WAIT;
+        loop {
+            match event {
+                EventState::Published => return Ok(true),
+                EventState::Unpublished if self.republish_terminal(key, traceparent).await? => {
+                    return Ok(true);
+                }
+                EventState::Unpublished | EventState::Publishing => {}
+            }
+            if Instant::now() > deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            event = self.store.event_state(key, state).await?;
+        }
+    }
+
+    /// Publishes the terminal event of a finished command from its record; false when
+    /// another process holds the right to publish it.
+    async fn republish_terminal(
         &self,
         key: &IdempotencyKey,
         traceparent: Option<&str>,
-    ) -> Result<(), AnnounceError> {
+    ) -> Result<bool, AnnounceError> {
         let rec = self.store.record(key).await?;
         let Some(state) = rec.get("st").and_then(|s| State::parse(s)) else {
-            return Ok(());
+            return Ok(true);
         };
         let Some(status) = state.terminal_event() else {
-            return Ok(());
+            return Ok(true);
         };
         if !self.store.claim_publish(key, state).await? {
-            return Ok(());
+            return Ok(false);
         }
         let meta: Meta = rec
             .get("meta")
@@ -104,6 +136,7 @@ impl Announcer {
             },
             state,
         )
-        .await
+        .await?;
+        Ok(true)
     }
 }

@@ -38,6 +38,24 @@ pub enum Handled {
     Fenced,
     /// The outcome is unknown and retries are spent: the reconciler settles it.
     Unresolved,
+    /// A copy of a payment that waits for the provider's result.
+    Awaiting,
+    /// Its record vanished mid-flight (Redis lost its data).
+    RecordLost,
+}
+
+impl Handled {
+    /// Whether the payment is still open, so its command should come back to check.
+    fn open(self) -> bool {
+        matches!(
+            self,
+            Handled::Event(
+                EventStatus::Accepted | EventStatus::ActionRequired | EventStatus::Deferred
+            ) | Handled::Awaiting
+                | Handled::Unresolved
+                | Handled::RecordLost
+        )
+    }
 }
 
 impl Handled {
@@ -49,6 +67,8 @@ impl Handled {
             Handled::DeadLettered => "dead_lettered",
             Handled::Fenced => "fenced",
             Handled::Unresolved => "unresolved",
+            Handled::Awaiting => "awaiting",
+            Handled::RecordLost => "record_lost",
         }
     }
 }
@@ -107,7 +127,7 @@ impl Handler {
                 .await
             }
             Decoded::Invalid(invalid) => self.reject(msg, invalid).await,
-            Decoded::Valid(cmd) => self.process(msg, &cmd).await,
+            Decoded::Valid(cmd) => self.process_and_watch(msg, &cmd).await,
         };
         (labels, result)
     }
@@ -158,17 +178,42 @@ impl Handler {
                     .await?;
                 Ok(Handled::Event(EventStatus::Rejected))
             }
-            RejectVerdict::Duplicate { state, published } => {
-                if !published {
-                    self.announcer
-                        .republish_terminal(&invalid.key, msg.info.traceparent.as_deref())
-                        .await?;
-                }
+            RejectVerdict::Duplicate { state, event } => {
                 self.metrics.duplicate("none", state.as_str());
-                Ok(Handled::Duplicate)
+                self.finished(msg, &invalid.key, state, event, "none").await
             }
             RejectVerdict::Conflict => self.conflict(msg, &invalid.key).await,
         }
+    }
+
+    /// A copy of a finished command: done once its terminal event is out. While another
+    /// process is still publishing it, the copy is parked, not acked, so the event cannot
+    /// be lost if that process dies.
+    async fn finished(
+        &self,
+        msg: &Incoming<'_>,
+        key: &crate::contract::IdempotencyKey,
+        state: State,
+        event: crate::state::EventState,
+        provider: &str,
+    ) -> Result<Handled, HandleError> {
+        let traceparent = msg.info.traceparent.as_deref();
+        if self
+            .announcer
+            .ensure_published(key, state, event, traceparent)
+            .await?
+        {
+            return Ok(Handled::Duplicate);
+        }
+        self.park_for(
+            msg,
+            msg.routing_key,
+            provider,
+            msg.info.attempt,
+            "event_pending",
+            None,
+        )
+        .await
     }
 
     async fn conflict(
@@ -182,6 +227,44 @@ impl Handler {
             &format!("idempotency_key {key} is already used by a command with a different body"),
         )
         .await
+    }
+
+    /// Processes a valid command; while its payment stays open, a copy of the command
+    /// waits in a delay queue and comes back to check on it. That reminder lives in the
+    /// broker, so even if Redis loses everything, the payment is looked at again (the
+    /// provider's refusal of a known id and the status query then settle it).
+    async fn process_and_watch(
+        &self,
+        msg: &Incoming<'_>,
+        cmd: &Command,
+    ) -> Result<Handled, HandleError> {
+        let handled = self.process(msg, cmd).await?;
+        let continues_chain = handled != Handled::Awaiting || msg.info.check_back;
+        if self.settings.check_back && handled.open() && continues_chain {
+            let basic = self.providers.timing(cmd.method, cmd.operation).basic;
+            let delays = &self.settings.retry_delays_ms;
+            let basic_ms = basic.as_millis() as u64;
+            let delay = delays
+                .iter()
+                .copied()
+                .find(|d| *d >= basic_ms)
+                .unwrap_or(delays[delays.len() - 1]);
+            let mut headers = msg.info.headers.clone();
+            headers.insert(
+                crate::bus::headers::CHECK_BACK.into(),
+                lapin::types::AMQPValue::Boolean(true),
+            );
+            self.publisher
+                .delay(
+                    delay,
+                    &cmd.routing_key(),
+                    msg.body,
+                    headers,
+                    msg.info.attempt,
+                )
+                .await?;
+        }
+        Ok(handled)
     }
 
     async fn process(&self, msg: &Incoming<'_>, cmd: &Command) -> Result<Handled, HandleError> {
@@ -214,15 +297,11 @@ impl Handler {
         };
         match claim {
             Claim::Conflict => self.conflict(msg, &cmd.key).await,
-            Claim::Terminal { state, published } => {
-                if !published {
-                    self.announcer
-                        .republish_terminal(&cmd.key, msg.info.traceparent.as_deref())
-                        .await?;
-                }
+            Claim::Terminal { state, event } => {
                 self.metrics
                     .duplicate(cmd.provider().as_str(), state.as_str());
-                Ok(Handled::Duplicate)
+                self.finished(msg, &cmd.key, state, event, cmd.provider().as_str())
+                    .await
             }
             Claim::Awaiting(state) => {
                 // A crash between recording and indexing would leave it unwatched.
@@ -232,7 +311,7 @@ impl Handler {
                     .await?;
                 self.metrics
                     .duplicate(cmd.provider().as_str(), state.as_str());
-                Ok(Handled::Duplicate)
+                Ok(Handled::Awaiting)
             }
             Claim::Busy => {
                 // Another worker is submitting it. If that worker dies, its own delivery
@@ -405,7 +484,8 @@ impl Handler {
                         .await?;
                     Ok(Handled::Unresolved)
                 }
-                _ => Ok(Handled::Fenced),
+                Transition::Missing => Ok(Handled::RecordLost),
+                Transition::Terminal(_) | Transition::Fenced => Ok(Handled::Fenced),
             };
         }
         tracing::warn!(attempt, error = %error, "provider call failed; will retry");
@@ -471,12 +551,12 @@ impl Handler {
         {
             Transition::Ok => {
                 self.metrics.transition(next.as_str());
-                self.park_for(ctx.msg, ctx.cmd, attempt, class, at_least)
+                let (rk, provider) = (ctx.cmd.routing_key(), ctx.cmd.provider().as_str());
+                self.park_for(ctx.msg, &rk, provider, attempt, class, at_least)
                     .await
             }
-            Transition::Terminal(_) | Transition::Fenced | Transition::Missing => {
-                Ok(Handled::Fenced)
-            }
+            Transition::Missing => Ok(Handled::RecordLost),
+            Transition::Terminal(_) | Transition::Fenced => Ok(Handled::Fenced),
         }
     }
 
@@ -515,15 +595,18 @@ impl Handler {
         attempt: u32,
         reason: &str,
     ) -> Result<Handled, HandleError> {
-        self.park_for(msg, cmd, attempt, reason, None).await
+        let (rk, provider) = (cmd.routing_key(), cmd.provider().as_str());
+        self.park_for(msg, &rk, provider, attempt, reason, None)
+            .await
     }
 
-    /// Parks the command: the delay grows with the attempt (exponential tiers), and is
-    /// at least `at_least` when given.
+    /// Parks a message: the delay grows with the attempt (exponential tiers), and is at
+    /// least `at_least` when given.
     async fn park_for(
         &self,
         msg: &Incoming<'_>,
-        cmd: &Command,
+        routing_key: &str,
+        provider: &str,
         attempt: u32,
         reason: &str,
         at_least: Option<std::time::Duration>,
@@ -538,14 +621,13 @@ impl Handler {
         self.publisher
             .delay(
                 delay,
-                &cmd.routing_key(),
+                routing_key,
                 msg.body,
                 msg.info.headers.clone(),
                 attempt,
             )
             .await?;
-        self.metrics
-            .retry(cmd.provider().as_str(), reason, attempt, delay);
+        self.metrics.retry(provider, reason, attempt, delay);
         Ok(Handled::Retrying)
     }
 
@@ -574,13 +656,13 @@ impl Handler {
                 .await?
             {
                 crate::state::Settle::Applied { .. } => true,
-                crate::state::Settle::Duplicate { published, .. } => {
-                    if !published {
-                        self.announcer
-                            .republish_terminal(key, ctx.msg.info.traceparent.as_deref())
-                            .await?;
-                    }
-                    false
+                crate::state::Settle::Duplicate {
+                    state: recorded,
+                    event,
+                    ..
+                } => {
+                    let provider = ctx.cmd.provider().as_str();
+                    return self.finished(ctx.msg, key, recorded, event, provider).await;
                 }
             }
         } else {
@@ -590,7 +672,8 @@ impl Handler {
                 .await?
             {
                 Transition::Ok => true,
-                Transition::Terminal(_) | Transition::Fenced | Transition::Missing => {
+                Transition::Missing => return Ok(Handled::RecordLost),
+                Transition::Terminal(_) | Transition::Fenced => {
                     return Ok(Handled::Fenced);
                 }
             }

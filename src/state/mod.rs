@@ -16,7 +16,7 @@
 mod store;
 
 pub use store::{
-    Claim, ClaimMode, Lease, RejectVerdict, Settle, StateStore, StoreError, Transition,
+    Claim, ClaimMode, EventState, Lease, RejectVerdict, Settle, StateStore, StoreError, Transition,
 };
 
 use crate::contract::{EventStatus, Method, Money, Operation};

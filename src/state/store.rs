@@ -57,12 +57,34 @@ pub enum Claim {
     },
     /// The key is already used by a command with a different body.
     Conflict,
-    /// Already finished; `published` says whether its event was confirmed.
-    Terminal { state: State, published: bool },
+    /// Already finished; `event` says where its terminal event is.
+    Terminal { state: State, event: EventState },
     /// Submitted and waiting for the provider's result.
     Awaiting(State),
     /// Another worker holds a live lease on it.
     Busy,
+}
+
+/// Where the event announcing a state stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventState {
+    /// Confirmed by the broker.
+    Published,
+    /// Another process holds the right to publish it now.
+    Publishing,
+    /// Nobody publishes it: never claimed, released after a failure, or the claim of a
+    /// process that died ran out.
+    Unpublished,
+}
+
+impl EventState {
+    fn from_flag(flag: i64) -> Self {
+        match flag {
+            1 => EventState::Published,
+            2 => EventState::Publishing,
+            _ => EventState::Unpublished,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +106,7 @@ pub enum Settle {
     Duplicate {
         state: State,
         meta: Meta,
-        published: bool,
+        event: EventState,
     },
 }
 
@@ -92,7 +114,7 @@ pub enum Settle {
 pub enum RejectVerdict {
     Applied,
     Conflict,
-    Duplicate { state: State, published: bool },
+    Duplicate { state: State, event: EventState },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,7 +219,7 @@ impl StateStore {
             "conflict" => Claim::Conflict,
             "terminal" => Claim::Terminal {
                 state: state(&r, 2)?,
-                published: int(&r, 3)? == 1,
+                event: EventState::from_flag(int(&r, 3)?),
             },
             "awaiting" => Claim::Awaiting(state(&r, 2)?),
             "busy" => Claim::Busy,
@@ -272,7 +294,7 @@ impl StateStore {
             "duplicate" => Settle::Duplicate {
                 state: state(&r, 1)?,
                 meta,
-                published: int(&r, 3)? == 1,
+                event: EventState::from_flag(int(&r, 3)?),
             },
             other => return Err(StoreError::Protocol(format!("settle: {other}"))),
         })
@@ -299,7 +321,7 @@ impl StateStore {
             "conflict" => RejectVerdict::Conflict,
             "duplicate" => RejectVerdict::Duplicate {
                 state: state(&r, 1)?,
-                published: int(&r, 2)? == 1,
+                event: EventState::from_flag(int(&r, 2)?),
             },
             other => return Err(StoreError::Protocol(format!("reject: {other}"))),
         })
@@ -316,6 +338,15 @@ impl StateStore {
         let mut conn = self.conn.clone();
         let r: i64 = inv.invoke_async(&mut conn).await?;
         Ok(r == 1)
+    }
+
+    /// Where the event for `state` stands.
+    pub async fn event_state(&self, key: &IdempotencyKey, state: State) -> Result<EventState> {
+        let mut inv = self.scripts.publish.key(self.record_key(key));
+        inv.arg(state.as_str()).arg("peek");
+        let mut conn = self.conn.clone();
+        let flag: i64 = inv.invoke_async(&mut conn).await?;
+        Ok(EventState::from_flag(flag))
     }
 
     /// Takes the right to publish the event for `state`; false when it was published

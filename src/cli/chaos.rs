@@ -1,0 +1,509 @@
+//! `payfleet chaos`: the money-safety proof anyone can repeat. Runs worker processes, a
+//! gateway, a reconciler and the sandbox (with faults on) as separate processes on the
+//! local RabbitMQ and Redis; publishes a mixed batch; kill -9's a random worker every
+//! few seconds and restarts it; restarts RabbitMQ once and Redis once (losing all its
+//! data); waits for quiescence and prints one JSON verdict.
+
+use super::demo::plan;
+use super::publish::trace_headers;
+use crate::bus::{self, Names, PublisherLink};
+use crate::config::Settings;
+use crate::contract::IdempotencyKey;
+use crate::local::{EventTap, isolated};
+use crate::sandbox::faults::{CallbackFaults, EndpointFaults};
+use crate::sandbox::{Faults, Stats};
+use crate::telemetry::{Metrics, Readiness};
+use anyhow::{Context, bail};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Distinct commands to publish (some are published twice on top).
+    #[arg(long, default_value_t = 5000)]
+    commands: usize,
+    /// Worker processes.
+    #[arg(long, default_value_t = 3)]
+    workers: usize,
+    /// Pause between two kill -9's of a random worker.
+    #[arg(long, default_value_t = 3000)]
+    kill_every_ms: u64,
+    /// Stop killing after this many kills (default: keep killing until 90% are done).
+    #[arg(long)]
+    max_kills: Option<usize>,
+    /// Restart RabbitMQ once mid-run (`rabbitmqctl stop_app` / `start_app`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    restart_broker: bool,
+    /// Restart Redis once mid-run, losing everything it held.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    restart_redis: bool,
+    /// Inject provider faults and lost, late and duplicated callbacks.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    faults: bool,
+    /// Seconds to wait for quiescence before judging.
+    #[arg(long, default_value_t = 900)]
+    timeout: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Verdict {
+    commands_published: usize,
+    publishes: usize,
+    commands_with_terminal_event: usize,
+    lost: usize,
+    keys_with_conflicting_terminal_statuses: usize,
+    executed_more_than_once: usize,
+    duplicate_submissions_refused: u64,
+    terminal: BTreeMap<&'static str, usize>,
+    worker_kills: usize,
+    broker_restarts: usize,
+    redis_restarts: usize,
+    faults_injected: BTreeMap<String, u64>,
+    duration_seconds: f64,
+    logs: String,
+    ok: bool,
+}
+
+/// A child process of the run, restartable.
+struct Proc {
+    name: String,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Proc {
+    fn start(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let child = Command::new(std::env::current_exe()?)
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", self.name))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    async fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.start_kill();
+            let _ = c.wait().await;
+        }
+    }
+
+    async fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if let Some(pid) = c.id() {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status()
+                    .await;
+            }
+            if tokio::time::timeout(Duration::from_secs(20), c.wait())
+                .await
+                .is_err()
+            {
+                let _ = c.start_kill();
+            }
+        }
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The settings every child gets, as `PAYFLEET__…` variables.
+fn child_env(s: &Settings, sandbox: u16, gateway: u16) -> Vec<(String, String)> {
+    let secret = s
+        .secrets
+        .ecommpay()
+        .expect("isolated settings carry a secret");
+    let secret = secret.expose_secret().to_owned();
+    let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    [
+        ("AMQP__URL", s.amqp.url.clone()),
+        ("AMQP__NAMESPACE", s.amqp.namespace.clone()),
+        ("REDIS__URL", s.redis.url.clone()),
+        ("REDIS__KEY_PREFIX", s.redis.key_prefix.clone()),
+        ("REDIS__RETENTION_MS", s.redis.retention_ms.to_string()),
+        ("WORKER__OPS_LISTEN", "127.0.0.1:0".into()),
+        ("WORKER__RETRY_DELAYS_MS", list(&s.worker.retry_delays_ms)),
+        ("WORKER__MAX_ATTEMPTS", s.worker.max_attempts.to_string()),
+        ("WORKER__LEASE_MS", s.worker.lease_ms.to_string()),
+        ("RECONCILER__EMBEDDED", "false".into()),
+        (
+            "RECONCILER__TIME_SCALE",
+            s.reconciler.time_scale.to_string(),
+        ),
+        (
+            "RECONCILER__INTERVAL_MS",
+            s.reconciler.interval_ms.to_string(),
+        ),
+        ("RECONCILER__OPS_LISTEN", "127.0.0.1:0".into()),
+        ("GATEWAY__LISTEN", format!("127.0.0.1:{gateway}")),
+        ("ECOMMPAY__BASE_URL", format!("http://127.0.0.1:{sandbox}")),
+        (
+            "ECOMMPAY__REQUEST_TIMEOUT_MS",
+            s.ecommpay.request_timeout_ms.to_string(),
+        ),
+        ("ECOMMPAY__SECRET_KEY", secret.clone()),
+        ("SANDBOX__LISTEN", format!("127.0.0.1:{sandbox}")),
+        (
+            "SANDBOX__ECOMMPAY_CALLBACK_URL",
+            format!("http://127.0.0.1:{gateway}/callbacks/ecommpay"),
+        ),
+        (
+            "SANDBOX__CALLBACK_DELAY_MS",
+            s.sandbox.callback_delay_ms.to_string(),
+        ),
+        (
+            "SANDBOX__CALLBACK_RETRY_MS",
+            list(&s.sandbox.callback_retry_ms),
+        ),
+        ("SANDBOX__ECOMMPAY_SECRET_KEY", secret),
+        ("TELEMETRY__LOG_FORMAT", "json".into()),
+        ("TELEMETRY__LOG_LEVEL", "warn".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("PAYFLEET__{k}"), v))
+    .collect()
+}
+
+fn chaos_faults() -> Faults {
+    Faults {
+        endpoints: [(
+            "*".to_owned(),
+            EndpointFaults {
+                error_rate: 0.02,
+                error_after_rate: 0.02,
+                timeout_rate: 0.01,
+                timeout_ms: 3000,
+                slow_ms: 0,
+                reset_rate: 0.01,
+                malformed_rate: 0.01,
+            },
+        )]
+        .into(),
+        callbacks: CallbackFaults {
+            loss_rate: 0.05,
+            duplicate_rate: 0.05,
+            late_rate: 0.05,
+            late_ms: 2000,
+        },
+    }
+}
+
+async fn run_cmd(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .with_context(|| format!("running {program}"))?;
+    if !out.status.success() {
+        bail!(
+            "{program} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+async fn restart_broker(url: &str) -> anyhow::Result<()> {
+    run_cmd("rabbitmqctl", &["stop_app"]).await?;
+    run_cmd("rabbitmqctl", &["start_app"]).await?;
+    for _ in 0..120 {
+        if bus::connect(url, "payfleet-chaos-probe").await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    bail!("RabbitMQ did not come back within 60 s")
+}
+
+async fn restart_redis(url: &str) -> anyhow::Result<()> {
+    if !url.starts_with("redis://127.0.0.1:6379") {
+        bail!("--restart-redis only restarts the local Redis at 127.0.0.1:6379, not {url}");
+    }
+    // SHUTDOWN closes the connection instead of answering; the error is expected.
+    let _ = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"])
+        .output()
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    run_cmd(
+        "redis-server",
+        &[
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    )
+    .await?;
+    for _ in 0..100 {
+        if let Ok(c) = redis::Client::open(url)
+            && let Ok(mut conn) = c.get_multiplexed_async_connection().await
+            && redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("Redis did not come back within 10 s")
+}
+
+async fn sandbox_stats(port: u16) -> anyhow::Result<Stats> {
+    Ok(
+        reqwest::get(format!("http://127.0.0.1:{port}/sandbox/stats"))
+            .await?
+            .json()
+            .await?,
+    )
+}
+
+async fn wait_http(url: &str) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if reqwest::get(url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{url} did not answer")
+}
+
+pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let mut s = isolated(settings, "payfleet-chaos");
+    s.reconciler.time_scale = 0.005;
+    s.reconciler.interval_ms = 500;
+    s.worker.retry_delays_ms = vec![250, 1000, 3000, 8000];
+    s.worker.max_attempts = 10;
+    s.worker.lease_ms = 5000;
+    s.ecommpay.request_timeout_ms = 2000;
+    s.sandbox.callback_delay_ms = 100;
+    s.sandbox.callback_retry_ms = vec![500, 1000, 2000];
+    s.redis.retention_ms = 6 * 3_600_000;
+    let names = Names::new(&s.amqp.namespace);
+    let conn = bus::connect(&s.amqp.url, "payfleet-chaos").await?;
+    bus::declare(
+        &conn.create_channel().await?,
+        &names,
+        s.amqp.delivery_limit,
+        &s.worker.retry_delays_ms,
+        true,
+    )
+    .await?;
+    let _ = conn.close(200, "declared".into()).await;
+
+    let logs = std::env::temp_dir().join(&s.amqp.namespace);
+    std::fs::create_dir_all(&logs)?;
+    let (sandbox_port, gateway_port) = (free_port()?, free_port()?);
+    let env = child_env(&s, sandbox_port, gateway_port);
+    let proc = |name: &str, args: &[&str]| Proc {
+        name: name.to_owned(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        env: env.clone(),
+        log: logs.join(format!("{name}.log")),
+        child: None,
+    };
+    let mut services = vec![
+        proc("sandbox", &["sandbox"]),
+        proc("gateway", &["gateway"]),
+        proc("reconciler", &["reconciler"]),
+    ];
+    for p in &mut services {
+        p.start()?;
+    }
+    let mut workers: Vec<Proc> = (0..args.workers.max(1))
+        .map(|i| {
+            let name = format!("worker-{i}");
+            proc(&name, &["worker", "--name", &name])
+        })
+        .collect();
+    for w in &mut workers {
+        w.start()?;
+    }
+    wait_http(&format!("http://127.0.0.1:{sandbox_port}/healthz")).await?;
+    wait_http(&format!("http://127.0.0.1:{gateway_port}/healthz")).await?;
+    if args.faults {
+        reqwest::Client::new()
+            .put(format!("http://127.0.0.1:{sandbox_port}/sandbox/faults"))
+            .json(&chaos_faults())
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+
+    let tap = EventTap::on_queue(&s.amqp.url, &names.events_queue()).await?;
+    let run_id = &s.amqp.namespace[s.amqp.namespace.len() - 6..];
+    let planned = Arc::new(plan(run_id, args.commands));
+    let keys: Vec<IdempotencyKey> = planned.iter().map(|p| p.key.clone()).collect();
+    let publishes = Arc::new(AtomicUsize::new(0));
+    let publisher = {
+        let (planned, publishes) = (planned.clone(), publishes.clone());
+        let link = PublisherLink::new(
+            &s.amqp.url,
+            "payfleet-chaos-publisher",
+            names.clone(),
+            Arc::new(Metrics::new("chaos")),
+            Readiness::default(),
+        );
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            let jobs = planned
+                .iter()
+                .flat_map(|p| std::iter::repeat_n(p, p.copies));
+            futures::stream::iter(jobs)
+                .for_each_concurrent(64, |p| {
+                    let (link, publishes) = (&link, &publishes);
+                    async move {
+                        // Through broker restarts: retry until confirmed (a repeat is
+                        // just another duplicate for payfleet to recognise).
+                        loop {
+                            let sent = match link.get().await {
+                                Ok(publisher) => publisher
+                                    .publish_command(
+                                        p.routing_key,
+                                        p.body.as_bytes(),
+                                        trace_headers(),
+                                    )
+                                    .await
+                                    .is_ok(),
+                                Err(_) => false,
+                            };
+                            if sent {
+                                publishes.fetch_add(1, Ordering::Relaxed);
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                })
+                .await;
+            link.close().await;
+        })
+    };
+
+    let progress = |tap: &EventTap| {
+        let done = tap.terminal_by_key();
+        keys.iter().filter(|k| done.contains_key(*k)).count() as f64 / keys.len().max(1) as f64
+    };
+    let (mut kills, mut broker_restarts, mut redis_restarts) = (0, 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let mut next_kill = Instant::now() + Duration::from_millis(args.kill_every_ms);
+    let mut publisher = Some(publisher);
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let p = progress(&tap);
+        if publisher.as_ref().is_some_and(|h| h.is_finished()) {
+            publisher.take().expect("checked").await?;
+        }
+        if p >= 1.0 && publisher.is_none() || Instant::now() > deadline {
+            break;
+        }
+        let killing = p < 0.9 && args.max_kills.is_none_or(|m| kills < m);
+        if killing && Instant::now() >= next_kill {
+            let i = rand::random_range(0..workers.len());
+            workers[i].kill9().await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            workers[i].start()?;
+            kills += 1;
+            next_kill = Instant::now() + Duration::from_millis(args.kill_every_ms);
+        }
+        if args.restart_broker && broker_restarts == 0 && p >= 0.3 {
+            eprintln!("chaos: restarting RabbitMQ");
+            restart_broker(&s.amqp.url).await?;
+            broker_restarts += 1;
+        }
+        if args.restart_redis && redis_restarts == 0 && p >= 0.6 {
+            eprintln!("chaos: restarting Redis (everything in it is lost)");
+            restart_redis(&s.redis.url).await?;
+            redis_restarts += 1;
+        }
+    }
+    // Late duplicates have a moment to show up before the verdict.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stats = sandbox_stats(sandbox_port).await?;
+    let by_key = tap.terminal_by_key();
+    let mut terminal: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let (mut with_terminal, mut conflicting) = (0, 0);
+    for k in &keys {
+        let Some(events) = by_key.get(k) else {
+            continue;
+        };
+        with_terminal += 1;
+        let statuses: BTreeSet<_> = events.iter().map(|e| e.status.as_str()).collect();
+        if statuses.len() > 1 {
+            conflicting += 1;
+        }
+        *terminal.entry(events[0].status.as_str()).or_default() += 1;
+    }
+    for w in &mut workers {
+        w.terminate().await;
+    }
+    for p in services.iter_mut().rev() {
+        p.terminate().await;
+    }
+    if let Ok(conn) = bus::connect(&s.amqp.url, "payfleet-chaos-cleanup").await {
+        let _ = bus::delete_all(
+            &conn.create_channel().await?,
+            &names,
+            &s.worker.retry_delays_ms,
+        )
+        .await;
+        let _ = conn.close(200, "bye".into()).await;
+    }
+    let lost = keys.len() - with_terminal;
+    let verdict = Verdict {
+        commands_published: keys.len(),
+        publishes: publishes.load(Ordering::Relaxed),
+        commands_with_terminal_event: with_terminal,
+        lost,
+        keys_with_conflicting_terminal_statuses: conflicting,
+        executed_more_than_once: stats.executed_more_than_once.len(),
+        duplicate_submissions_refused: stats.duplicate_submissions_refused,
+        terminal,
+        worker_kills: kills,
+        broker_restarts,
+        redis_restarts,
+        faults_injected: stats.faults,
+        duration_seconds: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        logs: logs.display().to_string(),
+        ok: lost == 0 && conflicting == 0 && stats.executed_more_than_once.is_empty(),
+    };
+    println!("{}", serde_json::to_string(&verdict)?);
+    Ok(if verdict.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
