@@ -154,3 +154,42 @@ async fn a_deadline_in_the_past_fails_the_command_unsent() {
     assert!(app.fleet.sandbox.stats().requests.is_empty());
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_whose_record_redis_lost_is_still_settled() {
+    let mut s = fast_settings("t-redis-lost");
+    // No reconciler and no callbacks: only the check-back reminder can settle it.
+    s.reconciler.embedded = false;
+    let app = spawn_app_with(s, 1).await;
+    app.fleet.sandbox.set_faults(Faults {
+        callbacks: CallbackFaults {
+            loss_rate: 1.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    app.publish(&payout("po-wiped", 200000, "KZT", "1")).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.state("po-wiped").await.as_deref() != Some("submitted") {
+        assert!(std::time::Instant::now() < deadline, "never accepted");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let store = app.store().await;
+    let key = payfleet::contract::IdempotencyKey::parse("po-wiped").unwrap();
+    let mut conn = redis::Client::open(app.fleet.settings.redis.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(store.record_key(&key))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_paid_once(&app, "po-wiped").await;
+    assert!(
+        app.fleet.sandbox.stats().duplicate_submissions_refused >= 1,
+        "the provider refused the known id"
+    );
+    app.stop().await;
+}

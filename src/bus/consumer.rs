@@ -73,6 +73,8 @@ pub struct DeliveryInfo {
     pub attempt: u32,
     /// A check-back copy of a command whose payment was open.
     pub check_back: bool,
+    /// The broker delivered it before (a consumer died or handed it back).
+    pub redelivered: bool,
     pub traceparent: Option<String>,
     /// Seconds since the epoch when the publisher sent it (AMQP timestamp).
     pub published_at: Option<u64>,
@@ -100,6 +102,7 @@ impl DeliveryInfo {
         DeliveryInfo {
             attempt,
             check_back,
+            redelivered: delivery.redelivered,
             traceparent,
             published_at: *delivery.properties.timestamp(),
             headers,

@@ -47,6 +47,9 @@ pub struct Args {
     /// Inject provider faults and lost, late and duplicated callbacks.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     faults: bool,
+    /// Commands published per second (so the run lasts long enough for the chaos).
+    #[arg(long, default_value_t = 150)]
+    rate: u32,
     /// Seconds to wait for quiescence before judging.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
@@ -58,6 +61,10 @@ struct Verdict {
     publishes: usize,
     commands_with_terminal_event: usize,
     lost: usize,
+    /// Up to ten of the lost keys, with what the sandbox and Redis know of them.
+    lost_keys: Vec<serde_json::Value>,
+    /// Messages left in the dead-letter queue (reasons in the workers' logs).
+    dead_letters: u32,
     keys_with_conflicting_terminal_statuses: usize,
     executed_more_than_once: usize,
     duplicate_submissions_refused: u64,
@@ -430,7 +437,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         if p >= 1.0 && publisher.is_none() || Instant::now() > deadline {
             break;
         }
-        let killing = p < 0.9 && args.max_kills.is_none_or(|m| kills < m);
+        let killing = (p < 0.9 || publisher.is_some()) && args.max_kills.is_none_or(|m| kills < m);
         if killing && Instant::now() >= next_kill {
             let i = rand::random_range(0..workers.len());
             workers[i].kill9().await;
@@ -473,14 +480,30 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     for p in services.iter_mut().rev() {
         p.terminate().await;
     }
+    let mut dead_letters = 0;
     if let Ok(conn) = bus::connect(&s.amqp.url, "payfleet-chaos-cleanup").await {
-        let _ = bus::delete_all(
-            &conn.create_channel().await?,
-            &names,
-            &s.worker.retry_delays_ms,
-        )
-        .await;
+        let ch = conn.create_channel().await?;
+        dead_letters = bus::queue_depth(&ch, &names.dead())
+            .await
+            .unwrap_or_default();
+        let _ = bus::delete_all(&ch, &names, &s.worker.retry_delays_ms).await;
         let _ = conn.close(200, "bye".into()).await;
+    }
+    let store = crate::app::connect_store(&s).await?;
+    let mut lost_keys = Vec::new();
+    for k in keys.iter().filter(|k| !by_key.contains_key(*k)).take(10) {
+        let events: Vec<&str> = tap
+            .events()
+            .iter()
+            .filter(|e| &e.idempotency_key == k)
+            .map(|e| e.status.as_str())
+            .collect();
+        lost_keys.push(serde_json::json!({
+            "key": k,
+            "events": events,
+            "sandbox_executed": stats.executed.get(k.as_str()),
+            "record": store.record(k).await.unwrap_or_default(),
+        }));
     }
     let lost = keys.len() - with_terminal;
     let verdict = Verdict {
@@ -488,6 +511,8 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         publishes: publishes.load(Ordering::Relaxed),
         commands_with_terminal_event: with_terminal,
         lost,
+        lost_keys,
+        dead_letters,
         keys_with_conflicting_terminal_statuses: conflicting,
         executed_more_than_once: stats.executed_more_than_once.len(),
         duplicate_submissions_refused: stats.duplicate_submissions_refused,

@@ -103,6 +103,12 @@ impl Handler {
         let decoded = command::decode(msg.body);
         self.metrics
             .stage("validate", started.elapsed().as_secs_f64());
+        let span = tracing::Span::current();
+        match &decoded {
+            Decoded::Valid(c) => span.record("key", c.key.as_str()),
+            Decoded::Invalid(i) => span.record("key", i.key.as_str()),
+            Decoded::Undecodable(_) => &span,
+        };
         let labels = match &decoded {
             Decoded::Valid(c) => Labels {
                 method: c.method.as_str(),
@@ -239,7 +245,11 @@ impl Handler {
         cmd: &Command,
     ) -> Result<Handled, HandleError> {
         let handled = self.process(msg, cmd).await?;
-        let continues_chain = handled != Handled::Awaiting || msg.info.check_back;
+        // A copy of an open payment continues the reminders if it is one, or if it was
+        // redelivered (its first handling may have died before starting them); other
+        // duplicates do not, so reminders do not multiply.
+        let continues_chain =
+            handled != Handled::Awaiting || msg.info.check_back || msg.info.redelivered;
         if self.settings.check_back && handled.open() && continues_chain {
             let basic = self.providers.timing(cmd.method, cmd.operation).basic;
             let delays = &self.settings.retry_delays_ms;
@@ -270,6 +280,7 @@ impl Handler {
     async fn process(&self, msg: &Incoming<'_>, cmd: &Command) -> Result<Handled, HandleError> {
         let provider = self.providers.get(cmd);
         let payment_id = provider.payment_id(cmd);
+        tracing::Span::current().record("payment_id", payment_id.as_str());
         let meta = Meta {
             method: Some(cmd.method),
             operation: Some(cmd.operation),

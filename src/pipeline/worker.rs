@@ -183,6 +183,8 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
         routing_key = %delivery.routing_key,
         attempt = info.attempt,
         traceparent = info.traceparent.as_deref().unwrap_or(""),
+        key = tracing::field::Empty,
+        payment_id = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
     let msg = Incoming {
@@ -190,28 +192,40 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
         routing_key: delivery.routing_key.as_str(),
         info: &info,
     };
-    let (labels, result) = handler.handle(&msg).instrument(span).await;
-    match result {
-        Ok(handled) => {
-            if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
-                tracing::warn!(error = %e, "ack failed: the command will be redelivered");
+    async {
+        let (labels, result) = handler.handle(&msg).await;
+        match result {
+            Ok(handled) => {
+                if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+                    tracing::warn!(error = %e, "ack failed: the command will be redelivered");
+                }
+                metrics.command_finished(
+                    provider,
+                    labels.method,
+                    labels.operation,
+                    handled.label(),
+                );
+                metrics.command_duration(
+                    provider,
+                    labels.operation,
+                    started.elapsed().as_secs_f64(),
+                );
             }
-            metrics.command_finished(provider, labels.method, labels.operation, handled.label());
-            metrics.command_duration(provider, labels.operation, started.elapsed().as_secs_f64());
-        }
-        Err(e) => {
-            // The infrastructure failed, not the command: hand it back after a pause so
-            // a Redis or broker hiccup never becomes a hot redelivery loop.
-            tracing::error!(error = %e, "could not finish a command; handing it back");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let _ = delivery
-                .nack(BasicNackOptions {
+            Err(e) => {
+                // The infrastructure failed, not the command: hand it back after a pause
+                // so a Redis or broker hiccup never becomes a hot redelivery loop.
+                tracing::error!(error = %e, "could not finish a command; handing it back");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let requeue = BasicNackOptions {
                     requeue: true,
                     ..Default::default()
-                })
-                .await;
-            metrics.command_finished(provider, labels.method, labels.operation, "handed_back");
+                };
+                let _ = delivery.nack(requeue).await;
+                metrics.command_finished(provider, labels.method, labels.operation, "handed_back");
+            }
         }
     }
+    .instrument(span)
+    .await;
     metrics.in_flight().dec();
 }
