@@ -114,8 +114,7 @@ impl Reconciler {
             .get("meta")
             .and_then(|m| serde_json::from_str(m).ok())
             .unwrap_or_default();
-        let (Some(state), Some(method), Some(operation)) = (state, meta.method, meta.operation)
-        else {
+        let Some(state) = state else {
             self.store.untrack(key).await?;
             return Ok(Action::Dropped);
         };
@@ -129,6 +128,10 @@ impl Reconciler {
             self.store.untrack(key).await?;
             return Ok(Action::Dropped);
         }
+        let (Some(method), Some(operation)) = (meta.method, meta.operation) else {
+            self.store.untrack(key).await?;
+            return Ok(Action::Dropped);
+        };
         let timing = self.providers.timing(method, operation);
         let now = epoch_ms(SystemTime::now());
         let ms = |field: &str| {
@@ -151,11 +154,16 @@ impl Reconciler {
             .await;
         let (to, outcome, action) = match status {
             Ok(Status::Final { state, outcome }) => (state, outcome, Action::Settled),
-            Ok(Status::NotFound) if state == State::Unknown || age > timing.threshold => (
-                State::Failed,
-                reason("the provider never received it"),
-                Action::NeverSent,
-            ),
+            // Never sent, or its retry never came back: the provider has not seen it.
+            Ok(Status::NotFound)
+                if matches!(state, State::Unknown | State::Received) || age > timing.threshold =>
+            {
+                (
+                    State::Failed,
+                    reason("the provider never received it"),
+                    Action::NeverSent,
+                )
+            }
             Ok(Status::Pending | Status::ActionRequired(_) | Status::NotFound)
                 if age > timing.threshold =>
             {

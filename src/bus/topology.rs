@@ -5,10 +5,12 @@
 //!                                               │ delivery limit exceeded
 //!                                               ▼
 //! <ns>.dead (fanout) ──────────────────▶ <ns>.dead (quorum)
-//! <ns>.delay.<ms> (fanout) ──▶ <ns>.delay.<ms> (quorum, TTL) ──expired──▶ <ns>.commands, same routing key
+//! <ns>.delay.<ms> (fanout) ──▶ <ns>.delay.<ms> (classic, TTL) ──expired──▶ <ns>.commands, same routing key
 //!
-//! Every queue is a quorum queue, and dead-lettering is at-least-once, so nothing
-//! that expires or exceeds its delivery limit while the broker restarts is dropped.
+//! The delay queues are classic queues: quorum queues with at-least-once
+//! dead-lettering can stop expiring messages (rabbitmq-server#10718). Classic
+//! dead-lettering may drop a message that expires while the broker shuts down, so
+//! every parked command is also watched by the reconciler.
 //! <ns>.events (topic) ──#──▶ <ns>.events (quorum, optional)
 //! ```
 
@@ -62,17 +64,6 @@ fn text(s: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(s.as_bytes().to_vec()))
 }
 
-/// Dead-lettering that keeps a message until the target queue confirmed it; classic
-/// dead-lettering drops what expires while the broker restarts.
-fn at_least_once() -> (&'static str, AMQPValue) {
-    ("x-dead-letter-strategy", text("at-least-once"))
-}
-
-/// Required by at-least-once dead-lettering (only matters if a length limit is set).
-fn reject_publish() -> (&'static str, AMQPValue) {
-    ("x-overflow", text("reject-publish"))
-}
-
 fn durable_exchange() -> ExchangeDeclareOptions {
     ExchangeDeclareOptions {
         durable: true,
@@ -123,8 +114,6 @@ pub async fn declare(
                     AMQPValue::LongLongInt(delivery_limit.into()),
                 ),
                 ("x-dead-letter-exchange", text(&names.dead())),
-                at_least_once(),
-                reject_publish(),
             ]),
         )
         .await?;
@@ -150,11 +139,8 @@ pub async fn declare(
             name.clone().into(),
             QueueDeclareOptions::durable(),
             args(&[
-                quorum(),
                 ("x-message-ttl", AMQPValue::LongLongInt(ms as i64)),
                 ("x-dead-letter-exchange", text(&names.commands_exchange())),
-                at_least_once(),
-                reject_publish(),
             ]),
         )
         .await?;

@@ -73,6 +73,9 @@ impl Handled {
     }
 }
 
+/// How long past twice its delay the reconciler waits for a parked command.
+const PARKED_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Bounded metric labels of a delivery.
 #[derive(Debug, Clone, Copy)]
 pub struct Labels {
@@ -628,6 +631,19 @@ impl Handler {
             let min = min.as_millis() as u64;
             let fits = delays.iter().copied().find(|d| *d >= min);
             delay = fits.unwrap_or(delays[delays.len() - 1]).max(delay);
+        }
+        // The broker may drop a message that expires while it shuts down: should this
+        // one never come back, the reconciler looks at the command anyway.
+        let key = match command::decode(msg.body) {
+            Decoded::Valid(c) => Some(c.key),
+            Decoded::Invalid(i) => Some(i.key),
+            Decoded::Undecodable(_) => None,
+        };
+        if let Some(key) = key {
+            let watch = std::time::Duration::from_millis(2 * delay) + PARKED_GRACE;
+            self.store
+                .track(&key, SystemTime::now() + watch, true)
+                .await?;
         }
         self.publisher
             .delay(
