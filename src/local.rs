@@ -155,7 +155,9 @@ impl EventTap {
         Self::on_queue(&fleet.settings.amqp.url, &fleet.names().events_queue()).await
     }
 
-    /// Taps a queue; fails if the first connection cannot be made.
+    /// Taps a queue; fails if the first connection cannot be made. A watchdog
+    /// reconnects when the queue holds messages but none arrive (a consumer left stalled
+    /// by a broker restart).
     pub async fn on_queue(url: &str, queue: &str) -> anyhow::Result<Self> {
         let tap = EventTap::default();
         let consumer = Self::consume(url, queue).await?;
@@ -164,16 +166,35 @@ impl EventTap {
             let mut current = Some(consumer);
             loop {
                 if let Some((conn, mut consumer)) = current.take() {
-                    while let Some(Ok(d)) = consumer.next().await {
-                        match serde_json::from_slice::<Event>(&d.data) {
-                            Ok(e) => events.lock().expect("events lock").push(e),
-                            Err(e) => {
-                                tracing::error!(error = %e, "an event that breaks the contract")
+                    let mut watchdog = tokio::time::interval(Duration::from_secs(3));
+                    let mut seen = events.lock().expect("events lock").len();
+                    loop {
+                        tokio::select! {
+                            next = consumer.next() => match next {
+                                Some(Ok(d)) => {
+                                    match serde_json::from_slice::<Event>(&d.data) {
+                                        Ok(e) => events.lock().expect("events lock").push(e),
+                                        Err(e) => tracing::error!(error = %e, "an event that breaks the contract"),
+                                    }
+                                    let ack = d.ack(BasicAckOptions::default());
+                                    let _ = tokio::time::timeout(Duration::from_secs(2), ack).await;
+                                }
+                                _ => break,
+                            },
+                            _ = watchdog.tick() => {
+                                let now = events.lock().expect("events lock").len();
+                                let waiting = match conn.create_channel().await {
+                                    Ok(ch) => bus::queue_depth(&ch, &queue).await.unwrap_or(0),
+                                    Err(_) => 1,
+                                };
+                                if now == seen && waiting > 0 {
+                                    break;
+                                }
+                                seen = now;
                             }
                         }
-                        let _ = d.ack(BasicAckOptions::default()).await;
                     }
-                    drop(conn);
+                    let _ = conn.close(200, "reconnecting".into()).await;
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 current = Self::consume(&url, &queue).await.ok();

@@ -18,6 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
+/// A command waiting for its own retry is only judged by the reconciler after this
+/// long without any change: its retry may come back late, never is what we look for.
+pub const RETRY_SILENCE: Duration = Duration::from_secs(60);
+
 /// How often an unsettled payment is asked about again, at most.
 const RECHECK_CAP: Duration = Duration::from_secs(300);
 /// Sweeps checked at once.
@@ -146,6 +150,12 @@ impl Reconciler {
             return Ok(Action::StillOpen);
         }
         let age = Duration::from_millis(now.saturating_sub(ms("created")));
+        let silence = Duration::from_millis(now.saturating_sub(ms("upd")));
+        if matches!(state, State::Received | State::Unknown) && silence < RETRY_SILENCE {
+            // Its retry is parked in a delay queue: give it time to come back.
+            self.recheck(key, RETRY_SILENCE - silence).await?;
+            return Ok(Action::StillOpen);
+        }
         let payment_id = rec.get("pid").cloned().unwrap_or_default();
         let status = self
             .providers

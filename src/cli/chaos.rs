@@ -186,7 +186,7 @@ fn child_env(s: &Settings, sandbox: u16, gateway: u16) -> Vec<(String, String)> 
         ),
         ("SANDBOX__ECOMMPAY_SECRET_KEY", secret),
         ("TELEMETRY__LOG_FORMAT", "json".into()),
-        ("TELEMETRY__LOG_LEVEL", "warn".into()),
+        ("TELEMETRY__LOG_LEVEL", "info".into()),
     ]
     .into_iter()
     .map(|(k, v)| (format!("PAYFLEET__{k}"), v))

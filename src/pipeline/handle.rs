@@ -73,8 +73,9 @@ impl Handled {
     }
 }
 
-/// How long past twice its delay the reconciler waits for a parked command.
-const PARKED_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long past twice its delay the reconciler waits for a parked command: after a
+/// broker restart, delay queues have been seen releasing messages seconds late.
+const PARKED_GRACE: std::time::Duration = crate::reconciler::RETRY_SILENCE;
 
 /// Bounded metric labels of a delivery.
 #[derive(Debug, Clone, Copy)]
