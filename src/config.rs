@@ -227,7 +227,7 @@ impl Settings {
                 "must list at least one delay, none of them 0",
             );
         }
-        if !(self.reconciler.time_scale > 0.0) {
+        if self.reconciler.time_scale.is_nan() || self.reconciler.time_scale <= 0.0 {
             return fail("reconciler.time_scale", "must be greater than 0");
         }
         if self.worker.max_attempts == 0 {
