@@ -384,15 +384,21 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
             Arc::new(Metrics::new("chaos")),
             Readiness::default(),
         );
+        let pace = Duration::from_secs_f64(1.0 / f64::from(args.rate.max(1)));
         tokio::spawn(async move {
             use futures::StreamExt;
             let jobs = planned
                 .iter()
                 .flat_map(|p| std::iter::repeat_n(p, p.copies));
+            let mut ticks = tokio::time::interval(pace);
+            // After a stall (broker restart) keep the pace instead of bursting.
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let pacer = tokio::sync::Mutex::new(ticks);
             futures::stream::iter(jobs)
                 .for_each_concurrent(64, |p| {
-                    let (link, publishes) = (&link, &publishes);
+                    let (link, publishes, pacer) = (&link, &publishes, &pacer);
                     async move {
+                        pacer.lock().await.tick().await;
                         // Through broker restarts: retry until confirmed (a repeat is
                         // just another duplicate for payfleet to recognise).
                         loop {
@@ -446,7 +452,9 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
             kills += 1;
             next_kill = Instant::now() + Duration::from_millis(args.kill_every_ms);
         }
-        if args.restart_broker && broker_restarts == 0 && p >= 0.3 {
+        // The restarts come after the first kill, so every run has both.
+        let killed_first = kills > 0 || args.max_kills == Some(0);
+        if args.restart_broker && broker_restarts == 0 && p >= 0.3 && killed_first {
             eprintln!("chaos: restarting RabbitMQ");
             restart_broker(&s.amqp.url).await?;
             broker_restarts += 1;
