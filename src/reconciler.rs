@@ -11,7 +11,7 @@ use crate::contract::IdempotencyKey;
 use crate::pipeline::Providers;
 use crate::pipeline::announce::{Announcement, Announcer};
 use crate::providers::Status;
-use crate::state::{Meta, Outcome, Settle, State, StateStore};
+use crate::state::{Meta, Outcome, Settle, State, StateStore, TRACE_FIELD};
 use crate::telemetry::{Metrics, Readiness};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -96,6 +96,9 @@ impl Reconciler {
     pub async fn sweep(&self) -> anyhow::Result<usize> {
         let due = self.store.due(SystemTime::now(), self.batch).await?;
         let n = due.len();
+        if let Ok(open) = self.store.open_count().await {
+            self.metrics.payments_open(open);
+        }
         futures::stream::iter(due)
             .for_each_concurrent(CONCURRENCY, |key| async move {
                 let action = match self.check(&key).await {
@@ -118,6 +121,7 @@ impl Reconciler {
             .get("meta")
             .and_then(|m| serde_json::from_str(m).ok())
             .unwrap_or_default();
+        let traceparent = rec.get(TRACE_FIELD).map(String::as_str);
         let Some(state) = state else {
             self.store.untrack(key).await?;
             return Ok(Action::Dropped);
@@ -125,7 +129,10 @@ impl Reconciler {
         let announcer = self.announcer().await?;
         if state.is_terminal() {
             let event = self.store.event_state(key, state).await?;
-            if !announcer.ensure_published(key, state, event, None).await? {
+            if !announcer
+                .ensure_published(key, state, event, traceparent)
+                .await?
+            {
                 self.recheck(key, Duration::from_secs(1)).await?;
                 return Ok(Action::StillOpen);
             }
@@ -198,7 +205,10 @@ impl Reconciler {
             .settle(key, to, &outcome, &meta, &payment_id)
             .await?;
         if let Settle::Duplicate { state, event, .. } = settled {
-            if !announcer.ensure_published(key, state, event, None).await? {
+            if !announcer
+                .ensure_published(key, state, event, traceparent)
+                .await?
+            {
                 self.recheck(key, Duration::from_secs(1)).await?;
                 return Ok(Action::StillOpen);
             }
@@ -215,7 +225,7 @@ impl Reconciler {
                         meta: &meta,
                         outcome: &outcome,
                         payment_id: Some(&payment_id),
-                        traceparent: None,
+                        traceparent,
                     },
                     to,
                 )

@@ -136,9 +136,9 @@ impl Publisher {
     ) -> Result<(), PublishError> {
         let body = serde_json::to_vec(event).expect("events serialise");
         let mut h = FieldTable::default();
-        if let Some(tp) = traceparent {
-            h.insert(headers::TRACEPARENT.into(), header_text(tp));
-        }
+        // Every event carries a child of its command's trace (or starts one).
+        let tp = crate::telemetry::trace::child_of(traceparent);
+        h.insert(headers::TRACEPARENT.into(), header_text(&tp));
         self.publish(
             &self.names.events_exchange(),
             &event.status.routing_key(),

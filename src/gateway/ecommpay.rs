@@ -22,6 +22,7 @@ pub async fn callback(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
+    gw.metrics.callback_received(PROVIDER);
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
         gw.metrics.callback(PROVIDER, "malformed");
         return (StatusCode::BAD_REQUEST, "body is not JSON");
@@ -51,13 +52,26 @@ pub async fn callback(
         gw.metrics.callback(PROVIDER, "in_progress");
         return (StatusCode::OK, "ok");
     };
-    let span =
-        tracing::info_span!("callback", provider = PROVIDER, key = %key, state = state.as_str());
-    let _enter = span.enter();
-    let traceparent = headers
+    let mut traceparent = headers
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // The command's own trace, kept in its record, when the provider sends none.
+    let context = gw.store.trace_context(&key).await.unwrap_or_default();
+    if traceparent.is_none() {
+        traceparent = context.traceparent;
+    }
+    let span = tracing::info_span!(
+        "callback",
+        provider = PROVIDER,
+        key = %key,
+        state = state.as_str(),
+        trace_id = traceparent
+            .as_deref()
+            .and_then(crate::telemetry::trace::trace_id)
+            .unwrap_or(""),
+    );
+    let _enter = span.enter();
     let fallback = Meta {
         method: None,
         operation: match report.operation_type.as_str() {
@@ -68,6 +82,11 @@ pub async fn callback(
     };
     match apply(&gw, &key, state, &report, &fallback, traceparent.as_deref()).await {
         Ok(result) => {
+            if result == "applied"
+                && let Some(lag) = context.sent_at.and_then(|t| t.elapsed().ok())
+            {
+                gw.metrics.callback_lag(PROVIDER, lag.as_secs_f64());
+            }
             gw.metrics.callback(PROVIDER, result);
             (StatusCode::OK, "ok")
         }

@@ -153,7 +153,10 @@ impl Worker {
 }
 
 async fn handle_delivery(handler: &Handler, delivery: Delivery) {
-    let info = DeliveryInfo::of(&delivery);
+    let mut info = DeliveryInfo::of(&delivery);
+    info.traceparent = Some(crate::telemetry::trace::continue_from(
+        info.traceparent.as_deref(),
+    ));
     let metrics = &handler.metrics;
     let provider = delivery
         .routing_key
@@ -183,6 +186,11 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
         routing_key = %delivery.routing_key,
         attempt = info.attempt,
         traceparent = info.traceparent.as_deref().unwrap_or(""),
+        trace_id = info
+            .traceparent
+            .as_deref()
+            .and_then(crate::telemetry::trace::trace_id)
+            .unwrap_or(""),
         key = tracing::field::Empty,
         payment_id = tracing::field::Empty,
     );

@@ -462,6 +462,44 @@ impl StateStore {
         let rec = self.record(key).await?;
         Ok(rec.get("out").and_then(|o| serde_json::from_str(o).ok()))
     }
+
+    /// Keeps the W3C traceparent of the command that first reached this record, so the
+    /// callback or reconciler that settles it publishes the result in the same trace.
+    pub async fn remember_trace(&self, key: &IdempotencyKey, traceparent: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("HSETNX")
+            .arg(self.record_key(key))
+            .arg(TRACE_FIELD)
+            .arg(traceparent)
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The remembered traceparent and when the payment was last submitted, if known.
+    pub async fn trace_context(&self, key: &IdempotencyKey) -> Result<TraceContext> {
+        let mut conn = self.conn.clone();
+        let (traceparent, sent): (Option<String>, Option<u64>) = redis::cmd("HMGET")
+            .arg(self.record_key(key))
+            .arg(TRACE_FIELD)
+            .arg("sent")
+            .query_async(&mut conn)
+            .await?;
+        Ok(TraceContext {
+            traceparent,
+            sent_at: sent.map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
+        })
+    }
+}
+
+/// The record field that holds the command's traceparent.
+pub const TRACE_FIELD: &str = "tp";
+
+/// What a settler needs to continue a command's trace and measure its callback lag.
+#[derive(Debug, Clone, Default)]
+pub struct TraceContext {
+    pub traceparent: Option<String>,
+    pub sent_at: Option<std::time::SystemTime>,
 }
 
 fn epoch_ms(t: std::time::SystemTime) -> u64 {
