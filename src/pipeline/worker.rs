@@ -174,12 +174,16 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
     };
     metrics.command_received(provider);
     metrics.in_flight().inc();
-    if let Some(sent) = info.published_at {
+    // The AMQP timestamp has whole seconds: queue wait is exact to a second.
+    let queue_wait = info.published_at.map(|sent| {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or_default();
-        metrics.stage("queue_wait", (now - sent as f64).max(0.0));
+        (now - sent as f64).max(0.0)
+    });
+    if let Some(wait) = queue_wait {
+        metrics.stage("queue_wait", wait);
     }
     let span = tracing::info_span!(
         "command",
@@ -213,10 +217,11 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
                     labels.operation,
                     handled.label(),
                 );
+                // End to end: from the publish to the ack.
                 metrics.command_duration(
                     provider,
                     labels.operation,
-                    started.elapsed().as_secs_f64(),
+                    queue_wait.unwrap_or_default() + started.elapsed().as_secs_f64(),
                 );
             }
             Err(e) => {
