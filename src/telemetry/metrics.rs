@@ -27,6 +27,7 @@ pub struct Metrics {
     reconnects: IntCounterVec,
     reconciler: IntCounterVec,
     callbacks_received: IntCounterVec,
+    payment_events: IntCounterVec,
     callback_lag: HistogramVec,
     payments_open: IntGauge,
     rate_limit_decisions: IntCounterVec,
@@ -241,6 +242,12 @@ impl Metrics {
                 "Provider callback requests received, before any check.",
                 &["provider"],
             ),
+            payment_events: counter(
+                &r,
+                "payfleet_payment_events_total",
+                "Events announced for payments (by worker, gateway or reconciler), by status.",
+                &["provider", "method", "operation", "status"],
+            ),
             callback_lag: histogram_with(
                 &r,
                 "payfleet_callback_lag_seconds",
@@ -335,6 +342,10 @@ impl Metrics {
             }
             for operation in Operation::ALL.map(Operation::as_str) {
                 let statuses = EventStatus::ALL.map(EventStatus::as_str);
+                for status in statuses {
+                    self.payment_events
+                        .with_label_values(&[provider, m, operation, status]);
+                }
                 for outcome in statuses.iter().chain(OUTCOMES) {
                     self.commands_finished
                         .with_label_values(&[provider, m, operation, outcome]);
@@ -434,6 +445,14 @@ impl Metrics {
     pub fn callback(&self, provider: &str, result: &str) {
         tracing::info!(provider, result, "callback");
         self.callbacks.with_label_values(&[provider, result]).inc();
+    }
+
+    /// An event announced for a payment: the provider view's outcomes, wherever the
+    /// outcome was learnt (the worker's answer, a callback, the reconciler).
+    pub fn payment_event(&self, provider: &str, method: &str, operation: &str, status: &str) {
+        self.payment_events
+            .with_label_values(&[provider, method, operation, status])
+            .inc();
     }
 
     /// A callback request arrived (counted before its signature or body is checked).
