@@ -8,13 +8,19 @@ use observe::{promtool_passes, repo_path};
 
 #[test]
 fn alert_rules_are_valid() {
-    let out = promtool_passes(&["check", "rules", &repo_path("prometheus/alerts.yml")], None);
+    let out = promtool_passes(
+        &["check", "rules", &repo_path("prometheus/alerts.yml")],
+        None,
+    );
     assert!(out.contains("SUCCESS"), "{out}");
 }
 
 #[test]
 fn alert_rules_pass_their_unit_tests() {
-    let out = promtool_passes(&["test", "rules", &repo_path("prometheus/alerts.test.yml")], None);
+    let out = promtool_passes(
+        &["test", "rules", &repo_path("prometheus/alerts.test.yml")],
+        None,
+    );
     assert!(out.contains("SUCCESS"), "{out}");
 }
 
