@@ -6,29 +6,25 @@ mod observe;
 
 use observe::{promtool_passes, repo_path};
 
+/// Runs promtool on a file of the repository and expects its SUCCESS.
+fn promtool_succeeds(command: &[&str], file: &str) {
+    let path = repo_path(file);
+    let args: Vec<&str> = command.iter().copied().chain([path.as_str()]).collect();
+    let out = promtool_passes(&args, None);
+    assert!(out.contains("SUCCESS"), "{out}");
+}
+
 #[test]
 fn alert_rules_are_valid() {
-    let out = promtool_passes(
-        &["check", "rules", &repo_path("prometheus/alerts.yml")],
-        None,
-    );
-    assert!(out.contains("SUCCESS"), "{out}");
+    promtool_succeeds(&["check", "rules"], "prometheus/alerts.yml");
 }
 
 #[test]
 fn alert_rules_pass_their_unit_tests() {
-    let out = promtool_passes(
-        &["test", "rules", &repo_path("prometheus/alerts.test.yml")],
-        None,
-    );
-    assert!(out.contains("SUCCESS"), "{out}");
+    promtool_succeeds(&["test", "rules"], "prometheus/alerts.test.yml");
 }
 
 #[test]
 fn prometheus_config_is_valid() {
-    let out = promtool_passes(
-        &["check", "config", &repo_path("prometheus/prometheus.yml")],
-        None,
-    );
-    assert!(out.contains("SUCCESS"), "{out}");
+    promtool_succeeds(&["check", "config"], "prometheus/prometheus.yml");
 }

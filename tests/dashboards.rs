@@ -10,7 +10,7 @@ mod observe;
 
 use observe::{ProcessFleet, free_port, payout, repo_path};
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const RABBITMQ_PROMETHEUS: &str = "127.0.0.1:15692";
@@ -34,17 +34,7 @@ impl Prometheus {
         std::fs::write(&config_path, config).expect("write config");
         let port = free_port();
         let log = std::fs::File::create(dir.join("prometheus.log")).expect("log file");
-        let found = Command::new("prometheus")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            found,
-            "the prometheus server is not installed: run scripts/ensure-services (Debian's prometheus package)"
-        );
-        let child = Command::new("prometheus")
+        let child = observe::prometheus_tool("prometheus")
             .arg(format!("--config.file={}", config_path.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",

@@ -272,9 +272,10 @@ pub fn payout(key: &str, customer: &str) -> String {
     .to_string()
 }
 
-/// The promtool binary (Debian's `prometheus` package). Fails loudly when missing.
-pub fn promtool() -> Command {
-    let found = Command::new("promtool")
+/// A command for `binary` from Debian's `prometheus` package (promtool, prometheus).
+/// Fails loudly when it is not installed.
+pub fn prometheus_tool(binary: &str) -> Command {
+    let found = Command::new(binary)
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -282,9 +283,13 @@ pub fn promtool() -> Command {
         .is_ok_and(|s| s.success());
     assert!(
         found,
-        "promtool is not installed: run scripts/ensure-services (installs Debian's prometheus package)"
+        "{binary} is not installed: run scripts/ensure-services (installs Debian's prometheus package)"
     );
-    Command::new("promtool")
+    Command::new(binary)
+}
+
+pub fn promtool() -> Command {
+    prometheus_tool("promtool")
 }
 
 /// Runs promtool with `args`, feeding `stdin`; panics with its output unless it passes.
