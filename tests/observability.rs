@@ -207,6 +207,24 @@ async fn a_commands_trace_reaches_its_events_through_the_callback() {
         );
     }
 
+    // The logs follow it too: the worker's command span and the gateway's callback span
+    // carry the trace id and the idempotency key.
+    for process in ["worker", "gateway"] {
+        let logs = fleet.logs(process);
+        let traced_lines = logs
+            .iter()
+            .filter(|l| l["span"]["trace_id"] == trace_id.as_str())
+            .collect::<Vec<_>>();
+        assert!(
+            traced_lines
+                .iter()
+                .any(|l| l["span"]["key"] == "trace-ok-1"),
+            "no {process} log line of trace {trace_id} with its key in {} lines: {:?}",
+            logs.len(),
+            logs.iter().rev().take(5).collect::<Vec<_>>()
+        );
+    }
+
     let untraced = &seen["trace-none-1"];
     let ids: Vec<&str> = untraced
         .iter()

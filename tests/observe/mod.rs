@@ -35,6 +35,8 @@ pub struct ProcessFleet {
     pub gateway_port: u16,
     retry_delays: Vec<u64>,
     children: Vec<(&'static str, Child)>,
+    /// Each process's JSON log (stderr), kept after a failed test for diagnosis.
+    log_dir: std::path::PathBuf,
 }
 
 const RETRY_DELAYS_MS: &str = "300,1000";
@@ -50,7 +52,7 @@ impl ProcessFleet {
         let (worker, gateway, sandbox, reconciler) =
             (free_port(), free_port(), free_port(), free_port());
         let mut fleet = ProcessFleet {
-            namespace,
+            namespace: namespace.clone(),
             targets: vec![
                 Target {
                     process: "worker",
@@ -72,7 +74,9 @@ impl ProcessFleet {
             gateway_port: gateway,
             retry_delays: vec![300, 1000],
             children: Vec::new(),
+            log_dir: std::env::temp_dir().join(format!("payfleet-{namespace}")),
         };
+        std::fs::create_dir_all(&fleet.log_dir).expect("log dir");
         let base_url = format!("http://127.0.0.1:{sandbox}");
         let listen = |port: u16| format!("127.0.0.1:{port}");
         fleet
@@ -134,9 +138,11 @@ impl ProcessFleet {
             .env("PAYFLEET__WORKER__RETRY_DELAYS_MS", RETRY_DELAYS_MS)
             .env("PAYFLEET__RECONCILER__EMBEDDED", "false")
             .env("PAYFLEET__RECONCILER__INTERVAL_MS", "200")
-            .env("PAYFLEET__TELEMETRY__LOG_LEVEL", "warn")
+            .env("PAYFLEET__TELEMETRY__LOG_LEVEL", "info")
+            .env("PAYFLEET__TELEMETRY__LOG_FORMAT", "json")
             .env_remove("RUST_LOG")
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .stderr(std::fs::File::create(self.log_path(process)).expect("log file"));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -155,7 +161,8 @@ impl ProcessFleet {
                 panic!(
                     "payfleet {process} exited with {status} before serving {url}: \
                      are RabbitMQ (127.0.0.1:5672) and Redis (127.0.0.1:6379) running? \
-                     scripts/ensure-services starts them"
+                     scripts/ensure-services starts them. Its log: {}",
+                    std::fs::read_to_string(self.log_path(process)).unwrap_or_default()
                 );
             }
             assert!(
@@ -164,6 +171,19 @@ impl ProcessFleet {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    fn log_path(&self, process: &str) -> std::path::PathBuf {
+        self.log_dir.join(format!("{process}.log"))
+    }
+
+    /// The JSON log lines a process has written so far.
+    pub fn logs(&self, process: &str) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.log_path(process))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
     pub fn names(&self) -> Names {
@@ -220,6 +240,7 @@ impl ProcessFleet {
             .await
             .expect("deleting the test namespace's queues");
         let _ = conn.close(200, "bye".into()).await;
+        let _ = std::fs::remove_dir_all(&self.log_dir);
     }
 
     fn terminate(&mut self) {
