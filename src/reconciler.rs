@@ -82,7 +82,11 @@ impl Reconciler {
                         tracing::warn!(error = %e, "reconciler sweep failed");
                     }
                 }
-                Ok(false) => self.ready.set(true),
+                Ok(false) => {
+                    // Only the leader reports the open payments (dashboards take the max).
+                    self.metrics.payments_open(0);
+                    self.ready.set(true);
+                }
                 Err(e) => {
                     self.ready.set(false);
                     self.metrics.reconnect("redis", &e.to_string());
@@ -164,11 +168,19 @@ impl Reconciler {
             return Ok(Action::StillOpen);
         }
         let payment_id = rec.get("pid").cloned().unwrap_or_default();
+        let started = std::time::Instant::now();
         let status = self
             .providers
             .of(method)
             .status(&payment_id, method, operation)
             .await;
+        self.metrics.provider_call(
+            method.provider().as_str(),
+            method.as_str(),
+            "status",
+            status.as_ref().map_or_else(|e| e.class(), |_| "ok"),
+            started.elapsed().as_secs_f64(),
+        );
         let (to, outcome, action) = match status {
             Ok(Status::Final { state, outcome }) => (state, outcome, Action::Settled),
             // Never sent, or its retry never came back: the provider has not seen it.

@@ -154,9 +154,14 @@ impl Worker {
 
 async fn handle_delivery(handler: &Handler, delivery: Delivery) {
     let mut info = DeliveryInfo::of(&delivery);
-    info.traceparent = Some(crate::telemetry::trace::continue_from(
-        info.traceparent.as_deref(),
-    ));
+    // A command that came without a valid trace starts one here; its retries and
+    // check-backs (republished with these headers) stay in it.
+    let traceparent = crate::telemetry::trace::continue_from(info.traceparent.as_deref());
+    info.headers.insert(
+        crate::bus::headers::TRACEPARENT.into(),
+        crate::bus::header_text(&traceparent),
+    );
+    info.traceparent = Some(traceparent);
     let metrics = &handler.metrics;
     let provider = delivery
         .routing_key
