@@ -3,10 +3,10 @@
 //! for publisher confirms, close channels, then the connection); reconnection when the
 //! broker goes away.
 
-use super::handle::{Handler, Incoming};
+use super::handle::{HandleError, Handler, Incoming};
 use crate::bus::{self, CommandConsumer, DeliveryInfo, Names, Publisher};
 use crate::config::Settings;
-use crate::state::StateStore;
+use crate::state::{StateStore, StoreError};
 use crate::telemetry::{Metrics, Readiness};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
@@ -233,6 +233,12 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
                 // The infrastructure failed, not the command: hand it back after a pause
                 // so a Redis or broker hiccup never becomes a hot redelivery loop.
                 tracing::error!(error = %e, "could not finish a command; handing it back");
+                if let HandleError::Store(StoreError::Redis(r)) = &e
+                    && (r.is_io_error() || r.is_connection_dropped() || r.is_connection_refusal())
+                {
+                    // The connection manager reconnects on the next command.
+                    metrics.reconnect("redis", &r.to_string());
+                }
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let requeue = BasicNackOptions {
                     requeue: true,

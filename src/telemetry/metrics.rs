@@ -505,3 +505,60 @@ impl Metrics {
             .observe(wait_seconds);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<'a>(text: &'a str, series: &str) -> &'a str {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    }
+
+    #[test]
+    fn known_series_start_at_zero() {
+        let text = Metrics::new("worker").render();
+        for stage in STAGES {
+            let count = format!("payfleet_stage_duration_seconds_count{{stage=\"{stage}\"}}");
+            assert_eq!(line(&text, &count), format!("{count} 0"));
+        }
+        for series in [
+            "payfleet_dead_letters_total{reason=\"undecodable\"} 0",
+            "payfleet_rate_limit_decisions_total{decision=\"fallback\",provider=\"ecommpay\"} 0",
+            "payfleet_payment_events_total{method=\"homebank\",operation=\"payout\",provider=\"ecommpay\",status=\"succeeded\"} 0",
+            "payfleet_reconnects_total{service=\"redis\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == series), "no {series}");
+        }
+    }
+
+    #[test]
+    fn rate_limit_decisions_and_waits_are_recorded() {
+        let m = Metrics::new("worker");
+        m.rate_limit("ecommpay", "waited", 0.2);
+        m.rate_limit("ecommpay", "allowed", 0.0);
+        let text = m.render();
+        assert!(
+            line(
+                &text,
+                "payfleet_rate_limit_decisions_total{decision=\"waited\",provider=\"ecommpay\"}"
+            )
+            .ends_with(" 1")
+        );
+        assert!(
+            line(
+                &text,
+                "payfleet_rate_limit_wait_seconds_count{provider=\"ecommpay\"}"
+            )
+            .ends_with(" 2")
+        );
+        assert!(
+            line(
+                &text,
+                "payfleet_rate_limit_wait_seconds_sum{provider=\"ecommpay\"}"
+            )
+            .ends_with(" 0.2")
+        );
+    }
+}
