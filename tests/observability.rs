@@ -68,7 +68,7 @@ async fn every_process_serves_metrics_that_promtool_accepts() {
             "gateway" => &[
                 "payfleet_callbacks_received_total{provider=\"ecommpay\"}",
                 "payfleet_callbacks_total{provider=\"ecommpay\",result=\"refused_signature\"}",
-                "payfleet_callback_lag_seconds_count{provider=\"ecommpay\"}",
+                "payfleet_callback_lag_seconds_count{provider=\"ecommpay\",since=\"provider_time\"}",
             ],
             "reconciler" => &[
                 "payfleet_reconciler_actions_total{action=\"settled\"}",
@@ -94,7 +94,12 @@ async fn every_process_serves_metrics_that_promtool_accepts() {
             .unwrap_or_else(|| panic!("no {name} in\n{gateway}"))
     };
     assert!(value("payfleet_callbacks_received_total{provider=\"ecommpay\"}") >= 2.0);
-    assert!(value("payfleet_callback_lag_seconds_count{provider=\"ecommpay\"}") >= 2.0);
+    for since in ["submitted", "provider_time"] {
+        let count = format!(
+            "payfleet_callback_lag_seconds_count{{provider=\"ecommpay\",since=\"{since}\"}}"
+        );
+        assert!(value(&count) >= 2.0, "{count}");
+    }
     fleet.stop().await;
 }
 

@@ -14,6 +14,7 @@ use axum::extract::State as AxumState;
 use axum::http::{HeaderMap, StatusCode};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
+use tracing::Instrument;
 
 const PROVIDER: &str = "ecommpay";
 
@@ -71,7 +72,6 @@ pub async fn callback(
             .and_then(crate::telemetry::trace::trace_id)
             .unwrap_or(""),
     );
-    let _enter = span.enter();
     let fallback = Meta {
         method: None,
         operation: match report.operation_type.as_str() {
@@ -80,12 +80,22 @@ pub async fn callback(
         },
         amount: None,
     };
-    match apply(&gw, &key, state, &report, &fallback, traceparent.as_deref()).await {
+    let applied = apply(&gw, &key, state, &report, &fallback, traceparent.as_deref())
+        .instrument(span.clone())
+        .await;
+    // No await below: the guard keeps the span on this thread.
+    let _enter = span.enter();
+    match applied {
         Ok(result) => {
-            if result == "applied"
-                && let Some(lag) = context.sent_at.and_then(|t| t.elapsed().ok())
-            {
-                gw.metrics.callback_lag(PROVIDER, lag.as_secs_f64());
+            if result == "applied" {
+                if let Some(lag) = context.sent_at.and_then(|t| t.elapsed().ok()) {
+                    gw.metrics
+                        .callback_lag(PROVIDER, "submitted", lag.as_secs_f64());
+                }
+                if let Some(at) = provider_time(&json) {
+                    let lag = (chrono::Utc::now() - at).as_seconds_f64();
+                    gw.metrics.callback_lag(PROVIDER, "provider_time", lag);
+                }
             }
             gw.metrics.callback(PROVIDER, result);
             (StatusCode::OK, "ok")
@@ -159,4 +169,14 @@ async fn apply(
             })
         }
     }
+}
+
+/// When the provider says the operation reached its status (`operation.date`, else
+/// `payment.date`, e.g. `2018-09-28T12:04:40+0000`), for the callback's delivery lag.
+fn provider_time(json: &serde_json::Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    ["/operation/date", "/payment/date"]
+        .iter()
+        .find_map(|p| json.pointer(p)?.as_str())
+        .and_then(|s| chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z").ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
 }

@@ -99,6 +99,7 @@ const RECONCILER_ACTIONS: &[&str] = &[
     "error",
 ];
 const SERVICES: &[&str] = &["amqp", "redis"];
+const CALLBACK_LAG_SINCE: &[&str] = &["submitted", "provider_time"];
 const RATE_LIMIT_DECISIONS: &[&str] = &["allowed", "waited", "deferred", "fallback"];
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -251,8 +252,9 @@ impl Metrics {
             callback_lag: histogram_with(
                 &r,
                 "payfleet_callback_lag_seconds",
-                "From the last submission of a payment to the callback that settled it.",
-                &["provider"],
+                "Age of the callback that settled a payment when it arrived: since the last \
+                 submission, or since the provider's own operation time.",
+                &["provider", "since"],
                 LAG_BUCKETS,
             ),
             payments_open: gauge(
@@ -313,7 +315,9 @@ impl Metrics {
         for provider in ProviderName::ALL.map(ProviderName::as_str) {
             self.commands_received.with_label_values(&[provider]);
             self.callbacks_received.with_label_values(&[provider]);
-            self.callback_lag.with_label_values(&[provider]);
+            for since in CALLBACK_LAG_SINCE {
+                self.callback_lag.with_label_values(&[provider, since]);
+            }
             self.rate_limit_wait.with_label_values(&[provider]);
             for result in CALLBACK_RESULTS {
                 self.callbacks.with_label_values(&[provider, result]);
@@ -460,11 +464,13 @@ impl Metrics {
         self.callbacks_received.with_label_values(&[provider]).inc();
     }
 
-    /// A callback settled a payment `seconds` after its last submission.
-    pub fn callback_lag(&self, provider: &str, seconds: f64) {
-        tracing::debug!(provider, seconds, "callback lag");
+    /// A callback settled a payment `seconds` after `since`: `submitted` (payfleet's
+    /// last submission: how long the provider took) or `provider_time` (the provider's
+    /// operation time: how late the callback was delivered).
+    pub fn callback_lag(&self, provider: &str, since: &str, seconds: f64) {
+        tracing::debug!(provider, since, seconds, "callback lag");
         self.callback_lag
-            .with_label_values(&[provider])
+            .with_label_values(&[provider, since])
             .observe(seconds.max(0.0));
     }
 
