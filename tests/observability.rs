@@ -94,6 +94,7 @@ async fn every_process_serves_metrics_that_promtool_accepts() {
             .unwrap_or_else(|| panic!("no {name} in\n{gateway}"))
     };
     assert!(value("payfleet_callbacks_received_total{provider=\"ecommpay\"}") >= 2.0);
+    assert!(value("payfleet_callbacks_verified_total{provider=\"ecommpay\"}") >= 2.0);
     for since in ["submitted", "provider_time"] {
         let count = format!(
             "payfleet_callback_lag_seconds_count{{provider=\"ecommpay\",since=\"{since}\"}}"

@@ -32,6 +32,7 @@ pub async fn callback(
         gw.metrics.callback(PROVIDER, "refused_signature");
         return (StatusCode::BAD_REQUEST, "signature mismatch");
     }
+    gw.metrics.callback_verified(PROVIDER);
     let report = match callback::read(&json) {
         Ok(r) => r,
         Err(e) => {

@@ -27,6 +27,7 @@ pub struct Metrics {
     reconnects: IntCounterVec,
     reconciler: IntCounterVec,
     callbacks_received: IntCounterVec,
+    callbacks_verified: IntCounterVec,
     payment_events: IntCounterVec,
     callback_lag: HistogramVec,
     payments_open: IntGauge,
@@ -243,6 +244,12 @@ impl Metrics {
                 "Provider callback requests received, before any check.",
                 &["provider"],
             ),
+            callbacks_verified: counter(
+                &r,
+                "payfleet_callbacks_verified_total",
+                "Provider callbacks proven authentic (signature or secret hash).",
+                &["provider"],
+            ),
             payment_events: counter(
                 &r,
                 "payfleet_payment_events_total",
@@ -315,6 +322,7 @@ impl Metrics {
         for provider in ProviderName::ALL.map(ProviderName::as_str) {
             self.commands_received.with_label_values(&[provider]);
             self.callbacks_received.with_label_values(&[provider]);
+            self.callbacks_verified.with_label_values(&[provider]);
             for since in CALLBACK_LAG_SINCE {
                 self.callback_lag.with_label_values(&[provider, since]);
             }
@@ -462,6 +470,11 @@ impl Metrics {
     /// A callback request arrived (counted before its signature or body is checked).
     pub fn callback_received(&self, provider: &str) {
         self.callbacks_received.with_label_values(&[provider]).inc();
+    }
+
+    /// A callback proved authentic (its signature or secret hash matched).
+    pub fn callback_verified(&self, provider: &str) {
+        self.callbacks_verified.with_label_values(&[provider]).inc();
     }
 
     /// A callback settled a payment `seconds` after `since`: `submitted` (payfleet's
