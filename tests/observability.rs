@@ -243,3 +243,52 @@ async fn a_commands_trace_reaches_its_events_through_the_callback() {
     assert_ne!(ids[0], trace_id);
     fleet.stop().await;
 }
+
+#[tokio::test]
+async fn a_records_trace_is_its_first_commands_and_never_recreates_a_lost_record() {
+    use payfleet::contract::{Fingerprint, IdempotencyKey};
+    let run = &uuid::Uuid::new_v4().simple().to_string()[..10];
+    let store = payfleet::state::StateStore::connect(
+        &observe::settings().redis.url,
+        &format!("t-trace-rec-{run}"),
+        60_000,
+    )
+    .await
+    .expect("Redis must be running on 127.0.0.1:6379 (scripts/ensure-services starts it)");
+    let (first, second) = (
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-11111111111111111111111111111111-2222222222222222-01",
+    );
+
+    let lost = IdempotencyKey::parse("trace-lost").unwrap();
+    store.remember_trace(&lost, first).await.expect("redis");
+    assert!(
+        store.record(&lost).await.expect("redis").is_empty(),
+        "recreated a record"
+    );
+    let none = store.trace_context(&lost).await.expect("redis");
+    assert!(none.traceparent.is_none() && none.sent_at.is_none());
+
+    let key = IdempotencyKey::parse("trace-kept").unwrap();
+    let meta = payfleet::state::Meta::default();
+    store
+        .claim(
+            &key,
+            &Fingerprint::from_stored("f".into()),
+            30_000,
+            "p",
+            &meta,
+        )
+        .await
+        .expect("claim");
+    store.remember_trace(&key, first).await.expect("redis");
+    store.remember_trace(&key, second).await.expect("redis");
+    let ctx = store.trace_context(&key).await.expect("redis");
+    assert_eq!(ctx.traceparent.as_deref(), Some(first));
+    let age = ctx
+        .sent_at
+        .expect("submission time")
+        .elapsed()
+        .unwrap_or_default();
+    assert!(age < std::time::Duration::from_secs(60), "{age:?}");
+}

@@ -465,13 +465,21 @@ impl StateStore {
 
     /// Keeps the W3C traceparent of the command that first reached this record, so the
     /// callback or reconciler that settles it publishes the result in the same trace.
+    /// Only an existing record takes it: a record that vanished (Redis lost its data)
+    /// is not recreated without its state and expiry.
     pub async fn remember_trace(&self, key: &IdempotencyKey, traceparent: &str) -> Result<()> {
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                "if redis.call('EXISTS', KEYS[1]) == 1 then \
+                   return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) end return 0",
+            )
+        });
         let mut conn = self.conn.clone();
-        redis::cmd("HSETNX")
-            .arg(self.record_key(key))
+        SCRIPT
+            .key(self.record_key(key))
             .arg(TRACE_FIELD)
             .arg(traceparent)
-            .query_async::<()>(&mut conn)
+            .invoke_async::<()>(&mut conn)
             .await?;
         Ok(())
     }

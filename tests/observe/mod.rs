@@ -276,8 +276,12 @@ impl Drop for ProcessFleet {
 
 /// The broker URL the processes use (the default, or PAYFLEET__AMQP__URL).
 pub fn amqp_url() -> String {
-    std::env::var("PAYFLEET__AMQP__URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+    settings().amqp.url
+}
+
+/// Settings from the defaults and the environment, as the processes load them.
+pub fn settings() -> payfleet::config::Settings {
+    payfleet::config::Settings::load(None).expect("settings load")
 }
 
 /// A HomeBank payout command: `decline` customers are declined by the sandbox.
