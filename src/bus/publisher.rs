@@ -67,18 +67,21 @@ impl Publisher {
         exchange: &str,
         routing_key: &str,
         body: &[u8],
-        headers: FieldTable,
+        mut headers: FieldTable,
         message_id: Option<&str>,
         expiration_ms: Option<u64>,
     ) -> Result<(), PublishError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
             .unwrap_or_default();
+        headers.insert(
+            headers::PUBLISHED_MS.into(),
+            AMQPValue::LongLongInt(now.as_millis() as i64),
+        );
         let mut props = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
-            .with_timestamp(now)
+            .with_timestamp(now.as_secs())
             .with_headers(headers);
         if let Some(id) = message_id {
             props = props.with_message_id(id.into());

@@ -179,13 +179,13 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
     };
     metrics.command_received(provider);
     metrics.in_flight().inc();
-    // The AMQP timestamp has whole seconds: queue wait is exact to a second.
-    let queue_wait = info.published_at.map(|sent| {
+    // Exact to the millisecond for payfleet's publishers, to the second for others.
+    let queue_wait = info.published_at_ms.map(|sent| {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or_default();
-        (now - sent as f64).max(0.0)
+        (now - sent as f64 / 1000.0).max(0.0)
     });
     if let Some(wait) = queue_wait {
         metrics.stage("queue_wait", wait);
