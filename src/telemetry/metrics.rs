@@ -41,7 +41,7 @@ const LAG_BUCKETS: &[f64] = &[
 ];
 
 /// Pipeline stages of [`Metrics::stage`], started at zero.
-pub const STAGES: &[&str] = &[
+const STAGES: &[&str] = &[
     "queue_wait",
     "validate",
     "idempotency",
@@ -168,7 +168,7 @@ impl Metrics {
             command_duration: histogram(
                 &r,
                 "payfleet_command_duration_seconds",
-                "From publish (AMQP timestamp) to the worker's ack.",
+                "From publish (x-payfleet-published-ms, else the AMQP timestamp) to the worker's ack.",
                 &["provider", "operation"],
             ),
             stage_duration: histogram(
