@@ -11,7 +11,7 @@ use crate::contract::IdempotencyKey;
 use crate::pipeline::Providers;
 use crate::pipeline::announce::{Announcement, Announcer};
 use crate::providers::Status;
-use crate::state::{Meta, Outcome, Settle, State, StateStore};
+use crate::state::{Meta, Outcome, Settle, State, StateStore, TRACE_FIELD};
 use crate::telemetry::{Metrics, Readiness};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -82,7 +82,11 @@ impl Reconciler {
                         tracing::warn!(error = %e, "reconciler sweep failed");
                     }
                 }
-                Ok(false) => self.ready.set(true),
+                Ok(false) => {
+                    // Only the leader reports the open payments (dashboards take the max).
+                    self.metrics.payments_open(0);
+                    self.ready.set(true);
+                }
                 Err(e) => {
                     self.ready.set(false);
                     self.metrics.reconnect("redis", &e.to_string());
@@ -96,6 +100,9 @@ impl Reconciler {
     pub async fn sweep(&self) -> anyhow::Result<usize> {
         let due = self.store.due(SystemTime::now(), self.batch).await?;
         let n = due.len();
+        if let Ok(open) = self.store.open_count().await {
+            self.metrics.payments_open(open);
+        }
         futures::stream::iter(due)
             .for_each_concurrent(CONCURRENCY, |key| async move {
                 let action = match self.check(&key).await {
@@ -118,6 +125,7 @@ impl Reconciler {
             .get("meta")
             .and_then(|m| serde_json::from_str(m).ok())
             .unwrap_or_default();
+        let traceparent = rec.get(TRACE_FIELD).map(String::as_str);
         let Some(state) = state else {
             self.store.untrack(key).await?;
             return Ok(Action::Dropped);
@@ -125,7 +133,10 @@ impl Reconciler {
         let announcer = self.announcer().await?;
         if state.is_terminal() {
             let event = self.store.event_state(key, state).await?;
-            if !announcer.ensure_published(key, state, event, None).await? {
+            if !announcer
+                .ensure_published(key, state, event, traceparent)
+                .await?
+            {
                 self.recheck(key, Duration::from_secs(1)).await?;
                 return Ok(Action::StillOpen);
             }
@@ -157,11 +168,19 @@ impl Reconciler {
             return Ok(Action::StillOpen);
         }
         let payment_id = rec.get("pid").cloned().unwrap_or_default();
+        let started = std::time::Instant::now();
         let status = self
             .providers
             .of(method)
             .status(&payment_id, method, operation)
             .await;
+        self.metrics.provider_call(
+            method.provider().as_str(),
+            method.as_str(),
+            "status",
+            status.as_ref().map_or_else(|e| e.class(), |_| "ok"),
+            started.elapsed().as_secs_f64(),
+        );
         let (to, outcome, action) = match status {
             Ok(Status::Final { state, outcome }) => (state, outcome, Action::Settled),
             // Never sent, or its retry never came back: the provider has not seen it.
@@ -198,7 +217,10 @@ impl Reconciler {
             .settle(key, to, &outcome, &meta, &payment_id)
             .await?;
         if let Settle::Duplicate { state, event, .. } = settled {
-            if !announcer.ensure_published(key, state, event, None).await? {
+            if !announcer
+                .ensure_published(key, state, event, traceparent)
+                .await?
+            {
                 self.recheck(key, Duration::from_secs(1)).await?;
                 return Ok(Action::StillOpen);
             }
@@ -215,7 +237,7 @@ impl Reconciler {
                         meta: &meta,
                         outcome: &outcome,
                         payment_id: Some(&payment_id),
-                        traceparent: None,
+                        traceparent,
                     },
                     to,
                 )

@@ -78,6 +78,9 @@ pub struct DeliveryInfo {
     pub traceparent: Option<String>,
     /// Seconds since the epoch when the publisher sent it (AMQP timestamp).
     pub published_at: Option<u64>,
+    /// Milliseconds since the epoch when it was published: payfleet's header, else the
+    /// AMQP timestamp (whole seconds).
+    pub published_at_ms: Option<u64>,
     pub headers: FieldTable,
 }
 
@@ -105,6 +108,10 @@ impl DeliveryInfo {
             redelivered: delivery.redelivered,
             traceparent,
             published_at: *delivery.properties.timestamp(),
+            published_at_ms: match headers.inner().get(headers::PUBLISHED_MS) {
+                Some(AMQPValue::LongLongInt(ms)) if *ms > 0 => Some(*ms as u64),
+                _ => delivery.properties.timestamp().map(|s| s * 1000),
+            },
             headers,
         }
     }

@@ -24,6 +24,9 @@ pub mod headers {
     pub const CHECK_BACK: &str = "x-payfleet-check-back";
     /// W3C trace context, carried from publisher to result event.
     pub const TRACEPARENT: &str = "traceparent";
+    /// When payfleet published the message, in milliseconds since the epoch (the AMQP
+    /// timestamp has whole seconds only): for the queue-wait metric.
+    pub const PUBLISHED_MS: &str = "x-payfleet-published-ms";
 }
 
 pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> {

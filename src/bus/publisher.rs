@@ -67,18 +67,21 @@ impl Publisher {
         exchange: &str,
         routing_key: &str,
         body: &[u8],
-        headers: FieldTable,
+        mut headers: FieldTable,
         message_id: Option<&str>,
         expiration_ms: Option<u64>,
     ) -> Result<(), PublishError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
             .unwrap_or_default();
+        headers.insert(
+            headers::PUBLISHED_MS.into(),
+            AMQPValue::LongLongInt(now.as_millis() as i64),
+        );
         let mut props = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
-            .with_timestamp(now)
+            .with_timestamp(now.as_secs())
             .with_headers(headers);
         if let Some(id) = message_id {
             props = props.with_message_id(id.into());
@@ -136,9 +139,9 @@ impl Publisher {
     ) -> Result<(), PublishError> {
         let body = serde_json::to_vec(event).expect("events serialise");
         let mut h = FieldTable::default();
-        if let Some(tp) = traceparent {
-            h.insert(headers::TRACEPARENT.into(), header_text(tp));
-        }
+        // Every event carries a child of its command's trace (or starts one).
+        let tp = crate::telemetry::trace::child_of(traceparent);
+        h.insert(headers::TRACEPARENT.into(), header_text(&tp));
         self.publish(
             &self.names.events_exchange(),
             &event.status.routing_key(),

@@ -39,6 +39,9 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method, so metrics start at zero for each (extend with every new variant).
+    pub const ALL: [Method; 1] = [Method::Homebank];
+
     pub fn provider(self) -> ProviderName {
         match self {
             Method::Homebank => ProviderName::Ecommpay,
@@ -59,6 +62,9 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Every operation, so metrics start at zero for each (extend with every new variant).
+    pub const ALL: [Operation; 1] = [Operation::Payout];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Payout => "payout",

@@ -14,6 +14,7 @@ use axum::extract::State as AxumState;
 use axum::http::{HeaderMap, StatusCode};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
+use tracing::Instrument;
 
 const PROVIDER: &str = "ecommpay";
 
@@ -22,6 +23,7 @@ pub async fn callback(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
+    gw.metrics.callback_received(PROVIDER);
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
         gw.metrics.callback(PROVIDER, "malformed");
         return (StatusCode::BAD_REQUEST, "body is not JSON");
@@ -30,6 +32,7 @@ pub async fn callback(
         gw.metrics.callback(PROVIDER, "refused_signature");
         return (StatusCode::BAD_REQUEST, "signature mismatch");
     }
+    gw.metrics.callback_verified(PROVIDER);
     let report = match callback::read(&json) {
         Ok(r) => r,
         Err(e) => {
@@ -51,13 +54,25 @@ pub async fn callback(
         gw.metrics.callback(PROVIDER, "in_progress");
         return (StatusCode::OK, "ok");
     };
-    let span =
-        tracing::info_span!("callback", provider = PROVIDER, key = %key, state = state.as_str());
-    let _enter = span.enter();
-    let traceparent = headers
+    let mut traceparent = headers
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // The command's own trace, kept in its record, when the provider sends none.
+    let context = gw.store.trace_context(&key).await.unwrap_or_default();
+    if traceparent.is_none() {
+        traceparent = context.traceparent;
+    }
+    let span = tracing::info_span!(
+        "callback",
+        provider = PROVIDER,
+        key = %key,
+        state = state.as_str(),
+        trace_id = traceparent
+            .as_deref()
+            .and_then(crate::telemetry::trace::trace_id)
+            .unwrap_or(""),
+    );
     let fallback = Meta {
         method: None,
         operation: match report.operation_type.as_str() {
@@ -66,8 +81,23 @@ pub async fn callback(
         },
         amount: None,
     };
-    match apply(&gw, &key, state, &report, &fallback, traceparent.as_deref()).await {
+    let applied = apply(&gw, &key, state, &report, &fallback, traceparent.as_deref())
+        .instrument(span.clone())
+        .await;
+    // No await below: the guard keeps the span on this thread.
+    let _enter = span.enter();
+    match applied {
         Ok(result) => {
+            if result == "applied" {
+                if let Some(lag) = context.sent_at.and_then(|t| t.elapsed().ok()) {
+                    gw.metrics
+                        .callback_lag(PROVIDER, "submitted", lag.as_secs_f64());
+                }
+                if let Some(at) = provider_time(&json) {
+                    let lag = (chrono::Utc::now() - at).as_seconds_f64();
+                    gw.metrics.callback_lag(PROVIDER, "provider_time", lag);
+                }
+            }
             gw.metrics.callback(PROVIDER, result);
             (StatusCode::OK, "ok")
         }
@@ -140,4 +170,14 @@ async fn apply(
             })
         }
     }
+}
+
+/// When the provider says the operation reached its status (`operation.date`, else
+/// `payment.date`, e.g. `2018-09-28T12:04:40+0000`), for the callback's delivery lag.
+fn provider_time(json: &serde_json::Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    ["/operation/date", "/payment/date"]
+        .iter()
+        .find_map(|p| json.pointer(p)?.as_str())
+        .and_then(|s| chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z").ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
 }

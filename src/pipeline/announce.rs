@@ -67,6 +67,13 @@ impl Announcer {
             return Err(e.into());
         }
         self.metrics.event_published(a.status.as_str());
+        let method = a.meta.method;
+        self.metrics.payment_event(
+            method.map_or("unknown", |m| m.provider().as_str()),
+            method.map_or("unknown", |m| m.as_str()),
+            a.meta.operation.map_or("unknown", |o| o.as_str()),
+            a.status.as_str(),
+        );
         self.store.publish_done(a.key, state).await?;
         Ok(())
     }

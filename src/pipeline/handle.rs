@@ -342,6 +342,9 @@ impl Handler {
                 since_last_claim,
             } => {
                 tracing::debug!(attempt, ?mode, "claimed");
+                if let Some(tp) = msg.info.traceparent.as_deref() {
+                    self.store.remember_trace(&cmd.key, tp).await?;
+                }
                 if mode == ClaimMode::Recover {
                     let not_before = self
                         .providers
@@ -753,8 +756,13 @@ impl Handler {
         };
         let seconds = started.elapsed().as_secs_f64();
         self.metrics.stage("provider", seconds);
-        self.metrics
-            .provider_request(ctx.cmd.provider().as_str(), request, class, seconds);
+        self.metrics.provider_call(
+            ctx.cmd.provider().as_str(),
+            ctx.cmd.method.as_str(),
+            request,
+            class,
+            seconds,
+        );
     }
 }
 

@@ -3,10 +3,10 @@
 //! for publisher confirms, close channels, then the connection); reconnection when the
 //! broker goes away.
 
-use super::handle::{Handler, Incoming};
+use super::handle::{HandleError, Handler, Incoming};
 use crate::bus::{self, CommandConsumer, DeliveryInfo, Names, Publisher};
 use crate::config::Settings;
-use crate::state::StateStore;
+use crate::state::{StateStore, StoreError};
 use crate::telemetry::{Metrics, Readiness};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
@@ -153,7 +153,15 @@ impl Worker {
 }
 
 async fn handle_delivery(handler: &Handler, delivery: Delivery) {
-    let info = DeliveryInfo::of(&delivery);
+    let mut info = DeliveryInfo::of(&delivery);
+    // A command that came without a valid trace starts one here; its retries and
+    // check-backs (republished with these headers) stay in it.
+    let traceparent = crate::telemetry::trace::continue_from(info.traceparent.as_deref());
+    info.headers.insert(
+        crate::bus::headers::TRACEPARENT.into(),
+        crate::bus::header_text(&traceparent),
+    );
+    info.traceparent = Some(traceparent);
     let metrics = &handler.metrics;
     let provider = delivery
         .routing_key
@@ -171,18 +179,27 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
     };
     metrics.command_received(provider);
     metrics.in_flight().inc();
-    if let Some(sent) = info.published_at {
+    // Exact to the millisecond for payfleet's publishers, to the second for others.
+    let queue_wait = info.published_at_ms.map(|sent| {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or_default();
-        metrics.stage("queue_wait", (now - sent as f64).max(0.0));
+        (now - sent as f64 / 1000.0).max(0.0)
+    });
+    if let Some(wait) = queue_wait {
+        metrics.stage("queue_wait", wait);
     }
     let span = tracing::info_span!(
         "command",
         routing_key = %delivery.routing_key,
         attempt = info.attempt,
         traceparent = info.traceparent.as_deref().unwrap_or(""),
+        trace_id = info
+            .traceparent
+            .as_deref()
+            .and_then(crate::telemetry::trace::trace_id)
+            .unwrap_or(""),
         key = tracing::field::Empty,
         payment_id = tracing::field::Empty,
     );
@@ -205,16 +222,23 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
                     labels.operation,
                     handled.label(),
                 );
+                // End to end: from the publish to the ack.
                 metrics.command_duration(
                     provider,
                     labels.operation,
-                    started.elapsed().as_secs_f64(),
+                    queue_wait.unwrap_or_default() + started.elapsed().as_secs_f64(),
                 );
             }
             Err(e) => {
                 // The infrastructure failed, not the command: hand it back after a pause
                 // so a Redis or broker hiccup never becomes a hot redelivery loop.
                 tracing::error!(error = %e, "could not finish a command; handing it back");
+                if let HandleError::Store(StoreError::Redis(r)) = &e
+                    && (r.is_io_error() || r.is_connection_dropped() || r.is_connection_refusal())
+                {
+                    // The connection manager reconnects on the next command.
+                    metrics.reconnect("redis", &r.to_string());
+                }
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let requeue = BasicNackOptions {
                     requeue: true,

@@ -18,6 +18,7 @@ mod store;
 pub use store::{
     Claim, ClaimMode, EventState, Lease, RejectVerdict, Settle, StateStore, StoreError, Transition,
 };
+pub use store::{TRACE_FIELD, TraceContext};
 
 use crate::contract::{EventStatus, Method, Money, Operation};
 use serde::{Deserialize, Serialize};

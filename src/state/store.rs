@@ -462,6 +462,52 @@ impl StateStore {
         let rec = self.record(key).await?;
         Ok(rec.get("out").and_then(|o| serde_json::from_str(o).ok()))
     }
+
+    /// Keeps the W3C traceparent of the command that first reached this record, so the
+    /// callback or reconciler that settles it publishes the result in the same trace.
+    /// Only an existing record takes it: a record that vanished (Redis lost its data)
+    /// is not recreated without its state and expiry.
+    pub async fn remember_trace(&self, key: &IdempotencyKey, traceparent: &str) -> Result<()> {
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                "if redis.call('EXISTS', KEYS[1]) == 1 then \
+                   return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) end return 0",
+            )
+        });
+        let mut conn = self.conn.clone();
+        SCRIPT
+            .key(self.record_key(key))
+            .arg(TRACE_FIELD)
+            .arg(traceparent)
+            .invoke_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The remembered traceparent and when the payment was last submitted, if known.
+    pub async fn trace_context(&self, key: &IdempotencyKey) -> Result<TraceContext> {
+        let mut conn = self.conn.clone();
+        let (traceparent, sent): (Option<String>, Option<u64>) = redis::cmd("HMGET")
+            .arg(self.record_key(key))
+            .arg(TRACE_FIELD)
+            .arg("sent")
+            .query_async(&mut conn)
+            .await?;
+        Ok(TraceContext {
+            traceparent,
+            sent_at: sent.map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
+        })
+    }
+}
+
+/// The record field that holds the command's traceparent.
+pub const TRACE_FIELD: &str = "tp";
+
+/// What a settler needs to continue a command's trace and measure its callback lag.
+#[derive(Debug, Clone, Default)]
+pub struct TraceContext {
+    pub traceparent: Option<String>,
+    pub sent_at: Option<std::time::SystemTime>,
 }
 
 fn epoch_ms(t: std::time::SystemTime) -> u64 {

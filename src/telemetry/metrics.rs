@@ -26,7 +26,82 @@ pub struct Metrics {
     events_published: IntCounterVec,
     reconnects: IntCounterVec,
     reconciler: IntCounterVec,
+    callbacks_received: IntCounterVec,
+    callbacks_verified: IntCounterVec,
+    payment_events: IntCounterVec,
+    callback_lag: HistogramVec,
+    payments_open: IntGauge,
+    rate_limit_decisions: IntCounterVec,
+    rate_limit_wait: HistogramVec,
 }
+
+/// Slow things: callbacks arrive seconds to hours after the request.
+const LAG_BUCKETS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0,
+];
+
+/// Pipeline stages of [`Metrics::stage`], started at zero.
+const STAGES: &[&str] = &[
+    "queue_wait",
+    "validate",
+    "idempotency",
+    "rate_limit",
+    "token",
+    "provider",
+    "publish",
+];
+
+/// Outcomes of [`Metrics::command_finished`] besides the event statuses.
+const OUTCOMES: &[&str] = &[
+    "retrying",
+    "duplicate",
+    "dead_lettered",
+    "fenced",
+    "unresolved",
+    "awaiting",
+    "record_lost",
+    "handed_back",
+];
+
+const PROVIDER_RESULTS: &[&str] = &[
+    "ok",
+    "not_sent",
+    "unknown",
+    "refused",
+    "already_exists",
+    "throttled",
+];
+const PROVIDER_REQUESTS: &[&str] = &["submit", "status"];
+const CALLBACK_RESULTS: &[&str] = &[
+    "applied",
+    "duplicate",
+    "conflicting",
+    "refused_signature",
+    "malformed",
+    "unknown_payment",
+    "in_progress",
+    "error",
+];
+const RETRY_REASONS: &[&str] = &[
+    "busy",
+    "event_pending",
+    "status_not_yet",
+    "not_sent",
+    "unknown",
+    "throttled",
+];
+const DEAD_LETTER_REASONS: &[&str] = &["undecodable", "idempotency_conflict"];
+const RECONCILER_ACTIONS: &[&str] = &[
+    "settled",
+    "expired",
+    "never_sent",
+    "still_open",
+    "dropped",
+    "error",
+];
+const SERVICES: &[&str] = &["amqp", "redis"];
+const CALLBACK_LAG_SINCE: &[&str] = &["submitted", "provider_time"];
+const RATE_LIMIT_DECISIONS: &[&str] = &["allowed", "waited", "deferred", "fallback"];
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
@@ -35,13 +110,29 @@ fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterV
 }
 
 fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    histogram_with(r, name, help, labels, LATENCY_BUCKETS)
+}
+
+fn histogram_with(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> HistogramVec {
     let h = HistogramVec::new(
-        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
         labels,
     )
     .expect("valid metric");
     r.register(Box::new(h.clone())).expect("unique metric");
     h
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("unique metric");
+    g
 }
 
 impl Metrics {
@@ -56,14 +147,12 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION"), process])
             .set(1);
         r.register(Box::new(build)).expect("unique metric");
-        let in_flight = IntGauge::new(
+        let in_flight = gauge(
+            &r,
             "payfleet_commands_in_flight",
             "Commands a worker is processing now.",
-        )
-        .expect("valid metric");
-        r.register(Box::new(in_flight.clone()))
-            .expect("unique metric");
-        Metrics {
+        );
+        let metrics = Metrics {
             commands_received: counter(
                 &r,
                 "payfleet_commands_received_total",
@@ -79,7 +168,7 @@ impl Metrics {
             command_duration: histogram(
                 &r,
                 "payfleet_command_duration_seconds",
-                "From publish (AMQP timestamp) to the worker's ack.",
+                "From publish (x-payfleet-published-ms, else the AMQP timestamp) to the worker's ack.",
                 &["provider", "operation"],
             ),
             stage_duration: histogram(
@@ -92,13 +181,13 @@ impl Metrics {
                 &r,
                 "payfleet_provider_requests_total",
                 "Requests to providers, by result class.",
-                &["provider", "request", "result"],
+                &["provider", "method", "request", "result"],
             ),
             provider_duration: histogram(
                 &r,
                 "payfleet_provider_request_duration_seconds",
                 "Provider request latency.",
-                &["provider", "request"],
+                &["provider", "method", "request"],
             ),
             in_flight,
             retries: counter(
@@ -149,7 +238,131 @@ impl Metrics {
                 "Reconnections to a backing service.",
                 &["service"],
             ),
+            callbacks_received: counter(
+                &r,
+                "payfleet_callbacks_received_total",
+                "Provider callback requests received, before any check.",
+                &["provider"],
+            ),
+            callbacks_verified: counter(
+                &r,
+                "payfleet_callbacks_verified_total",
+                "Provider callbacks proven authentic (signature or secret hash).",
+                &["provider"],
+            ),
+            payment_events: counter(
+                &r,
+                "payfleet_payment_events_total",
+                "Events announced for payments (by worker, gateway or reconciler), by status.",
+                &["provider", "method", "operation", "status"],
+            ),
+            callback_lag: histogram_with(
+                &r,
+                "payfleet_callback_lag_seconds",
+                "Age of the callback that settled a payment when it arrived: since the last \
+                 submission, or since the provider's own operation time.",
+                &["provider", "since"],
+                LAG_BUCKETS,
+            ),
+            payments_open: gauge(
+                &r,
+                "payfleet_payments_open",
+                "Payments waiting for the provider's result (the reconciler's watch list).",
+            ),
+            rate_limit_decisions: counter(
+                &r,
+                "payfleet_rate_limit_decisions_total",
+                "Fleet-wide rate limiter decisions.",
+                &["provider", "decision"],
+            ),
+            rate_limit_wait: histogram(
+                &r,
+                "payfleet_rate_limit_wait_seconds",
+                "Time a command waited for the rate limiter.",
+                &["provider"],
+            ),
             registry: r,
+        };
+        metrics.start_at_zero();
+        metrics
+    }
+
+    /// Creates every known bounded label combination, so dashboards and alerts have
+    /// series (at zero) before the first event of a kind.
+    fn start_at_zero(&self) {
+        use crate::contract::{EventStatus, Method, Operation, ProviderName};
+        for stage in STAGES {
+            self.stage_duration.with_label_values(&[stage]);
+        }
+        for status in EventStatus::ALL {
+            self.events_published.with_label_values(&[status.as_str()]);
+        }
+        for reason in DEAD_LETTER_REASONS {
+            self.dead_letters.with_label_values(&[reason]);
+        }
+        for action in RECONCILER_ACTIONS {
+            self.reconciler.with_label_values(&[action]);
+        }
+        for service in SERVICES {
+            self.reconnects.with_label_values(&[service]);
+        }
+        for name in [
+            "received",
+            "submitting",
+            "submitted",
+            "action_required",
+            "unknown",
+            "succeeded",
+            "declined",
+            "failed",
+            "rejected",
+        ] {
+            self.transitions.with_label_values(&[name]);
+        }
+        for provider in ProviderName::ALL.map(ProviderName::as_str) {
+            self.commands_received.with_label_values(&[provider]);
+            self.callbacks_received.with_label_values(&[provider]);
+            self.callbacks_verified.with_label_values(&[provider]);
+            for since in CALLBACK_LAG_SINCE {
+                self.callback_lag.with_label_values(&[provider, since]);
+            }
+            self.rate_limit_wait.with_label_values(&[provider]);
+            for result in CALLBACK_RESULTS {
+                self.callbacks.with_label_values(&[provider, result]);
+            }
+            for reason in RETRY_REASONS {
+                self.retries.with_label_values(&[provider, reason]);
+            }
+            for decision in RATE_LIMIT_DECISIONS {
+                self.rate_limit_decisions
+                    .with_label_values(&[provider, decision]);
+            }
+            for operation in Operation::ALL.map(Operation::as_str) {
+                self.command_duration
+                    .with_label_values(&[provider, operation]);
+            }
+        }
+        for method in Method::ALL {
+            let (provider, m) = (method.provider().as_str(), method.as_str());
+            for request in PROVIDER_REQUESTS {
+                self.provider_duration
+                    .with_label_values(&[provider, m, request]);
+                for result in PROVIDER_RESULTS {
+                    self.provider_requests
+                        .with_label_values(&[provider, m, request, result]);
+                }
+            }
+            for operation in Operation::ALL.map(Operation::as_str) {
+                let statuses = EventStatus::ALL.map(EventStatus::as_str);
+                for status in statuses {
+                    self.payment_events
+                        .with_label_values(&[provider, m, operation, status]);
+                }
+                for outcome in statuses.iter().chain(OUTCOMES) {
+                    self.commands_finished
+                        .with_label_values(&[provider, m, operation, outcome]);
+                }
+            }
         }
     }
 
@@ -188,13 +401,35 @@ impl Metrics {
             .observe(seconds);
     }
 
+    /// A provider request made outside one method's flow (e.g. a token), or by a caller
+    /// that does not know the method: recorded with `method="none"`.
     pub fn provider_request(&self, provider: &str, request: &str, result: &str, seconds: f64) {
-        tracing::debug!(provider, request, result, seconds, "provider request");
+        self.provider_call(provider, "none", request, result, seconds);
+    }
+
+    /// One request to a provider: `request` is submit, status, token, ...; `result` is
+    /// the result class (`ok` or a `ProviderError` class).
+    pub fn provider_call(
+        &self,
+        provider: &str,
+        method: &str,
+        request: &str,
+        result: &str,
+        seconds: f64,
+    ) {
+        tracing::debug!(
+            provider,
+            method,
+            request,
+            result,
+            seconds,
+            "provider request"
+        );
         self.provider_requests
-            .with_label_values(&[provider, request, result])
+            .with_label_values(&[provider, method, request, result])
             .inc();
         self.provider_duration
-            .with_label_values(&[provider, request])
+            .with_label_values(&[provider, method, request])
             .observe(seconds);
     }
 
@@ -224,6 +459,39 @@ impl Metrics {
         self.callbacks.with_label_values(&[provider, result]).inc();
     }
 
+    /// An event announced for a payment: the provider view's outcomes, wherever the
+    /// outcome was learnt (the worker's answer, a callback, the reconciler).
+    pub fn payment_event(&self, provider: &str, method: &str, operation: &str, status: &str) {
+        self.payment_events
+            .with_label_values(&[provider, method, operation, status])
+            .inc();
+    }
+
+    /// A callback request arrived (counted before its signature or body is checked).
+    pub fn callback_received(&self, provider: &str) {
+        self.callbacks_received.with_label_values(&[provider]).inc();
+    }
+
+    /// A callback proved authentic (its signature or secret hash matched).
+    pub fn callback_verified(&self, provider: &str) {
+        self.callbacks_verified.with_label_values(&[provider]).inc();
+    }
+
+    /// A callback settled a payment `seconds` after `since`: `submitted` (payfleet's
+    /// last submission: how long the provider took) or `provider_time` (the provider's
+    /// operation time: how late the callback was delivered).
+    pub fn callback_lag(&self, provider: &str, since: &str, seconds: f64) {
+        tracing::debug!(provider, since, seconds, "callback lag");
+        self.callback_lag
+            .with_label_values(&[provider, since])
+            .observe(seconds.max(0.0));
+    }
+
+    /// How many payments wait for a provider's result now.
+    pub fn payments_open(&self, open: u64) {
+        self.payments_open.set(open as i64);
+    }
+
     pub fn transition(&self, to: &str) {
         tracing::debug!(to, "state transition");
         self.transitions.with_label_values(&[to]).inc();
@@ -242,5 +510,74 @@ impl Metrics {
     pub fn reconnect(&self, service: &str, error: &str) {
         tracing::warn!(service, error, "reconnecting");
         self.reconnects.with_label_values(&[service]).inc();
+    }
+
+    /// One decision of the fleet-wide rate limiter: allowed, waited, deferred or
+    /// fallback, and how long the command waited.
+    pub fn rate_limit(&self, provider: &str, decision: &str, wait_seconds: f64) {
+        tracing::debug!(provider, decision, wait_seconds, "rate limit");
+        self.rate_limit_decisions
+            .with_label_values(&[provider, decision])
+            .inc();
+        self.rate_limit_wait
+            .with_label_values(&[provider])
+            .observe(wait_seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<'a>(text: &'a str, series: &str) -> &'a str {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    }
+
+    #[test]
+    fn known_series_start_at_zero() {
+        let text = Metrics::new("worker").render();
+        for stage in STAGES {
+            let count = format!("payfleet_stage_duration_seconds_count{{stage=\"{stage}\"}}");
+            assert_eq!(line(&text, &count), format!("{count} 0"));
+        }
+        for series in [
+            "payfleet_dead_letters_total{reason=\"undecodable\"} 0",
+            "payfleet_rate_limit_decisions_total{decision=\"fallback\",provider=\"ecommpay\"} 0",
+            "payfleet_payment_events_total{method=\"homebank\",operation=\"payout\",provider=\"ecommpay\",status=\"succeeded\"} 0",
+            "payfleet_reconnects_total{service=\"redis\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == series), "no {series}");
+        }
+    }
+
+    #[test]
+    fn rate_limit_decisions_and_waits_are_recorded() {
+        let m = Metrics::new("worker");
+        m.rate_limit("ecommpay", "waited", 0.2);
+        m.rate_limit("ecommpay", "allowed", 0.0);
+        let text = m.render();
+        assert!(
+            line(
+                &text,
+                "payfleet_rate_limit_decisions_total{decision=\"waited\",provider=\"ecommpay\"}"
+            )
+            .ends_with(" 1")
+        );
+        assert!(
+            line(
+                &text,
+                "payfleet_rate_limit_wait_seconds_count{provider=\"ecommpay\"}"
+            )
+            .ends_with(" 2")
+        );
+        assert!(
+            line(
+                &text,
+                "payfleet_rate_limit_wait_seconds_sum{provider=\"ecommpay\"}"
+            )
+            .ends_with(" 0.2")
+        );
     }
 }

@@ -6,6 +6,7 @@
 mod logging;
 mod metrics;
 mod ops;
+pub mod trace;
 
 pub use logging::init_logging;
 pub use metrics::Metrics;

@@ -1,0 +1,115 @@
+//! W3C Trace Context (`traceparent`) across the bus: read from a command's AMQP headers,
+//! kept in its Redis record, written as a child on every event it causes, so one
+//! command can be followed from its publisher through callbacks to its result event.
+
+/// `version-traceid-parentid-flags`, e.g. `00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceParent<'a> {
+    pub trace_id: &'a str,
+    pub parent_id: &'a str,
+    pub flags: &'a str,
+}
+
+fn lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Parses a version-00 traceparent; `None` when malformed or all-zero ids (invalid per spec).
+pub fn parse(s: &str) -> Option<TraceParent<'_>> {
+    let mut parts = s.trim().split('-');
+    let (version, trace_id, parent_id, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let valid = version == "00"
+        && parts.next().is_none()
+        && lower_hex(trace_id, 32)
+        && lower_hex(parent_id, 16)
+        && lower_hex(flags, 2)
+        && trace_id.bytes().any(|b| b != b'0')
+        && parent_id.bytes().any(|b| b != b'0');
+    valid.then_some(TraceParent {
+        trace_id,
+        parent_id,
+        flags,
+    })
+}
+
+fn span_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..16].to_owned()
+}
+
+/// A new trace (sampled).
+pub fn new_root() -> String {
+    format!("00-{}-{}-01", uuid::Uuid::new_v4().simple(), span_id())
+}
+
+/// The given traceparent when valid, otherwise a new trace (a publisher that sent none
+/// or a broken one still gets a command that can be followed from the worker on).
+pub fn continue_from(traceparent: Option<&str>) -> String {
+    match traceparent.and_then(parse) {
+        Some(_) => traceparent.unwrap_or_default().trim().to_owned(),
+        None => new_root(),
+    }
+}
+
+/// A child of `parent`: the same trace id and flags, a fresh parent id. A missing or
+/// invalid parent starts a new trace.
+pub fn child_of(parent: Option<&str>) -> String {
+    match parent.and_then(parse) {
+        Some(p) => format!("00-{}-{}-{}", p.trace_id, span_id(), p.flags),
+        None => new_root(),
+    }
+}
+
+/// The trace id of a traceparent, for log fields.
+pub fn trace_id(traceparent: &str) -> Option<&str> {
+    parse(traceparent).map(|p| p.trace_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn parses_the_spec_example() {
+        let p = parse(TP).unwrap();
+        assert_eq!(p.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(p.parent_id, "00f067aa0ba902b7");
+        assert_eq!(p.flags, "01");
+    }
+
+    #[test]
+    fn refuses_malformed_ones() {
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+        ] {
+            assert!(parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_child_keeps_the_trace_and_changes_the_parent() {
+        let child = child_of(Some(TP));
+        let c = parse(&child).unwrap();
+        assert_eq!(c.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(c.parent_id, "00f067aa0ba902b7");
+        assert_eq!(c.flags, "01");
+    }
+
+    #[test]
+    fn a_missing_or_broken_parent_starts_a_new_trace() {
+        for parent in [None, Some("garbage")] {
+            let tp = child_of(parent);
+            assert!(parse(&tp).is_some(), "{tp}");
+            assert_eq!(parse(&continue_from(parent)).map(|_| ()), Some(()));
+        }
+        assert_eq!(continue_from(Some(TP)), TP);
+    }
+}

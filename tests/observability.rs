@@ -1,0 +1,294 @@
+//! What operators see: every long-running process serves Prometheus text that promtool
+//! accepts, with every known series present from the start; and one command's W3C
+//! trace is carried from its publisher through the worker and the provider's callback
+//! to its result events.
+
+mod observe;
+
+use futures::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use observe::{ProcessFleet, payout, promtool_passes};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Series that must exist in a process's output before any event of their kind.
+const WORKER_SERIES: &[&str] = &[
+    "payfleet_build_info{",
+    "payfleet_commands_received_total{provider=\"ecommpay\"}",
+    "payfleet_commands_finished_total{method=\"homebank\",operation=\"payout\",outcome=\"declined\",provider=\"ecommpay\"}",
+    "payfleet_commands_finished_total{method=\"homebank\",operation=\"payout\",outcome=\"deferred\",provider=\"ecommpay\"}",
+    "payfleet_stage_duration_seconds_bucket{stage=\"rate_limit\",le=\"0.005\"}",
+    "payfleet_stage_duration_seconds_bucket{stage=\"token\",le=\"0.005\"}",
+    "payfleet_stage_duration_seconds_count{stage=\"queue_wait\"}",
+    "payfleet_command_duration_seconds_count{operation=\"payout\",provider=\"ecommpay\"}",
+    "payfleet_provider_requests_total{method=\"homebank\",provider=\"ecommpay\",request=\"submit\",result=\"unknown\"}",
+    "payfleet_dead_letters_total{reason=\"undecodable\"}",
+    "payfleet_retries_total{provider=\"ecommpay\",reason=\"throttled\"}",
+    "payfleet_reconnects_total{service=\"amqp\"}",
+    "payfleet_rate_limit_decisions_total{decision=\"waited\",provider=\"ecommpay\"}",
+    "payfleet_rate_limit_wait_seconds_count{provider=\"ecommpay\"}",
+    "payfleet_commands_in_flight ",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_process_serves_metrics_that_promtool_accepts() {
+    let fleet = ProcessFleet::start("t-metrics").await;
+    let bodies = [
+        payout("metrics-ok-1", "1"),
+        payout("metrics-decl-1", "decline-1"),
+    ];
+    fleet.publish(&bodies, None).await;
+    // Wait for the worker to finish both, so real observations are in the output too.
+    let worker = fleet.targets[0].clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = fleet.scrape(&worker).await;
+        let finished: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("payfleet_commands_finished_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if finished >= 2.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker finished {finished} of 2 commands in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for target in &fleet.targets {
+        let text = fleet.scrape(target).await;
+        let build = format!("payfleet_build_info{{process=\"{}\"", target.process);
+        assert!(text.contains(&build), "{}: no {build}", target.process);
+        promtool_passes(&["check", "metrics"], Some(&text));
+        let expected: &[&str] = match target.process {
+            "worker" => WORKER_SERIES,
+            "gateway" => &[
+                "payfleet_callbacks_received_total{provider=\"ecommpay\"}",
+                "payfleet_callbacks_total{provider=\"ecommpay\",result=\"refused_signature\"}",
+                "payfleet_callback_lag_seconds_count{provider=\"ecommpay\",since=\"provider_time\"}",
+            ],
+            "reconciler" => &[
+                "payfleet_reconciler_actions_total{action=\"settled\"}",
+                "payfleet_payments_open ",
+            ],
+            _ => &[],
+        };
+        for series in expected {
+            assert!(
+                text.contains(series),
+                "{}: no {series} in\n{text}",
+                target.process
+            );
+        }
+    }
+    // The gateway saw the two callbacks and measured how late they came.
+    let gateway = fleet.scrape(&fleet.targets[1]).await;
+    let value = |name: &str| -> f64 {
+        gateway
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{gateway}"))
+    };
+    assert!(value("payfleet_callbacks_received_total{provider=\"ecommpay\"}") >= 2.0);
+    assert!(value("payfleet_callbacks_verified_total{provider=\"ecommpay\"}") >= 2.0);
+    for since in ["submitted", "provider_time"] {
+        let count = format!(
+            "payfleet_callback_lag_seconds_count{{provider=\"ecommpay\",since=\"{since}\"}}"
+        );
+        assert!(value(&count) >= 2.0, "{count}");
+    }
+    fleet.stop().await;
+}
+
+#[test]
+fn promtool_refuses_broken_exposition() {
+    // The check above can fail: a counter without _total and a bad line are refused.
+    let out = observe::promtool()
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(
+                b"# HELP x_requests A count.\n# TYPE x_requests counter\nx_requests 1\n",
+            )?;
+            c.wait_with_output()
+        })
+        .expect("promtool runs");
+    assert!(
+        !out.status.success(),
+        "promtool accepted a counter without _total"
+    );
+}
+
+/// Events of a namespace with their traceparent header, by idempotency key.
+async fn events_with_traces(
+    fleet: &ProcessFleet,
+    keys: &[&str],
+    terminal: &[&str],
+) -> HashMap<String, Vec<(String, String)>> {
+    let conn = payfleet::bus::connect(&observe::amqp_url(), "observe-events")
+        .await
+        .expect("RabbitMQ");
+    let ch = conn.create_channel().await.expect("channel");
+    let mut consumer = ch
+        .basic_consume(
+            fleet.names().events_queue().into(),
+            "observe-events".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume the events queue");
+    let mut seen: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let done = |seen: &HashMap<String, Vec<(String, String)>>| {
+        keys.iter().all(|k| {
+            seen.get(*k)
+                .is_some_and(|v| v.iter().any(|(s, _)| terminal.contains(&s.as_str())))
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !done(&seen) {
+        let next = tokio::time::timeout_at(deadline, consumer.next())
+            .await
+            .unwrap_or_else(|_| panic!("no terminal event for every key in 30 s: {seen:?}"))
+            .expect("consumer open")
+            .expect("delivery");
+        let event: serde_json::Value = serde_json::from_slice(&next.data).expect("event JSON");
+        let tp = next
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|h| h.inner().get(payfleet::bus::headers::TRACEPARENT).cloned())
+            .map(|v| match v {
+                AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                other => format!("{other:?}"),
+            })
+            .unwrap_or_default();
+        seen.entry(
+            event["idempotency_key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+        .or_default()
+        .push((event["status"].as_str().unwrap_or_default().to_owned(), tp));
+        next.ack(BasicAckOptions::default()).await.expect("ack");
+    }
+    let _ = conn.close(200, "bye".into()).await;
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commands_trace_reaches_its_events_through_the_callback() {
+    let fleet = ProcessFleet::start("t-trace").await;
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let parent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    fleet
+        .publish(&[payout("trace-ok-1", "1")], Some(&parent))
+        .await;
+    // One published with no traceparent still gets a trace of its own, end to end.
+    fleet.publish(&[payout("trace-none-1", "1")], None).await;
+    let seen = events_with_traces(&fleet, &["trace-ok-1", "trace-none-1"], &["succeeded"]).await;
+
+    let traced = &seen["trace-ok-1"];
+    let statuses: Vec<&str> = traced.iter().map(|(s, _)| s.as_str()).collect();
+    assert!(
+        statuses.contains(&"accepted") && statuses.contains(&"succeeded"),
+        "expected accepted (worker) and succeeded (callback): {traced:?}"
+    );
+    for (status, tp) in traced {
+        let p = payfleet::telemetry::trace::parse(tp)
+            .unwrap_or_else(|| panic!("{status} event has no valid traceparent: {tp:?}"));
+        assert_eq!(p.trace_id, trace_id, "{status} event left the trace: {tp}");
+        assert_ne!(
+            p.parent_id, "00f067aa0ba902b7",
+            "{status} event reuses the publisher's span"
+        );
+    }
+
+    // The logs follow it too: the worker's command span and the gateway's callback span
+    // carry the trace id and the idempotency key.
+    for process in ["worker", "gateway"] {
+        let logs = fleet.logs(process);
+        let traced_lines = logs
+            .iter()
+            .filter(|l| l["span"]["trace_id"] == trace_id.as_str())
+            .collect::<Vec<_>>();
+        assert!(
+            traced_lines
+                .iter()
+                .any(|l| l["span"]["key"] == "trace-ok-1"),
+            "no {process} log line of trace {trace_id} with its key in {} lines: {:?}",
+            logs.len(),
+            logs.iter().rev().take(5).collect::<Vec<_>>()
+        );
+    }
+
+    let untraced = &seen["trace-none-1"];
+    let ids: Vec<&str> = untraced
+        .iter()
+        .map(|(_, tp)| payfleet::telemetry::trace::trace_id(tp).expect("a valid traceparent"))
+        .collect();
+    assert!(
+        ids.len() >= 2 && ids.iter().all(|id| *id == ids[0]),
+        "one trace per command: {untraced:?}"
+    );
+    assert_ne!(ids[0], trace_id);
+    fleet.stop().await;
+}
+
+#[tokio::test]
+async fn a_records_trace_is_its_first_commands_and_never_recreates_a_lost_record() {
+    use payfleet::contract::{Fingerprint, IdempotencyKey};
+    let run = &uuid::Uuid::new_v4().simple().to_string()[..10];
+    let store = payfleet::state::StateStore::connect(
+        &observe::settings().redis.url,
+        &format!("t-trace-rec-{run}"),
+        60_000,
+    )
+    .await
+    .expect("Redis must be running on 127.0.0.1:6379 (scripts/ensure-services starts it)");
+    let (first, second) = (
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-11111111111111111111111111111111-2222222222222222-01",
+    );
+
+    let lost = IdempotencyKey::parse("trace-lost").unwrap();
+    store.remember_trace(&lost, first).await.expect("redis");
+    assert!(
+        store.record(&lost).await.expect("redis").is_empty(),
+        "recreated a record"
+    );
+    let none = store.trace_context(&lost).await.expect("redis");
+    assert!(none.traceparent.is_none() && none.sent_at.is_none());
+
+    let key = IdempotencyKey::parse("trace-kept").unwrap();
+    let meta = payfleet::state::Meta::default();
+    store
+        .claim(
+            &key,
+            &Fingerprint::from_stored("f".into()),
+            30_000,
+            "p",
+            &meta,
+        )
+        .await
+        .expect("claim");
+    store.remember_trace(&key, first).await.expect("redis");
+    store.remember_trace(&key, second).await.expect("redis");
+    let ctx = store.trace_context(&key).await.expect("redis");
+    assert_eq!(ctx.traceparent.as_deref(), Some(first));
+    let age = ctx
+        .sent_at
+        .expect("submission time")
+        .elapsed()
+        .unwrap_or_default();
+    assert!(age < std::time::Duration::from_secs(60), "{age:?}");
+}
