@@ -66,7 +66,13 @@ pub async fn callback(
         },
         amount: None,
     };
-    match apply(&gw, &key, state, &report, &fallback, traceparent.as_deref()).await {
+    let settled = Settled {
+        state,
+        outcome: &report.outcome,
+        payment_id: &report.payment_id,
+        fallback: &fallback,
+    };
+    match apply(&gw, &key, settled, traceparent.as_deref()).await {
         Ok(result) => {
             gw.metrics.callback(PROVIDER, result);
             (StatusCode::OK, "ok")
@@ -79,20 +85,34 @@ pub async fn callback(
     }
 }
 
-async fn apply(
+/// A final outcome a provider reported, to apply to a command's record.
+pub(super) struct Settled<'a> {
+    pub state: State,
+    pub outcome: &'a crate::state::Outcome,
+    pub payment_id: &'a str,
+    pub fallback: &'a Meta,
+}
+
+/// Records the outcome once and publishes its event; a duplicate only makes sure the
+/// recorded outcome's event is out. Shared by every provider's callbacks.
+pub(super) async fn apply(
     gw: &Gateway,
     key: &IdempotencyKey,
-    state: State,
-    report: &callback::Report,
-    fallback: &Meta,
+    settled: Settled<'_>,
     traceparent: Option<&str>,
 ) -> anyhow::Result<&'static str> {
+    let Settled {
+        state,
+        outcome,
+        payment_id,
+        fallback,
+    } = settled;
     // Connected first: a broker outage must not leave the outcome recorded with its
     // publish claimed by a request that cannot publish.
     let announcer = gw.announcer().await?;
     let settled = gw
         .store
-        .settle(key, state, &report.outcome, fallback, &report.payment_id)
+        .settle(key, state, outcome, fallback, payment_id)
         .await?;
     match settled {
         Settle::Applied { meta, .. } => {
@@ -106,8 +126,8 @@ async fn apply(
                         key,
                         status,
                         meta: &meta,
-                        outcome: &report.outcome,
-                        payment_id: Some(&report.payment_id),
+                        outcome,
+                        payment_id: Some(payment_id),
                         traceparent,
                     },
                     state,

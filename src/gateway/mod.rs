@@ -2,6 +2,7 @@
 //! command's record once, publishes the event, and only then answers 200.
 
 mod ecommpay;
+mod epay;
 
 use crate::bus::PublisherLink;
 use crate::pipeline::announce::Announcer;
@@ -17,6 +18,8 @@ pub struct Gateway {
     pub link: PublisherLink,
     pub metrics: Arc<Metrics>,
     pub ecommpay_secret: SecretString,
+    /// Confirms epay postLinks with check-status; finds their secret_hash.
+    pub epay: Arc<crate::providers::epay::Epay>,
 }
 
 impl Gateway {
@@ -33,6 +36,7 @@ impl Gateway {
 pub fn router(gateway: Arc<Gateway>, ready: Readiness) -> Router {
     Router::new()
         .route("/callbacks/ecommpay", post(ecommpay::callback))
+        .route("/callbacks/epay", post(epay::callback))
         .with_state(gateway.clone())
         .merge(ops_router(gateway.metrics.clone(), ready))
 }

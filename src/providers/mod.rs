@@ -2,6 +2,7 @@
 //! file per method; its quirks (signatures, decimal amounts, codes) stay there.
 
 pub mod ecommpay;
+pub mod epay;
 
 use crate::contract::{Command, Method, Operation};
 use crate::state::{Outcome, State};
@@ -95,7 +96,11 @@ pub struct Timing {
 
 pub trait Provider: Send + Sync {
     /// The id the provider will know this command's payment by: the same on every attempt.
-    fn payment_id(&self, command: &Command) -> String;
+    /// A future, because some providers (epay) allocate it in Redis on first use.
+    fn payment_id<'a>(
+        &'a self,
+        command: &'a Command,
+    ) -> BoxFuture<'a, Result<String, ProviderError>>;
 
     fn submit<'a>(
         &'a self,

@@ -9,4 +9,4 @@ mod ops;
 
 pub use logging::init_logging;
 pub use metrics::Metrics;
-pub use ops::{Readiness, ops_router, serve_ops};
+pub use ops::{Readiness, ops_router, serve_on, serve_ops};
