@@ -72,25 +72,7 @@ pub async fn read(
     sent: Result<reqwest::Response, reqwest::Error>,
 ) -> Result<Answer, ProviderError> {
     let response = sent.map_err(classify_transport)?;
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| ProviderError::Unknown(format!("reading epay's answer: {e}")))?;
-    if status == 429 {
-        return Err(ProviderError::Throttled { retry_after });
-    }
-    if status >= 500 {
-        return Err(ProviderError::Unknown(format!(
-            "epay answered HTTP {status}"
-        )));
-    }
+    let (status, bytes) = crate::providers::http_answer(response, "epay").await?;
     if bytes.is_empty() {
         return Ok((status, Value::Null));
     }

@@ -53,22 +53,21 @@ impl Confirm3ds {
                 message: "payfleet made no transfer with this invoice id".into(),
             });
         };
-        let token = epay
-            .token(
-                super::codes::SCOPE_TRANSFER,
-                &self.invoice_id,
-                &secret_hash,
-                amount,
-            )
-            .await?;
         let body = serde_json::to_vec(&Request {
             id: &self.id,
             pa_res: &self.pa_res,
             md: &self.md,
         })
         .expect("the request serialises");
-        let (http, answer) = epay.api.post_json(PATH, &token.access, body).await?;
-        match super::answer::read((http, answer), &epay.api.settings.term_url)? {
+        let tx = super::token::Transaction {
+            invoice_id: &self.invoice_id,
+            amount,
+            secret_hash: &secret_hash,
+        };
+        match epay
+            .transact(super::codes::SCOPE_TRANSFER, PATH, tx, body)
+            .await?
+        {
             // Confirmed: the 3-D Secure step is done; the transfer settles by postLink.
             Submission::Accepted | Submission::Final { .. } => Ok(Submission::Final {
                 state: State::Succeeded,

@@ -4,13 +4,13 @@
 
 use super::Epay;
 use super::amount::EpayAmount;
-use crate::contract::{Currency, Money};
+use super::token::Transaction;
+use crate::contract::Money;
 use crate::providers::{ProviderError, Submission};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 pub const PATH: &str = "/payment/cryptopay";
-pub const CURRENCIES: [Currency; 4] = [Currency::KZT, Currency::USD, Currency::EUR, Currency::RUB];
 
 /// The command's `details` for a Google Pay payment.
 #[derive(Debug, Clone, Deserialize)]
@@ -73,13 +73,7 @@ pub struct CardInfo {
 
 impl GooglePay {
     pub fn parse(details: serde_json::Value, amount: Money) -> Result<Self, String> {
-        let gp: GooglePay = serde_json::from_value(details).map_err(|e| format!("details: {e}"))?;
-        if !CURRENCIES.contains(&amount.currency) {
-            return Err(format!(
-                "epay takes KZT, USD, EUR or RUB, not {}",
-                amount.currency
-            ));
-        }
+        let gp: GooglePay = super::parse_details(details, amount)?;
         if gp.name.trim().is_empty() || gp.description.trim().is_empty() {
             return Err("details.name and details.description are required".into());
         }
@@ -99,13 +93,9 @@ impl GooglePay {
     pub async fn submit(
         &self,
         epay: &Epay,
-        invoice_id: &str,
-        secret_hash: &SecretString,
-        amount: Money,
+        tx: Transaction<'_>,
     ) -> Result<Submission, ProviderError> {
-        let token = epay
-            .token(super::codes::SCOPE_PAYMENT, invoice_id, secret_hash, amount)
-            .await?;
+        let (invoice_id, amount) = (tx.invoice_id, tx.amount);
         let s = &epay.api.settings;
         let m = &self.google_pay.payment_method_data;
         let body = Request {
@@ -140,8 +130,8 @@ impl GooglePay {
             },
         };
         let body = serde_json::to_vec(&body).expect("the request serialises");
-        let answer = epay.api.post_json(PATH, &token.access, body).await?;
-        super::answer::read(answer, &s.term_url)
+        epay.transact(super::codes::SCOPE_PAYMENT, PATH, tx, body)
+            .await
     }
 }
 

@@ -14,13 +14,12 @@ pub mod invoice;
 pub mod p2p_transfer;
 pub mod token;
 
-use crate::contract::{Command, Details, Method, Money, Operation};
+use crate::contract::{Command, Currency, Details, Method, Money, Operation};
 use crate::providers::{Provider, ProviderError, Status, Submission, Timing};
 use crate::telemetry::Metrics;
 use api::Api;
 use futures::future::BoxFuture;
 use invoice::Invoices;
-use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,25 +38,17 @@ impl Epay {
         }
     }
 
-    /// A token for one transaction, never reused for another.
-    async fn token(
+    /// Gets the transaction's token, sends its request, reads the answer.
+    async fn transact(
         &self,
         scope: &str,
-        invoice_id: &str,
-        secret_hash: &SecretString,
-        amount: Money,
-    ) -> Result<token::Token, ProviderError> {
-        token::fetch(
-            &self.api,
-            &self.metrics,
-            scope,
-            Some(token::Transaction {
-                invoice_id,
-                amount,
-                secret_hash,
-            }),
-        )
-        .await
+        path: &str,
+        tx: token::Transaction<'_>,
+        body: Vec<u8>,
+    ) -> Result<Submission, ProviderError> {
+        let token = token::fetch(&self.api, &self.metrics, scope, Some(tx)).await?;
+        let answer = self.api.post_json(path, &token.access, body).await?;
+        answer::read(answer, &self.api.settings.term_url)
     }
 
     async fn allocation(&self, command: &Command) -> Result<invoice::Allocation, ProviderError> {
@@ -67,6 +58,24 @@ impl Epay {
             .map_err(|e| ProviderError::NotSent(format!("allocating the invoice id: {e}")))
     }
 }
+
+/// Parses a payment's `details`: the method's fields, and epay's currencies.
+fn parse_details<T: serde::de::DeserializeOwned>(
+    details: serde_json::Value,
+    amount: Money,
+) -> Result<T, String> {
+    let parsed = serde_json::from_value(details).map_err(|e| format!("details: {e}"))?;
+    if !CURRENCIES.contains(&amount.currency) {
+        return Err(format!(
+            "epay takes KZT, USD, EUR or RUB, not {}",
+            amount.currency
+        ));
+    }
+    Ok(parsed)
+}
+
+/// The currencies epay takes.
+pub const CURRENCIES: [Currency; 4] = [Currency::KZT, Currency::USD, Currency::EUR, Currency::RUB];
 
 impl Provider for Epay {
     /// The invoice id allocated in Redis for the key (or, for a 3-D Secure
@@ -89,17 +98,20 @@ impl Provider for Epay {
     ) -> BoxFuture<'a, Result<Submission, ProviderError>> {
         Box::pin(async move {
             match &command.details {
-                Details::EpayGooglePay(gp) => {
-                    let a = self.allocation(command).await?;
-                    gp.submit(self, &a.invoice_id, &a.secret_hash, command.amount)
-                        .await
-                }
-                Details::EpayP2pTransfer(t) => {
-                    let a = self.allocation(command).await?;
-                    t.submit(self, &a.invoice_id, &a.secret_hash, command.amount)
-                        .await
-                }
                 Details::EpayConfirm3ds(c) => c.submit(self, command.amount).await,
+                details @ (Details::EpayGooglePay(_) | Details::EpayP2pTransfer(_)) => {
+                    let a = self.allocation(command).await?;
+                    let tx = token::Transaction {
+                        invoice_id: &a.invoice_id,
+                        amount: command.amount,
+                        secret_hash: &a.secret_hash,
+                    };
+                    match details {
+                        Details::EpayGooglePay(gp) => gp.submit(self, tx).await,
+                        Details::EpayP2pTransfer(t) => t.submit(self, tx).await,
+                        _ => unreachable!("matched above"),
+                    }
+                }
                 Details::HomebankPayout(_) => Err(ProviderError::Refused {
                     code: "routing".into(),
                     message: "not an epay command".into(),

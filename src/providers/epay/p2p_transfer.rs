@@ -5,9 +5,10 @@
 use super::Epay;
 use super::amount::EpayAmount;
 use super::card::Card;
+use super::token::Transaction;
 use crate::contract::Money;
 use crate::providers::{ProviderError, Submission};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -57,14 +58,7 @@ impl Party {
 
 impl P2pTransfer {
     pub fn parse(details: serde_json::Value, amount: Money) -> Result<Self, String> {
-        let t: P2pTransfer =
-            serde_json::from_value(details).map_err(|e| format!("details: {e}"))?;
-        if !super::google_pay::CURRENCIES.contains(&amount.currency) {
-            return Err(format!(
-                "epay takes KZT, USD, EUR or RUB, not {}",
-                amount.currency
-            ));
-        }
+        let t: P2pTransfer = super::parse_details(details, amount)?;
         if t.description.trim().is_empty() {
             return Err("details.description is required".into());
         }
@@ -76,18 +70,9 @@ impl P2pTransfer {
     pub async fn submit(
         &self,
         epay: &Epay,
-        invoice_id: &str,
-        secret_hash: &SecretString,
-        amount: Money,
+        tx: Transaction<'_>,
     ) -> Result<Submission, ProviderError> {
-        let token = epay
-            .token(
-                super::codes::SCOPE_TRANSFER,
-                invoice_id,
-                secret_hash,
-                amount,
-            )
-            .await?;
+        let (invoice_id, amount) = (tx.invoice_id, tx.amount);
         let s = &epay.api.settings;
         let body = Request {
             order: Order {
@@ -111,8 +96,8 @@ impl P2pTransfer {
             },
         };
         let body = serde_json::to_vec(&body).expect("the request serialises");
-        let answer = epay.api.post_json(PATH, &token.access, body).await?;
-        super::answer::read(answer, &s.term_url)
+        epay.transact(super::codes::SCOPE_TRANSFER, PATH, tx, body)
+            .await
     }
 }
 

@@ -1,6 +1,6 @@
 //! `POST /payment/confirm`: the result of the customer's 3-D Secure check.
 
-use super::{Answer, authorise, count, decline, failure, invalid, post_link};
+use super::{Answer, accept, authorise, count, decline, failure, invalid, post_link};
 use crate::providers::epay::{codes, confirm_3ds};
 use crate::sandbox::Sandbox;
 use axum::extract::State;
@@ -25,9 +25,9 @@ pub async fn handle(
     headers: HeaderMap,
     raw: axum::body::Bytes,
 ) -> Answer {
-    count(&sandbox, |s| s.request(&format!("POST {PATH}")));
-    let Ok(b) = serde_json::from_slice::<Body>(&raw) else {
-        return invalid(&sandbox, "ID, PaRes and MD are required", "");
+    let b: Body = match accept(&sandbox, PATH, &raw, "ID, PaRes and MD are required") {
+        Ok(b) => b,
+        Err(a) => return a,
     };
     let found = {
         let book = sandbox.epay.lock().expect("epay lock");

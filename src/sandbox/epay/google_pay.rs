@@ -2,7 +2,7 @@
 //! describes it.
 
 use super::{
-    Answer, authorise, bound_amount, count, decline, invalid, new_txn, payment_answer, record,
+    Answer, accept, authorise, bound_amount, decline, invalid, new_txn, payment_answer, record,
 };
 use crate::providers::epay::{codes, google_pay};
 use crate::sandbox::Sandbox;
@@ -63,13 +63,14 @@ pub async fn handle(
     headers: HeaderMap,
     raw: axum::body::Bytes,
 ) -> Answer {
-    count(&sandbox, |s| s.request(&format!("POST {PATH}")));
-    let Ok(b) = serde_json::from_slice::<Body>(&raw) else {
-        return invalid(
-            &sandbox,
-            "request body does not match the Google Pay format",
-            "",
-        );
+    let b: Body = match accept(
+        &sandbox,
+        PATH,
+        &raw,
+        "request body does not match the Google Pay format",
+    ) {
+        Ok(b) => b,
+        Err(a) => return a,
     };
     let grant = match authorise(
         &sandbox,

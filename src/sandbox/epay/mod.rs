@@ -314,6 +314,17 @@ pub fn decline(t: &mut Txn, status: &'static str, code: i64, reason: &'static st
     t.reason = reason;
 }
 
+/// Counts a request to `path` and reads its JSON body; `what` says what was expected.
+pub fn accept<T: serde::de::DeserializeOwned>(
+    sandbox: &Sandbox,
+    path: &str,
+    raw: &[u8],
+    what: &str,
+) -> Result<T, Answer> {
+    count(sandbox, |s| s.request(&format!("POST {path}")));
+    serde_json::from_slice(raw).map_err(|_| invalid(sandbox, what, ""))
+}
+
 /// Counts a request that failed the common checks.
 pub fn invalid(sandbox: &Sandbox, message: &str, invoice_id: &str) -> Answer {
     count(sandbox, |s| s.invalid_requests_refused += 1);

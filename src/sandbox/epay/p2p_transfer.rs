@@ -1,7 +1,8 @@
 //! `POST /p2p/transfer`, as the P2P document describes it.
 
 use super::{
-    Answer, authorise, bound_amount, count, decline, invalid, mask, new_txn, payment_answer, record,
+    Answer, accept, authorise, bound_amount, decline, invalid, mask, new_txn, payment_answer,
+    record,
 };
 use crate::providers::epay::{codes, p2p_transfer};
 use crate::sandbox::Sandbox;
@@ -72,13 +73,14 @@ pub async fn handle(
     headers: HeaderMap,
     raw: axum::body::Bytes,
 ) -> Answer {
-    count(&sandbox, |s| s.request(&format!("POST {PATH}")));
-    let Ok(body) = serde_json::from_slice::<Body>(&raw) else {
-        return invalid(
-            &sandbox,
-            "request body does not match the P2P transfer format",
-            "",
-        );
+    let body: Body = match accept(
+        &sandbox,
+        PATH,
+        &raw,
+        "request body does not match the P2P transfer format",
+    ) {
+        Ok(b) => b,
+        Err(a) => return a,
     };
     let o = &body.order;
     let grant = match authorise(&sandbox, &headers, Some(codes::SCOPE_TRANSFER), Some(&o.id)) {
