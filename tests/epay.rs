@@ -649,3 +649,76 @@ async fn redis_dump(app: &TestFleet) -> String {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_answer_is_settled_by_check_status_without_paying_twice() {
+    let app = spawn_app("t-epay-lost", 1).await;
+    // epay processes the transfer, then its answer is lost (HTTP 502).
+    let faults = json!({"endpoints": {P2P_ENDPOINT: {"error_after_rate": 1.0}}});
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(faults).unwrap());
+    app.publish(&p2p(
+        "p2p-lost",
+        60_000,
+        json!({"card": card(VISA)}),
+        json!({"card_id": "c-1"}),
+    ))
+    .await;
+    let event = app.terminal("p2p-lost").await;
+    assert_eq!(event.status, EventStatus::Succeeded, "{event:?}");
+    let invoice = invoice_of(&app, "p2p-lost").await;
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(stats.executed.get(&invoice), Some(&1));
+    assert_eq!(
+        stats.requests.get(P2P_ENDPOINT),
+        Some(&1),
+        "asked, not sent again"
+    );
+    assert!(stats.faults.get("error_after").is_some_and(|n| *n >= 1));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn epay_commands_route_to_their_own_quorum_queue() {
+    use payfleet::contract::ProviderName;
+    let app = spawn_app("t-epay-queue", 0).await;
+    for (body, rk) in [
+        (google_pay("q-1", 100, "1111"), "epay.payment"),
+        (
+            p2p("q-2", 100, json!({"card_id": "a"}), json!({"card_id": "b"})),
+            "epay.transfer",
+        ),
+    ] {
+        let value: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            payfleet::contract::command::routing_key_of(&value).unwrap(),
+            rk
+        );
+        app.publish(&body).await;
+    }
+    let confirm = json!({"method": "p2p", "operation": "confirm_3ds"});
+    assert_eq!(
+        payfleet::contract::command::routing_key_of(&confirm).unwrap(),
+        "epay.confirm_3ds"
+    );
+    let conn = payfleet::bus::connect(&app.fleet.settings.amqp.url, "test-epay-queue")
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let names = app.fleet.names();
+    let epay_queue = names.command_queue(ProviderName::Epay);
+    assert!(epay_queue.ends_with(".commands.epay"));
+    assert_eq!(
+        payfleet::bus::queue_depth(&ch, &epay_queue).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        payfleet::bus::queue_depth(&ch, &names.command_queue(ProviderName::Ecommpay))
+            .await
+            .unwrap(),
+        0
+    );
+    let _ = conn.close(200, "bye".into()).await;
+    app.stop().await;
+}

@@ -257,7 +257,8 @@ mod tests {
         let b = body();
         let k = keyed(&b);
         let text = serde_json::to_string(&*k).unwrap();
-        assert!(!text.contains(PAN) && !text.contains("815"), "{text}");
+        // (Hex digests may contain "815" by chance: look for the value itself.)
+        assert!(!text.contains(PAN) && !text.contains("\"815\""), "{text}");
         assert_eq!(serde_json::to_string(&*keyed(&b)).unwrap(), text);
         let mut other = body();
         other["details"]["sender"]["card"]["cvc"] = json!("816");
