@@ -722,3 +722,55 @@ async fn epay_commands_route_to_their_own_quorum_queue() {
     let _ = conn.close(200, "bye".into()).await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_used_after_its_expiry_is_refused() {
+    let mut settings = common::settings("t-epay-expiry");
+    settings.sandbox.epay_token_ttl_s = 1;
+    let app = spawn_app_with(settings, 0).await;
+    let s = &app.fleet.settings;
+    let secret =
+        secrecy::ExposeSecret::expose_secret(s.secrets.epay_client_secret.as_ref().unwrap())
+            .to_owned();
+    let http = reqwest::Client::new();
+    let form = [
+        ("grant_type", "client_credentials".to_owned()),
+        ("scope", "transfer".to_owned()),
+        ("client_id", s.epay.client_id.clone()),
+        ("client_secret", secret),
+        ("terminal", s.epay.terminal_id.clone()),
+        ("invoiceID", "200000000001".to_owned()),
+        ("amount", "100".to_owned()),
+        ("currency", "KZT".to_owned()),
+    ];
+    let granted: Value = http
+        .post(sandbox_url(&app, "/oauth2/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = granted["access_token"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let transfer = json!({"order": {"amount": 100, "currency": "KZT", "description": "x", "id": "200000000001",
+                                    "terminalId": s.epay.terminal_id},
+                          "card": {"sender": {"transferType": "TYPECARDID", "cardCred": "c1"},
+                                   "receiver": {"transferType": "TYPECARDID", "cardCred": "c2"}}});
+    let late = http
+        .post(sandbox_url(&app, "/p2p/transfer"))
+        .bearer_auth(&access)
+        .json(&transfer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status().as_u16(), 401);
+    let body: Value = late.json().await.unwrap();
+    assert_eq!(
+        (body["code"].as_i64(), body["message"].as_str()),
+        (Some(1500), Some("token expired"))
+    );
+    assert!(app.fleet.sandbox.stats().executed.is_empty());
+    app.stop().await;
+}
