@@ -774,3 +774,90 @@ async fn a_token_used_after_its_expiry_is_refused() {
     assert!(app.fleet.sandbox.stats().executed.is_empty());
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_authentic_post_link_is_believed_only_as_far_as_check_status_says() {
+    let app = spawn_app("t-epay-postlink", 1).await;
+    app.publish(&p2p(
+        "p2p-early",
+        70_000,
+        json!({"card": card(MC_3DS)}),
+        json!({"card_id": "c-1"}),
+    ))
+    .await;
+    let asked = wait_status(&app, "p2p-early", EventStatus::ActionRequired).await;
+    let invoice = asked.payment_id.unwrap();
+    // The transaction's own secret_hash, as epay would echo it.
+    let client = redis::Client::open(app.fleet.settings.redis.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let entry = format!(
+        "{}:{{epay:{}}}:k:p2p-early",
+        app.fleet.settings.redis.key_prefix, app.fleet.settings.epay.terminal_id
+    );
+    let secret_hash: String = redis::cmd("HGET")
+        .arg(&entry)
+        .arg("sh")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // It claims success, but epay still waits for 3-D Secure: nothing is published.
+    let claim = json!({"invoiceId": invoice, "secret_hash": secret_hash, "code": "ok", "reason": "Successfully"});
+    let answer = reqwest::Client::new()
+        .post(format!("http://{}/callbacks/epay", app.fleet.gateway_addr))
+        .json(&claim)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        app.state("p2p-early").await.as_deref(),
+        Some("action_required")
+    );
+    assert!(
+        app.events_for("p2p-early")
+            .iter()
+            .all(|e| !e.status.is_terminal())
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_endpoint_outage_is_retried_and_pays_once() {
+    let app = spawn_app("t-epay-oauth-down", 1).await;
+    let down = json!({"endpoints": {"POST /oauth2/token": {"error_rate": 1.0}}});
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(down).unwrap());
+    app.publish(&google_pay("gp-oauth-down", 25_000, "1111"))
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while app
+        .fleet
+        .sandbox
+        .stats()
+        .faults
+        .get("error")
+        .copied()
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker keeps asking for a token"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        app.events_for("gp-oauth-down")
+            .iter()
+            .all(|e| !e.status.is_terminal())
+    );
+    app.fleet.sandbox.set_faults(Default::default());
+    let event = app.terminal("gp-oauth-down").await;
+    assert_eq!(event.status, EventStatus::Succeeded, "{event:?}");
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(stats.requests.get(GOOGLE_PAY_ENDPOINT), Some(&1));
+    assert_eq!(stats.executed.len(), 1);
+    app.stop().await;
+}
