@@ -433,7 +433,7 @@ impl Write for Capture {
 
 /// Where a card number or CVC shows up in `text`. PANs are searched as they are; a CVC
 /// (three or four digits, which occur by chance in ports, sizes and timestamps) is
-/// searched where it would be card data: quoted as a JSON string, or after `cvc`.
+/// searched where it would be card data: quoted, or after `cvc`.
 fn card_data_in(text: &str) -> Vec<String> {
     let lower = text.to_lowercase();
     let mut found = Vec::new();
@@ -441,7 +441,12 @@ fn card_data_in(text: &str) -> Vec<String> {
         if text.contains(pan) {
             found.push(format!("PAN {pan}"));
         }
-        let quoted = [format!("\"{cvc}\""), format!("\\\"{cvc}\\\"")];
+        // As a JSON string, escaped inside one, or as serde quotes a number (`4169`).
+        let quoted = [
+            format!("\"{cvc}\""),
+            format!("\\\"{cvc}\\\""),
+            format!("`{cvc}`"),
+        ];
         let after_key = lower.match_indices("cvc").any(|(i, _)| {
             lower[i..]
                 .chars()
