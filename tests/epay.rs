@@ -866,3 +866,55 @@ async fn a_token_endpoint_outage_is_retried_and_pays_once() {
     assert_eq!(stats.executed.len(), 1);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invoice_ids_are_allocated_once_per_key_and_unique_in_their_last_six_digits() {
+    use payfleet::providers::epay::invoice::Invoices;
+    let s = common::settings("t-epay-invoices");
+    let invoices = Invoices::connect(&s.redis.url, &s.redis.key_prefix, "term-1", 60_000)
+        .await
+        .expect("Redis is up");
+    // The same key, many times at once: one invoice id, one secret_hash.
+    let same = futures::future::join_all((0..20).map(|_| invoices.allocate("k-same"))).await;
+    let first = same[0].as_ref().unwrap();
+    for a in &same {
+        let a = a.as_ref().unwrap();
+        assert_eq!(a.invoice_id, first.invoice_id);
+        assert!(payfleet::providers::epay::invoice::secret_matches(
+            &first.secret_hash,
+            secrecy::ExposeSecret::expose_secret(&a.secret_hash)
+        ));
+    }
+    // Many keys at once: all different, also in their last six digits.
+    let many = futures::future::join_all((0..200).map(|i| {
+        let invoices = invoices.clone();
+        async move {
+            invoices
+                .allocate(&format!("k-{i}"))
+                .await
+                .unwrap()
+                .invoice_id
+        }
+    }))
+    .await;
+    let mut suffixes = std::collections::HashSet::new();
+    for id in &many {
+        assert!(
+            (6..=15).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit()),
+            "{id}"
+        );
+        assert!(
+            suffixes.insert(id[id.len() - 6..].to_owned()),
+            "suffix of {id} repeats"
+        );
+    }
+    assert!(!suffixes.contains(&first.invoice_id[first.invoice_id.len() - 6..]));
+    // The gateway finds a transaction by its invoice id.
+    let (key, _) = invoices
+        .find(&many[7])
+        .await
+        .unwrap()
+        .expect("known invoice");
+    assert_eq!(key, "k-7");
+    assert!(invoices.find("123456789012").await.unwrap().is_none());
+}

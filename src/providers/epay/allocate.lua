@@ -30,7 +30,10 @@ for _ = 1, 1000 do
     redis.call('HSET', KEYS[4], 'i:' .. inv, ARGV[1], 's:' .. suffix, inv)
     redis.call('ZADD', KEYS[3], now, inv)
     redis.call('HSET', KEYS[1], 'inv', inv, 'sh', ARGV[2])
-    redis.call('PEXPIRE', KEYS[1], retention)
+    -- Everything lives as long as the newest order needs it, and no longer.
+    for i = 1, 4 do
+      redis.call('PEXPIRE', KEYS[i], retention)
+    end
     return {inv, ARGV[2]}
   end
 end
