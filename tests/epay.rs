@@ -918,3 +918,44 @@ async fn invoice_ids_are_allocated_once_per_key_and_unique_in_their_last_six_dig
     assert_eq!(key, "k-7");
     assert!(invoices.find("123456789012").await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_google_pay_payment_through_3ds_and_a_failed_3ds_transfer() {
+    let app = spawn_app("t-epay-gp-3ds", 1).await;
+    app.publish(&google_pay("gp-3ds", 33_300, "6736")).await;
+    app.publish(&p2p(
+        "p2p-3ds-fail",
+        44_400,
+        json!({"card": card(MC_3DS)}),
+        json!({"card_id": "c-1"}),
+    ))
+    .await;
+    for (key, pa_res) in [("gp-3ds", "eJzNWVnT4jiy"), ("p2p-3ds-fail", "FAIL")] {
+        let asked = wait_status(&app, key, EventStatus::ActionRequired).await;
+        let action = asked.action.clone().unwrap();
+        let confirm = json!({
+            "version": 1, "idempotency_key": format!("{key}-confirm"), "method": "p2p", "operation": "confirm_3ds",
+            "amount": asked.amount,
+            "details": {"invoice_id": asked.payment_id, "ID": action["ID"], "PaRes": pa_res, "MD": action["MD"]}
+        });
+        app.publish(&confirm.to_string()).await;
+    }
+    assert_eq!(
+        app.terminal("gp-3ds-confirm").await.status,
+        EventStatus::Succeeded
+    );
+    assert_eq!(app.terminal("gp-3ds").await.status, EventStatus::Succeeded);
+    let failed_confirm = app.terminal("p2p-3ds-fail-confirm").await;
+    assert_eq!(failed_confirm.status, EventStatus::Declined);
+    assert_eq!(failed_confirm.provider.unwrap().code, "456");
+    let failed = app.terminal("p2p-3ds-fail").await;
+    assert_eq!(failed.status, EventStatus::Declined, "{failed:?}");
+    assert_eq!(
+        failed.provider.unwrap().code,
+        "456",
+        "the reasonCode check-status gives"
+    );
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(stats.executed.len(), 1, "{stats:?}");
+    app.stop().await;
+}
