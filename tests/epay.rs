@@ -222,65 +222,65 @@ async fn bad_credentials_end_the_payment_without_a_payment_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_token_is_refused_for_another_invoice_and_with_wrong_credentials() {
     let app = spawn_app("t-epay-token", 0).await;
-    let s = &app.fleet.settings;
-    let secret =
-        secrecy::ExposeSecret::expose_secret(s.secrets.epay_client_secret.as_ref().unwrap())
-            .to_owned();
-    let http = reqwest::Client::new();
-    let token = |invoice: &'static str, secret: String| {
-        let form = [
-            ("grant_type", "client_credentials".to_owned()),
-            ("scope", "transfer".to_owned()),
-            ("client_id", s.epay.client_id.clone()),
-            ("client_secret", secret),
-            ("terminal", s.epay.terminal_id.clone()),
-            ("invoiceID", invoice.to_owned()),
-            ("amount", "100.00".to_owned()),
-            ("currency", "KZT".to_owned()),
-            ("secret_hash", "sh".to_owned()),
-        ];
-        http.post(sandbox_url(&app, "/oauth2/token"))
-            .form(&form)
-            .send()
-    };
-    let bad = token("100000000001", "wrong".into()).await.unwrap();
+    let bad = sandbox_token(&app, "100000000001", Some("wrong")).await;
     assert_eq!(bad.status().as_u16(), 401);
-    let granted: Value = token("100000000001", secret)
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let access = granted["access_token"].as_str().unwrap().to_owned();
-    let transfer = |invoice: &str| {
-        json!({"order": {"amount": 100.00, "currency": "KZT", "description": "x", "id": invoice,
-                         "terminalId": s.epay.terminal_id},
-               "card": {"sender": {"transferType": "TYPECARDID", "cardCred": "c1"},
-                        "receiver": {"transferType": "TYPECARDID", "cardCred": "c2"}}})
-    };
-    let reused = http
-        .post(sandbox_url(&app, "/p2p/transfer"))
-        .bearer_auth(&access)
-        .json(&transfer("100000000002"))
-        .send()
-        .await
-        .unwrap();
+    let access = access_token(sandbox_token(&app, "100000000001", None).await).await;
+    let reused = sandbox_transfer(&app, &access, "100000000002").await;
     assert_eq!(reused.status().as_u16(), 401);
     let body: Value = reused.json().await.unwrap();
     assert_eq!(body["code"], 1500, "{body}");
     // The same token for its own invoice works.
-    let own = http
-        .post(sandbox_url(&app, "/p2p/transfer"))
-        .bearer_auth(&access)
-        .json(&transfer("100000000001"))
-        .send()
-        .await
-        .unwrap();
+    let own = sandbox_transfer(&app, &access, "100000000001").await;
     assert_eq!(own.status().as_u16(), 200);
     let stats = app.fleet.sandbox.stats();
     assert_eq!(stats.executed.get("100000000001"), Some(&1));
     assert_eq!(stats.executed.get("100000000002"), None);
     app.stop().await;
+}
+
+/// Asks the sandbox for a `transfer` token for `invoice` (100.00 KZT), with the fleet's
+/// client secret or `secret`.
+async fn sandbox_token(app: &TestFleet, invoice: &str, secret: Option<&str>) -> reqwest::Response {
+    let s = &app.fleet.settings;
+    let own = secrecy::ExposeSecret::expose_secret(s.secrets.epay_client_secret.as_ref().unwrap())
+        .to_owned();
+    let form = [
+        ("grant_type", "client_credentials".to_owned()),
+        ("scope", "transfer".to_owned()),
+        ("client_id", s.epay.client_id.clone()),
+        ("client_secret", secret.map_or(own, str::to_owned)),
+        ("terminal", s.epay.terminal_id.clone()),
+        ("invoiceID", invoice.to_owned()),
+        ("amount", "100.00".to_owned()),
+        ("currency", "KZT".to_owned()),
+        ("secret_hash", "sh".to_owned()),
+    ];
+    reqwest::Client::new()
+        .post(sandbox_url(app, "/oauth2/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn access_token(granted: reqwest::Response) -> String {
+    let granted: Value = granted.json().await.unwrap();
+    granted["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A 100.00 KZT transfer between saved cards, straight to the sandbox.
+async fn sandbox_transfer(app: &TestFleet, token: &str, invoice: &str) -> reqwest::Response {
+    let body = json!({"order": {"amount": 100.00, "currency": "KZT", "description": "x", "id": invoice,
+                                "terminalId": app.fleet.settings.epay.terminal_id},
+                      "card": {"sender": {"transferType": "TYPECARDID", "cardCred": "c1"},
+                               "receiver": {"transferType": "TYPECARDID", "cardCred": "c2"}}});
+    reqwest::Client::new()
+        .post(sandbox_url(app, "/p2p/transfer"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -733,43 +733,9 @@ async fn a_token_used_after_its_expiry_is_refused() {
     let mut settings = common::settings("t-epay-expiry");
     settings.sandbox.epay_token_ttl_s = 1;
     let app = spawn_app_with(settings, 0).await;
-    let s = &app.fleet.settings;
-    let secret =
-        secrecy::ExposeSecret::expose_secret(s.secrets.epay_client_secret.as_ref().unwrap())
-            .to_owned();
-    let http = reqwest::Client::new();
-    let form = [
-        ("grant_type", "client_credentials".to_owned()),
-        ("scope", "transfer".to_owned()),
-        ("client_id", s.epay.client_id.clone()),
-        ("client_secret", secret),
-        ("terminal", s.epay.terminal_id.clone()),
-        ("invoiceID", "200000000001".to_owned()),
-        ("amount", "100".to_owned()),
-        ("currency", "KZT".to_owned()),
-    ];
-    let granted: Value = http
-        .post(sandbox_url(&app, "/oauth2/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let access = granted["access_token"].as_str().unwrap().to_owned();
+    let access = access_token(sandbox_token(&app, "200000000001", None).await).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let transfer = json!({"order": {"amount": 100, "currency": "KZT", "description": "x", "id": "200000000001",
-                                    "terminalId": s.epay.terminal_id},
-                          "card": {"sender": {"transferType": "TYPECARDID", "cardCred": "c1"},
-                                   "receiver": {"transferType": "TYPECARDID", "cardCred": "c2"}}});
-    let late = http
-        .post(sandbox_url(&app, "/p2p/transfer"))
-        .bearer_auth(&access)
-        .json(&transfer)
-        .send()
-        .await
-        .unwrap();
+    let late = sandbox_transfer(&app, &access, "200000000001").await;
     assert_eq!(late.status().as_u16(), 401);
     let body: Value = late.json().await.unwrap();
     assert_eq!(

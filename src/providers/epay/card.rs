@@ -160,14 +160,29 @@ fn replace(value: &mut Value, with: &dyn Fn(&Value) -> Value) -> bool {
 
 /// The body as the fingerprint sees it: card data replaced by its keyed hash.
 pub fn keyed(value: &Value) -> Cow<'_, Value> {
-    let mut copy = value.clone();
-    if replace(&mut copy, &|v| {
-        Value::String(format!("hmac:{}", hmac_hex(v)))
-    }) {
-        Cow::Owned(copy)
-    } else {
-        Cow::Borrowed(value)
+    if !holds_card_data(value) {
+        // The common case (no cards): no copy.
+        return Cow::Borrowed(value);
     }
+    let mut copy = value.clone();
+    replace(&mut copy, &|v| {
+        Value::String(format!("hmac:{}", hmac_hex(v)))
+    });
+    Cow::Owned(copy)
+}
+
+/// Whether a card field, or anything that looks like a PAN, is in `value`.
+fn holds_card_data(value: &Value) -> bool {
+    fn stray(v: &Value) -> bool {
+        match v {
+            Value::String(s) => looks_like_pan(s),
+            Value::Number(n) => looks_like_pan(&n.to_string()),
+            Value::Array(items) => items.iter().any(stray),
+            Value::Object(map) => map.values().any(stray),
+            _ => false,
+        }
+    }
+    CARD_FIELDS.iter().any(|p| value.pointer(p).is_some()) || stray(value)
 }
 
 /// Whether a command body carries (or may carry) card data.
@@ -176,7 +191,7 @@ pub fn carries_card_data(value: &Value) -> bool {
         value.get("method").and_then(Value::as_str),
         Some("p2p" | "google_pay")
     );
-    epay_method || replace(&mut value.clone(), &|_| Value::Null)
+    epay_method || holds_card_data(value)
 }
 
 /// A message with every quoted value and every number of three digits or more masked:
