@@ -193,7 +193,7 @@ pub async fn confirm_3ds(
             }
         }
         waiting = still;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     published
 }
