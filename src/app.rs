@@ -9,10 +9,11 @@ use crate::config::Settings;
 use crate::gateway::{self, Gateway};
 use crate::pipeline::{Providers, Worker};
 use crate::providers::ecommpay::{Ecommpay, Gate};
+use crate::providers::epay::Epay;
 use crate::reconciler::Reconciler;
 use crate::sandbox::{self, Sandbox};
 use crate::state::StateStore;
-use crate::telemetry::{Metrics, Readiness, ops_router, serve_ops};
+use crate::telemetry::{Metrics, Readiness, ops_router, serve_on, serve_ops};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -78,7 +79,29 @@ pub async fn connect_store(settings: &Settings) -> anyhow::Result<StateStore> {
     .with_context(|| format!("connecting to Redis at {}", settings.redis.url))
 }
 
-pub fn providers(settings: &Settings) -> anyhow::Result<Providers> {
+/// The epay client: its HTTP API and its invoice allocator in Redis. Installs the
+/// fingerprint key for card data first, so no command is fingerprinted without it.
+pub async fn epay(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Epay>> {
+    crate::providers::epay::card::install_fingerprint_key(settings.secrets.epay_fingerprint()?);
+    let api =
+        crate::providers::epay::api::Api::new(settings.epay.clone(), settings.secrets.epay()?)?;
+    let invoices = crate::providers::epay::invoice::Invoices::connect(
+        &settings.redis.url,
+        &settings.redis.key_prefix,
+        &settings.epay.terminal_id,
+        settings.redis.retention_ms,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "connecting epay's invoice allocator to Redis at {}",
+            settings.redis.url
+        )
+    })?;
+    Ok(Arc::new(Epay::new(api, invoices, metrics)))
+}
+
+pub async fn providers(settings: &Settings, metrics: &Arc<Metrics>) -> anyhow::Result<Providers> {
     let e = &settings.ecommpay;
     let gate = Gate::new(
         &e.base_url,
@@ -89,6 +112,7 @@ pub fn providers(settings: &Settings) -> anyhow::Result<Providers> {
     )?;
     Ok(Providers {
         ecommpay: Arc::new(Ecommpay::new(gate)),
+        epay: epay(settings, metrics.clone()).await?,
         time_scale: settings.reconciler.time_scale,
     })
 }
@@ -115,7 +139,7 @@ pub async fn spawn_reconciler(
     let names = Names::new(&settings.amqp.namespace);
     let reconciler = Reconciler {
         store: connect_store(settings).await?,
-        providers: providers(settings)?,
+        providers: providers(settings, &metrics).await?,
         link: PublisherLink::new(
             &settings.amqp.url,
             "payfleet-reconciler",
@@ -143,7 +167,7 @@ pub async fn spawn_worker(
     let metrics = Arc::new(Metrics::new("worker"));
     let ready = Readiness::default();
     let store = connect_store(settings).await?;
-    let providers = providers(settings)?;
+    let providers = providers(settings, &metrics).await?;
     let ops = if serve_ops_endpoints {
         let router = ops_router(metrics.clone(), ready.clone());
         let (addr, _) = serve_ops(settings.worker.ops_listen, router, shutdown.wait())
@@ -203,8 +227,9 @@ pub async fn spawn_gateway(
     let gw = Arc::new(Gateway {
         store,
         link,
-        metrics,
+        metrics: metrics.clone(),
         ecommpay_secret: settings.secrets.ecommpay()?,
+        epay: epay(settings, metrics.clone()).await?,
     });
     let router = gateway::router(gw.clone(), ready);
     let (addr, server) = serve_ops(settings.gateway.listen, router, shutdown.wait())
@@ -222,18 +247,27 @@ pub async fn spawn_sandbox(
     settings: &Settings,
     shutdown: &Shutdown,
 ) -> anyhow::Result<(SocketAddr, Arc<Sandbox>, JoinHandle<()>)> {
+    let listen = settings.sandbox.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding sandbox.listen {listen}"))?;
+    spawn_sandbox_on(listener, settings, shutdown)
+}
+
+/// Starts the provider simulator on a listener already bound, so that its address can
+/// be configured into the processes that call it before it starts.
+pub fn spawn_sandbox_on(
+    listener: tokio::net::TcpListener,
+    settings: &Settings,
+    shutdown: &Shutdown,
+) -> anyhow::Result<(SocketAddr, Arc<Sandbox>, JoinHandle<()>)> {
     let metrics = Arc::new(Metrics::new("sandbox"));
     let sb = Sandbox::new(
         settings.sandbox.clone(),
         settings.secrets.sandbox_ecommpay()?,
+        settings.secrets.sandbox_epay()?,
         metrics,
     );
-    let (addr, task) = serve_ops(
-        settings.sandbox.listen,
-        sandbox::router(sb.clone()),
-        shutdown.wait(),
-    )
-    .await
-    .with_context(|| format!("binding sandbox.listen {}", settings.sandbox.listen))?;
+    let (addr, task) = serve_on(listener, sandbox::router(sb.clone()), shutdown.wait())?;
     Ok((addr, sb, task))
 }

@@ -29,6 +29,7 @@ pub struct Settings {
     pub reconciler: ReconcilerSettings,
     pub gateway: GatewaySettings,
     pub ecommpay: EcommpaySettings,
+    pub epay: EpaySettings,
     pub sandbox: SandboxSettings,
     pub telemetry: TelemetrySettings,
     #[serde(skip)]
@@ -90,6 +91,23 @@ pub struct EcommpaySettings {
     pub request_timeout_ms: u64,
 }
 
+/// Halyk epay: every base URL is configuration (the documents' test and production
+/// hosts differ in shape, e.g. `/epay2` and `/api` prefixes on the test hosts).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpaySettings {
+    pub oauth_url: String,
+    pub api_url: String,
+    pub status_url: String,
+    pub client_id: String,
+    pub terminal_id: String,
+    pub post_link_url: String,
+    pub failure_post_link_url: String,
+    pub term_url: String,
+    pub connect_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxSettings {
@@ -99,6 +117,9 @@ pub struct SandboxSettings {
     pub callback_delay_ms: u64,
     pub callback_retry_ms: Vec<u64>,
     pub callback_max_attempts: u32,
+    pub epay_client_id: String,
+    pub epay_terminal_id: String,
+    pub epay_token_ttl_s: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -121,6 +142,9 @@ pub struct TelemetrySettings {
 pub struct Secrets {
     pub ecommpay_secret_key: Option<SecretString>,
     pub sandbox_ecommpay_secret_key: Option<SecretString>,
+    pub epay_client_secret: Option<SecretString>,
+    pub epay_fingerprint_key: Option<SecretString>,
+    pub sandbox_epay_client_secret: Option<SecretString>,
 }
 
 impl Secrets {
@@ -129,6 +153,12 @@ impl Secrets {
         "sandbox.ecommpay_secret_key",
         "SANDBOX__ECOMMPAY_SECRET_KEY",
     );
+
+    const EPAY: (&'static str, &'static str) = ("epay.client_secret", "EPAY__CLIENT_SECRET");
+    const EPAY_FINGERPRINT: (&'static str, &'static str) =
+        ("epay.fingerprint_key", "EPAY__FINGERPRINT_KEY");
+    const SANDBOX_EPAY: (&'static str, &'static str) =
+        ("sandbox.epay_client_secret", "SANDBOX__EPAY_CLIENT_SECRET");
 
     fn env_name(suffix: &str) -> String {
         format!("{ENV_PREFIX}__{suffix}")
@@ -150,6 +180,19 @@ impl Secrets {
 
     pub fn sandbox_ecommpay(&self) -> Result<SecretString, ConfigError> {
         Self::require(&self.sandbox_ecommpay_secret_key, Self::SANDBOX_ECOMMPAY)
+    }
+
+    pub fn epay(&self) -> Result<SecretString, ConfigError> {
+        Self::require(&self.epay_client_secret, Self::EPAY)
+    }
+
+    /// Keys the HMAC that stands in for card data in command fingerprints.
+    pub fn epay_fingerprint(&self) -> Result<SecretString, ConfigError> {
+        Self::require(&self.epay_fingerprint_key, Self::EPAY_FINGERPRINT)
+    }
+
+    pub fn sandbox_epay(&self) -> Result<SecretString, ConfigError> {
+        Self::require(&self.sandbox_epay_client_secret, Self::SANDBOX_EPAY)
     }
 }
 
@@ -175,7 +218,13 @@ impl Settings {
             }
             builder = builder.add_source(config::File::from(path));
         }
-        let secret_suffixes = [Secrets::ECOMMPAY.1, Secrets::SANDBOX_ECOMMPAY.1];
+        let secret_suffixes = [
+            Secrets::ECOMMPAY.1,
+            Secrets::SANDBOX_ECOMMPAY.1,
+            Secrets::EPAY.1,
+            Secrets::EPAY_FINGERPRINT.1,
+            Secrets::SANDBOX_EPAY.1,
+        ];
         let plain_env: config::Map<String, String> = env
             .iter()
             .filter(|(k, _)| {
@@ -208,6 +257,9 @@ impl Settings {
         settings.secrets = Secrets {
             ecommpay_secret_key: secret(Secrets::ECOMMPAY.1),
             sandbox_ecommpay_secret_key: secret(Secrets::SANDBOX_ECOMMPAY.1),
+            epay_client_secret: secret(Secrets::EPAY.1),
+            epay_fingerprint_key: secret(Secrets::EPAY_FINGERPRINT.1),
+            sandbox_epay_client_secret: secret(Secrets::SANDBOX_EPAY.1),
         };
         settings.validate()?;
         Ok(settings)
@@ -242,6 +294,15 @@ impl Settings {
                 "sandbox.ecommpay_callback_url",
                 &self.sandbox.ecommpay_callback_url,
             ),
+            ("epay.oauth_url", &self.epay.oauth_url),
+            ("epay.api_url", &self.epay.api_url),
+            ("epay.status_url", &self.epay.status_url),
+            ("epay.post_link_url", &self.epay.post_link_url),
+            (
+                "epay.failure_post_link_url",
+                &self.epay.failure_post_link_url,
+            ),
+            ("epay.term_url", &self.epay.term_url),
         ] {
             if reqwest::Url::parse(url).is_err() {
                 return fail(setting, &format!("is not a URL: {url:?}"));
@@ -292,6 +353,22 @@ mod tests {
         let s = Settings::load_from(None, HashMap::new()).unwrap();
         let e = s.secrets.ecommpay().unwrap_err().to_string();
         assert!(e.contains("PAYFLEET__ECOMMPAY__SECRET_KEY"), "{e}");
+    }
+
+    #[test]
+    fn epay_secrets_come_only_from_the_environment() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("PAYFLEET__EPAY__CLIENT_SECRET", "cs"),
+                ("PAYFLEET__EPAY__TERMINAL_ID", "t-1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.secrets.epay().unwrap().expose_secret(), "cs");
+        assert_eq!(s.epay.terminal_id, "t-1");
+        let e = s.secrets.epay_fingerprint().unwrap_err().to_string();
+        assert!(e.contains("PAYFLEET__EPAY__FINGERPRINT_KEY"), "{e}");
     }
 
     #[test]

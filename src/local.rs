@@ -43,6 +43,21 @@ pub fn isolated(mut settings: Settings, label: &str) -> Settings {
         settings.secrets.ecommpay_secret_key = Some(secret.clone());
         settings.secrets.sandbox_ecommpay_secret_key = Some(secret);
     }
+    if settings.secrets.epay_client_secret.is_none() {
+        let secret = SecretString::from(uuid::Uuid::new_v4().simple().to_string());
+        settings.secrets.epay_client_secret = Some(secret.clone());
+        settings.secrets.sandbox_epay_client_secret = Some(secret);
+    }
+    if settings.secrets.sandbox_epay_client_secret.is_none() {
+        settings.secrets.sandbox_epay_client_secret = settings.secrets.epay_client_secret.clone();
+    }
+    if settings.secrets.epay_fingerprint_key.is_none() {
+        let key = SecretString::from(uuid::Uuid::new_v4().simple().to_string());
+        settings.secrets.epay_fingerprint_key = Some(key);
+    }
+    // The sandbox serves the merchant the workers are configured as.
+    settings.sandbox.epay_client_id = settings.epay.client_id.clone();
+    settings.sandbox.epay_terminal_id = settings.epay.terminal_id.clone();
     settings
 }
 
@@ -62,11 +77,23 @@ impl LocalFleet {
         )
         .await?;
         let _ = conn.close(200, "declared".into()).await;
+        // The sandbox's address first: the gateway confirms epay postLinks with it.
+        let sandbox_listener = tokio::net::TcpListener::bind(settings.sandbox.listen).await?;
+        let sandbox_addr = sandbox_listener.local_addr()?;
+        for url in [
+            &mut settings.epay.oauth_url,
+            &mut settings.epay.api_url,
+            &mut settings.epay.status_url,
+        ] {
+            *url = format!("http://{sandbox_addr}");
+        }
         let (gateway_addr, gateway) = app::spawn_gateway(&settings, &shutdown).await?;
         settings.sandbox.ecommpay_callback_url =
             format!("http://{gateway_addr}/callbacks/ecommpay");
+        settings.epay.post_link_url = format!("http://{gateway_addr}/callbacks/epay");
+        settings.epay.failure_post_link_url = format!("http://{gateway_addr}/callbacks/epay");
         let (sandbox_addr, sandbox, sandbox_task) =
-            app::spawn_sandbox(&settings, &shutdown).await?;
+            app::spawn_sandbox_on(sandbox_listener, &settings, &shutdown)?;
         settings.ecommpay.base_url = format!("http://{sandbox_addr}");
         let mut fleet = LocalFleet {
             settings,

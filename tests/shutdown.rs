@@ -36,6 +36,14 @@ async fn sigterm_stops_a_worker_cleanly_and_the_next_one_finishes_the_batch() {
         .env("PAYFLEET__WORKER__RETRY_DELAYS_MS", "300,1000")
         .env("PAYFLEET__ECOMMPAY__BASE_URL", &s.ecommpay.base_url)
         .env("PAYFLEET__ECOMMPAY__SECRET_KEY", &secret)
+        .env(
+            "PAYFLEET__EPAY__CLIENT_SECRET",
+            s.secrets.epay().unwrap().expose_secret(),
+        )
+        .env(
+            "PAYFLEET__EPAY__FINGERPRINT_KEY",
+            s.secrets.epay_fingerprint().unwrap().expose_secret(),
+        )
         .env("PAYFLEET__RECONCILER__EMBEDDED", "false")
         .env("PAYFLEET__TELEMETRY__LOG_LEVEL", "warn")
         .kill_on_drop(true)

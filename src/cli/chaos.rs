@@ -143,6 +143,16 @@ fn child_env(s: &Settings, sandbox: u16, gateway: u16) -> Vec<(String, String)> 
         .ecommpay()
         .expect("isolated settings carry a secret");
     let secret = secret.expose_secret().to_owned();
+    let epay_secret = s
+        .secrets
+        .epay()
+        .expect("isolated settings carry epay's secret");
+    let epay_secret = epay_secret.expose_secret().to_owned();
+    let fingerprint_key = s
+        .secrets
+        .epay_fingerprint()
+        .expect("isolated settings carry a fingerprint key");
+    let fingerprint_key = fingerprint_key.expose_secret().to_owned();
     let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
     [
         ("AMQP__URL", s.amqp.url.clone()),
@@ -185,6 +195,20 @@ fn child_env(s: &Settings, sandbox: u16, gateway: u16) -> Vec<(String, String)> 
             list(&s.sandbox.callback_retry_ms),
         ),
         ("SANDBOX__ECOMMPAY_SECRET_KEY", secret),
+        ("EPAY__CLIENT_SECRET", epay_secret.clone()),
+        ("SANDBOX__EPAY_CLIENT_SECRET", epay_secret),
+        ("EPAY__FINGERPRINT_KEY", fingerprint_key),
+        ("EPAY__OAUTH_URL", format!("http://127.0.0.1:{sandbox}")),
+        ("EPAY__API_URL", format!("http://127.0.0.1:{sandbox}")),
+        ("EPAY__STATUS_URL", format!("http://127.0.0.1:{sandbox}")),
+        (
+            "EPAY__POST_LINK_URL",
+            format!("http://127.0.0.1:{gateway}/callbacks/epay"),
+        ),
+        (
+            "EPAY__FAILURE_POST_LINK_URL",
+            format!("http://127.0.0.1:{gateway}/callbacks/epay"),
+        ),
         ("TELEMETRY__LOG_FORMAT", "json".into()),
         ("TELEMETRY__LOG_LEVEL", "info".into()),
     ]

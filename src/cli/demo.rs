@@ -97,7 +97,10 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     let tap = EventTap::start(&fleet).await?;
     let (conn, publisher) = fleet.publisher().await?;
     let run_id = &fleet.settings.amqp.namespace[fleet.settings.amqp.namespace.len() - 6..];
-    let planned = plan(run_id, args.count);
+    // A fifth of the commands go to Halyk epay.
+    let epay = args.count / 5;
+    let mut planned = plan(run_id, args.count - epay);
+    planned.extend(super::demo_epay::plan(run_id, epay));
     let started = Instant::now();
     let mut publishes = futures::stream::FuturesUnordered::new();
     for p in &planned {
@@ -117,8 +120,15 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
     drop(publishes);
     let keys: Vec<IdempotencyKey> = planned.iter().map(|p| p.key.clone()).collect();
+    let confirming = tokio::spawn(super::demo_epay::confirm_3ds(
+        tap.clone(),
+        publisher.clone(),
+        super::demo_epay::confirmations(&planned),
+        Duration::from_secs(args.timeout),
+    ));
     tap.wait_terminal(&keys, Duration::from_secs(args.timeout))
         .await;
+    published += confirming.await.unwrap_or_default();
     let elapsed = started.elapsed().as_secs_f64();
     // Give late duplicates a moment to show up before judging.
     tokio::time::sleep(Duration::from_millis(500)).await;

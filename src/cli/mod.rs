@@ -2,6 +2,7 @@
 
 mod chaos;
 mod demo;
+mod demo_epay;
 mod gateway;
 mod publish;
 mod reconciler;

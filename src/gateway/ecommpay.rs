@@ -54,15 +54,8 @@ pub async fn callback(
         gw.metrics.callback(PROVIDER, "in_progress");
         return (StatusCode::OK, "ok");
     };
-    let mut traceparent = headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    // The command's own trace, kept in its record, when the provider sends none.
-    let context = gw.store.trace_context(&key).await.unwrap_or_default();
-    if traceparent.is_none() {
-        traceparent = context.traceparent;
-    }
+    let context = super::trace_context(&gw, &headers, &key).await;
+    let traceparent = context.traceparent.clone();
     let span = tracing::info_span!(
         "callback",
         provider = PROVIDER,
@@ -81,7 +74,13 @@ pub async fn callback(
         },
         amount: None,
     };
-    let applied = apply(&gw, &key, state, &report, &fallback, traceparent.as_deref())
+    let settled = Settled {
+        state,
+        outcome: &report.outcome,
+        payment_id: &report.payment_id,
+        fallback: &fallback,
+    };
+    let applied = apply(&gw, &key, settled, traceparent.as_deref())
         .instrument(span.clone())
         .await;
     // No await below: the guard keeps the span on this thread.
@@ -89,10 +88,7 @@ pub async fn callback(
     match applied {
         Ok(result) => {
             if result == "applied" {
-                if let Some(lag) = context.sent_at.and_then(|t| t.elapsed().ok()) {
-                    gw.metrics
-                        .callback_lag(PROVIDER, "submitted", lag.as_secs_f64());
-                }
+                super::record_submitted_lag(&gw, PROVIDER, &context);
                 if let Some(at) = provider_time(&json) {
                     let lag = (chrono::Utc::now() - at).as_seconds_f64();
                     gw.metrics.callback_lag(PROVIDER, "provider_time", lag);
@@ -109,20 +105,34 @@ pub async fn callback(
     }
 }
 
-async fn apply(
+/// A final outcome a provider reported, to apply to a command's record.
+pub(super) struct Settled<'a> {
+    pub state: State,
+    pub outcome: &'a crate::state::Outcome,
+    pub payment_id: &'a str,
+    pub fallback: &'a Meta,
+}
+
+/// Records the outcome once and publishes its event; a duplicate only makes sure the
+/// recorded outcome's event is out. Shared by every provider's callbacks.
+pub(super) async fn apply(
     gw: &Gateway,
     key: &IdempotencyKey,
-    state: State,
-    report: &callback::Report,
-    fallback: &Meta,
+    settled: Settled<'_>,
     traceparent: Option<&str>,
 ) -> anyhow::Result<&'static str> {
+    let Settled {
+        state,
+        outcome,
+        payment_id,
+        fallback,
+    } = settled;
     // Connected first: a broker outage must not leave the outcome recorded with its
     // publish claimed by a request that cannot publish.
     let announcer = gw.announcer().await?;
     let settled = gw
         .store
-        .settle(key, state, &report.outcome, fallback, &report.payment_id)
+        .settle(key, state, outcome, fallback, payment_id)
         .await?;
     match settled {
         Settle::Applied { meta, .. } => {
@@ -136,8 +146,8 @@ async fn apply(
                         key,
                         status,
                         meta: &meta,
-                        outcome: &report.outcome,
-                        payment_id: Some(&report.payment_id),
+                        outcome,
+                        payment_id: Some(payment_id),
                         traceparent,
                     },
                     state,

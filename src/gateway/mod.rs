@@ -2,6 +2,7 @@
 //! command's record once, publishes the event, and only then answers 200.
 
 mod ecommpay;
+mod epay;
 
 use crate::bus::PublisherLink;
 use crate::pipeline::announce::Announcer;
@@ -17,6 +18,8 @@ pub struct Gateway {
     pub link: PublisherLink,
     pub metrics: Arc<Metrics>,
     pub ecommpay_secret: SecretString,
+    /// Confirms epay postLinks with check-status; finds their secret_hash.
+    pub epay: Arc<crate::providers::epay::Epay>,
 }
 
 impl Gateway {
@@ -33,6 +36,29 @@ impl Gateway {
 pub fn router(gateway: Arc<Gateway>, ready: Readiness) -> Router {
     Router::new()
         .route("/callbacks/ecommpay", post(ecommpay::callback))
+        .route("/callbacks/epay", post(epay::callback))
         .with_state(gateway.clone())
         .merge(ops_router(gateway.metrics.clone(), ready))
+}
+
+/// The trace a callback continues: the provider's `traceparent` header if it sent one,
+/// else the command's own, kept in its record; with when the payment was submitted.
+async fn trace_context(
+    gw: &Gateway,
+    headers: &axum::http::HeaderMap,
+    key: &crate::contract::IdempotencyKey,
+) -> crate::state::TraceContext {
+    let mut context = gw.store.trace_context(key).await.unwrap_or_default();
+    if let Some(tp) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+        context.traceparent = Some(tp.to_owned());
+    }
+    context
+}
+
+/// How long after its submission a payment's result arrived.
+fn record_submitted_lag(gw: &Gateway, provider: &str, context: &crate::state::TraceContext) {
+    if let Some(lag) = context.sent_at.and_then(|t| t.elapsed().ok()) {
+        gw.metrics
+            .callback_lag(provider, "submitted", lag.as_secs_f64());
+    }
 }

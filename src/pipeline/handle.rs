@@ -148,8 +148,10 @@ impl Handler {
         class: &str,
         reason: &str,
     ) -> Result<Handled, HandleError> {
+        // Card data never goes to the dead-letter queue.
+        let body = crate::providers::epay::card::redact(msg.body);
         self.publisher
-            .dead_letter(msg.routing_key, msg.body, msg.info.headers.clone(), reason)
+            .dead_letter(msg.routing_key, &body, msg.info.headers.clone(), reason)
             .await?;
         self.metrics.dead_letter(class, reason);
         Ok(Handled::DeadLettered)
@@ -283,7 +285,11 @@ impl Handler {
 
     async fn process(&self, msg: &Incoming<'_>, cmd: &Command) -> Result<Handled, HandleError> {
         let provider = self.providers.get(cmd);
-        let payment_id = provider.payment_id(cmd);
+        let payment_id = match provider.payment_id(cmd).await {
+            Ok(id) => id,
+            // Allocating the id failed (Redis): nothing was sent, try again later.
+            Err(e) => return self.park(msg, cmd, msg.info.attempt, e.class()).await,
+        };
         tracing::Span::current().record("payment_id", payment_id.as_str());
         let meta = Meta {
             method: Some(cmd.method),

@@ -10,6 +10,7 @@ pub use worker::{Worker, WorkerHandle};
 
 use crate::contract::{Command, Method, Operation, ProviderName};
 use crate::providers::ecommpay::Ecommpay;
+use crate::providers::epay::Epay;
 use crate::providers::{Provider, Timing};
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Providers {
     pub ecommpay: Arc<Ecommpay>,
+    pub epay: Arc<Epay>,
     /// `reconciler.time_scale`: shrinks every provider time in tests and demos.
     pub time_scale: f64,
 }
@@ -29,6 +31,7 @@ impl Providers {
     pub fn of(&self, method: Method) -> &dyn Provider {
         match method.provider() {
             ProviderName::Ecommpay => self.ecommpay.as_ref(),
+            ProviderName::Epay => self.epay.as_ref(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! file per method; its quirks (signatures, decimal amounts, codes) stay there.
 
 pub mod ecommpay;
+pub mod epay;
 
 use crate::contract::{Command, Method, Operation};
 use crate::state::{Outcome, State};
@@ -81,6 +82,34 @@ impl ProviderError {
     }
 }
 
+/// Reads a provider's HTTP answer: 429 is throttling (with its `Retry-After`), 5xx an
+/// unknown outcome (it may have been processed); otherwise the status and the body.
+pub async fn http_answer(
+    response: reqwest::Response,
+    provider: &str,
+) -> Result<(u16, Vec<u8>), ProviderError> {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| ProviderError::Unknown(format!("reading {provider}'s answer: {e}")))?;
+    if status == 429 {
+        return Err(ProviderError::Throttled { retry_after });
+    }
+    if status >= 500 {
+        return Err(ProviderError::Unknown(format!(
+            "{provider} answered HTTP {status}"
+        )));
+    }
+    Ok((status, bytes.to_vec()))
+}
+
 /// How long a method's payments usually take and at most may take (the providers'
 /// "basic" and "threshold" times).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +124,11 @@ pub struct Timing {
 
 pub trait Provider: Send + Sync {
     /// The id the provider will know this command's payment by: the same on every attempt.
-    fn payment_id(&self, command: &Command) -> String;
+    /// A future, because some providers (epay) allocate it in Redis on first use.
+    fn payment_id<'a>(
+        &'a self,
+        command: &'a Command,
+    ) -> BoxFuture<'a, Result<String, ProviderError>>;
 
     fn submit<'a>(
         &'a self,

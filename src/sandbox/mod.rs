@@ -4,6 +4,7 @@
 
 mod callbacks;
 pub mod ecommpay;
+pub mod epay;
 pub mod faults;
 mod stats;
 
@@ -23,6 +24,8 @@ pub struct Sandbox {
     pub ecommpay_secret: SecretString,
     pub stats: Mutex<Stats>,
     pub ecommpay: Mutex<ecommpay::Payments>,
+    pub epay_client_secret: SecretString,
+    pub epay: Mutex<epay::Book>,
     pub faults: std::sync::RwLock<Faults>,
     pub http: reqwest::Client,
     pub metrics: Arc<Metrics>,
@@ -32,6 +35,7 @@ impl Sandbox {
     pub fn new(
         settings: SandboxSettings,
         ecommpay_secret: SecretString,
+        epay_client_secret: SecretString,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         Arc::new(Sandbox {
@@ -39,6 +43,8 @@ impl Sandbox {
             ecommpay_secret,
             stats: Mutex::new(Stats::default()),
             ecommpay: Mutex::new(ecommpay::Payments::default()),
+            epay_client_secret,
+            epay: Mutex::new(epay::Book::default()),
             faults: Default::default(),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
@@ -64,10 +70,13 @@ impl Sandbox {
 pub fn router(sandbox: Arc<Sandbox>) -> Router {
     let ready = Readiness::default();
     ready.set(true);
-    let providers = ecommpay::routes().layer(axum::middleware::from_fn_with_state(
-        sandbox.clone(),
-        faults::inject,
-    ));
+    let providers =
+        ecommpay::routes()
+            .merge(epay::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                sandbox.clone(),
+                faults::inject,
+            ));
     Router::new()
         .merge(providers)
         .route(

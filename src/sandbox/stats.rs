@@ -15,6 +15,11 @@ pub struct Stats {
     /// Requests refused for a bad signature or bad fields.
     pub invalid_requests_refused: u64,
     pub callbacks: CallbackStats,
+    /// epay tokens issued, and token requests or token uses refused.
+    #[serde(default)]
+    pub epay_tokens_issued: u64,
+    #[serde(default)]
+    pub epay_tokens_refused: u64,
     /// Faults injected, by kind.
     pub faults: BTreeMap<String, u64>,
 }

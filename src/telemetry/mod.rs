@@ -10,4 +10,4 @@ pub mod trace;
 
 pub use logging::init_logging;
 pub use metrics::Metrics;
-pub use ops::{Readiness, ops_router, serve_ops};
+pub use ops::{Readiness, ops_router, serve_on, serve_ops};

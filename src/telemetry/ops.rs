@@ -59,7 +59,15 @@ pub async fn serve_ops(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    serve_on(tokio::net::TcpListener::bind(addr).await?, router, shutdown)
+}
+
+/// [`serve_ops`] on a listener already bound (to learn its address before serving).
+pub fn serve_on(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let bound = listener.local_addr()?;
     let handle = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router)

@@ -73,25 +73,7 @@ impl Gate {
             .when(reqwest::Error::is_connect)
             .await
             .map_err(classify_transport)?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::Unknown(format!("reading Gate's answer: {e}")))?;
-        if status == 429 {
-            return Err(ProviderError::Throttled { retry_after });
-        }
-        if status >= 500 {
-            return Err(ProviderError::Unknown(format!(
-                "Gate answered HTTP {status}"
-            )));
-        }
+        let (status, bytes) = crate::providers::http_answer(response, "Gate").await?;
         let json: Value = serde_json::from_slice(&bytes).map_err(|_| {
             ProviderError::Unknown(format!(
                 "Gate answered HTTP {status} with a body that is not JSON"

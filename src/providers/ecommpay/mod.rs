@@ -32,6 +32,8 @@ impl Ecommpay {
 fn operation_type(operation: Operation) -> &'static str {
     match operation {
         Operation::Payout => "payout",
+        // Never routed here (epay's operations).
+        other => other.as_str(),
     }
 }
 
@@ -41,8 +43,11 @@ const STATUS_NOT_BEFORE: Duration = Duration::from_secs(10);
 impl Provider for Ecommpay {
     /// The idempotency key itself: its charset is safe for Gate, and it can be rebuilt
     /// from the command alone, even if Redis lost everything.
-    fn payment_id(&self, command: &Command) -> String {
-        command.key.as_str().to_owned()
+    fn payment_id<'a>(
+        &'a self,
+        command: &'a Command,
+    ) -> BoxFuture<'a, Result<String, ProviderError>> {
+        Box::pin(std::future::ready(Ok(command.key.as_str().to_owned())))
     }
 
     fn submit<'a>(
@@ -50,10 +55,17 @@ impl Provider for Ecommpay {
         command: &'a Command,
     ) -> BoxFuture<'a, Result<Submission, ProviderError>> {
         Box::pin(async move {
-            let payment_id = self.payment_id(command);
+            let payment_id = command.key.as_str();
             match &command.details {
                 Details::HomebankPayout(p) => {
-                    p.submit(&self.gate, &payment_id, command.amount).await?
+                    p.submit(&self.gate, payment_id, command.amount).await?
+                }
+                // Routed by method: epay's commands never reach ECommPay.
+                _ => {
+                    return Err(ProviderError::Refused {
+                        code: "routing".into(),
+                        message: "not an ECommPay command".into(),
+                    });
                 }
             }
             Ok(Submission::Accepted)
@@ -76,7 +88,8 @@ impl Provider for Ecommpay {
     fn timing(&self, method: Method, _operation: Operation) -> Timing {
         match method {
             // The document gives no basic time; the customer has 24 hours to cash out.
-            Method::Homebank => Timing {
+            // Epay's methods are never routed here; they share HomeBank's timing arm.
+            Method::Homebank | Method::GooglePay | Method::P2p => Timing {
                 basic: Duration::from_secs(15 * 60),
                 threshold: Duration::from_secs(25 * 3600),
                 status_not_before: STATUS_NOT_BEFORE,

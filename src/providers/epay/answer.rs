@@ -1,0 +1,108 @@
+//! Reading epay's answer to a payment request (Google Pay, P2P transfer, 3-D Secure
+//! confirmation) in payfleet's terms.
+
+use super::api::{Answer, code_text};
+use super::codes;
+use crate::providers::{ProviderError, Submission};
+use crate::state::{Outcome, State};
+use serde_json::{Value, json};
+
+/// `term_url`: where the customer's bank posts the 3-D Secure result (the merchant's).
+pub fn read((http, body): Answer, term_url: &str) -> Result<Submission, ProviderError> {
+    let text = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default();
+    if let Some(s3) = body.get("secure3D").filter(|v| v.is_object()) {
+        let field = |k: &str| s3.get(k).and_then(Value::as_str).unwrap_or_default();
+        if field("action").is_empty() || field("paReq").is_empty() || field("md").is_empty() {
+            return Err(ProviderError::Unknown(
+                "epay asked for 3-D Secure without action, paReq or md".into(),
+            ));
+        }
+        return Ok(Submission::ActionRequired(Outcome {
+            code: Some("3ds".into()),
+            message: Some("3-D Secure verification required".into()),
+            action: Some(json!({
+                "kind": "3ds",
+                "action": field("action"),
+                "PaReq": field("paReq"),
+                "MD": field("md"),
+                "TermUrl": term_url,
+                "ID": text("id"),
+            })),
+            ..Default::default()
+        }));
+    }
+    let code = body.get("code").map(code_text).unwrap_or_default();
+    let message = text("message").to_owned();
+    if !code.is_empty() && code != codes::SUCCESS.to_string() {
+        if code == codes::DUPLICATE_INVOICE.to_string() {
+            return Err(ProviderError::AlreadyExists);
+        }
+        return Err(ProviderError::Refused { code, message });
+    }
+    if http >= 300 {
+        return Err(ProviderError::Refused {
+            code: http.to_string(),
+            message: if message.is_empty() {
+                "refused".into()
+            } else {
+                message
+            },
+        });
+    }
+    match text("status") {
+        "AUTH" | "CHARGE" => Ok(Submission::Final {
+            state: State::Succeeded,
+            outcome: Outcome {
+                code: Some(codes::SUCCESS.to_string()),
+                message: Some(text("status").to_owned()),
+                ..Default::default()
+            },
+        }),
+        // Taken, but not finished: postLink or check-status tells the outcome.
+        _ => Ok(Submission::Accepted),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers() {
+        let ok =
+            json!({"id": "a9e1", "code": 0, "status": "AUTH", "senderCardPAN": "4003********9821"});
+        assert!(matches!(
+            read((200, ok), "t"),
+            Ok(Submission::Final {
+                state: State::Succeeded,
+                ..
+            })
+        ));
+        let declined = json!({"code": 487, "message": "Not permitted to merchant", "invoiceId": "8161284658525"});
+        assert_eq!(
+            read((400, declined), "t"),
+            Err(ProviderError::Refused {
+                code: "487".into(),
+                message: "Not permitted to merchant".into()
+            })
+        );
+        let dup = json!({"code": codes::DUPLICATE_INVOICE, "message": "exists"});
+        assert_eq!(read((400, dup), "t"), Err(ProviderError::AlreadyExists));
+        let s3 = json!({"id": "x", "status": "NEW", "secure3D": {"action": "https://acs", "paReq": "p", "md": "m"}});
+        match read((200, s3), "https://term") {
+            Ok(Submission::ActionRequired(o)) => {
+                let a = o.action.unwrap();
+                assert_eq!(
+                    (
+                        a["PaReq"].as_str(),
+                        a["MD"].as_str(),
+                        a["TermUrl"].as_str(),
+                        a["ID"].as_str()
+                    ),
+                    (Some("p"), Some("m"), Some("https://term"), Some("x"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! epay over HTTP: the client, its URLs, and how transport failures and HTTP statuses
+//! become payfleet's [`ProviderError`]s.
+
+use crate::config::EpaySettings;
+use crate::providers::ProviderError;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use std::time::Duration;
+
+pub struct Api {
+    pub http: reqwest::Client,
+    pub settings: EpaySettings,
+    pub client_secret: SecretString,
+}
+
+/// An answer: the HTTP status and the JSON body (`Value::Null` if it had none).
+pub type Answer = (u16, Value);
+
+impl Api {
+    pub fn new(
+        settings: EpaySettings,
+        client_secret: SecretString,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+            .timeout(Duration::from_millis(settings.request_timeout_ms))
+            .pool_max_idle_per_host(256)
+            .build()?;
+        Ok(Api {
+            http,
+            settings,
+            client_secret,
+        })
+    }
+
+    pub fn url(base: &str, path: &str) -> String {
+        format!("{}{path}", base.trim_end_matches('/'))
+    }
+
+    /// POSTs a JSON body (already serialised, so decimal amounts stay exact) with the
+    /// transaction's bearer token.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: &SecretString,
+        body: Vec<u8>,
+    ) -> Result<Answer, ProviderError> {
+        let request = self
+            .http
+            .post(Self::url(&self.settings.api_url, path))
+            .bearer_auth(token.expose_secret())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        read(request.send().await).await
+    }
+
+    pub async fn get(&self, url: String, token: &SecretString) -> Result<Answer, ProviderError> {
+        read(
+            self.http
+                .get(url)
+                .bearer_auth(token.expose_secret())
+                .send()
+                .await,
+        )
+        .await
+    }
+}
+
+/// Sorts an answer: 429 throttled, 5xx unknown (it may have been processed), anything
+/// else read as JSON for the caller to judge.
+pub async fn read(
+    sent: Result<reqwest::Response, reqwest::Error>,
+) -> Result<Answer, ProviderError> {
+    let response = sent.map_err(classify_transport)?;
+    let (status, bytes) = crate::providers::http_answer(response, "epay").await?;
+    if bytes.is_empty() {
+        return Ok((status, Value::Null));
+    }
+    let json = serde_json::from_slice(&bytes).map_err(|_| {
+        ProviderError::Unknown(format!(
+            "epay answered HTTP {status} with a body that is not JSON"
+        ))
+    })?;
+    Ok((status, json))
+}
+
+fn classify_transport(e: reqwest::Error) -> ProviderError {
+    // Never the error's own text beyond its kind: it may name the URL, never a body,
+    // but keep messages plain and bounded anyway.
+    if e.is_connect() {
+        ProviderError::NotSent("cannot reach epay".into())
+    } else if e.is_timeout() {
+        ProviderError::Unknown("epay did not answer in time".into())
+    } else {
+        ProviderError::Unknown("talking to epay failed mid-request".into())
+    }
+}
+
+/// A code that may come as a number or a string.
+pub fn code_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}

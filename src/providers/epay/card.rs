@@ -1,0 +1,325 @@
+//! Card data: PAN, expiry, CVC, the holder's name, and the Google Pay token. It lives
+//! in `secrecy` types (masked in Debug), travels only in the command and in the
+//! request to epay, and is kept out of everything payfleet stores or publishes: the
+//! fingerprint holds a keyed hash of it, rejection reasons are scrubbed, and dead
+//! letters are redacted.
+
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::Sha256;
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+/// Where card data sits in a command body (JSON pointers).
+pub const CARD_FIELDS: [&str; 7] = [
+    "/details/sender/card/pan",
+    "/details/sender/card/expiry",
+    "/details/sender/card/cvc",
+    "/details/sender/card/name",
+    "/details/receiver/card/pan",
+    "/details/receiver/card/name",
+    "/details/google_pay/paymentMethodData/tokenizationData/token",
+];
+
+const REDACTED: &str = "[redacted]";
+const NOT_JSON_REDACTED: &str = "[redacted: not JSON, and it may hold card data]";
+
+/// A card given by its data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Card {
+    pub pan: SecretString,
+    #[serde(default)]
+    pub expiry: Option<Expiry>,
+    #[serde(default)]
+    pub cvc: Option<SecretString>,
+    #[serde(default)]
+    pub name: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expiry {
+    /// `01` to `12`.
+    pub month: SecretString,
+    /// Two digits, as epay takes it.
+    pub year: SecretString,
+}
+
+fn digits(s: &str, len: std::ops::RangeInclusive<usize>) -> bool {
+    len.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl Card {
+    /// Checks the card's shape; messages name the field, never its value.
+    pub fn check(&self, at: &str, full: bool) -> Result<(), String> {
+        if !digits(self.pan.expose_secret(), 12..=19) {
+            return Err(format!("{at}.pan must be 12 to 19 digits"));
+        }
+        if !full {
+            return Ok(());
+        }
+        let Some(expiry) = &self.expiry else {
+            return Err(format!("{at}.expiry is required"));
+        };
+        let month = expiry.month.expose_secret();
+        if !digits(month, 2..=2) || !("01"..="12").contains(&month) {
+            return Err(format!("{at}.expiry.month must be 01 to 12"));
+        }
+        if !digits(expiry.year.expose_secret(), 2..=2) {
+            return Err(format!("{at}.expiry.year must be two digits"));
+        }
+        match &self.cvc {
+            Some(cvc) if digits(cvc.expose_secret(), 3..=4) => {}
+            _ => return Err(format!("{at}.cvc must be 3 or 4 digits")),
+        }
+        match &self.name {
+            Some(n) if !n.expose_secret().trim().is_empty() => Ok(()),
+            _ => Err(format!("{at}.name is required")),
+        }
+    }
+}
+
+static FINGERPRINT_KEY: OnceLock<SecretString> = OnceLock::new();
+
+/// Sets the key of the card-data HMAC in fingerprints (`PAYFLEET__EPAY__FINGERPRINT_KEY`).
+/// Once per process; every worker of a fleet must use the same key, or a redelivered
+/// command would look like a different body.
+pub fn install_fingerprint_key(key: SecretString) {
+    if FINGERPRINT_KEY.set(key).is_err() {
+        tracing::debug!("the fingerprint key is already installed");
+    }
+}
+
+fn fingerprint_key() -> &'static SecretString {
+    FINGERPRINT_KEY.get_or_init(|| {
+        // Only processes that never built the epay client get here (unit tests, tools):
+        // their fingerprints are consistent within the process and useless to anyone else.
+        tracing::warn!("no epay fingerprint key installed: using a random one for this process");
+        SecretString::from(uuid::Uuid::new_v4().simple().to_string())
+    })
+}
+
+fn hmac_hex(value: &Value) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(fingerprint_key().expose_secret().as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(&serde_json::to_vec(value).expect("a Value always serialises"));
+    crate::contract::command::hex(&mac.finalize().into_bytes())
+}
+
+/// Whether `s` looks like a card number: 13 to 19 digits passing the Luhn check.
+fn looks_like_pan(s: &str) -> bool {
+    if !digits(s, 13..=19) {
+        return false;
+    }
+    let sum: u32 = s
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// Replaces card data in `value` (the known fields, and anything else that looks like
+/// a PAN) with `with(original)`; returns whether anything was replaced.
+fn replace(value: &mut Value, with: &dyn Fn(&Value) -> Value) -> bool {
+    let mut changed = false;
+    for pointer in CARD_FIELDS {
+        if let Some(v) = value.pointer_mut(pointer) {
+            *v = with(v);
+            changed = true;
+        }
+    }
+    fn stray(v: &mut Value, with: &dyn Fn(&Value) -> Value) -> bool {
+        match v {
+            Value::String(s) if looks_like_pan(s) => {
+                *v = with(v);
+                true
+            }
+            Value::Number(n) if looks_like_pan(&n.to_string()) => {
+                *v = with(v);
+                true
+            }
+            Value::Array(items) => items.iter_mut().fold(false, |c, i| stray(i, with) | c),
+            Value::Object(map) => map.values_mut().fold(false, |c, i| stray(i, with) | c),
+            _ => false,
+        }
+    }
+    stray(value, with) | changed
+}
+
+/// The body as the fingerprint sees it: card data replaced by its keyed hash.
+pub fn keyed(value: &Value) -> Cow<'_, Value> {
+    if !holds_card_data(value) {
+        // The common case (no cards): no copy.
+        return Cow::Borrowed(value);
+    }
+    let mut copy = value.clone();
+    replace(&mut copy, &|v| {
+        Value::String(format!("hmac:{}", hmac_hex(v)))
+    });
+    Cow::Owned(copy)
+}
+
+/// Whether a card field, or anything that looks like a PAN, is in `value`.
+fn holds_card_data(value: &Value) -> bool {
+    fn stray(v: &Value) -> bool {
+        match v {
+            Value::String(s) => looks_like_pan(s),
+            Value::Number(n) => looks_like_pan(&n.to_string()),
+            Value::Array(items) => items.iter().any(stray),
+            Value::Object(map) => map.values().any(stray),
+            _ => false,
+        }
+    }
+    CARD_FIELDS.iter().any(|p| value.pointer(p).is_some()) || stray(value)
+}
+
+/// Whether a command body carries (or may carry) card data.
+pub fn carries_card_data(value: &Value) -> bool {
+    let epay_method = matches!(
+        value.get("method").and_then(Value::as_str),
+        Some("p2p" | "google_pay")
+    );
+    epay_method || holds_card_data(value)
+}
+
+/// A message with every quoted value and every number of three digits or more masked:
+/// serde's errors quote the values they choke on.
+pub fn scrub(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                for n in chars.by_ref() {
+                    if n == '"' {
+                        break;
+                    }
+                }
+                out.push_str("\"***\"");
+            }
+            d if d.is_ascii_digit() => {
+                let mut run = String::from(d);
+                while let Some(n) = chars.peek().filter(|n| n.is_ascii_digit()) {
+                    run.push(*n);
+                    chars.next();
+                }
+                out.push_str(if run.len() >= 3 { "***" } else { &run });
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A message body with its card data redacted, for the dead-letter queue. Bodies
+/// without card data are returned untouched.
+pub fn redact(body: &[u8]) -> Cow<'_, [u8]> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(mut value) => {
+            if replace(&mut value, &|_| Value::String(REDACTED.into())) {
+                Cow::Owned(serde_json::to_vec(&value).expect("a Value always serialises"))
+            } else {
+                Cow::Borrowed(body)
+            }
+        }
+        Err(_) => {
+            // Not JSON, so the fields cannot be told apart: if it may hold card data
+            // (a long digit run, or a card field's name), none of it is kept.
+            let text = String::from_utf8_lossy(body).to_lowercase();
+            let long_digits = text
+                .split(|c: char| !c.is_ascii_digit())
+                .any(|run| run.len() >= 12);
+            let card_words = ["pan", "cvc", "cardcred", "expir"]
+                .iter()
+                .any(|w| text.contains(w));
+            if long_digits || card_words {
+                Cow::Owned(NOT_JSON_REDACTED.as_bytes().to_vec())
+            } else {
+                Cow::Borrowed(body)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const PAN: &str = "4405639704015096";
+
+    fn body() -> Value {
+        json!({"method": "p2p", "details": {
+            "sender": {"card": {"pan": PAN, "expiry": {"month": "01", "year": "25"}, "cvc": "815", "name": "A B"}},
+            "receiver": {"card": {"pan": "5522042705066736"}},
+            "description": "x"}})
+    }
+
+    #[test]
+    fn keyed_hides_card_data_and_is_stable() {
+        let b = body();
+        let k = keyed(&b);
+        let text = serde_json::to_string(&*k).unwrap();
+        // (Hex digests may contain "815" by chance: look for the value itself.)
+        assert!(!text.contains(PAN) && !text.contains("\"815\""), "{text}");
+        assert_eq!(serde_json::to_string(&*keyed(&b)).unwrap(), text);
+        let mut other = body();
+        other["details"]["sender"]["card"]["cvc"] = json!("816");
+        assert_ne!(serde_json::to_string(&*keyed(&other)).unwrap(), text);
+    }
+
+    #[test]
+    fn a_body_without_cards_is_untouched() {
+        let b = json!({"method": "homebank", "details": {"customer": {"phone": "77074544579"}}});
+        assert!(matches!(keyed(&b), Cow::Borrowed(_)));
+        assert!(!carries_card_data(&b));
+        let raw = serde_json::to_vec(&b).unwrap();
+        assert!(matches!(redact(&raw), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn redaction_covers_known_fields_stray_pans_and_broken_json() {
+        let mut b = body();
+        b["details"]["note"] = json!(PAN);
+        let out = String::from_utf8(redact(&serde_json::to_vec(&b).unwrap()).into_owned()).unwrap();
+        assert!(
+            !out.contains(PAN) && !out.contains("815") && !out.contains("5522"),
+            "{out}"
+        );
+        let broken = format!("{{\"pan\": \"{PAN}\", \"cvc\": \"815\"");
+        let out = String::from_utf8(redact(broken.as_bytes()).into_owned()).unwrap();
+        assert!(!out.contains(PAN) && !out.contains("815"), "{out}");
+        assert!(matches!(redact(b"{not json"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn scrub_masks_values_but_keeps_field_names() {
+        let m = format!(
+            "invalid type: string \"{PAN}\", expected u32 at line 1 column 40; integer `4169`; unknown field `pan`"
+        );
+        let s = scrub(&m);
+        assert!(!s.contains(PAN) && !s.contains("4169"), "{s}");
+        assert!(s.contains("`pan`"), "{s}");
+    }
+
+    #[test]
+    fn debug_masks_card_data() {
+        let card: Card =
+            serde_json::from_value(body()["details"]["sender"]["card"].clone()).unwrap();
+        let debug = format!("{card:?}");
+        assert!(!debug.contains(PAN) && !debug.contains("815"), "{debug}");
+        assert!(card.check("sender.card", true).is_ok());
+    }
+}

@@ -1,0 +1,158 @@
+//! Halyk epay: a fresh OAuth2 token for every transaction, invoice ids allocated in
+//! Redis, Google Pay payments and P2P card transfers (3-D Secure included), outcomes by
+//! postLink confirmed with check-status.
+
+pub mod amount;
+pub mod answer;
+pub mod api;
+pub mod card;
+pub mod check_status;
+pub mod codes;
+pub mod confirm_3ds;
+pub mod google_pay;
+pub mod invoice;
+pub mod p2p_transfer;
+pub mod token;
+
+use crate::contract::{Command, Currency, Details, Method, Money, Operation};
+use crate::providers::{Provider, ProviderError, Status, Submission, Timing};
+use crate::telemetry::Metrics;
+use api::Api;
+use futures::future::BoxFuture;
+use invoice::Invoices;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Epay {
+    pub api: Api,
+    pub invoices: Invoices,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Epay {
+    pub fn new(api: Api, invoices: Invoices, metrics: Arc<Metrics>) -> Self {
+        Epay {
+            api,
+            invoices,
+            metrics,
+        }
+    }
+
+    /// Gets the transaction's token, sends its request, reads the answer.
+    async fn transact(
+        &self,
+        scope: &str,
+        path: &str,
+        tx: token::Transaction<'_>,
+        body: Vec<u8>,
+    ) -> Result<Submission, ProviderError> {
+        let token = token::fetch(&self.api, &self.metrics, scope, Some(tx)).await?;
+        let answer = self.api.post_json(path, &token.access, body).await?;
+        answer::read(answer, &self.api.settings.term_url)
+    }
+
+    async fn allocation(&self, command: &Command) -> Result<invoice::Allocation, ProviderError> {
+        self.invoices
+            .allocate(command.key.as_str())
+            .await
+            .map_err(|e| ProviderError::NotSent(format!("allocating the invoice id: {e}")))
+    }
+}
+
+/// Parses a payment's `details`: the method's fields, and epay's currencies.
+fn parse_details<T: serde::de::DeserializeOwned>(
+    details: serde_json::Value,
+    amount: Money,
+) -> Result<T, String> {
+    let parsed = serde_json::from_value(details).map_err(|e| format!("details: {e}"))?;
+    if !CURRENCIES.contains(&amount.currency) {
+        return Err(format!(
+            "epay takes KZT, USD, EUR or RUB, not {}",
+            amount.currency
+        ));
+    }
+    Ok(parsed)
+}
+
+/// The currencies epay takes.
+pub const CURRENCIES: [Currency; 4] = [Currency::KZT, Currency::USD, Currency::EUR, Currency::RUB];
+
+impl Provider for Epay {
+    /// The invoice id allocated in Redis for the key (or, for a 3-D Secure
+    /// confirmation, the transfer's own).
+    fn payment_id<'a>(
+        &'a self,
+        command: &'a Command,
+    ) -> BoxFuture<'a, Result<String, ProviderError>> {
+        Box::pin(async move {
+            match &command.details {
+                Details::EpayConfirm3ds(c) => Ok(c.invoice_id.clone()),
+                _ => Ok(self.allocation(command).await?.invoice_id),
+            }
+        })
+    }
+
+    fn submit<'a>(
+        &'a self,
+        command: &'a Command,
+    ) -> BoxFuture<'a, Result<Submission, ProviderError>> {
+        Box::pin(async move {
+            match &command.details {
+                Details::EpayConfirm3ds(c) => c.submit(self, command.amount).await,
+                details @ (Details::EpayGooglePay(_) | Details::EpayP2pTransfer(_)) => {
+                    let a = self.allocation(command).await?;
+                    let tx = token::Transaction {
+                        invoice_id: &a.invoice_id,
+                        amount: command.amount,
+                        secret_hash: &a.secret_hash,
+                    };
+                    match details {
+                        Details::EpayGooglePay(gp) => gp.submit(self, tx).await,
+                        Details::EpayP2pTransfer(t) => t.submit(self, tx).await,
+                        _ => unreachable!("matched above"),
+                    }
+                }
+                Details::HomebankPayout(_) => Err(ProviderError::Refused {
+                    code: "routing".into(),
+                    message: "not an epay command".into(),
+                }),
+            }
+        })
+    }
+
+    fn status<'a>(
+        &'a self,
+        payment_id: &'a str,
+        _method: Method,
+        operation: Operation,
+    ) -> BoxFuture<'a, Result<Status, ProviderError>> {
+        Box::pin(async move {
+            let status = check_status::query(self, payment_id).await?;
+            if operation != Operation::Confirm3ds {
+                return Ok(status);
+            }
+            // A confirmation is done once its transfer left 3-D Secure; while the
+            // transfer still waits, the confirmation has not been applied: send it.
+            Ok(match status {
+                Status::Pending | Status::NotFound | Status::ActionRequired(_) => Status::NotFound,
+                Status::Final { state, outcome } => Status::Final { state, outcome },
+            })
+        })
+    }
+
+    fn timing(&self, _method: Method, operation: Operation) -> Timing {
+        match operation {
+            // The customer has to pass 3-D Secure; epay answers status requests at once.
+            Operation::Transfer | Operation::Payment => Timing {
+                basic: Duration::from_secs(60),
+                threshold: Duration::from_secs(2 * 3600),
+                status_not_before: Duration::from_secs(1),
+            },
+            _ => Timing {
+                basic: Duration::from_secs(30),
+                threshold: Duration::from_secs(3600),
+                status_not_before: Duration::from_secs(1),
+            },
+        }
+    }
+}

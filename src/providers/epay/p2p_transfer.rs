@@ -1,0 +1,218 @@
+//! P2P card-to-card transfer: `POST {api}/p2p/transfer` under a `transfer`-scope token.
+//! The sender pays by card (PAN, expiry, CVC, name) or a card saved with epay; the
+//! receiver gets it on a card (PAN) or a saved card.
+
+use super::Epay;
+use super::amount::EpayAmount;
+use super::card::Card;
+use super::token::Transaction;
+use crate::contract::Money;
+use crate::providers::{ProviderError, Submission};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+pub const PATH: &str = "/p2p/transfer";
+
+/// The command's `details` for a P2P transfer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P2pTransfer {
+    pub description: String,
+    #[serde(default)]
+    pub sender_ip: Option<IpAddr>,
+    #[serde(default)]
+    pub sender_email: Option<String>,
+    #[serde(default)]
+    pub back_link: Option<String>,
+    #[serde(default)]
+    pub failure_back_link: Option<String>,
+    pub sender: Party,
+    pub receiver: Party,
+}
+
+/// One side of a transfer: exactly one of `card` and `card_id`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Party {
+    #[serde(default)]
+    pub card: Option<Card>,
+    /// A card saved with epay (`TYPECARDID`).
+    #[serde(default)]
+    pub card_id: Option<String>,
+    /// Ask epay to save the card.
+    #[serde(default)]
+    pub save: bool,
+}
+
+impl Party {
+    fn check(&self, at: &str, sender: bool) -> Result<(), String> {
+        match (&self.card, &self.card_id) {
+            (Some(card), None) => card.check(&format!("{at}.card"), sender),
+            (None, Some(id)) if !id.trim().is_empty() && id.len() <= 64 => Ok(()),
+            (None, Some(_)) => Err(format!("{at}.card_id must be 1 to 64 characters")),
+            _ => Err(format!("{at} needs exactly one of card and card_id")),
+        }
+    }
+}
+
+impl P2pTransfer {
+    pub fn parse(details: serde_json::Value, amount: Money) -> Result<Self, String> {
+        let t: P2pTransfer = super::parse_details(details, amount)?;
+        if t.description.trim().is_empty() {
+            return Err("details.description is required".into());
+        }
+        t.sender.check("details.sender", true)?;
+        t.receiver.check("details.receiver", false)?;
+        Ok(t)
+    }
+
+    pub async fn submit(
+        &self,
+        epay: &Epay,
+        tx: Transaction<'_>,
+    ) -> Result<Submission, ProviderError> {
+        let (invoice_id, amount) = (tx.invoice_id, tx.amount);
+        let s = &epay.api.settings;
+        let body = Request {
+            order: Order {
+                amount: EpayAmount::of(amount),
+                currency: amount.currency.code(),
+                description: &self.description,
+                merchant_id_for_saving_cards: "",
+                id: invoice_id,
+                sender_ip: self.sender_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                sender_email: self.sender_email.as_deref().unwrap_or_default(),
+                foreign: false,
+                terminal_id: &s.terminal_id,
+                back_link: self.back_link.as_deref().unwrap_or_default(),
+                failure_back_link: self.failure_back_link.as_deref().unwrap_or_default(),
+                post_link: &s.post_link_url,
+                failure_post_link: &s.failure_post_link_url,
+            },
+            card: Cards {
+                sender: side(&self.sender),
+                receiver: side(&self.receiver),
+            },
+        };
+        let body = serde_json::to_vec(&body).expect("the request serialises");
+        epay.transact(super::codes::SCOPE_TRANSFER, PATH, tx, body)
+            .await
+    }
+}
+
+/// One side in the document's shape; card data is exposed only into this body.
+fn side(p: &Party) -> Side<'_> {
+    let (transfer_type, cred) = match (&p.card, &p.card_id) {
+        (Some(card), _) => ("TYPEPAN", card.pan.expose_secret()),
+        (None, id) => ("TYPECARDID", id.as_deref().unwrap_or_default()),
+    };
+    let card = p.card.as_ref();
+    let expiry = card.and_then(|c| c.expiry.as_ref());
+    Side {
+        save: p.save,
+        transfer_type,
+        card_cred: cred,
+        cvc: card.and_then(|c| c.cvc.as_ref()).map(|c| c.expose_secret()),
+        expire: expiry.map(|e| Expire {
+            month: e.month.expose_secret(),
+            year: e.year.expose_secret(),
+        }),
+        name: card
+            .and_then(|c| c.name.as_ref())
+            .map(|n| n.expose_secret()),
+        id: "",
+        address: "",
+        number: "",
+    }
+}
+
+#[derive(Serialize)]
+struct Request<'a> {
+    order: Order<'a>,
+    card: Cards<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Order<'a> {
+    amount: EpayAmount,
+    currency: &'a str,
+    description: &'a str,
+    merchant_id_for_saving_cards: &'a str,
+    id: &'a str,
+    #[serde(rename = "senderIP")]
+    sender_ip: String,
+    sender_email: &'a str,
+    foreign: bool,
+    terminal_id: &'a str,
+    back_link: &'a str,
+    failure_back_link: &'a str,
+    post_link: &'a str,
+    failure_post_link: &'a str,
+}
+
+#[derive(Serialize)]
+struct Cards<'a> {
+    sender: Side<'a>,
+    receiver: Side<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Side<'a> {
+    save: bool,
+    transfer_type: &'a str,
+    card_cred: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cvc: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expire: Option<Expire<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    id: &'a str,
+    address: &'a str,
+    number: &'a str,
+}
+
+#[derive(Serialize)]
+struct Expire<'a> {
+    month: &'a str,
+    year: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{Amount, Currency};
+    use serde_json::json;
+
+    fn kzt() -> Money {
+        Money {
+            minor: Amount::parse(10000).unwrap(),
+            currency: Currency::KZT,
+        }
+    }
+
+    fn details() -> serde_json::Value {
+        json!({"description": "TEST p2p",
+            "sender": {"card": {"pan": "4405639704015096", "expiry": {"month": "01", "year": "25"}, "cvc": "815", "name": "ARMAN ALI"}},
+            "receiver": {"card_id": "86496cb0-bb5d-4791-bb49-cc27a0f660ce"}})
+    }
+
+    #[test]
+    fn sender_and_receiver_are_checked_without_echoing_card_data() {
+        assert!(P2pTransfer::parse(details(), kzt()).is_ok());
+        let mut no_cvc = details();
+        no_cvc["sender"]["card"]["cvc"] = json!("81a5");
+        let e = P2pTransfer::parse(no_cvc, kzt()).unwrap_err();
+        assert!(e.contains("cvc") && !e.contains("81a5"), "{e}");
+        let mut both = details();
+        both["receiver"]["card"] = json!({"pan": "5522042705066736"});
+        assert!(
+            P2pTransfer::parse(both, kzt())
+                .unwrap_err()
+                .contains("exactly one")
+        );
+    }
+}
