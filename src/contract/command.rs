@@ -7,6 +7,9 @@
 
 use super::{IdempotencyKey, Money};
 use crate::providers::ecommpay::homebank_payout::HomebankPayout;
+use crate::providers::ecommpay::india_payout::IndiaPayout;
+use crate::providers::ecommpay::india_refund::IndiaRefund;
+use crate::providers::ecommpay::india_sale::IndiaSale;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -36,18 +39,21 @@ impl ProviderName {
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     Homebank,
+    BanksOfIndia,
 }
 
 impl Method {
     pub fn provider(self) -> ProviderName {
         match self {
             Method::Homebank => ProviderName::Ecommpay,
+            Method::BanksOfIndia => ProviderName::Ecommpay,
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Homebank => "homebank",
+            Method::BanksOfIndia => "banks_of_india",
         }
     }
 }
@@ -56,12 +62,16 @@ impl Method {
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
     Payout,
+    Sale,
+    Refund,
 }
 
 impl Operation {
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Payout => "payout",
+            Operation::Sale => "sale",
+            Operation::Refund => "refund",
         }
     }
 }
@@ -70,6 +80,9 @@ impl Operation {
 #[derive(Debug, Clone)]
 pub enum Details {
     HomebankPayout(HomebankPayout),
+    IndiaSale(IndiaSale),
+    IndiaPayout(IndiaPayout),
+    IndiaRefund(IndiaRefund),
 }
 
 /// A command that passed every check: safe to act on.
@@ -231,6 +244,20 @@ pub fn decode(body: &[u8]) -> Decoded {
         (Method::Homebank, Operation::Payout) => {
             HomebankPayout::parse(env.details, env.amount).map(Details::HomebankPayout)
         }
+        (Method::BanksOfIndia, Operation::Sale) => {
+            IndiaSale::parse(env.details, env.amount).map(Details::IndiaSale)
+        }
+        (Method::BanksOfIndia, Operation::Payout) => {
+            IndiaPayout::parse(env.details, env.amount).map(Details::IndiaPayout)
+        }
+        (Method::BanksOfIndia, Operation::Refund) => {
+            IndiaRefund::parse(env.details, env.amount).map(Details::IndiaRefund)
+        }
+        (method, operation) => Err(format!(
+            "method {} has no operation {}",
+            method.as_str(),
+            operation.as_str()
+        )),
     };
     match details {
         Ok(details) => Decoded::Valid(Box::new(Command {

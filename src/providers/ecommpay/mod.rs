@@ -4,6 +4,12 @@ pub mod callback;
 pub mod codes;
 mod gate;
 pub mod homebank_payout;
+pub mod india;
+pub mod india_banks;
+pub mod india_hours;
+pub mod india_payout;
+pub mod india_refund;
+pub mod india_sale;
 pub mod signature;
 pub mod status;
 
@@ -12,15 +18,40 @@ pub use gate::{Gate, GateAnswer};
 use crate::contract::{Command, Details, Method, Operation};
 use crate::providers::{Provider, ProviderError, Status, Submission, Timing};
 use futures::future::BoxFuture;
+use india_banks::{BankList, Direction};
+use india_hours::{Clock, OffsetClock};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Ecommpay {
     gate: Gate,
+    /// Judges the Banks of India payout hours.
+    clock: Arc<dyn Clock>,
+    banks: BankList,
 }
+
+/// How long a fetched bank list is trusted unless configured otherwise.
+const DEFAULT_BANK_LIST_TTL: Duration = Duration::from_secs(600);
 
 impl Ecommpay {
     pub fn new(gate: Gate) -> Self {
-        Ecommpay { gate }
+        Ecommpay {
+            gate,
+            clock: Arc::new(OffsetClock::default()),
+            banks: BankList::new(DEFAULT_BANK_LIST_TTL),
+        }
+    }
+
+    /// Banks of India settings: the clock its payout hours are judged by and how long
+    /// a bank list is kept.
+    pub fn with_india(mut self, clock: Arc<dyn Clock>, bank_list_ttl: Duration) -> Self {
+        self.clock = clock;
+        self.banks = BankList::new(bank_list_ttl);
+        self
+    }
+
+    pub fn banks(&self) -> &BankList {
+        &self.banks
     }
 
     pub fn gate(&self) -> &Gate {
@@ -32,6 +63,8 @@ impl Ecommpay {
 fn operation_type(operation: Operation) -> &'static str {
     match operation {
         Operation::Payout => "payout",
+        Operation::Sale => "sale",
+        Operation::Refund => "refund",
     }
 }
 
@@ -41,8 +74,12 @@ const STATUS_NOT_BEFORE: Duration = Duration::from_secs(10);
 impl Provider for Ecommpay {
     /// The idempotency key itself: its charset is safe for Gate, and it can be rebuilt
     /// from the command alone, even if Redis lost everything.
+    /// A refund is known by the payment id of its purchase.
     fn payment_id(&self, command: &Command) -> String {
-        command.key.as_str().to_owned()
+        match &command.details {
+            Details::IndiaRefund(r) => r.payment_id.clone(),
+            _ => command.key.as_str().to_owned(),
+        }
     }
 
     fn submit<'a>(
@@ -54,6 +91,13 @@ impl Provider for Ecommpay {
             match &command.details {
                 Details::HomebankPayout(p) => {
                     p.submit(&self.gate, &payment_id, command.amount).await?
+                }
+                Details::IndiaSale(s) => s.submit(&self.gate, &payment_id, command.amount).await?,
+                Details::IndiaPayout(p) => {
+                    p.submit(&self.gate, &payment_id, command.amount).await?
+                }
+                Details::IndiaRefund(r) => {
+                    r.submit(&self.gate, &command.key, command.amount).await?
                 }
             }
             Ok(Submission::Accepted)
@@ -81,6 +125,34 @@ impl Provider for Ecommpay {
                 threshold: Duration::from_secs(25 * 3600),
                 status_not_before: STATUS_NOT_BEFORE,
             },
+            // The document: purchases within 5 minutes, declined by the provider after
+            // 60; payouts and refunds give no times, so the purchase ones stand in.
+            Method::BanksOfIndia => Timing {
+                basic: Duration::from_secs(5 * 60),
+                threshold: Duration::from_secs(60 * 60),
+                status_not_before: STATUS_NOT_BEFORE,
+            },
+        }
+    }
+
+    fn check<'a>(&'a self, command: &'a Command) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let (direction, bank_id) = match &command.details {
+                Details::IndiaSale(s) => match s.bank_id {
+                    Some(id) => (Direction::Sale, id),
+                    None => return Ok(()),
+                },
+                Details::IndiaPayout(p) => (Direction::Payout, p.account.bank_id),
+                _ => return Ok(()),
+            };
+            self.banks.check(&self.gate, direction, bank_id).await
+        })
+    }
+
+    fn hold(&self, command: &Command) -> Option<Duration> {
+        match command.details {
+            Details::IndiaPayout(_) => india_hours::wait(self.clock.as_ref()),
+            _ => None,
         }
     }
 }

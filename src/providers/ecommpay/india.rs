@@ -1,0 +1,59 @@
+//! Banks of India: what its purchases, payouts and refunds share (currency, field
+//! rules). Each operation has its own file: `india_sale`, `india_payout`,
+//! `india_refund`; the bank list is `india_banks`, the payout hours `india_hours`.
+
+use crate::contract::{Currency, Money};
+
+/// Gate's `payment.method` for this method in callbacks.
+pub const METHOD_NAME: &str = "India banks";
+
+/// Banks of India pays and is paid in Indian rupees only.
+pub fn require_inr(amount: Money) -> Result<(), String> {
+    if amount.currency != Currency::INR {
+        return Err(format!(
+            "Banks of India works in INR only, not {}",
+            amount.currency
+        ));
+    }
+    Ok(())
+}
+
+/// A required text field: not blank, at most `max` characters.
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.trim().is_empty() || value.chars().count() > max {
+        return Err(format!("details.{field} must be 1 to {max} characters"));
+    }
+    Ok(())
+}
+
+/// An optional text field: when present, as a required one.
+pub fn check_optional(field: &str, value: &Option<String>, max: usize) -> Result<(), String> {
+    value
+        .as_deref()
+        .map_or(Ok(()), |v| check_text(field, v, max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::Amount;
+
+    #[test]
+    fn only_rupees() {
+        let m = |currency| Money {
+            minor: Amount::parse(100).unwrap(),
+            currency,
+        };
+        assert!(require_inr(m(Currency::INR)).is_ok());
+        assert!(require_inr(m(Currency::USD)).unwrap_err().contains("USD"));
+    }
+
+    #[test]
+    fn text_fields() {
+        assert!(check_text("a", "x", 3).is_ok());
+        assert!(check_text("a", "  ", 3).is_err());
+        assert!(check_text("a", "abcd", 3).is_err());
+        assert!(check_optional("a", &None, 3).is_ok());
+        assert!(check_optional("a", &Some(String::new()), 3).is_err());
+    }
+}
