@@ -8,6 +8,7 @@ use crate::bus::{Names, PublisherLink};
 use crate::config::Settings;
 use crate::gateway::{self, Gateway};
 use crate::pipeline::{Providers, Worker};
+use crate::providers::ecommpay::india_hours::OffsetClock;
 use crate::providers::ecommpay::{Ecommpay, Gate};
 use crate::reconciler::Reconciler;
 use crate::sandbox::{self, Sandbox};
@@ -88,7 +89,10 @@ pub fn providers(settings: &Settings) -> anyhow::Result<Providers> {
         Duration::from_millis(e.request_timeout_ms),
     )?;
     Ok(Providers {
-        ecommpay: Arc::new(Ecommpay::new(gate)),
+        ecommpay: Arc::new(Ecommpay::new(gate).with_india(
+            Arc::new(OffsetClock::from_ms(e.clock_offset_ms)),
+            Duration::from_millis(e.bank_list_ttl_ms),
+        )),
         time_scale: settings.reconciler.time_scale,
     })
 }

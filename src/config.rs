@@ -88,6 +88,8 @@ pub struct EcommpaySettings {
     pub project_id: u64,
     pub connect_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    pub bank_list_ttl_ms: u64,
+    pub clock_offset_ms: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +101,7 @@ pub struct SandboxSettings {
     pub callback_delay_ms: u64,
     pub callback_retry_ms: Vec<u64>,
     pub callback_max_attempts: u32,
+    pub clock_offset_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -62,6 +62,8 @@ pub async fn callback(
         method: None,
         operation: match report.operation_type.as_str() {
             "payout" => Some(Operation::Payout),
+            "sale" => Some(Operation::Sale),
+            "refund" => Some(Operation::Refund),
             _ => None,
         },
         amount: None,
@@ -97,9 +99,12 @@ async fn apply(
     match settled {
         Settle::Applied { meta, .. } => {
             gw.metrics.transition(state.as_str());
-            let status = state
-                .terminal_event()
-                .expect("callbacks settle final states");
+            let status = match state {
+                State::ActionRequired => crate::contract::EventStatus::ActionRequired,
+                _ => state
+                    .terminal_event()
+                    .expect("callbacks settle final states or ask for action"),
+            };
             announcer
                 .announce(
                     Announcement {
@@ -114,6 +119,37 @@ async fn apply(
                 )
                 .await?;
             Ok("applied")
+        }
+        Settle::Duplicate {
+            state: State::ActionRequired,
+            event,
+            meta,
+        } if state == State::ActionRequired => {
+            // A resent redirect: its event goes out again only if it never did.
+            if event != crate::state::EventState::Published {
+                let status = crate::contract::EventStatus::ActionRequired;
+                announcer
+                    .announce(
+                        Announcement {
+                            key,
+                            status,
+                            meta: &meta,
+                            outcome: &report.outcome,
+                            payment_id: Some(&report.payment_id),
+                            traceparent,
+                        },
+                        state,
+                    )
+                    .await?;
+            }
+            Ok("duplicate")
+        }
+        Settle::Duplicate {
+            state: recorded, ..
+        } if state == State::ActionRequired => {
+            // The payment moved on before its redirect arrived: nothing to say now.
+            tracing::info!(recorded = recorded.as_str(), "late redirect callback");
+            Ok("late")
         }
         Settle::Duplicate {
             state: recorded,

@@ -57,17 +57,25 @@ impl Announcer {
     /// Publishes the event for `state`. For terminal states the caller holds the
     /// right to publish (taken when the state was recorded, or by `claim_publish`).
     pub async fn announce(&self, a: Announcement<'_>, state: State) -> Result<(), AnnounceError> {
-        if let Err(e) = self
-            .publisher
-            .publish_event(&a.event(), a.traceparent)
-            .await
-        {
+        self.announce_event(&a.event(), a.traceparent, state).await
+    }
+
+    /// Publishes a ready event (one that says more than an [`Announcement`] can, such
+    /// as `deferred_until`) as [`Announcer::announce`] does.
+    pub async fn announce_event(
+        &self,
+        event: &Event,
+        traceparent: Option<&str>,
+        state: State,
+    ) -> Result<(), AnnounceError> {
+        let key = &event.idempotency_key;
+        if let Err(e) = self.publisher.publish_event(event, traceparent).await {
             // Best effort: if this fails too, the claim simply expires.
-            let _ = self.store.publish_release(a.key, state).await;
+            let _ = self.store.publish_release(key, state).await;
             return Err(e.into());
         }
-        self.metrics.event_published(a.status.as_str());
-        self.store.publish_done(a.key, state).await?;
+        self.metrics.event_published(event.status.as_str());
+        self.store.publish_done(key, state).await?;
         Ok(())
     }
 

@@ -23,6 +23,8 @@ pub struct Sandbox {
     pub ecommpay_secret: SecretString,
     pub stats: Mutex<Stats>,
     pub ecommpay: Mutex<ecommpay::Payments>,
+    /// What Banks of India purchases keep beyond their payment (redirects, refunds).
+    pub india: Mutex<ecommpay::india_sale::Purchases>,
     pub faults: std::sync::RwLock<Faults>,
     pub http: reqwest::Client,
     pub metrics: Arc<Metrics>,
@@ -39,6 +41,7 @@ impl Sandbox {
             ecommpay_secret,
             stats: Mutex::new(Stats::default()),
             ecommpay: Mutex::new(ecommpay::Payments::default()),
+            india: Mutex::default(),
             faults: Default::default(),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
@@ -70,6 +73,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
     ));
     Router::new()
         .merge(providers)
+        .merge(ecommpay::bank_pages())
         .route(
             "/sandbox/stats",
             get(|State(s): State<Arc<Sandbox>>| async move { axum::Json(s.stats()) }),

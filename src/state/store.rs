@@ -15,6 +15,7 @@ struct Scripts {
     reject: Script,
     publish: Script,
     lead: Script,
+    defer: Script,
 }
 
 /// Every script starts with the shared prelude (server time, state helpers).
@@ -147,6 +148,7 @@ impl StateStore {
                 reject: script(include_str!("scripts/reject.lua")),
                 publish: script(include_str!("scripts/publish.lua")),
                 lead: script(include_str!("scripts/lead.lua")),
+                defer: script(include_str!("scripts/defer.lua")),
             }),
         })
     }
@@ -249,13 +251,26 @@ impl StateStore {
                 ],
             )
             .await?;
-        Ok(match text(&r, 0)?.as_str() {
-            "ok" => Transition::Ok,
-            "terminal" => Transition::Terminal(state(&r, 1)?),
-            "fenced" => Transition::Fenced,
-            "missing" => Transition::Missing,
-            other => return Err(StoreError::Protocol(format!("transition: {other}"))),
-        })
+        transition_verdict(&r)
+    }
+
+    /// Hands a claimed command back to wait for the provider's working hours; unlike a
+    /// transition to `received`, the claim does not count as an attempt.
+    pub async fn defer(
+        &self,
+        key: &IdempotencyKey,
+        lease: &Lease,
+        outcome: &Outcome,
+    ) -> Result<Transition> {
+        let outcome = serde_json::to_string(outcome).expect("outcome serialises");
+        let r = self
+            .run(
+                &self.scripts.defer,
+                key,
+                &[&lease.owner, &lease.fence.to_string(), &outcome],
+            )
+            .await?;
+        transition_verdict(&r)
     }
 
     /// Extends the lease; false when it was lost.
@@ -462,6 +477,16 @@ impl StateStore {
         let rec = self.record(key).await?;
         Ok(rec.get("out").and_then(|o| serde_json::from_str(o).ok()))
     }
+}
+
+fn transition_verdict(r: &[Value]) -> Result<Transition> {
+    Ok(match text(r, 0)?.as_str() {
+        "ok" => Transition::Ok,
+        "terminal" => Transition::Terminal(state(r, 1)?),
+        "fenced" => Transition::Fenced,
+        "missing" => Transition::Missing,
+        other => return Err(StoreError::Protocol(format!("transition: {other}"))),
+    })
 }
 
 fn epoch_ms(t: std::time::SystemTime) -> u64 {

@@ -24,7 +24,10 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Answer {
     match payment {
         Some(p) => (
             StatusCode::OK,
-            axum::Json(signed_report(&sandbox, &req.payment_id, &p, true)),
+            axum::Json(
+                super::india_sale::status_answer(&sandbox, &req.payment_id, &p)
+                    .unwrap_or_else(|| signed_report(&sandbox, &req.payment_id, &p, true)),
+            ),
         ),
         None => req.error(
             sandbox.settings.ecommpay_project_id,
