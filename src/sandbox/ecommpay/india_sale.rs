@@ -369,3 +369,25 @@ fn complete(sandbox: &Arc<Sandbox>, payment_id: &str, choice: Choice, choosing: 
         &format!("<p><a href=\"{return_url}\">Return to the shop</a></p>"),
     )
 }
+
+/// Plays the customer: follows an `action_required` event's redirect to the sandbox's
+/// bank (or bank selection) page and pays there (`result` `success`) or declines. On
+/// the selection page it picks `bank_id`. Returns the page's HTTP status.
+pub async fn act_as_customer(
+    http: &reqwest::Client,
+    action: &Value,
+    result: &str,
+    bank_id: u32,
+) -> Result<u16, reqwest::Error> {
+    let url = action["url"].as_str().unwrap_or_default();
+    let page = http.get(url).send().await?;
+    if !page.status().is_success() {
+        return Ok(page.status().as_u16());
+    }
+    let bank = bank_id.to_string();
+    let mut form = vec![("result", result)];
+    if url.contains("/select/") {
+        form.push(("bank_id", &bank));
+    }
+    Ok(http.post(url).form(&form).send().await?.status().as_u16())
+}
