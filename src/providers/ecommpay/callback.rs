@@ -36,6 +36,10 @@ fn operation(body: &Value) -> Option<&Value> {
 
 pub fn read(body: &Value) -> Result<Report, Malformed> {
     let payment = body.get("payment").ok_or(Malformed("payment"))?;
+    let id = payment
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or(Malformed("payment.id"))?;
     let op = operation(body).ok_or(Malformed("operation"))?;
     let operation_type = op
         .get("type")
@@ -47,10 +51,7 @@ pub fn read(body: &Value) -> Result<Report, Malformed> {
         .get("merchant_refund_id")
         .and_then(Value::as_str)
         .filter(|_| operation_type == "refund");
-    let payment_id = refund_id
-        .or_else(|| payment.get("id").and_then(Value::as_str))
-        .ok_or(Malformed("payment.id"))?
-        .to_owned();
+    let payment_id = refund_id.unwrap_or(id).to_owned();
     let op_status = op
         .get("status")
         .and_then(Value::as_str)
