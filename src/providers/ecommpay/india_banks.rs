@@ -37,10 +37,13 @@ pub struct Bank {
     pub name: String,
 }
 
+/// A list and when it was fetched.
+type Fetched = (Instant, Arc<Vec<Bank>>);
+
 /// The lists, each fetched at most once per `ttl`.
 pub struct BankList {
     ttl: Duration,
-    cached: Mutex<HashMap<Direction, (Instant, Arc<Vec<Bank>>)>>,
+    cached: Mutex<HashMap<Direction, Fetched>>,
 }
 
 impl BankList {
