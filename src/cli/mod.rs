@@ -3,6 +3,7 @@
 mod banks;
 mod chaos;
 mod demo;
+mod demo_india;
 mod gateway;
 mod publish;
 mod reconciler;
