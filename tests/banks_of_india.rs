@@ -751,6 +751,10 @@ async fn refunds_full_too_large_declined_partial_and_unknown() {
         assert_eq!(e.status, status, "{key}: {e:?}");
         assert_eq!(e.provider.unwrap().code, code, "{key}");
     }
+    // Gate knows a refund by its purchase's payment id, and so do its events.
+    let refunded = app.terminal("boi-rf-ok").await;
+    assert_eq!(refunded.payment_id.as_deref(), Some("boi-p1"));
+    assert_eq!(refunded.operation, Some(Operation::Refund));
     // A declined refund leaves the purchase paid; a refund of a refunded one is refused.
     let providers = payfleet::app::providers(&app.fleet.settings).unwrap();
     let gate = providers.ecommpay.gate();

@@ -297,6 +297,38 @@ mod tests {
     }
 
     #[test]
+    fn banks_of_india_operations_route_by_operation() {
+        let body = |operation: &str, details: &str| {
+            format!(
+                r#"{{"version":1,"idempotency_key":"k-{operation}","method":"banks_of_india","operation":"{operation}",
+                "amount":{{"minor":150000,"currency":"INR"}},"details":{details}}}"#
+            )
+        };
+        let cases = [
+            (
+                "sale",
+                r#"{"customer":{"id":"c","ip_address":"1.2.3.4"},"return_url":{"success":"https://s.example"}}"#,
+            ),
+            (
+                "payout",
+                r#"{"customer":{"id":"c","ip_address":"1.2.3.4"},"account":{"number":"5588994446666","bank_code":"SBIN0000123","bank_id":403,"customer_name":"J"}}"#,
+            ),
+            ("refund", r#"{"payment_id":"s-1","description":"d"}"#),
+        ];
+        for (operation, details) in cases {
+            match decode(body(operation, details).as_bytes()) {
+                Decoded::Valid(c) => assert_eq!(c.routing_key(), format!("ecommpay.{operation}")),
+                other => panic!("{operation}: {other:?}"),
+            }
+        }
+        let homebank_sale = payout(200000, "KZT").replace("\"payout\"", "\"sale\"");
+        match decode(homebank_sale.as_bytes()) {
+            Decoded::Invalid(i) => assert!(i.reason.contains("no operation sale"), "{}", i.reason),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn fingerprint_ignores_key_order_and_spacing() {
         let a = br#"{"a":1,"idempotency_key":"k","b":[1,2]}"#;
         let b = br#"{ "b" : [1,2], "idempotency_key":"k", "a":1 }"#;

@@ -94,7 +94,13 @@ async fn apply(
     let announcer = gw.announcer().await?;
     let settled = gw
         .store
-        .settle(key, state, &report.outcome, fallback, &report.payment_id)
+        .settle(
+            key,
+            state,
+            &report.outcome,
+            fallback,
+            &report.gate_payment_id,
+        )
         .await?;
     match settled {
         Settle::Applied { meta, .. } => {
@@ -112,7 +118,7 @@ async fn apply(
                         status,
                         meta: &meta,
                         outcome: &report.outcome,
-                        payment_id: Some(&report.payment_id),
+                        payment_id: Some(&report.gate_payment_id),
                         traceparent,
                     },
                     state,
@@ -135,7 +141,7 @@ async fn apply(
                             status,
                             meta: &meta,
                             outcome: &report.outcome,
-                            payment_id: Some(&report.payment_id),
+                            payment_id: Some(&report.gate_payment_id),
                             traceparent,
                         },
                         state,

@@ -10,8 +10,11 @@ use serde_json::Value;
 /// What a verified callback says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
-    /// `payment.id`: the id payfleet gave the payment.
+    /// The id payfleet gave the payment: `payment.id`, or for a refund
+    /// `payment.merchant_refund_id` (the refund command's key).
     pub payment_id: String,
+    /// `payment.id`: the id Gate knows the payment by (for a refund, its purchase's).
+    pub gate_payment_id: String,
     /// `operation.type`: sale, payout, refund, ...
     pub operation_type: String,
     /// The state this report moves the payment to; `None` while still in progress.
@@ -69,6 +72,7 @@ pub fn read(body: &Value) -> Result<Report, Malformed> {
     let sum = op.get("sum_initial").or_else(|| payment.get("sum"));
     Ok(Report {
         payment_id,
+        gate_payment_id: id.to_owned(),
         operation_type,
         state,
         outcome: Outcome {
