@@ -102,28 +102,28 @@ async fn apply(
             &report.gate_payment_id,
         )
         .await?;
+    let status = match state {
+        State::ActionRequired => crate::contract::EventStatus::ActionRequired,
+        _ => state
+            .terminal_event()
+            .expect("callbacks settle final states or ask for action"),
+    };
+    let announcer = &announcer;
+    let announce = |meta: Meta| async move {
+        let a = Announcement {
+            key,
+            status,
+            meta: &meta,
+            outcome: &report.outcome,
+            payment_id: Some(&report.gate_payment_id),
+            traceparent,
+        };
+        announcer.announce(a, state).await
+    };
     match settled {
         Settle::Applied { meta, .. } => {
             gw.metrics.transition(state.as_str());
-            let status = match state {
-                State::ActionRequired => crate::contract::EventStatus::ActionRequired,
-                _ => state
-                    .terminal_event()
-                    .expect("callbacks settle final states or ask for action"),
-            };
-            announcer
-                .announce(
-                    Announcement {
-                        key,
-                        status,
-                        meta: &meta,
-                        outcome: &report.outcome,
-                        payment_id: Some(&report.gate_payment_id),
-                        traceparent,
-                    },
-                    state,
-                )
-                .await?;
+            announce(meta).await?;
             Ok("applied")
         }
         Settle::Duplicate {
@@ -133,20 +133,7 @@ async fn apply(
         } if state == State::ActionRequired => {
             // A resent redirect: its event goes out again only if it never did.
             if event != crate::state::EventState::Published {
-                let status = crate::contract::EventStatus::ActionRequired;
-                announcer
-                    .announce(
-                        Announcement {
-                            key,
-                            status,
-                            meta: &meta,
-                            outcome: &report.outcome,
-                            payment_id: Some(&report.gate_payment_id),
-                            traceparent,
-                        },
-                        state,
-                    )
-                    .await?;
+                announce(meta).await?;
             }
             Ok("duplicate")
         }

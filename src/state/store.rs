@@ -15,7 +15,6 @@ struct Scripts {
     reject: Script,
     publish: Script,
     lead: Script,
-    defer: Script,
 }
 
 /// Every script starts with the shared prelude (server time, state helpers).
@@ -148,7 +147,6 @@ impl StateStore {
                 reject: script(include_str!("scripts/reject.lua")),
                 publish: script(include_str!("scripts/publish.lua")),
                 lead: script(include_str!("scripts/lead.lua")),
-                defer: script(include_str!("scripts/defer.lua")),
             }),
         })
     }
@@ -236,6 +234,29 @@ impl StateStore {
         to: State,
         outcome: Option<&Outcome>,
     ) -> Result<Transition> {
+        self.transition_with(key, lease, to, outcome, "").await
+    }
+
+    /// Hands a claimed command back to wait for the provider's working hours: a
+    /// transition to `received` whose claim does not count as an attempt.
+    pub async fn defer(
+        &self,
+        key: &IdempotencyKey,
+        lease: &Lease,
+        outcome: &Outcome,
+    ) -> Result<Transition> {
+        self.transition_with(key, lease, State::Received, Some(outcome), "uncounted")
+            .await
+    }
+
+    async fn transition_with(
+        &self,
+        key: &IdempotencyKey,
+        lease: &Lease,
+        to: State,
+        outcome: Option<&Outcome>,
+        counting: &str,
+    ) -> Result<Transition> {
         let outcome = outcome
             .map(|o| serde_json::to_string(o).expect("outcome serialises"))
             .unwrap_or_default();
@@ -248,29 +269,17 @@ impl StateStore {
                     &lease.fence.to_string(),
                     to.as_str(),
                     &outcome,
+                    counting,
                 ],
             )
             .await?;
-        transition_verdict(&r)
-    }
-
-    /// Hands a claimed command back to wait for the provider's working hours; unlike a
-    /// transition to `received`, the claim does not count as an attempt.
-    pub async fn defer(
-        &self,
-        key: &IdempotencyKey,
-        lease: &Lease,
-        outcome: &Outcome,
-    ) -> Result<Transition> {
-        let outcome = serde_json::to_string(outcome).expect("outcome serialises");
-        let r = self
-            .run(
-                &self.scripts.defer,
-                key,
-                &[&lease.owner, &lease.fence.to_string(), &outcome],
-            )
-            .await?;
-        transition_verdict(&r)
+        Ok(match text(&r, 0)?.as_str() {
+            "ok" => Transition::Ok,
+            "terminal" => Transition::Terminal(state(&r, 1)?),
+            "fenced" => Transition::Fenced,
+            "missing" => Transition::Missing,
+            other => return Err(StoreError::Protocol(format!("transition: {other}"))),
+        })
     }
 
     /// Extends the lease; false when it was lost.
@@ -477,16 +486,6 @@ impl StateStore {
         let rec = self.record(key).await?;
         Ok(rec.get("out").and_then(|o| serde_json::from_str(o).ok()))
     }
-}
-
-fn transition_verdict(r: &[Value]) -> Result<Transition> {
-    Ok(match text(r, 0)?.as_str() {
-        "ok" => Transition::Ok,
-        "terminal" => Transition::Terminal(state(r, 1)?),
-        "fenced" => Transition::Fenced,
-        "missing" => Transition::Missing,
-        other => return Err(StoreError::Protocol(format!("transition: {other}"))),
-    })
 }
 
 fn epoch_ms(t: std::time::SystemTime) -> u64 {

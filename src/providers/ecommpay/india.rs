@@ -33,19 +33,49 @@ pub fn check_optional(field: &str, value: &Option<String>, max: usize) -> Result
         .map_or(Ok(()), |v| check_text(field, v, max))
 }
 
+/// What the method's unit tests share.
+#[cfg(test)]
+pub mod test_support {
+    use crate::contract::{Amount, Currency, Money};
+    use crate::providers::ecommpay::Gate;
+    use std::time::Duration;
+
+    pub fn inr(minor: u64) -> Money {
+        Money {
+            minor: Amount::parse(minor).unwrap(),
+            currency: Currency::INR,
+        }
+    }
+
+    pub fn usd(minor: u64) -> Money {
+        Money {
+            currency: Currency::USD,
+            ..inr(minor)
+        }
+    }
+
+    pub fn gate(project_id: u64) -> Gate {
+        let second = Duration::from_secs(1);
+        Gate::new(
+            "http://gate.test",
+            project_id,
+            "k".to_owned().into(),
+            second,
+            second,
+        )
+        .unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_support::{inr, usd};
     use super::*;
-    use crate::contract::Amount;
 
     #[test]
     fn only_rupees() {
-        let m = |currency| Money {
-            minor: Amount::parse(100).unwrap(),
-            currency,
-        };
-        assert!(require_inr(m(Currency::INR)).is_ok());
-        assert!(require_inr(m(Currency::USD)).unwrap_err().contains("USD"));
+        assert!(require_inr(inr(100)).is_ok());
+        assert!(require_inr(usd(100)).unwrap_err().contains("USD"));
     }
 
     #[test]

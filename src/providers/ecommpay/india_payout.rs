@@ -7,7 +7,6 @@
 use super::Gate;
 use super::india::{check_text, require_inr};
 use crate::contract::Money;
-use crate::providers::ProviderError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::net::IpAddr;
@@ -83,16 +82,6 @@ impl IndiaPayout {
             },
         })
     }
-
-    pub async fn submit(
-        &self,
-        gate: &Gate,
-        payment_id: &str,
-        amount: Money,
-    ) -> Result<(), ProviderError> {
-        gate.submit(PATH, self.request(gate, payment_id, amount))
-            .await
-    }
 }
 
 /// INR, 1,000.00 to 500,000.00.
@@ -121,14 +110,7 @@ pub fn is_ifsc(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::{Amount, Currency};
-
-    fn inr(minor: u64) -> Money {
-        Money {
-            minor: Amount::parse(minor).unwrap(),
-            currency: Currency::INR,
-        }
-    }
+    use crate::providers::ecommpay::india::test_support::{gate, inr, usd};
 
     fn details() -> serde_json::Value {
         json!({
@@ -143,10 +125,7 @@ mod tests {
         assert!(check_amount(inr(500_000_00)).is_ok());
         assert!(check_amount(inr(999_99)).unwrap_err().contains("999.99"));
         assert!(check_amount(inr(500_000_01)).is_err());
-        let usd = Money {
-            currency: Currency::USD,
-            ..inr(1_500_00)
-        };
+        let usd = usd(1_500_00);
         assert!(check_amount(usd).unwrap_err().contains("INR"));
     }
 
@@ -194,14 +173,7 @@ mod tests {
 
     #[test]
     fn the_request_has_the_documented_shape() {
-        let gate = Gate::new(
-            "http://x",
-            818,
-            "k".to_owned().into(),
-            std::time::Duration::from_secs(1),
-            std::time::Duration::from_secs(1),
-        )
-        .unwrap();
+        let gate = gate(818);
         let p = IndiaPayout::parse(details(), inr(1_500_00)).unwrap();
         let body = p.request(&gate, "ORDER_1", inr(1_500_00));
         assert_eq!(body["general"]["project_id"], 818);

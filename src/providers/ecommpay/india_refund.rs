@@ -8,7 +8,6 @@
 use super::Gate;
 use super::india::{check_text, require_inr};
 use crate::contract::{IdempotencyKey, Money};
-use crate::providers::ProviderError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -52,37 +51,18 @@ impl IndiaRefund {
             },
         })
     }
-
-    pub async fn submit(
-        &self,
-        gate: &Gate,
-        key: &IdempotencyKey,
-        amount: Money,
-    ) -> Result<(), ProviderError> {
-        gate.submit(PATH, self.request(gate, key, amount)).await
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::{Amount, Currency};
-
-    fn inr(minor: u64) -> Money {
-        Money {
-            minor: Amount::parse(minor).unwrap(),
-            currency: Currency::INR,
-        }
-    }
+    use crate::providers::ecommpay::india::test_support::{gate, inr, usd};
 
     #[test]
     fn rules() {
         let ok = json!({"payment_id": "sale-1", "description": "returned goods"});
         assert!(IndiaRefund::parse(ok.clone(), inr(35000)).is_ok());
-        let usd = Money {
-            currency: Currency::USD,
-            ..inr(35000)
-        };
+        let usd = usd(35000);
         assert!(IndiaRefund::parse(ok, usd).unwrap_err().contains("INR"));
         let no_id = json!({"payment_id": "", "description": "x"});
         assert!(
@@ -106,14 +86,7 @@ mod tests {
 
     #[test]
     fn the_request_names_the_purchase_and_the_refund() {
-        let gate = Gate::new(
-            "http://x",
-            101,
-            "k".to_owned().into(),
-            std::time::Duration::from_secs(1),
-            std::time::Duration::from_secs(1),
-        )
-        .unwrap();
+        let gate = gate(101);
         let r = IndiaRefund::parse(
             json!({"payment_id": "sale-1", "description": "test_refund"}),
             inr(35000),

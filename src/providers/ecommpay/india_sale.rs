@@ -7,7 +7,6 @@
 use super::Gate;
 use super::india::{check_optional, check_text, require_inr};
 use crate::contract::Money;
-use crate::providers::ProviderError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::net::IpAddr;
@@ -123,16 +122,6 @@ impl IndiaSale {
         }
         body
     }
-
-    pub async fn submit(
-        &self,
-        gate: &Gate,
-        payment_id: &str,
-        amount: Money,
-    ) -> Result<(), ProviderError> {
-        gate.submit(PATH, self.request(gate, payment_id, amount))
-            .await
-    }
 }
 
 /// Deliberately loose: one `@` with something on both sides and a dot after it.
@@ -150,15 +139,8 @@ fn is_email(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::{Amount, Currency};
+    use crate::providers::ecommpay::india::test_support::{gate, inr, usd};
     use serde_json::json;
-
-    fn inr(minor: u64) -> Money {
-        Money {
-            minor: Amount::parse(minor).unwrap(),
-            currency: Currency::INR,
-        }
-    }
 
     fn details() -> serde_json::Value {
         json!({
@@ -172,14 +154,7 @@ mod tests {
     #[test]
     fn a_full_purchase_parses_and_builds_the_documented_request() {
         let sale = IndiaSale::parse(details(), inr(1500)).unwrap();
-        let gate = Gate::new(
-            "http://x",
-            7,
-            "k".to_owned().into(),
-            std::time::Duration::from_secs(1),
-            std::time::Duration::from_secs(1),
-        )
-        .unwrap();
+        let gate = gate(7);
         let body = sale.request(&gate, "p-1", inr(1500));
         assert_eq!(body["payment"], json!({"amount": 1500, "currency": "INR"}));
         assert_eq!(body["customer"]["ip_address"], "1.2.3.4");
@@ -235,10 +210,7 @@ mod tests {
                 .contains("surprise")
         );
         assert!(with(&["bank_id"], json!("HDFC")).is_err());
-        let usd = Money {
-            currency: Currency::USD,
-            ..amount
-        };
+        let usd = usd(1500);
         assert!(
             IndiaSale::parse(details(), usd)
                 .unwrap_err()

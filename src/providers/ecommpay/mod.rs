@@ -92,12 +92,17 @@ impl Provider for Ecommpay {
                 Details::HomebankPayout(p) => {
                     p.submit(&self.gate, &payment_id, command.amount).await?
                 }
-                Details::IndiaSale(s) => s.submit(&self.gate, &payment_id, command.amount).await?,
+                Details::IndiaSale(s) => {
+                    let body = s.request(&self.gate, &payment_id, command.amount);
+                    self.gate.submit(india_sale::PATH, body).await?
+                }
                 Details::IndiaPayout(p) => {
-                    p.submit(&self.gate, &payment_id, command.amount).await?
+                    let body = p.request(&self.gate, &payment_id, command.amount);
+                    self.gate.submit(india_payout::PATH, body).await?
                 }
                 Details::IndiaRefund(r) => {
-                    r.submit(&self.gate, &command.key, command.amount).await?
+                    let body = r.request(&self.gate, &command.key, command.amount);
+                    self.gate.submit(india_refund::PATH, body).await?
                 }
             }
             Ok(Submission::Accepted)
