@@ -99,6 +99,23 @@ fn requests(app: &TestFleet, endpoint: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Publishes each `(key, body, needle)` and checks it ends `rejected` with a reason
+/// that mentions `needle`.
+async fn all_rejected(app: &TestFleet, cases: &[(&str, String, &str)]) {
+    for (_, body, _) in cases {
+        app.publish(body).await;
+    }
+    for (key, _, needle) in cases {
+        let e = app.terminal(key).await;
+        assert_eq!(e.status, EventStatus::Rejected, "{key}");
+        let reason = e.reason.unwrap_or_default();
+        assert!(
+            reason.contains(needle),
+            "{key}: {reason:?} should mention {needle:?}"
+        );
+    }
+}
+
 /// A purchase paid at the bank: returns once it succeeded.
 async fn paid_purchase(app: &TestFleet, key: &str, minor: u64) {
     app.publish(&command(
@@ -354,18 +371,7 @@ async fn invalid_purchases_are_rejected_each_for_its_reason() {
             "bank_id 999",
         ),
     ];
-    for (_, body, _) in &cases {
-        app.publish(body).await;
-    }
-    for (key, _, needle) in cases {
-        let e = app.terminal(key).await;
-        assert_eq!(e.status, EventStatus::Rejected, "{key}");
-        let reason = e.reason.unwrap_or_default();
-        assert!(
-            reason.contains(needle),
-            "{key}: {reason:?} should mention {needle:?}"
-        );
-    }
+    all_rejected(&app, &cases).await;
     assert_eq!(requests(&app, SALE), 0, "nothing sent");
     app.stop().await;
 }
@@ -576,18 +582,7 @@ async fn payouts_succeed_decline_and_are_validated() {
             "iban",
         ),
     ];
-    for (_, body, _) in &cases {
-        app.publish(body).await;
-    }
-    for (key, _, needle) in cases {
-        let e = app.terminal(key).await;
-        assert_eq!(e.status, EventStatus::Rejected, "{key}");
-        let reason = e.reason.unwrap_or_default();
-        assert!(
-            reason.contains(needle),
-            "{key}: {reason:?} should mention {needle:?}"
-        );
-    }
+    all_rejected(&app, &cases).await;
     assert_eq!(
         requests(&app, PAYOUT),
         3,

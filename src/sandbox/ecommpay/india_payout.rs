@@ -7,11 +7,11 @@
 //!   decline";
 //! - anything else → paid out, code 0 "Success".
 
-use super::{Answer, Payment, accept, india_banks, invalid, signed_report};
+use super::{Answer, Payment, accept, call_back, india_banks, invalid, register, signed_report};
 use crate::contract::{Amount, Currency, Money};
 use crate::providers::ecommpay::india_hours::{self, OffsetClock};
 use crate::providers::ecommpay::{codes, india, india_payout};
-use crate::sandbox::{Sandbox, callbacks};
+use crate::sandbox::Sandbox;
 use axum::body::Bytes;
 use axum::extract::State;
 use std::sync::Arc;
@@ -87,37 +87,13 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Answer {
         code,
         message,
     };
-    let Some(payment) = sandbox
-        .ecommpay
-        .lock()
-        .expect("payments lock")
-        .insert(&req.payment_id, payment)
-    else {
-        sandbox
-            .stats
-            .lock()
-            .expect("stats lock")
-            .duplicate_submissions_refused += 1;
-        return req.error(
-            project_id,
-            codes::DUPLICATE_PAYMENT_ID,
-            "Payment with this payment_id already exists",
-        );
+    let payment = match register(&sandbox, &req, payment) {
+        Ok(p) => p,
+        Err(answer) => return answer,
     };
-    if status == "success" {
-        sandbox
-            .stats
-            .lock()
-            .expect("stats lock")
-            .executed(&req.payment_id);
-    }
     let mut callback = signed_report(&sandbox, &req.payment_id, &payment, false);
     callback["account"] = serde_json::json!({ "number": account["number"] });
     super::sign(&sandbox, &mut callback);
-    callbacks::deliver(
-        sandbox.clone(),
-        sandbox.settings.ecommpay_callback_url.clone(),
-        callback,
-    );
+    call_back(&sandbox, callback);
     req.accepted(project_id)
 }

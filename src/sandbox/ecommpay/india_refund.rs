@@ -10,9 +10,9 @@
 //! - `payment.description` starting with `decline` → declined, code 20000;
 //! - anything else → refunded, code 0, `payment.status` `refunded`.
 
-use super::{Answer, Payment, accept, invalid, signed_report};
+use super::{Answer, Payment, accept, call_back, duplicate, invalid, lookup, signed_report};
 use crate::providers::ecommpay::{codes, india, india_refund};
-use crate::sandbox::{Sandbox, callbacks};
+use crate::sandbox::Sandbox;
 use axum::body::Bytes;
 use axum::extract::State;
 use serde_json::{Value, json};
@@ -48,13 +48,7 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Answer {
         .as_str()
         .unwrap_or(&req.payment_id)
         .to_owned();
-    let payment = sandbox
-        .ecommpay
-        .lock()
-        .expect("payments lock")
-        .get(&req.payment_id)
-        .cloned();
-    let Some(payment) = payment else {
+    let Some(payment) = lookup(&sandbox, &req.payment_id) else {
         return req.error(project_id, codes::PAYMENT_NOT_FOUND, "Payment not found");
     };
     let mut india = sandbox.india.lock().expect("india lock");
@@ -70,14 +64,9 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Answer {
         let same = existing.merchant_refund_id == refund_id;
         drop(india);
         if same {
-            sandbox
-                .stats
-                .lock()
-                .expect("stats lock")
-                .duplicate_submissions_refused += 1;
-            return req.error(
-                project_id,
-                codes::DUPLICATE_PAYMENT_ID,
+            return duplicate(
+                &sandbox,
+                &req,
                 "Refund with this merchant_refund_id already exists",
             );
         }
@@ -142,11 +131,7 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Answer {
             .executed(&refund_id);
     }
     let callback = report(&sandbox, &req.payment_id, &payment, &refund, false);
-    callbacks::deliver(
-        sandbox.clone(),
-        sandbox.settings.ecommpay_callback_url.clone(),
-        callback,
-    );
+    call_back(&sandbox, callback);
     req.accepted(project_id)
 }
 

@@ -11,9 +11,11 @@
 //! - the customer choosing `decline` at the bank → declined, code 20000 "decline";
 //! - paying at the bank → success, code 0.
 
-use super::{Answer, Payment, accept, india_banks, invalid, signed_report};
+use super::{
+    Answer, Payment, accept, call_back, india_banks, invalid, lookup, register, signed_report,
+};
 use crate::providers::ecommpay::{codes, india, india_sale};
-use crate::sandbox::{Sandbox, callbacks};
+use crate::sandbox::Sandbox;
 use axum::Form;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -104,22 +106,9 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, raw
         message,
     };
     let project_id = sandbox.settings.ecommpay_project_id;
-    let Some(payment) = sandbox
-        .ecommpay
-        .lock()
-        .expect("payments lock")
-        .insert(&req.payment_id, payment)
-    else {
-        sandbox
-            .stats
-            .lock()
-            .expect("stats lock")
-            .duplicate_submissions_refused += 1;
-        return req.error(
-            project_id,
-            codes::DUPLICATE_PAYMENT_ID,
-            "Payment with this payment_id already exists",
-        );
+    let payment = match register(&sandbox, &req, payment) {
+        Ok(p) => p,
+        Err(answer) => return answer,
     };
     // The pages are served by this sandbox, at the address the request came to.
     let host = headers
@@ -147,11 +136,7 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, raw
         .expect("india lock")
         .by_id
         .insert(req.payment_id.clone(), purchase);
-    callbacks::deliver(
-        sandbox.clone(),
-        sandbox.settings.ecommpay_callback_url.clone(),
-        callback,
-    );
+    call_back(&sandbox, callback);
     req.accepted(project_id)
 }
 
@@ -181,14 +166,18 @@ pub fn report(
 
 /// The status answer for a Banks of India purchase; `None` for other payments.
 pub fn status_answer(sandbox: &Sandbox, payment_id: &str, payment: &Payment) -> Option<Value> {
-    let purchase = sandbox
+    let purchase = purchase(sandbox, payment_id)?;
+    Some(report(sandbox, payment_id, payment, &purchase, true))
+}
+
+fn purchase(sandbox: &Sandbox, payment_id: &str) -> Option<Purchase> {
+    sandbox
         .india
         .lock()
         .expect("india lock")
         .by_id
         .get(payment_id)
-        .cloned()?;
-    Some(report(sandbox, payment_id, payment, &purchase, true))
+        .cloned()
 }
 
 pub type Page = (StatusCode, Html<String>);
@@ -204,20 +193,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Page {
 
 /// The purchase awaiting its customer, or the page saying why there is none.
 fn awaiting(sandbox: &Sandbox, payment_id: &str) -> Result<(Payment, Purchase), Page> {
-    let payment = sandbox
-        .ecommpay
-        .lock()
-        .expect("payments lock")
-        .get(payment_id)
-        .cloned();
-    let purchase = sandbox
-        .india
-        .lock()
-        .expect("india lock")
-        .by_id
-        .get(payment_id)
-        .cloned();
-    match (payment, purchase) {
+    match (lookup(sandbox, payment_id), purchase(sandbox, payment_id)) {
         (Some(p), Some(purchase)) if p.status == AWAITING => Ok((p, purchase)),
         (Some(p), Some(_)) => Err(page(
             StatusCode::CONFLICT,
@@ -251,7 +227,19 @@ pub async fn bank_page(
     State(sandbox): State<Arc<Sandbox>>,
     Path(payment_id): Path<String>,
 ) -> Page {
-    match awaiting(&sandbox, &payment_id) {
+    show(&sandbox, &payment_id, false)
+}
+
+pub async fn select_page(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path(payment_id): Path<String>,
+) -> Page {
+    show(&sandbox, &payment_id, true)
+}
+
+fn show(sandbox: &Sandbox, payment_id: &str, choosing: bool) -> Page {
+    match awaiting(sandbox, payment_id) {
+        Ok((p, _)) if choosing => page(StatusCode::OK, "Choose your bank", &form(&p, true)),
         Ok((p, purchase)) => {
             let bank = purchase
                 .bank_id
@@ -259,16 +247,6 @@ pub async fn bank_page(
                 .unwrap_or("Bank");
             page(StatusCode::OK, bank, &form(&p, false))
         }
-        Err(page) => page,
-    }
-}
-
-pub async fn select_page(
-    State(sandbox): State<Arc<Sandbox>>,
-    Path(payment_id): Path<String>,
-) -> Page {
-    match awaiting(&sandbox, &payment_id) {
-        Ok((p, _)) => page(StatusCode::OK, "Choose your bank", &form(&p, true)),
         Err(page) => page,
     }
 }
@@ -353,11 +331,7 @@ fn complete(sandbox: &Arc<Sandbox>, payment_id: &str, choice: Choice, choosing: 
         .by_id
         .insert(payment_id.to_owned(), purchase.clone());
     let callback = report(sandbox, payment_id, &payment, &purchase, false);
-    callbacks::deliver(
-        sandbox.clone(),
-        sandbox.settings.ecommpay_callback_url.clone(),
-        callback,
-    );
+    call_back(&sandbox, callback);
     let title = if status == "success" {
         "Paid"
     } else {

@@ -89,6 +89,64 @@ pub fn bank_pages() -> Router<Arc<Sandbox>> {
         )
 }
 
+/// Registers a new payment, refusing a payment id Gate already knows (`3061`), and
+/// counts its execution when it moved money at once.
+pub fn register(sandbox: &Sandbox, req: &GateRequest, payment: Payment) -> Result<Payment, Answer> {
+    let Some(payment) = sandbox
+        .ecommpay
+        .lock()
+        .expect("payments lock")
+        .insert(&req.payment_id, payment)
+    else {
+        return Err(duplicate(
+            sandbox,
+            req,
+            "Payment with this payment_id already exists",
+        ));
+    };
+    if payment.status == "success" {
+        sandbox
+            .stats
+            .lock()
+            .expect("stats lock")
+            .executed(&req.payment_id);
+    }
+    Ok(payment)
+}
+
+/// Refuses a submission Gate has seen before, counting it.
+pub fn duplicate(sandbox: &Sandbox, req: &GateRequest, message: &str) -> Answer {
+    sandbox
+        .stats
+        .lock()
+        .expect("stats lock")
+        .duplicate_submissions_refused += 1;
+    req.error(
+        sandbox.settings.ecommpay_project_id,
+        codes::DUPLICATE_PAYMENT_ID,
+        message,
+    )
+}
+
+/// A payment Gate knows.
+pub fn lookup(sandbox: &Sandbox, payment_id: &str) -> Option<Payment> {
+    sandbox
+        .ecommpay
+        .lock()
+        .expect("payments lock")
+        .get(payment_id)
+        .cloned()
+}
+
+/// Sends a callback to the merchant, as Gate does.
+pub fn call_back(sandbox: &Arc<Sandbox>, body: Value) {
+    super::callbacks::deliver(
+        sandbox.clone(),
+        sandbox.settings.ecommpay_callback_url.clone(),
+        body,
+    );
+}
+
 /// Signs a callback or status answer again after it was amended.
 pub fn sign(sandbox: &Sandbox, body: &mut Value) {
     signature::sign_root(sandbox.ecommpay_secret.expose_secret().as_bytes(), body);

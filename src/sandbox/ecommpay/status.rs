@@ -15,12 +15,7 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Answer {
         Ok(r) => r,
         Err(answer) => return answer,
     };
-    let payment = sandbox
-        .ecommpay
-        .lock()
-        .expect("payments lock")
-        .get(&req.payment_id)
-        .cloned();
+    let payment = super::lookup(&sandbox, &req.payment_id);
     match payment {
         Some(p) => (
             StatusCode::OK,
