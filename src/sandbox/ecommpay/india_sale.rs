@@ -331,7 +331,7 @@ fn complete(sandbox: &Arc<Sandbox>, payment_id: &str, choice: Choice, choosing: 
         .by_id
         .insert(payment_id.to_owned(), purchase.clone());
     let callback = report(sandbox, payment_id, &payment, &purchase, false);
-    call_back(&sandbox, callback);
+    call_back(sandbox, callback);
     let title = if status == "success" {
         "Paid"
     } else {
