@@ -596,7 +596,6 @@ impl Handler {
         self.store
             .track(&ctx.cmd.key, SystemTime::now() + watch, false)
             .await?;
-        let provider = ctx.cmd.provider().as_str();
         self.publisher
             .delay(
                 delay,
@@ -606,8 +605,8 @@ impl Handler {
                 ctx.msg.info.attempt,
             )
             .await?;
-        self.metrics
-            .retry(provider, "deferred", ctx.msg.info.attempt, delay);
+        // Not a failure, so not a retry: the delivery is counted as `deferred`.
+        tracing::info!(%until, delay_ms = delay, "held for the provider's working hours");
         Ok(Handled::Deferred)
     }
 
