@@ -297,7 +297,7 @@ async fn invalid_purchases_are_rejected_each_for_its_reason() {
                 "INR",
                 with(&["customer", "ip_address"], json!("1.2.3")),
             ),
-            "IP address",
+            "ip_address \"1.2.3\"",
         ),
         (
             "boi-sb-email",
@@ -894,5 +894,37 @@ async fn status_requests_map_each_operation_and_the_bank_list_is_cached() {
             .await
             .is_ok()
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn payfleet_banks_prints_the_providers_list() {
+    let app = spawn_app_with(settings("t-boi-cli"), 0).await;
+    let secret = String::from_utf8(app.secret()).unwrap();
+    let base_url = format!("http://{}", app.fleet.sandbox_addr);
+    let run = |args: &'static [&'static str]| {
+        let (secret, base_url) = (secret.clone(), base_url.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_payfleet"))
+                .args(args)
+                .env("PAYFLEET__ECOMMPAY__BASE_URL", base_url)
+                .env("PAYFLEET__ECOMMPAY__SECRET_KEY", secret)
+                .env("PAYFLEET__TELEMETRY__LOG_LEVEL", "warn")
+                .output()
+                .expect("the binary runs")
+        })
+    };
+    let out = run(&["banks", "india", "payout"]).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("403  State Bank of India"), "{text}");
+    let out = run(&["banks", "india", "sale", "--json"]).await.unwrap();
+    let banks: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(banks.len(), 16);
+    assert_eq!(requests(&app, "POST /v2/info/banks/india/sale/list"), 1);
     app.stop().await;
 }

@@ -3,9 +3,33 @@
 //! `india_refund`; the bank list is `india_banks`, the payout hours `india_hours`.
 
 use crate::contract::{Currency, Money};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 
 /// Gate's `payment.method` for this method in callbacks.
 pub const METHOD_NAME: &str = "India banks";
+
+/// A customer's IPv4 or IPv6 address, refused with a reason that names the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct IpAddress(pub IpAddr);
+
+impl<'de> Deserialize<'de> for IpAddress {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map(IpAddress).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "ip_address {text:?} is not an IPv4 or IPv6 address"
+            ))
+        })
+    }
+}
+
+impl std::fmt::Display for IpAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// Banks of India pays and is paid in Indian rupees only.
 pub fn require_inr(amount: Money) -> Result<(), String> {

@@ -5,11 +5,10 @@
 //! its working hours (`india_hours`): outside them payfleet holds the command.
 
 use super::Gate;
-use super::india::{check_text, require_inr};
+use super::india::{IpAddress, check_text, require_inr};
 use crate::contract::Money;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::net::IpAddr;
 
 pub const PATH: &str = "/v2/payment/banks/india/payout";
 /// 1,000.00 INR.
@@ -29,7 +28,7 @@ pub struct IndiaPayout {
 #[serde(deny_unknown_fields)]
 pub struct Customer {
     pub id: String,
-    pub ip_address: IpAddr,
+    pub ip_address: IpAddress,
 }
 
 /// The recipient's account.

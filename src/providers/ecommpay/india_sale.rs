@@ -5,11 +5,10 @@
 //! names no bank). The final callback follows once the customer has paid or given up.
 
 use super::Gate;
-use super::india::{check_optional, check_text, require_inr};
+use super::india::{IpAddress, check_optional, check_text, require_inr};
 use crate::contract::Money;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::net::IpAddr;
 
 pub const PATH: &str = "/v2/payment/banks/india/sale";
 
@@ -31,7 +30,7 @@ pub struct IndiaSale {
 #[serde(deny_unknown_fields)]
 pub struct Customer {
     pub id: String,
-    pub ip_address: IpAddr,
+    pub ip_address: IpAddress,
     #[serde(default)]
     pub first_name: Option<String>,
     #[serde(default)]
