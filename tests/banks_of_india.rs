@@ -776,27 +776,47 @@ async fn refunds_full_too_large_declined_partial_and_unknown() {
     );
     // Invalid refunds never reach the provider.
     let before = requests(&app, REFUND);
-    app.publish(&command(
-        "boi-rb-usd",
-        "refund",
-        35000,
-        "USD",
-        refund_details("boi-p1", "x"),
-    ))
-    .await;
-    app.publish(&command(
-        "boi-rb-desc",
-        "refund",
-        35000,
-        "INR",
-        json!({"payment_id": "boi-p1"}),
-    ))
-    .await;
-    for (key, needle) in [("boi-rb-usd", "INR"), ("boi-rb-desc", "description")] {
-        let e = app.terminal(key).await;
-        assert_eq!(e.status, EventStatus::Rejected);
-        assert!(e.reason.unwrap().contains(needle), "{key}");
-    }
+    let cases = [
+        (
+            "boi-rb-usd",
+            command(
+                "boi-rb-usd",
+                "refund",
+                35000,
+                "USD",
+                refund_details("boi-p1", "x"),
+            ),
+            "INR",
+        ),
+        (
+            "boi-rb-desc",
+            command(
+                "boi-rb-desc",
+                "refund",
+                35000,
+                "INR",
+                json!({"payment_id": "boi-p1"}),
+            ),
+            "description",
+        ),
+        (
+            "boi-rb-id",
+            command("boi-rb-id", "refund", 35000, "INR", refund_details("", "x")),
+            "payment_id",
+        ),
+        (
+            "boi-rb-partial",
+            command(
+                "boi-rb-partial",
+                "refund",
+                35000,
+                "INR",
+                json!({"payment_id": "boi-p1", "description": "x", "amount": 100}),
+            ),
+            "amount",
+        ),
+    ];
+    all_rejected(&app, &cases).await;
     assert_eq!(requests(&app, REFUND), before);
     let stats = app.fleet.sandbox.stats();
     assert_eq!(stats.executed.get("boi-rf-ok"), Some(&1));
