@@ -122,19 +122,27 @@ impl Provider for Ecommpay {
         ))
     }
 
-    fn timing(&self, method: Method, _operation: Operation) -> Timing {
-        match method {
+    fn timing(&self, method: Method, operation: Operation) -> Timing {
+        match (method, operation) {
             // The document gives no basic time; the customer has 24 hours to cash out.
-            Method::Homebank => Timing {
+            (Method::Homebank, _) => Timing {
                 basic: Duration::from_secs(15 * 60),
                 threshold: Duration::from_secs(25 * 3600),
                 status_not_before: STATUS_NOT_BEFORE,
             },
             // The document: purchases within 5 minutes, declined by the provider after
-            // 60; payouts and refunds give no times, so the purchase ones stand in.
-            Method::BanksOfIndia => Timing {
+            // 60.
+            (Method::BanksOfIndia, Operation::Sale) => Timing {
                 basic: Duration::from_secs(5 * 60),
                 threshold: Duration::from_secs(60 * 60),
+                status_not_before: STATUS_NOT_BEFORE,
+            },
+            // No times documented for payouts and refunds. The threshold counts from
+            // the command's arrival, so it must outlast a payout held over a weekend
+            // (Friday 19:00 to Monday 10:30); until then the reconciler keeps asking.
+            (Method::BanksOfIndia, Operation::Payout | Operation::Refund) => Timing {
+                basic: Duration::from_secs(15 * 60),
+                threshold: Duration::from_secs(7 * 24 * 3600),
                 status_not_before: STATUS_NOT_BEFORE,
             },
         }
