@@ -7,12 +7,13 @@ mod common;
 use chrono::{DateTime, Utc};
 use common::{TestFleet, settings, spawn_app_with};
 use payfleet::config::Settings;
-use payfleet::contract::{Event, EventStatus, Method, Operation};
+use payfleet::contract::command::Fingerprint;
+use payfleet::contract::{Event, EventStatus, IdempotencyKey, Method, Operation};
 use payfleet::providers::ecommpay::india_banks::Direction;
 use payfleet::providers::ecommpay::india_hours::OffsetClock;
 use payfleet::providers::{Provider, Status};
 use payfleet::sandbox::ecommpay::india_sale::act_as_customer;
-use payfleet::state::State;
+use payfleet::state::{Claim, Meta, State};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -407,6 +408,55 @@ async fn a_resent_redirect_callback_asks_for_action_once() {
         .filter(|e| e.status == EventStatus::ActionRequired)
         .count();
     assert_eq!(asked, 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redirect_that_overtakes_gates_answer_waits_for_it() {
+    let app = spawn("t-boi-redirect-early").await;
+    let store = app.store().await;
+    let key = IdempotencyKey::parse("boi-early-1").unwrap();
+    // A worker has sent the purchase and not yet recorded Gate's answer.
+    let Claim::Claimed { lease, .. } = store
+        .claim(
+            &key,
+            &Fingerprint::from_stored("fp".into()),
+            30_000,
+            "boi-early-1",
+            &Meta::default(),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("a fresh key is claimed");
+    };
+    let callback = json!({
+        "project_id": 198,
+        "payment": {"id": "boi-early-1", "type": "purchase", "status": "awaiting redirect result"},
+        "operation": {"id": 1, "type": "sale", "status": "awaiting redirect result", "code": "0"},
+        "redirect_data": {"url": "https://bank.example/pay", "method": "GET", "body": {}}
+    });
+    let secret = app.secret();
+    assert_eq!(
+        app.callback(callback.clone(), &secret).await,
+        503,
+        "Gate is asked to resend"
+    );
+    assert_eq!(
+        app.state("boi-early-1").await.as_deref(),
+        Some("submitting")
+    );
+    store
+        .transition(&key, &lease, State::Submitted, None)
+        .await
+        .unwrap();
+    assert_eq!(app.callback(callback, &secret).await, 200);
+    let e = event(&app, "boi-early-1", EventStatus::ActionRequired).await;
+    assert_eq!(e.action.unwrap()["url"], "https://bank.example/pay");
+    assert_eq!(
+        app.state("boi-early-1").await.as_deref(),
+        Some("action_required")
+    );
     app.stop().await;
 }
 

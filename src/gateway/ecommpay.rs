@@ -68,6 +68,12 @@ pub async fn callback(
         },
         amount: None,
     };
+    if state == State::ActionRequired && submitting(&gw, &key).await {
+        // The worker has not yet recorded Gate's answer: taken now, its `accepted`
+        // would follow (and seem to replace) this `action_required`. Gate resends.
+        gw.metrics.callback(PROVIDER, "too_early");
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again");
+    }
     match apply(&gw, &key, state, &report, &fallback, traceparent.as_deref()).await {
         Ok(result) => {
             gw.metrics.callback(PROVIDER, result);
@@ -78,6 +84,16 @@ pub async fn callback(
             gw.metrics.callback(PROVIDER, "error");
             (StatusCode::INTERNAL_SERVER_ERROR, "try again")
         }
+    }
+}
+
+/// Whether a worker is still between sending the payment and recording Gate's answer.
+/// Records only move on from `submitting`, so a look before settling is enough.
+async fn submitting(gw: &Gateway, key: &IdempotencyKey) -> bool {
+    match gw.store.record(key).await {
+        Ok(rec) => rec.get("st").map(String::as_str) == Some(State::Submitting.as_str()),
+        // Settling will meet the same trouble and answer for it.
+        Err(_) => false,
     }
 }
 
