@@ -102,6 +102,7 @@ pub struct SandboxSettings {
     pub callback_retry_ms: Vec<u64>,
     pub callback_max_attempts: u32,
     pub clock_offset_ms: i64,
+    pub india_sale_threshold_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -489,6 +489,42 @@ async fn a_customer_who_never_returns_is_declined_at_the_threshold() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_provider_declines_a_purchase_whose_customer_never_returns() {
+    let mut s = settings_at("t-boi-expire", gmt8("2026-11-25 12:00:00"));
+    s.sandbox.india_sale_threshold_ms = 1000;
+    let app = spawn_app_with(s, 1).await;
+    app.publish(&command(
+        "boi-exp-1",
+        "sale",
+        1500,
+        "INR",
+        sale_details("c1", None),
+    ))
+    .await;
+    let action = event(&app, "boi-exp-1", EventStatus::ActionRequired)
+        .await
+        .action
+        .unwrap();
+    let done = app.terminal("boi-exp-1").await;
+    assert_eq!(done.status, EventStatus::Declined);
+    assert_eq!(
+        done.provider.unwrap().code,
+        "20000",
+        "by the provider's callback"
+    );
+    // The bank no longer takes the payment.
+    let http = reqwest::Client::new();
+    assert_eq!(
+        act_as_customer(&http, &action, "success", 403)
+            .await
+            .unwrap(),
+        409
+    );
+    assert!(app.fleet.sandbox.stats().executed.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn payouts_succeed_decline_and_are_validated() {
     let app = spawn("t-boi-payout").await;
     app.publish(&command(

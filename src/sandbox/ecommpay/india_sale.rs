@@ -9,7 +9,9 @@
 //! Test rules (deterministic, documented in the README):
 //! - `customer.id` starting with `decline` → declined at once, code 20000, no redirect;
 //! - the customer choosing `decline` at the bank → declined, code 20000 "decline";
-//! - paying at the bank → success, code 0.
+//! - paying at the bank → success, code 0;
+//! - no customer within `sandbox.india_sale_threshold_ms` (the document's 60 minutes)
+//!   → declined, code 20000.
 
 use super::{
     Answer, Payment, accept, call_back, india_banks, invalid, lookup, register, signed_report,
@@ -137,6 +139,9 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, raw
         .by_id
         .insert(req.payment_id.clone(), purchase);
     call_back(&sandbox, callback);
+    if !declined {
+        expire_later(sandbox.clone(), req.payment_id.clone());
+    }
     req.accepted(project_id)
 }
 
@@ -305,13 +310,37 @@ fn complete(sandbox: &Arc<Sandbox>, payment_id: &str, choice: Choice, choosing: 
             );
         }
     };
+    let return_url = purchase.return_url.clone();
+    if !finish(sandbox, payment_id, purchase, (status, code, message)) {
+        return page(StatusCode::CONFLICT, "Payment already completed", "");
+    }
+    let title = if status == "success" {
+        "Paid"
+    } else {
+        "Declined"
+    };
+    page(
+        StatusCode::OK,
+        title,
+        &format!("<p><a href=\"{return_url}\">Return to the shop</a></p>"),
+    )
+}
+
+/// Settles a purchase still awaiting its customer and calls back; false when it was
+/// already settled.
+fn finish(
+    sandbox: &Arc<Sandbox>,
+    payment_id: &str,
+    purchase: Purchase,
+    (status, code, message): (&'static str, &'static str, &'static str),
+) -> bool {
     let payment = {
         let mut payments = sandbox.ecommpay.lock().expect("payments lock");
         let Some(p) = payments
             .get_mut(payment_id)
             .filter(|p| p.status == AWAITING)
         else {
-            return page(StatusCode::CONFLICT, "Payment already completed", "");
+            return false;
         };
         (p.status, p.code, p.message) = (status, code, message);
         p.clone()
@@ -323,25 +352,30 @@ fn complete(sandbox: &Arc<Sandbox>, payment_id: &str, choice: Choice, choosing: 
             .expect("stats lock")
             .executed(payment_id);
     }
-    let return_url = purchase.return_url.clone();
     sandbox
         .india
         .lock()
         .expect("india lock")
         .by_id
         .insert(payment_id.to_owned(), purchase.clone());
-    let callback = report(sandbox, payment_id, &payment, &purchase, false);
-    call_back(sandbox, callback);
-    let title = if status == "success" {
-        "Paid"
-    } else {
-        "Declined"
-    };
-    page(
-        StatusCode::OK,
-        title,
-        &format!("<p><a href=\"{return_url}\">Return to the shop</a></p>"),
-    )
+    call_back(
+        sandbox,
+        report(sandbox, payment_id, &payment, &purchase, false),
+    );
+    true
+}
+
+/// The provider declines a purchase whose customer has not come back within the
+/// threshold time (`sandbox.india_sale_threshold_ms`).
+fn expire_later(sandbox: Arc<Sandbox>, payment_id: String) {
+    tokio::spawn(async move {
+        let threshold = sandbox.settings.india_sale_threshold_ms;
+        tokio::time::sleep(std::time::Duration::from_millis(threshold)).await;
+        if let Ok((_, purchase)) = awaiting(&sandbox, &payment_id) {
+            let expired = ("decline", codes::GENERAL_DECLINE, "decline");
+            finish(&sandbox, &payment_id, purchase, expired);
+        }
+    });
 }
 
 /// Plays the customer: follows an `action_required` event's redirect to the sandbox's
