@@ -8,6 +8,7 @@ use crate::bus::{Names, PublisherLink};
 use crate::config::Settings;
 use crate::gateway::{self, Gateway};
 use crate::pipeline::{Providers, Worker};
+use crate::providers::ecommpay::india_hours::OffsetClock;
 use crate::providers::ecommpay::{Ecommpay, Gate};
 use crate::providers::epay::Epay;
 use crate::reconciler::Reconciler;
@@ -101,7 +102,8 @@ pub async fn epay(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<
     Ok(Arc::new(Epay::new(api, invoices, metrics)))
 }
 
-pub async fn providers(settings: &Settings, metrics: &Arc<Metrics>) -> anyhow::Result<Providers> {
+/// The ECommPay client, alone: what `payfleet banks` needs.
+pub fn ecommpay(settings: &Settings) -> anyhow::Result<Arc<Ecommpay>> {
     let e = &settings.ecommpay;
     let gate = Gate::new(
         &e.base_url,
@@ -110,8 +112,15 @@ pub async fn providers(settings: &Settings, metrics: &Arc<Metrics>) -> anyhow::R
         Duration::from_millis(e.connect_timeout_ms),
         Duration::from_millis(e.request_timeout_ms),
     )?;
+    Ok(Arc::new(Ecommpay::new(gate).with_india(
+        Arc::new(OffsetClock::from_ms(e.clock_offset_ms)),
+        Duration::from_millis(e.bank_list_ttl_ms),
+    )))
+}
+
+pub async fn providers(settings: &Settings, metrics: &Arc<Metrics>) -> anyhow::Result<Providers> {
     Ok(Providers {
-        ecommpay: Arc::new(Ecommpay::new(gate)),
+        ecommpay: ecommpay(settings)?,
         epay: epay(settings, metrics.clone()).await?,
         time_scale: settings.reconciler.time_scale,
     })

@@ -89,6 +89,8 @@ pub struct EcommpaySettings {
     pub project_id: u64,
     pub connect_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    pub bank_list_ttl_ms: u64,
+    pub clock_offset_ms: i64,
 }
 
 /// Halyk epay: every base URL is configuration (the documents' test and production
@@ -120,6 +122,8 @@ pub struct SandboxSettings {
     pub epay_client_id: String,
     pub epay_terminal_id: String,
     pub epay_token_ttl_s: u64,
+    pub clock_offset_ms: i64,
+    pub india_sale_threshold_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

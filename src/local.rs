@@ -129,7 +129,8 @@ impl LocalFleet {
     pub async fn stop_worker(&mut self, n: usize) -> anyhow::Result<()> {
         let (stop, task) = &mut self.workers[n];
         stop.trigger();
-        task.await??;
+        // A finished task stands in, so that `stop` can await every worker again.
+        std::mem::replace(task, tokio::spawn(async { Ok(()) })).await??;
         Ok(())
     }
 

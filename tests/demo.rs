@@ -29,6 +29,18 @@ fn the_demo_ends_every_command_once_and_pays_nothing_twice() {
             "the mix includes {status}"
         );
     }
+    let india = &summary["banks_of_india"];
+    assert_eq!(india["purchases"], 30);
+    assert_eq!(india["refunds"], 6);
+    assert_eq!(
+        india["completed_at_the_bank"], 24,
+        "every purchase asked to act was completed or declined at the bank page"
+    );
+    assert_eq!(
+        india["deferred_payouts"], 12,
+        "the payouts published before the window opened were deferred"
+    );
+    assert!(india["note"].as_str().unwrap().contains("deferred"));
 }
 
 #[test]

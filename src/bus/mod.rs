@@ -22,6 +22,9 @@ pub mod headers {
     pub const ROUTING_KEY: &str = "x-payfleet-routing-key";
     /// Marks a command that came back from a delay queue to check on its open payment.
     pub const CHECK_BACK: &str = "x-payfleet-check-back";
+    /// Marks a command held for the provider's working hours whose `deferred` event is
+    /// already out.
+    pub const DEFERRED: &str = "x-payfleet-deferred";
     /// W3C trace context, carried from publisher to result event.
     pub const TRACEPARENT: &str = "traceparent";
     /// When payfleet published the message, in milliseconds since the epoch (the AMQP

@@ -29,6 +29,7 @@ pub struct Args {
 }
 
 /// One demo command: its body, what it should end as, and how often it is published.
+#[derive(Clone)]
 pub struct Planned {
     pub key: IdempotencyKey,
     pub body: String,
@@ -85,6 +86,8 @@ pub struct Summary {
     pub with_unexpected_outcome: usize,
     pub payouts_executed_twice: usize,
     pub duplicate_submissions_refused: u64,
+    /// The Banks of India share of the commands.
+    pub banks_of_india: super::demo_india::Report,
     pub elapsed_seconds: f64,
     pub commands_per_second: f64,
     pub ok: bool,
@@ -93,14 +96,19 @@ pub struct Summary {
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     let mut settings = isolated(settings, "payfleet-demo");
     settings.sandbox.callback_delay_ms = 50;
+    let (clock_offset_ms, window_opens) = super::demo_india::clock();
+    settings.ecommpay.clock_offset_ms = clock_offset_ms;
+    settings.sandbox.clock_offset_ms = clock_offset_ms;
     let fleet = LocalFleet::start(settings, args.workers.max(1)).await?;
     let tap = EventTap::start(&fleet).await?;
     let (conn, publisher) = fleet.publisher().await?;
     let run_id = &fleet.settings.amqp.namespace[fleet.settings.amqp.namespace.len() - 6..];
-    // A fifth of the commands go to Halyk epay.
+    // A fifth of the commands go to Halyk epay, three in ten are Banks of India ones.
     let epay = args.count / 5;
-    let mut planned = plan(run_id, args.count - epay);
+    let india_count = args.count * 3 / 10;
+    let mut planned = plan(run_id, args.count - epay - india_count);
     planned.extend(super::demo_epay::plan(run_id, epay));
+    let india = super::demo_india::plan(run_id, india_count);
     let started = Instant::now();
     let mut publishes = futures::stream::FuturesUnordered::new();
     for p in &planned {
@@ -119,6 +127,11 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         published += 1;
     }
     drop(publishes);
+    let wait = Duration::from_secs(args.timeout);
+    let mut india_report =
+        super::demo_india::drive(&publisher, &tap, &india, window_opens, wait).await?;
+    published += india.len();
+    planned.extend(india.iter().map(|p| p.planned.clone()));
     let keys: Vec<IdempotencyKey> = planned.iter().map(|p| p.key.clone()).collect();
     let confirming = tokio::spawn(super::demo_epay::confirm_3ds(
         tap.clone(),
@@ -133,6 +146,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     // Give late duplicates a moment to show up before judging.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let by_key = tap.terminal_by_key();
+    super::demo_india::explain(&mut india_report, &tap, &india);
     let stats = fleet.sandbox.stats();
     let mut terminal: BTreeMap<&'static str, usize> = BTreeMap::new();
     let (mut missing, mut several, mut unexpected) = (0, 0, 0);
@@ -158,6 +172,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         with_unexpected_outcome: unexpected,
         payouts_executed_twice: stats.executed_more_than_once.len(),
         duplicate_submissions_refused: stats.duplicate_submissions_refused,
+        banks_of_india: india_report,
         elapsed_seconds: (elapsed * 1000.0).round() / 1000.0,
         commands_per_second: (planned.len() as f64 / elapsed * 10.0).round() / 10.0,
         ok: missing == 0
@@ -208,6 +223,15 @@ fn print_table(s: &Summary) {
     println!(
         "{:<32} {:>8.1}",
         "commands per second", s.commands_per_second
+    );
+    let india = &s.banks_of_india;
+    println!(
+        "Banks of India: {} purchases ({} completed or declined at the bank page by a simulated customer), {} payouts, {} refunds",
+        india.purchases, india.completed_at_the_bank, india.payouts, india.refunds
+    );
+    println!(
+        "deferred payouts: {}: {}",
+        india.deferred_payouts, india.note
     );
     println!("verdict: {}", if s.ok { "OK" } else { "FAILED" });
 }

@@ -1,8 +1,10 @@
 //! The `payfleet` command line: one file per subcommand.
 
+mod banks;
 mod chaos;
 mod demo;
 mod demo_epay;
+mod demo_india;
 mod gateway;
 mod publish;
 mod reconciler;
@@ -44,6 +46,8 @@ enum Command {
     Chaos(chaos::Args),
     /// Run sandbox, gateway and workers in one process against a varied batch of payouts.
     Demo(demo::Args),
+    /// List the banks a payment method supports (`payfleet banks india payout`).
+    Banks(banks::Args),
 }
 
 impl Cli {
@@ -64,6 +68,7 @@ impl Cli {
             Command::Publish(args) => publish::run(settings, args).await,
             Command::Demo(args) => demo::run(settings, args).await,
             Command::Chaos(args) => chaos::run(settings, args).await,
+            Command::Banks(args) => banks::run(settings, args).await,
         };
         match result {
             Ok(code) => code,

@@ -7,6 +7,9 @@
 
 use super::{IdempotencyKey, Money};
 use crate::providers::ecommpay::homebank_payout::HomebankPayout;
+use crate::providers::ecommpay::india_payout::IndiaPayout;
+use crate::providers::ecommpay::india_refund::IndiaRefund;
+use crate::providers::ecommpay::india_sale::IndiaSale;
 use crate::providers::epay::{
     card, confirm_3ds::Confirm3ds, google_pay::GooglePay, p2p_transfer::P2pTransfer,
 };
@@ -43,16 +46,23 @@ pub enum Method {
     Homebank,
     GooglePay,
     P2p,
+    BanksOfIndia,
 }
 
 impl Method {
     /// Every method, so metrics start at zero for each (extend with every new variant).
-    pub const ALL: [Method; 3] = [Method::Homebank, Method::GooglePay, Method::P2p];
+    pub const ALL: [Method; 4] = [
+        Method::Homebank,
+        Method::BanksOfIndia,
+        Method::GooglePay,
+        Method::P2p,
+    ];
 
     pub fn provider(self) -> ProviderName {
         match self {
             Method::Homebank => ProviderName::Ecommpay,
             Method::GooglePay | Method::P2p => ProviderName::Epay,
+            Method::BanksOfIndia => ProviderName::Ecommpay,
         }
     }
 
@@ -61,6 +71,7 @@ impl Method {
             Method::Homebank => "homebank",
             Method::GooglePay => "google_pay",
             Method::P2p => "p2p",
+            Method::BanksOfIndia => "banks_of_india",
         }
     }
 }
@@ -73,12 +84,16 @@ pub enum Operation {
     Transfer,
     #[serde(rename = "confirm_3ds")]
     Confirm3ds,
+    Sale,
+    Refund,
 }
 
 impl Operation {
     /// Every operation, so metrics start at zero for each (extend with every new variant).
-    pub const ALL: [Operation; 4] = [
+    pub const ALL: [Operation; 6] = [
         Operation::Payout,
+        Operation::Sale,
+        Operation::Refund,
         Operation::Payment,
         Operation::Transfer,
         Operation::Confirm3ds,
@@ -90,6 +105,8 @@ impl Operation {
             Operation::Payment => "payment",
             Operation::Transfer => "transfer",
             Operation::Confirm3ds => "confirm_3ds",
+            Operation::Sale => "sale",
+            Operation::Refund => "refund",
         }
     }
 }
@@ -101,6 +118,9 @@ pub enum Details {
     EpayGooglePay(GooglePay),
     EpayP2pTransfer(P2pTransfer),
     EpayConfirm3ds(Confirm3ds),
+    IndiaSale(IndiaSale),
+    IndiaPayout(IndiaPayout),
+    IndiaRefund(IndiaRefund),
 }
 
 /// A command that passed every check: safe to act on.
@@ -286,6 +306,15 @@ pub fn decode(body: &[u8]) -> Decoded {
         (Method::P2p, Operation::Confirm3ds) => {
             Confirm3ds::parse(env.details).map(Details::EpayConfirm3ds)
         }
+        (Method::BanksOfIndia, Operation::Sale) => {
+            IndiaSale::parse(env.details, env.amount).map(Details::IndiaSale)
+        }
+        (Method::BanksOfIndia, Operation::Payout) => {
+            IndiaPayout::parse(env.details, env.amount).map(Details::IndiaPayout)
+        }
+        (Method::BanksOfIndia, Operation::Refund) => {
+            IndiaRefund::parse(env.details, env.amount).map(Details::IndiaRefund)
+        }
         (method, operation) => Err(format!(
             "method {} has no operation {}",
             method.as_str(),
@@ -326,6 +355,38 @@ mod tests {
                 assert_eq!(c.amount.minor.minor(), 200000);
             }
             other => panic!("expected valid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn banks_of_india_operations_route_by_operation() {
+        let body = |operation: &str, details: &str| {
+            format!(
+                r#"{{"version":1,"idempotency_key":"k-{operation}","method":"banks_of_india","operation":"{operation}",
+                "amount":{{"minor":150000,"currency":"INR"}},"details":{details}}}"#
+            )
+        };
+        let cases = [
+            (
+                "sale",
+                r#"{"customer":{"id":"c","ip_address":"1.2.3.4"},"return_url":{"success":"https://s.example"}}"#,
+            ),
+            (
+                "payout",
+                r#"{"customer":{"id":"c","ip_address":"1.2.3.4"},"account":{"number":"5588994446666","bank_code":"SBIN0000123","bank_id":403,"customer_name":"J"}}"#,
+            ),
+            ("refund", r#"{"payment_id":"s-1","description":"d"}"#),
+        ];
+        for (operation, details) in cases {
+            match decode(body(operation, details).as_bytes()) {
+                Decoded::Valid(c) => assert_eq!(c.routing_key(), format!("ecommpay.{operation}")),
+                other => panic!("{operation}: {other:?}"),
+            }
+        }
+        let homebank_sale = payout(200000, "KZT").replace("\"payout\"", "\"sale\"");
+        match decode(homebank_sale.as_bytes()) {
+            Decoded::Invalid(i) => assert!(i.reason.contains("no operation sale"), "{}", i.reason),
+            other => panic!("{other:?}"),
         }
     }
 

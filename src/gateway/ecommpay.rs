@@ -70,14 +70,22 @@ pub async fn callback(
         method: None,
         operation: match report.operation_type.as_str() {
             "payout" => Some(Operation::Payout),
+            "sale" => Some(Operation::Sale),
+            "refund" => Some(Operation::Refund),
             _ => None,
         },
         amount: None,
     };
+    if state == State::ActionRequired && submitting(&gw, &key).await {
+        // The worker has not yet recorded Gate's answer: taken now, its `accepted`
+        // would follow (and seem to replace) this `action_required`. Gate resends.
+        gw.metrics.callback(PROVIDER, "too_early");
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again");
+    }
     let settled = Settled {
         state,
         outcome: &report.outcome,
-        payment_id: &report.payment_id,
+        payment_id: &report.gate_payment_id,
         fallback: &fallback,
     };
     let applied = apply(&gw, &key, settled, traceparent.as_deref())
@@ -105,7 +113,18 @@ pub async fn callback(
     }
 }
 
-/// A final outcome a provider reported, to apply to a command's record.
+/// Whether a worker is still between sending the payment and recording Gate's answer.
+/// Records only move on from `submitting`, so a look before settling is enough.
+async fn submitting(gw: &Gateway, key: &IdempotencyKey) -> bool {
+    match gw.store.record(key).await {
+        Ok(rec) => rec.get("st").map(String::as_str) == Some(State::Submitting.as_str()),
+        // Settling will meet the same trouble and answer for it.
+        Err(_) => false,
+    }
+}
+
+/// An outcome a provider reported (final, or asking for the customer's action), to
+/// apply to a command's record.
 pub(super) struct Settled<'a> {
     pub state: State,
     pub outcome: &'a crate::state::Outcome,
@@ -134,26 +153,47 @@ pub(super) async fn apply(
         .store
         .settle(key, state, outcome, fallback, payment_id)
         .await?;
+    let status = match state {
+        State::ActionRequired => crate::contract::EventStatus::ActionRequired,
+        _ => state
+            .terminal_event()
+            .expect("callbacks settle final states or ask for action"),
+    };
+    let announcer = &announcer;
+    let announce = |meta: Meta| async move {
+        let a = Announcement {
+            key,
+            status,
+            meta: &meta,
+            outcome,
+            payment_id: Some(payment_id),
+            traceparent,
+        };
+        announcer.announce(a, state).await
+    };
     match settled {
         Settle::Applied { meta, .. } => {
             gw.metrics.transition(state.as_str());
-            let status = state
-                .terminal_event()
-                .expect("callbacks settle final states");
-            announcer
-                .announce(
-                    Announcement {
-                        key,
-                        status,
-                        meta: &meta,
-                        outcome,
-                        payment_id: Some(payment_id),
-                        traceparent,
-                    },
-                    state,
-                )
-                .await?;
+            announce(meta).await?;
             Ok("applied")
+        }
+        Settle::Duplicate {
+            state: State::ActionRequired,
+            event,
+            meta,
+        } if state == State::ActionRequired => {
+            // A resent redirect: its event goes out again only if it never did.
+            if event != crate::state::EventState::Published {
+                announce(meta).await?;
+            }
+            Ok("duplicate")
+        }
+        Settle::Duplicate {
+            state: recorded, ..
+        } if state == State::ActionRequired => {
+            // The payment moved on before its redirect arrived: nothing to say now.
+            tracing::info!(recorded = recorded.as_str(), "late redirect callback");
+            Ok("late")
         }
         Settle::Duplicate {
             state: recorded,

@@ -57,24 +57,31 @@ impl Announcer {
     /// Publishes the event for `state`. For terminal states the caller holds the
     /// right to publish (taken when the state was recorded, or by `claim_publish`).
     pub async fn announce(&self, a: Announcement<'_>, state: State) -> Result<(), AnnounceError> {
-        if let Err(e) = self
-            .publisher
-            .publish_event(&a.event(), a.traceparent)
-            .await
-        {
+        self.announce_event(&a.event(), a.traceparent, state).await
+    }
+
+    /// Publishes a ready event (one that says more than an [`Announcement`] can, such
+    /// as `deferred_until`) as [`Announcer::announce`] does.
+    pub async fn announce_event(
+        &self,
+        event: &Event,
+        traceparent: Option<&str>,
+        state: State,
+    ) -> Result<(), AnnounceError> {
+        let key = &event.idempotency_key;
+        if let Err(e) = self.publisher.publish_event(event, traceparent).await {
             // Best effort: if this fails too, the claim simply expires.
-            let _ = self.store.publish_release(a.key, state).await;
+            let _ = self.store.publish_release(key, state).await;
             return Err(e.into());
         }
-        self.metrics.event_published(a.status.as_str());
-        let method = a.meta.method;
+        self.metrics.event_published(event.status.as_str());
         self.metrics.payment_event(
-            method.map_or("unknown", |m| m.provider().as_str()),
-            method.map_or("unknown", |m| m.as_str()),
-            a.meta.operation.map_or("unknown", |o| o.as_str()),
-            a.status.as_str(),
+            event.method.map_or("unknown", |m| m.provider().as_str()),
+            event.method.map_or("unknown", |m| m.as_str()),
+            event.operation.map_or("unknown", |o| o.as_str()),
+            event.status.as_str(),
         );
-        self.store.publish_done(a.key, state).await?;
+        self.store.publish_done(key, state).await?;
         Ok(())
     }
 

@@ -42,6 +42,8 @@ pub enum Handled {
     Awaiting,
     /// Its record vanished mid-flight (Redis lost its data).
     RecordLost,
+    /// Held in the delay queues until the provider's working hours.
+    Deferred,
 }
 
 impl Handled {
@@ -69,6 +71,7 @@ impl Handled {
             Handled::Unresolved => "unresolved",
             Handled::Awaiting => "awaiting",
             Handled::RecordLost => "record_lost",
+            Handled::Deferred => "deferred",
         }
     }
 }
@@ -424,6 +427,16 @@ impl Handler {
             };
             return self.record(ctx, lease, State::Failed, &outcome).await;
         }
+        if let Err(reason) = ctx.provider.check(ctx.cmd).await {
+            let outcome = Outcome {
+                reason: Some(reason),
+                ..Default::default()
+            };
+            return self.record(ctx, lease, State::Rejected, &outcome).await;
+        }
+        if let Some(wait) = ctx.provider.hold(ctx.cmd) {
+            return self.defer(ctx, lease, wait).await;
+        }
         let started = Instant::now();
         let submitted = self
             .renewing(ctx, lease, ctx.provider.submit(ctx.cmd))
@@ -529,6 +542,81 @@ impl Handler {
             None,
         )
         .await
+    }
+
+    /// Holds a command the provider cannot take now (outside its working hours). The
+    /// claim is handed back without counting as an attempt, one `deferred` event says
+    /// when it will go, and the command cycles through the delay queues until then, so
+    /// it survives worker restarts and nothing waits in memory.
+    async fn defer(
+        &self,
+        ctx: &Ctx<'_>,
+        lease: &Lease,
+        wait: std::time::Duration,
+    ) -> Result<Handled, HandleError> {
+        let until =
+            chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+        let outcome = Outcome {
+            reason: Some(format!(
+                "deferred until {}: outside the provider's working hours",
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )),
+            ..Default::default()
+        };
+        match self.store.defer(&ctx.cmd.key, lease, &outcome).await? {
+            Transition::Ok => self.metrics.transition(State::Received.as_str()),
+            Transition::Missing => return Ok(Handled::RecordLost),
+            Transition::Terminal(_) | Transition::Fenced => return Ok(Handled::Fenced),
+        }
+        let traceparent = ctx.msg.info.traceparent.as_deref();
+        let mut headers = ctx.msg.info.headers.clone();
+        if !headers.inner().contains_key(crate::bus::headers::DEFERRED) {
+            let mut event = Announcement {
+                key: &ctx.cmd.key,
+                status: EventStatus::Deferred,
+                meta: ctx.meta,
+                outcome: &outcome,
+                payment_id: Some(ctx.payment_id),
+                traceparent,
+            }
+            .event();
+            event.deferred_until = Some(until);
+            self.announcer
+                .announce_event(&event, traceparent, State::Received)
+                .await?;
+            headers.insert(
+                crate::bus::headers::DEFERRED.into(),
+                lapin::types::AMQPValue::Boolean(true),
+            );
+        }
+        // The longest delay that does not overshoot the opening, so the command is
+        // sent at most the shortest delay late.
+        let delays = &self.settings.retry_delays_ms;
+        let wait_ms = wait.as_millis() as u64;
+        let shortest = delays.iter().copied().min().unwrap_or(1000);
+        let delay = delays
+            .iter()
+            .copied()
+            .filter(|d| *d <= wait_ms)
+            .max()
+            .unwrap_or(shortest);
+        // The reconciler leaves it alone until well after the window opens.
+        let watch = wait + std::time::Duration::from_millis(2 * delay) + PARKED_GRACE;
+        self.store
+            .track(&ctx.cmd.key, SystemTime::now() + watch, false)
+            .await?;
+        self.publisher
+            .delay(
+                delay,
+                &ctx.cmd.routing_key(),
+                ctx.msg.body,
+                headers,
+                ctx.msg.info.attempt,
+            )
+            .await?;
+        // Not a failure, so not a retry: the delivery is counted as `deferred`.
+        tracing::info!(%until, delay_ms = delay, "held for the provider's working hours");
+        Ok(Handled::Deferred)
     }
 
     /// Too early to ask the provider about an unknown outcome: park it until it may.

@@ -145,4 +145,16 @@ pub trait Provider: Send + Sync {
     ) -> BoxFuture<'a, Result<Status, ProviderError>>;
 
     fn timing(&self, method: Method, operation: Operation) -> Timing;
+
+    /// Checks the command against what only the provider knows (its bank list, ...);
+    /// `Err(reason)` rejects it before anything is sent.
+    fn check<'a>(&'a self, _command: &'a Command) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// How long the command must be held before it may be sent (the provider's working
+    /// hours); `None` to send it now.
+    fn hold(&self, _command: &Command) -> Option<Duration> {
+        None
+    }
 }

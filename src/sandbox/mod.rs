@@ -26,6 +26,8 @@ pub struct Sandbox {
     pub ecommpay: Mutex<ecommpay::Payments>,
     pub epay_client_secret: SecretString,
     pub epay: Mutex<epay::Book>,
+    /// What Banks of India purchases keep beyond their payment (redirects, refunds).
+    pub india: Mutex<ecommpay::india_sale::Purchases>,
     pub faults: std::sync::RwLock<Faults>,
     pub http: reqwest::Client,
     pub metrics: Arc<Metrics>,
@@ -45,6 +47,7 @@ impl Sandbox {
             ecommpay: Mutex::new(ecommpay::Payments::default()),
             epay_client_secret,
             epay: Mutex::new(epay::Book::default()),
+            india: Mutex::default(),
             faults: Default::default(),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
@@ -79,6 +82,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
             ));
     Router::new()
         .merge(providers)
+        .merge(ecommpay::bank_pages())
         .route(
             "/sandbox/stats",
             get(|State(s): State<Arc<Sandbox>>| async move { axum::Json(s.stats()) }),

@@ -234,6 +234,29 @@ impl StateStore {
         to: State,
         outcome: Option<&Outcome>,
     ) -> Result<Transition> {
+        self.transition_with(key, lease, to, outcome, "").await
+    }
+
+    /// Hands a claimed command back to wait for the provider's working hours: a
+    /// transition to `received` whose claim does not count as an attempt.
+    pub async fn defer(
+        &self,
+        key: &IdempotencyKey,
+        lease: &Lease,
+        outcome: &Outcome,
+    ) -> Result<Transition> {
+        self.transition_with(key, lease, State::Received, Some(outcome), "uncounted")
+            .await
+    }
+
+    async fn transition_with(
+        &self,
+        key: &IdempotencyKey,
+        lease: &Lease,
+        to: State,
+        outcome: Option<&Outcome>,
+        counting: &str,
+    ) -> Result<Transition> {
         let outcome = outcome
             .map(|o| serde_json::to_string(o).expect("outcome serialises"))
             .unwrap_or_default();
@@ -246,6 +269,7 @@ impl StateStore {
                     &lease.fence.to_string(),
                     to.as_str(),
                     &outcome,
+                    counting,
                 ],
             )
             .await?;

@@ -35,6 +35,8 @@ pub struct ProcessFleet {
     pub gateway_port: u16,
     retry_delays: Vec<u64>,
     children: Vec<(&'static str, Child)>,
+    /// Settings every process gets (secrets, provider URLs).
+    common_env: Vec<(&'static str, String)>,
     /// Each process's JSON log (stderr), kept after a failed test for diagnosis.
     log_dir: std::path::PathBuf,
 }
@@ -74,18 +76,32 @@ impl ProcessFleet {
             gateway_port: gateway,
             retry_delays: vec![300, 1000],
             children: Vec::new(),
+            common_env: Vec::new(),
             log_dir: std::env::temp_dir().join(format!("payfleet-{namespace}")),
         };
         std::fs::create_dir_all(&fleet.log_dir).expect("log dir");
         let base_url = format!("http://127.0.0.1:{sandbox}");
+        let post_link = format!("http://127.0.0.1:{gateway}/callbacks/epay");
+        // Every process gets every secret and provider URL; each takes what it needs.
+        fleet.common_env = vec![
+            ("PAYFLEET__ECOMMPAY__SECRET_KEY", secret.clone()),
+            ("PAYFLEET__SANDBOX__ECOMMPAY_SECRET_KEY", secret.clone()),
+            ("PAYFLEET__EPAY__CLIENT_SECRET", secret.clone()),
+            ("PAYFLEET__SANDBOX__EPAY_CLIENT_SECRET", secret.clone()),
+            ("PAYFLEET__EPAY__FINGERPRINT_KEY", secret),
+            ("PAYFLEET__ECOMMPAY__BASE_URL", base_url.clone()),
+            ("PAYFLEET__EPAY__OAUTH_URL", base_url.clone()),
+            ("PAYFLEET__EPAY__API_URL", base_url.clone()),
+            ("PAYFLEET__EPAY__STATUS_URL", base_url),
+            ("PAYFLEET__EPAY__POST_LINK_URL", post_link.clone()),
+            ("PAYFLEET__EPAY__FAILURE_POST_LINK_URL", post_link),
+        ];
         let listen = |port: u16| format!("127.0.0.1:{port}");
         fleet
             .spawn(
                 "worker",
                 &[
                     ("PAYFLEET__WORKER__OPS_LISTEN", listen(worker)),
-                    ("PAYFLEET__ECOMMPAY__BASE_URL", base_url.clone()),
-                    ("PAYFLEET__ECOMMPAY__SECRET_KEY", secret.clone()),
                 ],
                 worker,
             )
@@ -95,7 +111,6 @@ impl ProcessFleet {
                 "gateway",
                 &[
                     ("PAYFLEET__GATEWAY__LISTEN", listen(gateway)),
-                    ("PAYFLEET__ECOMMPAY__SECRET_KEY", secret.clone()),
                 ],
                 gateway,
             )
@@ -109,7 +124,6 @@ impl ProcessFleet {
                         "PAYFLEET__SANDBOX__ECOMMPAY_CALLBACK_URL",
                         format!("http://127.0.0.1:{gateway}/callbacks/ecommpay"),
                     ),
-                    ("PAYFLEET__SANDBOX__ECOMMPAY_SECRET_KEY", secret.clone()),
                     ("PAYFLEET__SANDBOX__CALLBACK_DELAY_MS", "20".into()),
                 ],
                 sandbox,
@@ -120,8 +134,6 @@ impl ProcessFleet {
                 "reconciler",
                 &[
                     ("PAYFLEET__RECONCILER__OPS_LISTEN", listen(reconciler)),
-                    ("PAYFLEET__ECOMMPAY__BASE_URL", base_url),
-                    ("PAYFLEET__ECOMMPAY__SECRET_KEY", secret),
                 ],
                 reconciler,
             )
@@ -143,7 +155,7 @@ impl ProcessFleet {
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stderr(std::fs::File::create(self.log_path(process)).expect("log file"));
-        for (k, v) in env {
+        for (k, v) in self.common_env.iter().chain(env) {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("the payfleet binary starts");

@@ -10,8 +10,11 @@ use serde_json::Value;
 /// What a verified callback says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
-    /// `payment.id`: the id payfleet gave the payment.
+    /// The id payfleet gave the payment: `payment.id`, or for a refund
+    /// `payment.merchant_refund_id` (the refund command's key).
     pub payment_id: String,
+    /// `payment.id`: the id Gate knows the payment by (for a refund, its purchase's).
+    pub gate_payment_id: String,
     /// `operation.type`: sale, payout, refund, ...
     pub operation_type: String,
     /// The state this report moves the payment to; `None` while still in progress.
@@ -36,36 +39,46 @@ fn operation(body: &Value) -> Option<&Value> {
 
 pub fn read(body: &Value) -> Result<Report, Malformed> {
     let payment = body.get("payment").ok_or(Malformed("payment"))?;
-    let payment_id = payment
+    let id = payment
         .get("id")
         .and_then(Value::as_str)
-        .ok_or(Malformed("payment.id"))?
-        .to_owned();
+        .ok_or(Malformed("payment.id"))?;
     let op = operation(body).ok_or(Malformed("operation"))?;
     let operation_type = op
         .get("type")
         .and_then(Value::as_str)
         .ok_or(Malformed("operation.type"))?
         .to_owned();
+    // A refund is reported on its purchase; its own id is the merchant's refund id.
+    let refund_id = payment
+        .get("merchant_refund_id")
+        .and_then(Value::as_str)
+        .filter(|_| operation_type == "refund");
+    let payment_id = refund_id.unwrap_or(id).to_owned();
     let op_status = op
         .get("status")
         .and_then(Value::as_str)
         .ok_or(Malformed("operation.status"))?;
     let code = op.get("code").map(code_text);
     let message = op.get("message").and_then(Value::as_str).map(str::to_owned);
+    let redirect = body.get("redirect_data").filter(|r| r.is_object());
     let state = match op_status {
         "success" => Some(State::Succeeded),
         "decline" | "error" | "expired" | "internal error" => Some(State::Declined),
+        // Still open, and the customer must be sent somewhere (purchases with redirect).
+        _ if redirect.is_some() => Some(State::ActionRequired),
         _ => None,
     };
     let sum = op.get("sum_initial").or_else(|| payment.get("sum"));
     Ok(Report {
         payment_id,
+        gate_payment_id: id.to_owned(),
         operation_type,
         state,
         outcome: Outcome {
             code,
             message,
+            action: redirect.cloned(),
             ..Default::default()
         },
         amount_minor: sum.and_then(|s| s.get("amount")).and_then(Value::as_u64),
@@ -102,6 +115,36 @@ mod tests {
             "operation": {"type": "refund", "status": "decline", "code": "3283"}
         });
         assert_eq!(read(&body).unwrap().state, Some(State::Declined));
+    }
+
+    #[test]
+    fn a_redirect_asks_for_action_and_carries_it() {
+        let body = json!({
+            "payment": {"id": "s-1", "type": "purchase", "status": "awaiting redirect result"},
+            "operation": {"type": "sale", "status": "awaiting redirect result", "code": "0"},
+            "redirect_data": {"url": "https://bank.example/pay", "method": "GET", "body": {}}
+        });
+        let r = read(&body).unwrap();
+        assert_eq!(r.state, Some(State::ActionRequired));
+        assert_eq!(r.outcome.action.unwrap()["url"], "https://bank.example/pay");
+    }
+
+    #[test]
+    fn a_refund_callback_names_the_refund_not_the_purchase() {
+        let body = json!({
+            "payment": {"id": "sale-1", "type": "purchase", "status": "refunded", "merchant_refund_id": "rf-1"},
+            "operation": {"type": "refund", "status": "success", "code": "0"}
+        });
+        let r = read(&body).unwrap();
+        assert_eq!(
+            (r.payment_id.as_str(), r.state),
+            ("rf-1", Some(State::Succeeded))
+        );
+        let sale = json!({
+            "payment": {"id": "sale-1", "merchant_refund_id": "rf-1"},
+            "operation": {"type": "sale", "status": "success"}
+        });
+        assert_eq!(read(&sale).unwrap().payment_id, "sale-1");
     }
 
     #[test]

@@ -20,3 +20,5 @@ pub const PAYMENT_NOT_FOUND: &str = "3062";
 pub const INVALID_SIGNATURE: &str = "1201";
 /// A required parameter is missing or malformed.
 pub const INVALID_PARAMETERS: &str = "1202";
+/// Banks of India payouts outside the provider's working hours (the sandbox's code).
+pub const OUTSIDE_WORKING_HOURS: &str = "3400";

@@ -4,6 +4,12 @@ pub mod callback;
 pub mod codes;
 mod gate;
 pub mod homebank_payout;
+pub mod india;
+pub mod india_banks;
+pub mod india_hours;
+pub mod india_payout;
+pub mod india_refund;
+pub mod india_sale;
 pub mod signature;
 pub mod status;
 
@@ -12,15 +18,40 @@ pub use gate::{Gate, GateAnswer};
 use crate::contract::{Command, Details, Method, Operation};
 use crate::providers::{Provider, ProviderError, Status, Submission, Timing};
 use futures::future::BoxFuture;
+use india_banks::{BankList, Direction};
+use india_hours::{Clock, OffsetClock};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Ecommpay {
     gate: Gate,
+    /// Judges the Banks of India payout hours.
+    clock: Arc<dyn Clock>,
+    banks: BankList,
 }
+
+/// How long a fetched bank list is trusted unless configured otherwise.
+const DEFAULT_BANK_LIST_TTL: Duration = Duration::from_secs(600);
 
 impl Ecommpay {
     pub fn new(gate: Gate) -> Self {
-        Ecommpay { gate }
+        Ecommpay {
+            gate,
+            clock: Arc::new(OffsetClock::default()),
+            banks: BankList::new(DEFAULT_BANK_LIST_TTL),
+        }
+    }
+
+    /// Banks of India settings: the clock its payout hours are judged by and how long
+    /// a bank list is kept.
+    pub fn with_india(mut self, clock: Arc<dyn Clock>, bank_list_ttl: Duration) -> Self {
+        self.clock = clock;
+        self.banks = BankList::new(bank_list_ttl);
+        self
+    }
+
+    pub fn banks(&self) -> &BankList {
+        &self.banks
     }
 
     pub fn gate(&self) -> &Gate {
@@ -32,6 +63,8 @@ impl Ecommpay {
 fn operation_type(operation: Operation) -> &'static str {
     match operation {
         Operation::Payout => "payout",
+        Operation::Sale => "sale",
+        Operation::Refund => "refund",
         // Never routed here (epay's operations).
         other => other.as_str(),
     }
@@ -40,14 +73,22 @@ fn operation_type(operation: Operation) -> &'static str {
 /// Gate answers a status request no earlier than 10 s after the payment request.
 const STATUS_NOT_BEFORE: Duration = Duration::from_secs(10);
 
+/// The idempotency key itself: its charset is safe for Gate, and it can be rebuilt
+/// from the command alone, even if Redis lost everything. A refund is known by the
+/// payment id of its purchase.
+fn payment_id(command: &Command) -> String {
+    match &command.details {
+        Details::IndiaRefund(r) => r.payment_id.clone(),
+        _ => command.key.as_str().to_owned(),
+    }
+}
+
 impl Provider for Ecommpay {
-    /// The idempotency key itself: its charset is safe for Gate, and it can be rebuilt
-    /// from the command alone, even if Redis lost everything.
     fn payment_id<'a>(
         &'a self,
         command: &'a Command,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
-        Box::pin(std::future::ready(Ok(command.key.as_str().to_owned())))
+        Box::pin(std::future::ready(Ok(payment_id(command))))
     }
 
     fn submit<'a>(
@@ -60,8 +101,22 @@ impl Provider for Ecommpay {
                 Details::HomebankPayout(p) => {
                     p.submit(&self.gate, payment_id, command.amount).await?
                 }
+                Details::IndiaSale(s) => {
+                    let body = s.request(&self.gate, payment_id, command.amount);
+                    self.gate.submit(india_sale::PATH, body).await?
+                }
+                Details::IndiaPayout(p) => {
+                    let body = p.request(&self.gate, payment_id, command.amount);
+                    self.gate.submit(india_payout::PATH, body).await?
+                }
+                Details::IndiaRefund(r) => {
+                    let body = r.request(&self.gate, &command.key, command.amount);
+                    self.gate.submit(india_refund::PATH, body).await?
+                }
                 // Routed by method: epay's commands never reach ECommPay.
-                _ => {
+                Details::EpayGooglePay(_)
+                | Details::EpayP2pTransfer(_)
+                | Details::EpayConfirm3ds(_) => {
                     return Err(ProviderError::Refused {
                         code: "routing".into(),
                         message: "not an ECommPay command".into(),
@@ -85,15 +140,51 @@ impl Provider for Ecommpay {
         ))
     }
 
-    fn timing(&self, method: Method, _operation: Operation) -> Timing {
-        match method {
+    fn timing(&self, method: Method, operation: Operation) -> Timing {
+        match (method, operation) {
             // The document gives no basic time; the customer has 24 hours to cash out.
             // Epay's methods are never routed here; they share HomeBank's timing arm.
-            Method::Homebank | Method::GooglePay | Method::P2p => Timing {
+            (Method::Homebank | Method::GooglePay | Method::P2p, _) => Timing {
                 basic: Duration::from_secs(15 * 60),
                 threshold: Duration::from_secs(25 * 3600),
                 status_not_before: STATUS_NOT_BEFORE,
             },
+            // The document: purchases within 5 minutes, declined by the provider after
+            // 60.
+            (Method::BanksOfIndia, Operation::Sale) => Timing {
+                basic: Duration::from_secs(5 * 60),
+                threshold: Duration::from_secs(60 * 60),
+                status_not_before: STATUS_NOT_BEFORE,
+            },
+            // No times documented for payouts and refunds. The threshold counts from
+            // the command's arrival, so it must outlast a payout held over a weekend
+            // (Friday 19:00 to Monday 10:30); until then the reconciler keeps asking.
+            (Method::BanksOfIndia, _) => Timing {
+                basic: Duration::from_secs(15 * 60),
+                threshold: Duration::from_secs(7 * 24 * 3600),
+                status_not_before: STATUS_NOT_BEFORE,
+            },
+        }
+    }
+
+    fn check<'a>(&'a self, command: &'a Command) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let (direction, bank_id) = match &command.details {
+                Details::IndiaSale(s) => match s.bank_id {
+                    Some(id) => (Direction::Sale, id),
+                    None => return Ok(()),
+                },
+                Details::IndiaPayout(p) => (Direction::Payout, p.account.bank_id),
+                _ => return Ok(()),
+            };
+            self.banks.check(&self.gate, direction, bank_id).await
+        })
+    }
+
+    fn hold(&self, command: &Command) -> Option<Duration> {
+        match command.details {
+            Details::IndiaPayout(_) => india_hours::wait(self.clock.as_ref()),
+            _ => None,
         }
     }
 }

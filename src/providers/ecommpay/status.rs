@@ -31,16 +31,60 @@ pub async fn query(
             "status answer (HTTP {http}) has a wrong signature"
         )));
     }
+    let Some(view) = about(&body, operation_type) else {
+        // A payment that has no refund yet: the refund never reached Gate.
+        return Ok(if operation_type == "refund" {
+            Status::NotFound
+        } else {
+            Status::Pending
+        });
+    };
     let report =
-        callback::read(&body).map_err(|e| ProviderError::Unknown(format!("status answer: {e}")))?;
-    if report.operation_type != operation_type {
-        return Ok(Status::Pending);
-    }
+        callback::read(&view).map_err(|e| ProviderError::Unknown(format!("status answer: {e}")))?;
     Ok(match report.state {
         Some(state @ (State::Succeeded | State::Declined)) => Status::Final {
             state,
             outcome: report.outcome,
         },
+        Some(State::ActionRequired) => Status::ActionRequired(report.outcome),
         _ => Status::Pending,
     })
+}
+
+/// The answer narrowed to the latest operation of `operation_type` (a purchase's
+/// answer lists its sale and then its refund); `None` when it has none.
+fn about(body: &Value, operation_type: &str) -> Option<Value> {
+    let of_type = |op: &&Value| op.get("type").and_then(Value::as_str) == Some(operation_type);
+    let op = match body.get("operations").and_then(Value::as_array) {
+        Some(ops) => ops.iter().rev().find(of_type)?,
+        None => body.get("operation").filter(of_type)?,
+    };
+    let mut view = body.clone();
+    let map = view.as_object_mut()?;
+    map.remove("operations");
+    map.insert("operation".into(), op.clone());
+    Some(view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_purchase_answer_is_read_for_the_operation_asked_about() {
+        let body = json!({
+            "payment": {"id": "s-1", "status": "success", "merchant_refund_id": "rf-1"},
+            "operations": [
+                {"type": "sale", "status": "success", "code": "0"},
+                {"type": "refund", "status": "decline", "code": "3283"}
+            ]
+        });
+        let refund = about(&body, "refund").unwrap();
+        assert_eq!(refund["operation"]["code"], "3283");
+        assert_eq!(
+            about(&body, "sale").unwrap()["operation"]["status"],
+            "success"
+        );
+        assert!(about(&body, "payout").is_none());
+    }
 }

@@ -112,7 +112,10 @@ impl Provider for Epay {
                         _ => unreachable!("matched above"),
                     }
                 }
-                Details::HomebankPayout(_) => Err(ProviderError::Refused {
+                Details::HomebankPayout(_)
+                | Details::IndiaSale(_)
+                | Details::IndiaPayout(_)
+                | Details::IndiaRefund(_) => Err(ProviderError::Refused {
                     code: "routing".into(),
                     message: "not an epay command".into(),
                 }),

@@ -5,10 +5,10 @@
 //!   customer did not cash out within 24 hours);
 //! - anything else → paid out, code 0 "Success".
 
-use super::{Answer, Payment, accept, invalid, signed_report};
+use super::{Answer, Payment, accept, call_back, invalid, register, signed_report};
 use crate::contract::{Amount, Currency, Money};
 use crate::providers::ecommpay::{codes, homebank_payout};
-use crate::sandbox::{Sandbox, callbacks};
+use crate::sandbox::Sandbox;
 use axum::body::Bytes;
 use axum::extract::State;
 use serde_json::Value;
@@ -71,35 +71,11 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Answer {
         message,
     };
     let project_id = sandbox.settings.ecommpay_project_id;
-    let Some(payment) = sandbox
-        .ecommpay
-        .lock()
-        .expect("payments lock")
-        .insert(&req.payment_id, payment)
-    else {
-        sandbox
-            .stats
-            .lock()
-            .expect("stats lock")
-            .duplicate_submissions_refused += 1;
-        return req.error(
-            project_id,
-            codes::DUPLICATE_PAYMENT_ID,
-            "Payment with this payment_id already exists",
-        );
+    let payment = match register(&sandbox, &req, payment) {
+        Ok(p) => p,
+        Err(answer) => return answer,
     };
-    if status == "success" {
-        sandbox
-            .stats
-            .lock()
-            .expect("stats lock")
-            .executed(&req.payment_id);
-    }
     let callback = signed_report(&sandbox, &req.payment_id, &payment, false);
-    callbacks::deliver(
-        sandbox.clone(),
-        sandbox.settings.ecommpay_callback_url.clone(),
-        callback,
-    );
+    call_back(&sandbox, callback);
     req.accepted(project_id)
 }

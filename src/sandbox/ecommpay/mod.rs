@@ -2,6 +2,10 @@
 //! shares, and the payments it remembers.
 
 mod homebank_payout;
+pub mod india_banks;
+mod india_payout;
+mod india_refund;
+pub mod india_sale;
 mod status;
 
 use super::Sandbox;
@@ -51,12 +55,101 @@ impl Payments {
     pub fn get(&self, payment_id: &str) -> Option<&Payment> {
         self.by_id.get(payment_id)
     }
+
+    pub fn get_mut(&mut self, payment_id: &str) -> Option<&mut Payment> {
+        self.by_id.get_mut(payment_id)
+    }
 }
 
 pub fn routes() -> Router<Arc<Sandbox>> {
     Router::new()
         .route(homebank_payout::PATH, post(homebank_payout::handle))
         .route(status::PATH, post(status::handle))
+        .route(india_sale::PATH, post(india_sale::handle))
+        .route(india_payout::PATH, post(india_payout::handle))
+        .route(india_refund::PATH, post(india_refund::handle))
+        .route("/v2/info/banks/india/sale/list", post(india_banks::sale))
+        .route(
+            "/v2/info/banks/india/payout/list",
+            post(india_banks::payout),
+        )
+}
+
+/// The pages a Banks of India customer is redirected to (no faults injected there).
+pub fn bank_pages() -> Router<Arc<Sandbox>> {
+    use axum::routing::get;
+    Router::new()
+        .route(
+            india_sale::BANK_PAGE,
+            get(india_sale::bank_page).post(india_sale::pay),
+        )
+        .route(
+            india_sale::SELECT_PAGE,
+            get(india_sale::select_page).post(india_sale::select_and_pay),
+        )
+}
+
+/// Registers a new payment, refusing a payment id Gate already knows (`3061`), and
+/// counts its execution when it moved money at once.
+pub fn register(sandbox: &Sandbox, req: &GateRequest, payment: Payment) -> Result<Payment, Answer> {
+    let Some(payment) = sandbox
+        .ecommpay
+        .lock()
+        .expect("payments lock")
+        .insert(&req.payment_id, payment)
+    else {
+        return Err(duplicate(
+            sandbox,
+            req,
+            "Payment with this payment_id already exists",
+        ));
+    };
+    if payment.status == "success" {
+        sandbox
+            .stats
+            .lock()
+            .expect("stats lock")
+            .executed(&req.payment_id);
+    }
+    Ok(payment)
+}
+
+/// Refuses a submission Gate has seen before, counting it.
+pub fn duplicate(sandbox: &Sandbox, req: &GateRequest, message: &str) -> Answer {
+    sandbox
+        .stats
+        .lock()
+        .expect("stats lock")
+        .duplicate_submissions_refused += 1;
+    req.error(
+        sandbox.settings.ecommpay_project_id,
+        codes::DUPLICATE_PAYMENT_ID,
+        message,
+    )
+}
+
+/// A payment Gate knows.
+pub fn lookup(sandbox: &Sandbox, payment_id: &str) -> Option<Payment> {
+    sandbox
+        .ecommpay
+        .lock()
+        .expect("payments lock")
+        .get(payment_id)
+        .cloned()
+}
+
+/// Sends a callback to the merchant, as Gate does.
+pub fn call_back(sandbox: &Arc<Sandbox>, body: Value) {
+    super::callbacks::deliver(
+        sandbox.clone(),
+        sandbox.settings.ecommpay_callback_url.clone(),
+        body,
+    );
+}
+
+/// Signs a callback or status answer again after it was amended.
+pub fn sign(sandbox: &Sandbox, body: &mut Value) {
+    signature::sign_root(sandbox.ecommpay_secret.expose_secret().as_bytes(), body);
 }
 
 pub type Answer = (StatusCode, axum::Json<Value>);

@@ -15,16 +15,14 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Answer {
         Ok(r) => r,
         Err(answer) => return answer,
     };
-    let payment = sandbox
-        .ecommpay
-        .lock()
-        .expect("payments lock")
-        .get(&req.payment_id)
-        .cloned();
+    let payment = super::lookup(&sandbox, &req.payment_id);
     match payment {
         Some(p) => (
             StatusCode::OK,
-            axum::Json(signed_report(&sandbox, &req.payment_id, &p, true)),
+            axum::Json(
+                super::india_sale::status_answer(&sandbox, &req.payment_id, &p)
+                    .unwrap_or_else(|| signed_report(&sandbox, &req.payment_id, &p, true)),
+            ),
         ),
         None => req.error(
             sandbox.settings.ecommpay_project_id,

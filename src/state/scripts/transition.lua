@@ -1,5 +1,7 @@
 -- A worker's write, allowed only while it still holds the lease it claimed.
--- KEYS[1]: the record. ARGV: owner token, fence, new state, outcome JSON ('' keeps it).
+-- KEYS[1]: the record. ARGV: owner token, fence, new state, outcome JSON ('' keeps it),
+-- 'uncounted' when the claim must not count as an attempt (a payout held for the
+-- provider's working hours) or ''.
 -- Returns {verdict, state before}.
 local rec = KEYS[1]
 local st = redis.call('HGET', rec, 'st')
@@ -12,5 +14,6 @@ local to = ARGV[3]
 redis.call('HSET', rec, 'st', to, 'upd', now)
 if ARGV[4] ~= '' then redis.call('HSET', rec, 'out', ARGV[4]) end
 if to ~= 'submitting' then redis.call('HDEL', rec, 'own', 'lease') end
+if ARGV[5] == 'uncounted' then redis.call('HINCRBY', rec, 'att', -1) end
 if is_terminal(to) then claim_publish(rec, to) end
 return {'ok', st}
