@@ -100,18 +100,14 @@ impl ProcessFleet {
         fleet
             .spawn(
                 "worker",
-                &[
-                    ("PAYFLEET__WORKER__OPS_LISTEN", listen(worker)),
-                ],
+                &[("PAYFLEET__WORKER__OPS_LISTEN", listen(worker))],
                 worker,
             )
             .await;
         fleet
             .spawn(
                 "gateway",
-                &[
-                    ("PAYFLEET__GATEWAY__LISTEN", listen(gateway)),
-                ],
+                &[("PAYFLEET__GATEWAY__LISTEN", listen(gateway))],
                 gateway,
             )
             .await;
@@ -132,9 +128,7 @@ impl ProcessFleet {
         fleet
             .spawn(
                 "reconciler",
-                &[
-                    ("PAYFLEET__RECONCILER__OPS_LISTEN", listen(reconciler)),
-                ],
+                &[("PAYFLEET__RECONCILER__OPS_LISTEN", listen(reconciler))],
                 reconciler,
             )
             .await;
