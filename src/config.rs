@@ -99,6 +99,7 @@ pub struct SandboxSettings {
     pub callback_delay_ms: u64,
     pub callback_retry_ms: Vec<u64>,
     pub callback_max_attempts: u32,
+    pub record_arrivals: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

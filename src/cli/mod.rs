@@ -1,6 +1,7 @@
 //! The `payfleet` command line: one file per subcommand.
 
-mod chaos;
+mod bench;
+pub(crate) mod chaos;
 mod demo;
 mod gateway;
 mod publish;
@@ -43,6 +44,8 @@ enum Command {
     Chaos(chaos::Args),
     /// Run sandbox, gateway and workers in one process against a varied batch of payouts.
     Demo(demo::Args),
+    /// Measure throughput, latency, CPU and memory of a real fleet against the broker.
+    Bench(bench::Args),
 }
 
 impl Cli {
@@ -63,6 +66,7 @@ impl Cli {
             Command::Publish(args) => publish::run(settings, args).await,
             Command::Demo(args) => demo::run(settings, args).await,
             Command::Chaos(args) => chaos::run(settings, args).await,
+            Command::Bench(args) => bench::run(settings, args).await,
         };
         match result {
             Ok(code) => code,

@@ -2,6 +2,7 @@
 //! provider documents, with signed callbacks, resends and statistics. Tests, the demo
 //! and the benchmarks reach "the provider" only through it.
 
+pub mod arrivals;
 mod callbacks;
 pub mod ecommpay;
 pub mod faults;
@@ -26,6 +27,7 @@ pub struct Sandbox {
     pub faults: std::sync::RwLock<Faults>,
     pub http: reqwest::Client,
     pub metrics: Arc<Metrics>,
+    pub arrivals: arrivals::Arrivals,
 }
 
 impl Sandbox {
@@ -45,6 +47,7 @@ impl Sandbox {
                 .build()
                 .expect("an HTTP client builds"),
             metrics,
+            arrivals: Default::default(),
         })
     }
 
@@ -68,11 +71,20 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         sandbox.clone(),
         faults::inject,
     ));
+    // Outermost, so an arrival is timed before any injected delay.
+    let providers = providers.layer(axum::middleware::from_fn_with_state(
+        sandbox.clone(),
+        arrivals::record,
+    ));
     Router::new()
         .merge(providers)
         .route(
             "/sandbox/stats",
             get(|State(s): State<Arc<Sandbox>>| async move { axum::Json(s.stats()) }),
+        )
+        .route(
+            "/sandbox/arrivals",
+            get(|State(s): State<Arc<Sandbox>>| async move { axum::Json(s.arrivals.all()) }),
         )
         .route(
             "/sandbox/faults",

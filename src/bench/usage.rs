@@ -1,0 +1,109 @@
+//! CPU time and peak memory of a process, from the kernel's own accounting
+//! (`/proc/<pid>/stat` utime + stime, `/proc/<pid>/status` VmHWM). Linux only.
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use std::sync::OnceLock;
+
+/// CPU time (user + system, every thread) a process has used so far, in µs.
+pub fn cpu_micros(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat (payfleet bench needs Linux)"))?;
+    // The command name may hold spaces; the fields after it are fixed.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of the file: utime and stime, in clock ticks.
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .with_context(|| format!("unexpected /proc/{pid}/stat: {stat}"))
+    };
+    Ok((ticks(11)? + ticks(12)?) * 1_000_000 / clock_ticks()?)
+}
+
+/// Peak resident set size (VmHWM) in KiB.
+pub fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no VmHWM in /proc/{pid}/status"))
+}
+
+fn clock_ticks() -> anyhow::Result<u64> {
+    static TICKS: OnceLock<u64> = OnceLock::new();
+    if let Some(t) = TICKS.get() {
+        return Ok(*t);
+    }
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .context("running getconf CLK_TCK")?;
+    let ticks: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    if ticks == 0 {
+        bail!("getconf CLK_TCK gave no clock tick rate");
+    }
+    Ok(*TICKS.get_or_init(|| ticks))
+}
+
+/// One process of the fleet over one measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessUsage {
+    pub role: String,
+    pub pid: u32,
+    /// CPU used between the start and the end of the measurement.
+    pub cpu_ms: f64,
+    /// Peak RSS over the process's life.
+    pub peak_rss_mib: f64,
+}
+
+/// CPU readings taken before the load, completed after it.
+pub struct CpuMeter {
+    start: Vec<(String, u32, u64)>,
+}
+
+impl CpuMeter {
+    pub fn start(processes: &[(String, u32)]) -> anyhow::Result<Self> {
+        let start = processes
+            .iter()
+            .map(|(role, pid)| Ok((role.clone(), *pid, cpu_micros(*pid)?)))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(CpuMeter { start })
+    }
+
+    pub fn finish(self) -> anyhow::Result<Vec<ProcessUsage>> {
+        self.start
+            .into_iter()
+            .map(|(role, pid, before)| {
+                Ok(ProcessUsage {
+                    cpu_ms: cpu_micros(pid)?.saturating_sub(before) as f64 / 1000.0,
+                    peak_rss_mib: peak_rss_kib(pid)? as f64 / 1024.0,
+                    role,
+                    pid,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let pid = std::process::id();
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < std::time::Duration::from_millis(50) {
+            std::hint::black_box(spin.elapsed());
+        }
+        assert!(cpu_micros(pid).unwrap() > 0);
+        assert!(peak_rss_kib(pid).unwrap() > 0);
+    }
+}
