@@ -161,8 +161,8 @@ impl Collector {
                 let at = unix_micros();
                 if let Some((key, status)) = parse(&d.data) {
                     let mut map = map.lock().expect("results lock");
-                    if !map.contains_key(&key) {
-                        map.insert(key, (at, status));
+                    if let std::collections::hash_map::Entry::Vacant(e) = map.entry(key) {
+                        e.insert((at, status));
                         tx.send_replace(map.len());
                         if let Some(w) = &window {
                             w.add_permits(1);

@@ -102,7 +102,8 @@ fn print_table(r: &Report) {
         c.messages, c.message_bytes, c.seconds, c.messages_per_second
     );
     println!();
-    let rows: [(&str, &dyn Fn(&bench::FleetRun) -> String); 14] = [
+    type Cell<'a> = &'a dyn Fn(&bench::FleetRun) -> String;
+    let rows: [(&str, Cell); 14] = [
         ("terminal / commands", &|f| {
             format!("{}/{}", f.terminal, f.commands)
         }),
