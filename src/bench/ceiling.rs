@@ -40,16 +40,7 @@ pub async fn measure(
 ) -> anyhow::Result<Ceiling> {
     let s = settings;
     let names = Names::new(&format!("{}-ceiling", s.amqp.namespace));
-    let conn = bus::connect(&s.amqp.url, "payfleet-bench-relay").await?;
-    let setup = conn.create_channel().await?;
-    bus::declare(
-        &setup,
-        &names,
-        s.amqp.delivery_limit,
-        &s.worker.retry_delays_ms,
-        true,
-    )
-    .await?;
+    let (conn, setup) = super::fleet::declare(s, &names, "payfleet-bench-relay").await?;
     let target = Target {
         url: s.amqp.url.clone(),
         names: names.clone(),

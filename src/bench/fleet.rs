@@ -17,6 +17,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
+/// Declares the fleet's topology in `names`' namespace; returns the connection and
+/// channel used.
+pub async fn declare(
+    s: &Settings,
+    names: &Names,
+    connection_name: &str,
+) -> anyhow::Result<(lapin::Connection, lapin::Channel)> {
+    let conn = bus::connect(&s.amqp.url, connection_name).await?;
+    let ch = conn.create_channel().await?;
+    let delays = &s.worker.retry_delays_ms;
+    bus::declare(&ch, names, s.amqp.delivery_limit, delays, true).await?;
+    Ok((conn, ch))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Services {
@@ -43,16 +57,7 @@ impl Fleet {
         services: Services,
     ) -> anyhow::Result<Self> {
         let names = Names::new(&settings.amqp.namespace);
-        let conn = bus::connect(&settings.amqp.url, "payfleet-bench-setup").await?;
-        let ch = conn.create_channel().await?;
-        bus::declare(
-            &ch,
-            &names,
-            settings.amqp.delivery_limit,
-            &settings.worker.retry_delays_ms,
-            true,
-        )
-        .await?;
+        let (conn, ch) = declare(&settings, &names, "payfleet-bench-setup").await?;
         let logs = std::env::temp_dir().join(&settings.amqp.namespace);
         std::fs::create_dir_all(&logs)?;
         let mut fleet = Fleet {
