@@ -5,6 +5,7 @@
 //! What the fleet does on top of this is its own cost.
 
 use super::load::{self, Message, Pacing, Target, require_all};
+use super::usage::{self, CpuMeter, ProcessUsage};
 use crate::bus::{self, CommandConsumer, Names, Publisher};
 use crate::config::Settings;
 use lapin::options::BasicAckOptions;
@@ -20,6 +21,10 @@ pub struct Ceiling {
     pub message_bytes: usize,
     pub seconds: f64,
     pub messages_per_second: f64,
+    /// CPU of the local RabbitMQ and Redis over the measurement (shared: an upper bound).
+    pub shared_services: Vec<ProcessUsage>,
+    /// RabbitMQ CPU per message (shared: an upper bound).
+    pub broker_cpu_us_per_message: f64,
 }
 
 /// The key of a relayed command (every one is terminal here).
@@ -56,12 +61,14 @@ pub async fn measure(
     let in_flight = s.worker.max_in_flight;
     let slots = Arc::new(Semaphore::new(in_flight));
     // The relay runs until the load is done; it ends early only on an error.
+    let services = CpuMeter::start(&usage::shared_services())?;
     let timings = tokio::select! {
         t = load::drive(&target, messages, pacing, timeout) => t,
         r = relay(&mut consumer, &publisher, &names, &slots) => {
             Err(r.err().unwrap_or_else(|| anyhow::anyhow!("the broker closed the relay's consumer")))
         }
     };
+    let shared_services = services.finish()?;
     // The worker's stopping order: cancel, finish what is in flight (its acks), wait for
     // confirms, close, then clean up.
     consumer.cancel().await;
@@ -80,6 +87,8 @@ pub async fn measure(
         message_bytes,
         seconds,
         messages_per_second: n as f64 / seconds,
+        broker_cpu_us_per_message: usage::cpu_us_per(&shared_services, "rabbitmq", n as u64),
+        shared_services,
     })
 }
 

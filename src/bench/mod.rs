@@ -91,7 +91,13 @@ pub struct FleetRun {
     pub gateway_cpu_us_per_callback: Option<f64>,
     pub callbacks: u64,
     pub worker_peak_rss_mib: f64,
+    /// RabbitMQ CPU per command (shared with the rest of the machine: an upper bound).
+    pub broker_cpu_us_per_command: f64,
+    /// Redis CPU per command (shared: an upper bound).
+    pub redis_cpu_us_per_command: f64,
     pub processes: Vec<ProcessUsage>,
+    /// The local RabbitMQ and Redis over the same time.
+    pub shared_services: Vec<ProcessUsage>,
     /// Where the fleet's processes logged.
     pub logs: String,
 }
@@ -182,6 +188,7 @@ async fn measure(
     };
     let processes = fleet.processes();
     let cpu = usage::CpuMeter::start(&processes)?;
+    let services = usage::CpuMeter::start(&usage::shared_services())?;
     let callbacks_before = fleet.sandbox_stats().await?.callbacks.attempts;
     let timings = load::drive(
         &target,
@@ -191,6 +198,7 @@ async fn measure(
     )
     .await?;
     let processes = cpu.finish()?;
+    let shared_services = services.finish()?;
     let callbacks = fleet.sandbox_stats().await?.callbacks.attempts - callbacks_before;
     let arrivals = fleet.arrivals().await?;
 
@@ -213,13 +221,6 @@ async fn measure(
             overhead.push(arrived.saturating_sub(published));
         }
     }
-    let cpu_of = |role: &dyn Fn(&str) -> bool| {
-        processes
-            .iter()
-            .filter(|p| role(&p.role))
-            .map(|p| p.cpu_ms * 1000.0)
-            .sum::<f64>()
-    };
     let is_worker = |r: &str| r.starts_with("worker");
     let has_gateway = processes.iter().any(|p| p.role == "gateway");
     let in_flight_bound = (opts.provider_latency_ms > 0)
@@ -236,16 +237,19 @@ async fn measure(
         latency: Percentiles::of_micros(latency),
         overhead: Percentiles::of_micros(overhead),
         provider_peak_concurrent: peak_concurrent(&arrivals),
-        worker_cpu_us_per_command: cpu_of(&is_worker) / n as f64,
+        worker_cpu_us_per_command: usage::cpu_us_per(&processes, "worker", n as u64),
         gateway_cpu_us_per_callback: has_gateway
-            .then(|| cpu_of(&|r: &str| r == "gateway") / callbacks.max(1) as f64),
+            .then(|| usage::cpu_us_per(&processes, "gateway", callbacks)),
         callbacks,
         worker_peak_rss_mib: processes
             .iter()
             .filter(|p| is_worker(&p.role))
             .map(|p| p.peak_rss_mib)
             .fold(0.0, f64::max),
+        broker_cpu_us_per_command: usage::cpu_us_per(&shared_services, "rabbitmq", n as u64),
+        redis_cpu_us_per_command: usage::cpu_us_per(&shared_services, "redis", n as u64),
         processes,
+        shared_services,
         logs: fleet.logs.display().to_string(),
     })
 }

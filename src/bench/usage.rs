@@ -52,6 +52,29 @@ fn clock_ticks() -> anyhow::Result<u64> {
     Ok(*TICKS.get_or_init(|| ticks))
 }
 
+/// The local RabbitMQ (`beam.smp`) and Redis (`redis-server`) processes, found by name.
+/// They are shared with whatever else runs on the machine, so their CPU over a
+/// measurement is an upper bound of what the measured load cost them.
+pub fn shared_services() -> Vec<(String, u32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, u32)> = dir
+        .filter_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            let role = match comm.trim() {
+                "beam.smp" => "rabbitmq",
+                "redis-server" => "redis",
+                _ => return None,
+            };
+            Some((role.to_owned(), pid))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 /// One process of the fleet over one measurement.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProcessUsage {
@@ -90,6 +113,16 @@ impl CpuMeter {
             })
             .collect()
     }
+}
+
+/// CPU of the processes whose role passes `role`, in µs per unit of work.
+pub fn cpu_us_per(processes: &[ProcessUsage], role: &str, units: u64) -> f64 {
+    let ms: f64 = processes
+        .iter()
+        .filter(|p| p.role == role || (role == "worker" && p.role.starts_with("worker")))
+        .map(|p| p.cpu_ms)
+        .sum();
+    ms * 1000.0 / units.max(1) as f64
 }
 
 #[cfg(test)]

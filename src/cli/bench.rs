@@ -98,12 +98,12 @@ fn print_table(r: &Report) {
     );
     let c = &r.ceiling;
     println!(
-        "broker ceiling: {} messages of {} bytes in {:.2} s = {:.0} msg/s",
-        c.messages, c.message_bytes, c.seconds, c.messages_per_second
+        "broker ceiling: {} messages of {} bytes in {:.2} s = {:.0} msg/s, RabbitMQ CPU {:.0} µs/message",
+        c.messages, c.message_bytes, c.seconds, c.messages_per_second, c.broker_cpu_us_per_message
     );
     println!();
     type Cell<'a> = &'a dyn Fn(&bench::FleetRun) -> String;
-    let rows: [(&str, Cell); 14] = [
+    let rows: [(&str, Cell); 16] = [
         ("terminal / commands", &|f| {
             format!("{}/{}", f.terminal, f.commands)
         }),
@@ -140,6 +140,12 @@ fn print_table(r: &Report) {
         ("worker peak RSS MiB", &|f| {
             format!("{:.1}", f.worker_peak_rss_mib)
         }),
+        ("RabbitMQ CPU µs/command", &|f| {
+            format!("{:.0}", f.broker_cpu_us_per_command)
+        }),
+        ("Redis CPU µs/command", &|f| {
+            format!("{:.0}", f.redis_cpu_us_per_command)
+        }),
         ("callbacks", &|f| f.callbacks.to_string()),
         ("seconds", &|f| format!("{:.2}", f.seconds)),
     ];
@@ -156,12 +162,15 @@ fn print_table(r: &Report) {
         println!();
     }
     for f in &r.runs {
-        for p in &f.processes {
+        for p in f.processes.iter().chain(&f.shared_services) {
             println!(
                 "  {} workers: {:<10} pid {:<8} CPU {:>9.1} ms  peak RSS {:>6.1} MiB",
                 f.workers, p.role, p.pid, p.cpu_ms, p.peak_rss_mib
             );
         }
     }
+    println!(
+        "(RabbitMQ and Redis are shared with the rest of the machine: their CPU is an upper bound)"
+    );
     println!("verdict: {}", if r.ok { "OK" } else { "INCOMPLETE" });
 }
