@@ -190,13 +190,23 @@ async fn measure(
     let cpu = usage::CpuMeter::start(&processes)?;
     let services = usage::CpuMeter::start(&usage::shared_services())?;
     let callbacks_before = fleet.sandbox_stats().await?.callbacks.attempts;
-    let timings = load::drive(
-        &target,
-        messages.clone(),
-        pacing,
-        Duration::from_secs(opts.timeout_seconds),
-    )
-    .await?;
+    // A process that dies mid-run ends the run at once, named.
+    let died = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if let Some((role, _)) = processes.iter().find(|(_, pid)| !usage::alive(*pid)) {
+                return role.clone();
+            }
+        }
+    };
+    let timeout = Duration::from_secs(opts.timeout_seconds);
+    let timings = tokio::select! {
+        t = load::drive(&target, messages.clone(), pacing, timeout) => t?,
+        role = died => anyhow::bail!(
+            "the {role} process exited during the run (its log: {}/{role}.log)",
+            fleet.logs.display()
+        ),
+    };
     let processes = cpu.finish()?;
     let shared_services = services.finish()?;
     let callbacks = fleet.sandbox_stats().await?.callbacks.attempts - callbacks_before;

@@ -22,6 +22,14 @@ pub fn cpu_micros(pid: u32) -> anyhow::Result<u64> {
     Ok((ticks(11)? + ticks(12)?) * 1_000_000 / clock_ticks()?)
 }
 
+/// The process exists and has not exited (a zombie has).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+        !matches!(state.and_then(|s| s.chars().next()), None | Some('Z' | 'X'))
+    })
+}
+
 /// Peak resident set size (VmHWM) in KiB.
 pub fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -138,5 +146,7 @@ mod tests {
         }
         assert!(cpu_micros(pid).unwrap() > 0);
         assert!(peak_rss_kib(pid).unwrap() > 0);
+        assert!(alive(pid));
+        assert!(!alive(u32::MAX));
     }
 }

@@ -14,6 +14,7 @@ use axum::extract::State as AxumState;
 use axum::http::{HeaderMap, StatusCode};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
+use tracing::Instrument;
 
 const PROVIDER: &str = "ecommpay";
 
@@ -53,7 +54,6 @@ pub async fn callback(
     };
     let span =
         tracing::info_span!("callback", provider = PROVIDER, key = %key, state = state.as_str());
-    let _enter = span.enter();
     let traceparent = headers
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
@@ -66,7 +66,14 @@ pub async fn callback(
         },
         amount: None,
     };
-    match apply(&gw, &key, state, &report, &fallback, traceparent.as_deref()).await {
+    // Instrumented, not entered: a span entered across an await stays entered on the
+    // thread while the task sleeps, so other callbacks nest under it without end (under
+    // `payfleet bench` load the gateway died of a stack overflow).
+    let applied = apply(&gw, &key, state, &report, &fallback, traceparent.as_deref())
+        .instrument(span.clone())
+        .await;
+    let _enter = span.enter();
+    match applied {
         Ok(result) => {
             gw.metrics.callback(PROVIDER, result);
             (StatusCode::OK, "ok")
