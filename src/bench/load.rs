@@ -7,7 +7,7 @@ use crate::bus::{self, Names, Publisher};
 use crate::sandbox::arrivals::unix_micros;
 use anyhow::{Context, bail};
 use futures::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,9 +131,12 @@ pub async fn drive(
     })
 }
 
+const CONSUMER_TAG: &str = "payfleet-bench";
+
 /// Consumes the results queue and stamps each key's first terminal result.
 struct Collector {
     conn: lapin::Connection,
+    channel: lapin::Channel,
     done: Arc<Mutex<HashMap<String, (u64, &'static str)>>>,
     count: watch::Receiver<usize>,
     task: tokio::task::JoinHandle<()>,
@@ -147,7 +150,7 @@ impl Collector {
         let mut consumer = ch
             .basic_consume(
                 target.results_queue.as_str().into(),
-                "payfleet-bench".into(),
+                CONSUMER_TAG.into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
@@ -176,6 +179,7 @@ impl Collector {
         });
         Ok(Collector {
             conn,
+            channel: ch,
             done,
             count,
             task,
@@ -183,7 +187,12 @@ impl Collector {
     }
 
     async fn stop(self) -> HashMap<String, (u64, &'static str)> {
+        let _ = self
+            .channel
+            .basic_cancel(CONSUMER_TAG.into(), BasicCancelOptions::default())
+            .await;
         self.task.abort();
+        let _ = self.channel.close(200, "bye".into()).await;
         let _ = self.conn.close(200, "bye".into()).await;
         std::mem::take(&mut *self.done.lock().expect("results lock"))
     }
