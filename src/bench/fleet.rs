@@ -199,8 +199,11 @@ impl Fleet {
         }
         let s = &self.settings;
         let conn = bus::connect(&s.amqp.url, "payfleet-bench-cleanup").await?;
+        // Kept until the connection is closed: a channel dropped (closing) while its
+        // connection closes is a connection error to lapin.
+        let ch = conn.create_channel().await?;
         bus::delete_all(
-            &conn.create_channel().await?,
+            &ch,
             &Names::new(&s.amqp.namespace),
             &s.worker.retry_delays_ms,
         )
