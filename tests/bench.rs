@@ -80,3 +80,50 @@ fn an_unknown_method_in_the_mix_is_refused_by_name() {
         "{stderr}"
     );
 }
+
+#[test]
+fn in_process_services_open_loop_provider_latency_and_a_scaling_curve() {
+    let out = bench(&[
+        "--commands",
+        "100",
+        "--scaling",
+        "1,2",
+        "--services",
+        "in-process",
+        "--rate",
+        "200",
+        "--provider-latency",
+        "100",
+        "--in-flight",
+        "50",
+        "--prefetch",
+        "50",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed: {stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(report["pacing"]["open"]["per_second"], 200.0);
+    let runs = report["runs"].as_array().expect("runs");
+    let workers: Vec<f64> = runs.iter().map(|r| f(r, "/workers")).collect();
+    assert_eq!(workers, [1.0, 2.0]);
+    for run in runs {
+        assert_eq!(f(run, "/terminal"), 100.0, "{run}");
+        ordered_percentiles(run, "latency", 100.0);
+        ordered_percentiles(run, "overhead", 100.0);
+        // Every provider answer waits 100 ms, and the terminal event comes after it.
+        assert!(f(run, "/latency/p50_ms") >= 100.0, "{run}");
+        let bound = f(run, "/ratio_to_in_flight_bound");
+        assert!(bound > 0.0 && bound <= 1.0, "{run}");
+        // The gateway runs in the bench process: no figure rather than a wrong one.
+        assert!(run["gateway_cpu_us_per_callback"].is_null());
+        let roles: Vec<&str> = run["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["role"].as_str().unwrap())
+            .collect();
+        assert!(roles.iter().all(|r| r.starts_with("worker-")), "{roles:?}");
+        assert_eq!(roles.len() as f64, f(run, "/workers"));
+    }
+}
