@@ -59,6 +59,9 @@ fn bench_reports_sane_numbers() {
     assert!(f(run, "/gateway_cpu_us_per_callback") > 0.0);
     assert!(f(run, "/callbacks") >= 200.0);
     assert!(f(run, "/worker_peak_rss_mib") > 0.0);
+    // The load generator's own CPU is reported, for the ceiling and the fleet alike.
+    assert!(f(&report, "/ceiling/bench_cpu_ms") > 0.0);
+    assert!(f(run, "/bench_cpu_ms") > 0.0);
     let processes = run["processes"].as_array().expect("processes");
     let roles: Vec<&str> = processes
         .iter()

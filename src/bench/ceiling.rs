@@ -23,6 +23,8 @@ pub struct Ceiling {
     pub messages_per_second: f64,
     /// CPU of the local RabbitMQ and Redis over the measurement (shared: an upper bound).
     pub shared_services: Vec<ProcessUsage>,
+    /// CPU of the bench process (publisher, relay, results consumer), in ms.
+    pub bench_cpu_ms: f64,
     /// RabbitMQ CPU per message (shared: an upper bound).
     pub broker_cpu_us_per_message: f64,
 }
@@ -61,14 +63,16 @@ pub async fn measure(
     let in_flight = s.worker.max_in_flight;
     let slots = Arc::new(Semaphore::new(in_flight));
     // The relay runs until the load is done; it ends early only on an error.
-    let services = CpuMeter::start(&usage::shared_services())?;
+    let mut watched = usage::shared_services();
+    watched.push(usage::this_process());
+    let services = CpuMeter::start(&watched)?;
     let timings = tokio::select! {
         t = load::drive(&target, messages, pacing, timeout) => t,
         r = relay(&mut consumer, &publisher, &names, &slots) => {
             Err(r.err().unwrap_or_else(|| anyhow::anyhow!("the broker closed the relay's consumer")))
         }
     };
-    let shared_services = services.finish()?;
+    let (bench_cpu_ms, shared_services) = usage::split_bench(services.finish()?);
     // The worker's stopping order: cancel, finish what is in flight (its acks), wait for
     // confirms, close, then clean up.
     consumer.cancel().await;
@@ -89,6 +93,7 @@ pub async fn measure(
         messages_per_second: n as f64 / seconds,
         broker_cpu_us_per_message: usage::cpu_us_per(&shared_services, "rabbitmq", n as u64),
         shared_services,
+        bench_cpu_ms,
     })
 }
 

@@ -98,6 +98,9 @@ pub struct FleetRun {
     pub processes: Vec<ProcessUsage>,
     /// The local RabbitMQ and Redis over the same time.
     pub shared_services: Vec<ProcessUsage>,
+    /// CPU of the bench process over the same time, in ms: the load generator (and the
+    /// gateway and sandbox with `--services in-process`), on the same cores.
+    pub bench_cpu_ms: f64,
     /// Where the fleet's processes logged.
     pub logs: String,
 }
@@ -188,7 +191,9 @@ async fn measure(
     };
     let processes = fleet.processes();
     let cpu = usage::CpuMeter::start(&processes)?;
-    let services = usage::CpuMeter::start(&usage::shared_services())?;
+    let mut watched = usage::shared_services();
+    watched.push(usage::this_process());
+    let services = usage::CpuMeter::start(&watched)?;
     let callbacks_before = fleet.sandbox_stats().await?.callbacks.attempts;
     // A process that dies mid-run ends the run at once, named.
     let died = async {
@@ -208,7 +213,7 @@ async fn measure(
         ),
     };
     let processes = cpu.finish()?;
-    let shared_services = services.finish()?;
+    let (bench_cpu_ms, shared_services) = usage::split_bench(services.finish()?);
     let callbacks = fleet.sandbox_stats().await?.callbacks.attempts - callbacks_before;
     let arrivals = fleet.arrivals().await?;
 
@@ -260,6 +265,7 @@ async fn measure(
         redis_cpu_us_per_command: usage::cpu_us_per(&shared_services, "redis", n as u64),
         processes,
         shared_services,
+        bench_cpu_ms,
         logs: fleet.logs.display().to_string(),
     })
 }

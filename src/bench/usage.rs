@@ -83,6 +83,12 @@ pub fn shared_services() -> Vec<(String, u32)> {
     found
 }
 
+/// The bench process itself (publisher and results consumer; in `in-process` mode also
+/// the gateway and sandbox): it runs on the same cores as what it measures.
+pub fn this_process() -> (String, u32) {
+    ("bench".to_owned(), std::process::id())
+}
+
 /// One process of the fleet over one measurement.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProcessUsage {
@@ -121,6 +127,18 @@ impl CpuMeter {
             })
             .collect()
     }
+}
+
+/// Splits the bench process's CPU (ms) from the shared services' readings.
+pub fn split_bench(mut readings: Vec<ProcessUsage>) -> (f64, Vec<ProcessUsage>) {
+    let bench = this_process().0;
+    let ms = readings
+        .iter()
+        .filter(|p| p.role == bench)
+        .map(|p| p.cpu_ms)
+        .sum();
+    readings.retain(|p| p.role != bench);
+    (ms, readings)
 }
 
 /// CPU of the processes whose role passes `role`, in µs per unit of work.

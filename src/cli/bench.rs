@@ -98,12 +98,17 @@ fn print_table(r: &Report) {
     );
     let c = &r.ceiling;
     println!(
-        "broker ceiling: {} messages of {} bytes in {:.2} s = {:.0} msg/s, RabbitMQ CPU {:.0} µs/message",
-        c.messages, c.message_bytes, c.seconds, c.messages_per_second, c.broker_cpu_us_per_message
+        "broker ceiling: {} messages of {} bytes in {:.2} s = {:.0} msg/s, RabbitMQ CPU {:.0} µs/message, bench process CPU {:.0} ms",
+        c.messages,
+        c.message_bytes,
+        c.seconds,
+        c.messages_per_second,
+        c.broker_cpu_us_per_message,
+        c.bench_cpu_ms
     );
     println!();
     type Cell<'a> = &'a dyn Fn(&bench::FleetRun) -> String;
-    let rows: [(&str, Cell); 16] = [
+    let rows: [(&str, Cell); 17] = [
         ("terminal / commands", &|f| {
             format!("{}/{}", f.terminal, f.commands)
         }),
@@ -145,6 +150,9 @@ fn print_table(r: &Report) {
         }),
         ("Redis CPU µs/command", &|f| {
             format!("{:.0}", f.redis_cpu_us_per_command)
+        }),
+        ("bench process CPU ms", &|f| {
+            format!("{:.0}", f.bench_cpu_ms)
         }),
         ("callbacks", &|f| f.callbacks.to_string()),
         ("seconds", &|f| format!("{:.2}", f.seconds)),
