@@ -124,6 +124,7 @@ pub struct SandboxSettings {
     pub epay_token_ttl_s: u64,
     pub clock_offset_ms: i64,
     pub india_sale_threshold_ms: u64,
+    pub record_arrivals: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

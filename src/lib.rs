@@ -12,11 +12,13 @@
 //! - [`gateway`]: provider callbacks over HTTP.
 //! - [`reconciler`]: settles payments whose callback is late or lost.
 //! - [`sandbox`]: the local provider simulator used by tests, the demo and benchmarks.
+//! - [`bench`]: `payfleet bench`, throughput and costs of a real fleet against the broker.
 //! - [`telemetry`]: logs, metrics, `/metrics` `/healthz` `/readyz`.
 //! - [`app`]: assembling processes from [`config`]; [`local`]: a whole fleet in one
 //!   process; [`cli`]: the `payfleet` commands.
 
 pub mod app;
+pub mod bench;
 pub mod bus;
 pub mod cli;
 pub mod config;

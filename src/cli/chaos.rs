@@ -79,16 +79,16 @@ struct Verdict {
 }
 
 /// A child process of the run, restartable.
-struct Proc {
-    name: String,
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-    log: PathBuf,
-    child: Option<Child>,
+pub(crate) struct Proc {
+    pub(crate) name: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) log: PathBuf,
+    pub(crate) child: Option<Child>,
 }
 
 impl Proc {
-    fn start(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn start(&mut self) -> anyhow::Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -112,7 +112,7 @@ impl Proc {
         }
     }
 
-    async fn terminate(&mut self) {
+    pub(crate) async fn terminate(&mut self) {
         if let Some(mut c) = self.child.take() {
             if let Some(pid) = c.id() {
                 let _ = Command::new("kill")
@@ -130,14 +130,14 @@ impl Proc {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
 /// The settings every child gets, as `PAYFLEET__…` variables.
-fn child_env(s: &Settings, sandbox: u16, gateway: u16) -> Vec<(String, String)> {
+pub(crate) fn child_env(s: &Settings, sandbox: u16, gateway: u16) -> Vec<(String, String)> {
     let secret = s
         .secrets
         .ecommpay()
@@ -318,7 +318,7 @@ async fn sandbox_stats(port: u16) -> anyhow::Result<Stats> {
     )
 }
 
-async fn wait_http(url: &str) -> anyhow::Result<()> {
+pub(crate) async fn wait_http(url: &str) -> anyhow::Result<()> {
     for _ in 0..200 {
         if reqwest::get(url)
             .await

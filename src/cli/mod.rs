@@ -1,7 +1,8 @@
 //! The `payfleet` command line: one file per subcommand.
 
 mod banks;
-mod chaos;
+mod bench;
+pub(crate) mod chaos;
 mod demo;
 mod demo_epay;
 mod demo_india;
@@ -48,6 +49,8 @@ enum Command {
     Demo(demo::Args),
     /// List the banks a payment method supports (`payfleet banks india payout`).
     Banks(banks::Args),
+    /// Measure throughput, latency, CPU and memory of a real fleet against the broker.
+    Bench(bench::Args),
 }
 
 impl Cli {
@@ -69,6 +72,7 @@ impl Cli {
             Command::Demo(args) => demo::run(settings, args).await,
             Command::Chaos(args) => chaos::run(settings, args).await,
             Command::Banks(args) => banks::run(settings, args).await,
+            Command::Bench(args) => bench::run(settings, args).await,
         };
         match result {
             Ok(code) => code,

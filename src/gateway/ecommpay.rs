@@ -88,6 +88,9 @@ pub async fn callback(
         payment_id: &report.gate_payment_id,
         fallback: &fallback,
     };
+    // Instrumented, not entered: a span entered across an await stays entered on the
+    // thread while the task sleeps, so other callbacks nest under it without end (under
+    // `payfleet bench` load the gateway died of a stack overflow).
     let applied = apply(&gw, &key, settled, traceparent.as_deref())
         .instrument(span.clone())
         .await;

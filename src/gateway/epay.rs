@@ -18,6 +18,7 @@ use axum::extract::State as AxumState;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
+use tracing::Instrument;
 
 const PROVIDER: &str = "epay";
 
@@ -70,9 +71,22 @@ pub async fn callback(
     };
     gw.metrics.callback_verified(PROVIDER);
     let span = tracing::info_span!("callback", provider = PROVIDER, key = %key, invoice_id);
-    let _enter = span.enter();
+    // Instrumented, not entered: a span entered across an await nests every callback
+    // the thread takes meanwhile under it.
+    confirm(&gw, &headers, &key, &invoice_id)
+        .instrument(span)
+        .await
+}
+
+/// Asks check-status what an authentic postLink's payment came to, and applies it.
+async fn confirm(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    key: &IdempotencyKey,
+    invoice_id: &str,
+) -> (StatusCode, &'static str) {
     // The postLink only says "look": check-status says what happened.
-    let (state, outcome) = match check_status::query(&gw.epay, &invoice_id).await {
+    let (state, outcome) = match check_status::query(&gw.epay, invoice_id).await {
         Ok(Status::Final { state, outcome }) => (state, outcome),
         Ok(_) => {
             gw.metrics.callback(PROVIDER, "in_progress");
@@ -84,17 +98,17 @@ pub async fn callback(
             return (StatusCode::INTERNAL_SERVER_ERROR, "try again");
         }
     };
-    let context = super::trace_context(&gw, &headers, &key).await;
+    let context = super::trace_context(gw, headers, key).await;
     let settled = Settled {
         state,
         outcome: &outcome,
-        payment_id: &invoice_id,
+        payment_id: invoice_id,
         fallback: &Meta::default(),
     };
-    match apply(&gw, &key, settled, context.traceparent.as_deref()).await {
+    match apply(gw, key, settled, context.traceparent.as_deref()).await {
         Ok(result) => {
             if result == "applied" {
-                super::record_submitted_lag(&gw, PROVIDER, &context);
+                super::record_submitted_lag(gw, PROVIDER, &context);
             }
             gw.metrics.callback(PROVIDER, result);
             (StatusCode::OK, "ok")

@@ -2,6 +2,7 @@
 //! provider documents, with signed callbacks, resends and statistics. Tests, the demo
 //! and the benchmarks reach "the provider" only through it.
 
+pub mod arrivals;
 mod callbacks;
 pub mod ecommpay;
 pub mod epay;
@@ -31,6 +32,7 @@ pub struct Sandbox {
     pub faults: std::sync::RwLock<Faults>,
     pub http: reqwest::Client,
     pub metrics: Arc<Metrics>,
+    pub arrivals: arrivals::Arrivals,
 }
 
 impl Sandbox {
@@ -54,6 +56,7 @@ impl Sandbox {
                 .build()
                 .expect("an HTTP client builds"),
             metrics,
+            arrivals: Default::default(),
         })
     }
 
@@ -80,12 +83,21 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
                 sandbox.clone(),
                 faults::inject,
             ));
+    // Outermost, so an arrival is timed before any injected delay.
+    let providers = providers.layer(axum::middleware::from_fn_with_state(
+        sandbox.clone(),
+        arrivals::record,
+    ));
     Router::new()
         .merge(providers)
         .merge(ecommpay::bank_pages())
         .route(
             "/sandbox/stats",
             get(|State(s): State<Arc<Sandbox>>| async move { axum::Json(s.stats()) }),
+        )
+        .route(
+            "/sandbox/arrivals",
+            get(|State(s): State<Arc<Sandbox>>| async move { axum::Json(s.arrivals.all()) }),
         )
         .route(
             "/sandbox/faults",

@@ -1,0 +1,78 @@
+//! When each provider request arrived and when it was answered, by payment id: the hook
+//! `payfleet bench` uses to measure the fleet's own overhead (publish → request at the
+//! provider) and how many requests the provider held at once. Records nothing unless
+//! `sandbox.record_arrivals` is on; served at `GET /sandbox/arrivals`.
+
+use super::Sandbox;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Arrival {
+    pub payment_id: String,
+    /// Microseconds since the Unix epoch, before any injected delay.
+    pub arrived_us: u64,
+    pub answered_us: u64,
+}
+
+#[derive(Default)]
+pub struct Arrivals(Mutex<Vec<Arrival>>);
+
+impl Arrivals {
+    pub fn all(&self) -> Vec<Arrival> {
+        self.0.lock().expect("arrivals lock").clone()
+    }
+}
+
+/// Wall-clock microseconds since the Unix epoch: comparable across processes on one
+/// machine.
+pub fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    general: General,
+}
+
+#[derive(Deserialize)]
+struct General {
+    payment_id: String,
+}
+
+/// Outermost middleware of the provider endpoints, so arrival is taken before faults.
+pub async fn record(State(sandbox): State<Arc<Sandbox>>, req: Request, next: Next) -> Response {
+    if !sandbox.settings.record_arrivals {
+        return next.run(req).await;
+    }
+    let arrived_us = unix_micros();
+    let (parts, body) = req.into_parts();
+    let Ok(raw) = axum::body::to_bytes(body, 2 << 20).await else {
+        return (StatusCode::BAD_REQUEST, "unreadable body").into_response();
+    };
+    let payment_id = serde_json::from_slice::<Probe>(&raw)
+        .ok()
+        .map(|p| p.general.payment_id);
+    let response = next.run(Request::from_parts(parts, Body::from(raw))).await;
+    if let Some(payment_id) = payment_id {
+        sandbox
+            .arrivals
+            .0
+            .lock()
+            .expect("arrivals lock")
+            .push(Arrival {
+                payment_id,
+                arrived_us,
+                answered_us: unix_micros(),
+            });
+    }
+    response
+}
