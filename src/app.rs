@@ -87,8 +87,19 @@ pub fn providers(settings: &Settings) -> anyhow::Result<Providers> {
         Duration::from_millis(e.connect_timeout_ms),
         Duration::from_millis(e.request_timeout_ms),
     )?;
+    let mut accounts = std::collections::BTreeMap::new();
+    for (name, account) in &e.accounts {
+        let gate = Gate::new(
+            &e.base_url,
+            account.project_id,
+            settings.secrets.ecommpay_account(name)?,
+            Duration::from_millis(e.connect_timeout_ms),
+            Duration::from_millis(e.request_timeout_ms),
+        )?;
+        accounts.insert(name.clone(), gate);
+    }
     Ok(Providers {
-        ecommpay: Arc::new(Ecommpay::new(gate)),
+        ecommpay: Arc::new(Ecommpay::new(gate).with_accounts(accounts)),
         time_scale: settings.reconciler.time_scale,
     })
 }

@@ -10,7 +10,11 @@ use std::path::Path;
 
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 const ENV_PREFIX: &str = "PAYFLEET";
-const LIST_KEYS: [&str; 2] = ["worker.retry_delays_ms", "sandbox.callback_retry_ms"];
+const LIST_KEYS: [&str; 3] = [
+    "worker.retry_delays_ms",
+    "sandbox.callback_retry_ms",
+    "sandbox.ecommpay_extra_project_ids",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -31,6 +35,7 @@ pub struct Settings {
     pub ecommpay: EcommpaySettings,
     pub sandbox: SandboxSettings,
     pub telemetry: TelemetrySettings,
+    pub rate_limit: crate::ratelimit::RateLimitSettings,
     #[serde(skip)]
     pub secrets: Secrets,
 }
@@ -88,6 +93,17 @@ pub struct EcommpaySettings {
     pub project_id: u64,
     pub connect_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    /// Further ECommPay projects by account name; `project_id` is the `default` account.
+    #[serde(default)]
+    pub accounts: std::collections::BTreeMap<String, EcommpayAccount>,
+}
+
+/// Another ECommPay project the fleet serves; its secret comes from the environment
+/// (`PAYFLEET__ECOMMPAY__ACCOUNTS__<NAME>__SECRET_KEY`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EcommpayAccount {
+    pub project_id: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +115,9 @@ pub struct SandboxSettings {
     pub callback_delay_ms: u64,
     pub callback_retry_ms: Vec<u64>,
     pub callback_max_attempts: u32,
+    /// Further projects the simulator accepts (same secret), e.g. for rate-limit tests.
+    #[serde(default)]
+    pub ecommpay_extra_project_ids: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -121,6 +140,8 @@ pub struct TelemetrySettings {
 pub struct Secrets {
     pub ecommpay_secret_key: Option<SecretString>,
     pub sandbox_ecommpay_secret_key: Option<SecretString>,
+    /// Secret keys of the further ECommPay accounts, by account name.
+    pub ecommpay_accounts: std::collections::BTreeMap<String, SecretString>,
 }
 
 impl Secrets {
@@ -150,6 +171,24 @@ impl Secrets {
 
     pub fn sandbox_ecommpay(&self) -> Result<SecretString, ConfigError> {
         Self::require(&self.sandbox_ecommpay_secret_key, Self::SANDBOX_ECOMMPAY)
+    }
+
+    /// The environment variable holding an ECommPay account's secret key.
+    fn ecommpay_account_env(account: &str) -> String {
+        Self::env_name(&format!(
+            "ECOMMPAY__ACCOUNTS__{}__SECRET_KEY",
+            account.to_uppercase()
+        ))
+    }
+
+    /// The secret key of a further ECommPay account (`ecommpay.accounts.<name>`).
+    pub fn ecommpay_account(&self, account: &str) -> Result<SecretString, ConfigError> {
+        self.ecommpay_accounts.get(account).cloned().ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "the secret key of ecommpay.accounts.{account} is not set (set the environment variable {})",
+                Self::ecommpay_account_env(account)
+            ))
+        })
     }
 }
 
@@ -181,6 +220,7 @@ impl Settings {
             .filter(|(k, _)| {
                 k.starts_with(&format!("{ENV_PREFIX}__"))
                     && !secret_suffixes.iter().any(|s| *k == &Secrets::env_name(s))
+                    && account_secret(k).is_none()
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
@@ -208,6 +248,11 @@ impl Settings {
         settings.secrets = Secrets {
             ecommpay_secret_key: secret(Secrets::ECOMMPAY.1),
             sandbox_ecommpay_secret_key: secret(Secrets::SANDBOX_ECOMMPAY.1),
+            ecommpay_accounts: env
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .filter_map(|(k, v)| account_secret(k).map(|a| (a, SecretString::from(v.clone()))))
+                .collect(),
         };
         settings.validate()?;
         Ok(settings)
@@ -233,6 +278,7 @@ impl Settings {
         if self.worker.max_attempts == 0 {
             return fail("worker.max_attempts", "must be at least 1");
         }
+        self.rate_limit.validate()?;
         if self.sandbox.callback_retry_ms.is_empty() {
             return fail("sandbox.callback_retry_ms", "must list at least one wait");
         }
@@ -249,6 +295,15 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// The account named by `PAYFLEET__ECOMMPAY__ACCOUNTS__<NAME>__SECRET_KEY`, lowercased
+/// as every other environment key is.
+fn account_secret(key: &str) -> Option<String> {
+    let name = key
+        .strip_prefix(&format!("{ENV_PREFIX}__ECOMMPAY__ACCOUNTS__"))?
+        .strip_suffix("__SECRET_KEY")?;
+    (!name.is_empty()).then(|| name.to_lowercase())
 }
 
 #[cfg(test)]
@@ -277,6 +332,52 @@ mod tests {
         assert_eq!(s.amqp.prefetch, 64);
         assert_eq!(s.worker.retry_delays_ms, vec![10, 20]);
         assert_eq!(s.secrets.ecommpay().unwrap().expose_secret(), "k");
+    }
+
+    #[test]
+    fn rate_limits_and_accounts_come_from_the_environment() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                (
+                    "PAYFLEET__RATE_LIMIT__LIMITS__ECOMMPAY__DEFAULT__ALL__PER_SECOND",
+                    "50",
+                ),
+                (
+                    "PAYFLEET__RATE_LIMIT__LIMITS__ECOMMPAY__DEFAULT__ALL__BURST",
+                    "5",
+                ),
+                ("PAYFLEET__ECOMMPAY__ACCOUNTS__KZ_2__PROJECT_ID", "199"),
+                ("PAYFLEET__ECOMMPAY__ACCOUNTS__KZ_2__SECRET_KEY", "k2"),
+            ]),
+        )
+        .unwrap();
+        let limit = s.rate_limit.limits["ecommpay"]["default"]["all"];
+        assert_eq!((limit.per_second, limit.burst), (50, 5));
+        assert_eq!(s.ecommpay.accounts["kz_2"].project_id, 199);
+        let key = s.secrets.ecommpay_account("kz_2").unwrap();
+        assert_eq!(key.expose_secret(), "k2");
+        let e = s.secrets.ecommpay_account("other").unwrap_err().to_string();
+        assert!(
+            e.contains("PAYFLEET__ECOMMPAY__ACCOUNTS__OTHER__SECRET_KEY"),
+            "{e}"
+        );
+        let e = Settings::load_from(
+            None,
+            env(&[
+                (
+                    "PAYFLEET__RATE_LIMIT__LIMITS__ECOMMPAY__DEFAULT__ALL__PER_SECOND",
+                    "0",
+                ),
+                (
+                    "PAYFLEET__RATE_LIMIT__LIMITS__ECOMMPAY__DEFAULT__ALL__BURST",
+                    "5",
+                ),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("rate_limit.limits.ecommpay.default.all"), "{e}");
     }
 
     #[test]

@@ -75,7 +75,7 @@ impl Handled {
 
 /// How long past twice its delay the reconciler waits for a parked command: after a
 /// broker restart, delay queues have been seen releasing messages seconds late.
-const PARKED_GRACE: std::time::Duration = crate::reconciler::RETRY_SILENCE;
+pub(super) const PARKED_GRACE: std::time::Duration = crate::reconciler::RETRY_SILENCE;
 
 /// Bounded metric labels of a delivery.
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +91,7 @@ pub struct Handler {
     pub providers: Providers,
     pub metrics: Arc<Metrics>,
     pub settings: WorkerSettings,
+    pub limiter: Arc<crate::ratelimit::RateLimiter>,
 }
 
 /// One delivery, as the handler sees it.
@@ -137,7 +138,10 @@ impl Handler {
                 .await
             }
             Decoded::Invalid(invalid) => self.reject(msg, invalid).await,
-            Decoded::Valid(cmd) => self.process_and_watch(msg, &cmd).await,
+            Decoded::Valid(cmd) => match self.unknown_account(&cmd) {
+                Some(invalid) => self.reject(msg, invalid).await,
+                None => self.process_and_watch(msg, &cmd).await,
+            },
         };
         (labels, result)
     }
@@ -341,6 +345,8 @@ impl Handler {
                 attempt,
                 since_last_claim,
             } => {
+                // Returns from a rate-limit deferral were not failed attempts.
+                let attempt = attempt.saturating_sub(super::throttle::deferrals(msg));
                 tracing::debug!(attempt, ?mode, "claimed");
                 if mode == ClaimMode::Recover {
                     let not_before = self
@@ -370,14 +376,15 @@ impl Handler {
         lease: &Lease,
         attempt: u32,
     ) -> Result<Option<Handled>, HandleError> {
+        if let Some(deferred) = self
+            .throttle(ctx, lease, crate::ratelimit::STATUS, State::Unknown)
+            .await?
+        {
+            return Ok(Some(deferred));
+        }
         let started = Instant::now();
         let status = self
-            .renewing(
-                ctx,
-                lease,
-                ctx.provider
-                    .status(ctx.payment_id, ctx.cmd.method, ctx.cmd.operation),
-            )
+            .renewing(ctx, lease, ctx.provider.status_of(ctx.cmd, ctx.payment_id))
             .await;
         self.provider_metric(ctx, "status", &status.as_ref().map(|_| ()), started);
         let handled = match status {
@@ -392,6 +399,10 @@ impl Handler {
             }
             Ok(Status::Final { state, outcome }) => {
                 self.record(ctx, lease, state, &outcome).await?
+            }
+            Err(ProviderError::Throttled { retry_after }) => {
+                self.throttled(ctx, lease, State::Unknown, retry_after)
+                    .await?
             }
             Err(e) => self.failed_attempt(ctx, lease, attempt, e).await?,
         };
@@ -414,6 +425,12 @@ impl Handler {
                 ..Default::default()
             };
             return self.record(ctx, lease, State::Failed, &outcome).await;
+        }
+        if let Some(deferred) = self
+            .throttle(ctx, lease, crate::ratelimit::PAYMENT, State::Received)
+            .await?
+        {
+            return Ok(deferred);
         }
         let started = Instant::now();
         let submitted = self
@@ -451,6 +468,10 @@ impl Handler {
                     ..Default::default()
                 };
                 self.record(ctx, lease, State::Declined, &outcome).await
+            }
+            Err(ProviderError::Throttled { retry_after }) => {
+                self.throttled(ctx, lease, State::Received, retry_after)
+                    .await
             }
             Err(e) => self.failed_attempt(ctx, lease, attempt, e).await,
         }
@@ -555,6 +576,22 @@ impl Handler {
         class: &str,
         at_least: Option<std::time::Duration>,
     ) -> Result<Handled, HandleError> {
+        if let Some(handled) = self.release(ctx, lease, next, reason).await? {
+            return Ok(handled);
+        }
+        let (rk, provider) = (ctx.cmd.routing_key(), ctx.cmd.provider().as_str());
+        self.park_for(ctx.msg, &rk, provider, attempt, class, at_least)
+            .await
+    }
+
+    /// Gives the lease back (as `next`). `Some`: the record went elsewhere meanwhile.
+    pub(super) async fn release(
+        &self,
+        ctx: &Ctx<'_>,
+        lease: &Lease,
+        next: State,
+        reason: &str,
+    ) -> Result<Option<Handled>, HandleError> {
         let outcome = Outcome {
             reason: Some(reason.to_owned()),
             ..Default::default()
@@ -566,12 +603,10 @@ impl Handler {
         {
             Transition::Ok => {
                 self.metrics.transition(next.as_str());
-                let (rk, provider) = (ctx.cmd.routing_key(), ctx.cmd.provider().as_str());
-                self.park_for(ctx.msg, &rk, provider, attempt, class, at_least)
-                    .await
+                Ok(None)
             }
-            Transition::Missing => Ok(Handled::RecordLost),
-            Transition::Terminal(_) | Transition::Fenced => Ok(Handled::Fenced),
+            Transition::Missing => Ok(Some(Handled::RecordLost)),
+            Transition::Terminal(_) | Transition::Fenced => Ok(Some(Handled::Fenced)),
         }
     }
 
@@ -758,10 +793,10 @@ impl Handler {
     }
 }
 
-struct Ctx<'a> {
-    msg: &'a Incoming<'a>,
-    cmd: &'a Command,
+pub(super) struct Ctx<'a> {
+    pub(super) msg: &'a Incoming<'a>,
+    pub(super) cmd: &'a Command,
     provider: &'a dyn Provider,
-    payment_id: &'a str,
+    pub(super) payment_id: &'a str,
     meta: &'a Meta,
 }

@@ -5,6 +5,7 @@
 mod callbacks;
 pub mod ecommpay;
 pub mod faults;
+pub mod limits;
 mod stats;
 
 pub use faults::Faults;
@@ -26,6 +27,7 @@ pub struct Sandbox {
     pub faults: std::sync::RwLock<Faults>,
     pub http: reqwest::Client,
     pub metrics: Arc<Metrics>,
+    pub limits: limits::AccountLimits,
 }
 
 impl Sandbox {
@@ -45,6 +47,7 @@ impl Sandbox {
                 .build()
                 .expect("an HTTP client builds"),
             metrics,
+            limits: Default::default(),
         })
     }
 
@@ -64,10 +67,15 @@ impl Sandbox {
 pub fn router(sandbox: Arc<Sandbox>) -> Router {
     let ready = Readiness::default();
     ready.set(true);
-    let providers = ecommpay::routes().layer(axum::middleware::from_fn_with_state(
-        sandbox.clone(),
-        faults::inject,
-    ));
+    let providers = ecommpay::routes()
+        .layer(axum::middleware::from_fn_with_state(
+            sandbox.clone(),
+            faults::inject,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            sandbox.clone(),
+            limits::count_and_limit,
+        ));
     Router::new()
         .merge(providers)
         .route(
@@ -80,6 +88,15 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
                 |State(s): State<Arc<Sandbox>>, axum::Json(f): axum::Json<Faults>| async move {
                     s.set_faults(f);
                     axum::Json(s.faults())
+                },
+            ),
+        )
+        .route(
+            "/sandbox/limits",
+            get(|State(s): State<Arc<Sandbox>>| async move { axum::Json(s.limits.get()) }).put(
+                |State(s): State<Arc<Sandbox>>, axum::Json(l): axum::Json<limits::Limits>| async move {
+                    s.limits.set(l);
+                    axum::Json(s.limits.get())
                 },
             ),
         )

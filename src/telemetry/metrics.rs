@@ -26,6 +26,8 @@ pub struct Metrics {
     events_published: IntCounterVec,
     reconnects: IntCounterVec,
     reconciler: IntCounterVec,
+    rate_limit_decisions: IntCounterVec,
+    rate_limit_wait: HistogramVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -149,6 +151,18 @@ impl Metrics {
                 "Reconnections to a backing service.",
                 &["service"],
             ),
+            rate_limit_decisions: counter(
+                &r,
+                "payfleet_rate_limit_decisions_total",
+                "Rate-limiter decisions: allowed, waited, deferred (to a delay queue), fallback (Redis away, local share used).",
+                &["provider", "decision"],
+            ),
+            rate_limit_wait: histogram(
+                &r,
+                "payfleet_rate_limit_wait_seconds",
+                "Wait a rate limit imposed on a request (for a deferral, the time it is parked).",
+                &["provider"],
+            ),
             registry: r,
         }
     }
@@ -242,5 +256,17 @@ impl Metrics {
     pub fn reconnect(&self, service: &str, error: &str) {
         tracing::warn!(service, error, "reconnecting");
         self.reconnects.with_label_values(&[service]).inc();
+    }
+
+    /// One rate-limiter decision (`allowed`, `waited`, `deferred`, `fallback`) and the
+    /// wait it imposed.
+    pub fn rate_limit(&self, provider: &str, decision: &str, wait_seconds: f64) {
+        tracing::debug!(provider, decision, wait_seconds, "rate limit");
+        self.rate_limit_decisions
+            .with_label_values(&[provider, decision])
+            .inc();
+        self.rate_limit_wait
+            .with_label_values(&[provider])
+            .observe(wait_seconds);
     }
 }

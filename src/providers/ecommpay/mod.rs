@@ -12,19 +12,44 @@ pub use gate::{Gate, GateAnswer};
 use crate::contract::{Command, Details, Method, Operation};
 use crate::providers::{Provider, ProviderError, Status, Submission, Timing};
 use futures::future::BoxFuture;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub struct Ecommpay {
     gate: Gate,
+    /// Further projects (`ecommpay.accounts`), by account name.
+    accounts: BTreeMap<String, Gate>,
 }
 
 impl Ecommpay {
     pub fn new(gate: Gate) -> Self {
-        Ecommpay { gate }
+        Ecommpay {
+            gate,
+            accounts: BTreeMap::new(),
+        }
+    }
+
+    /// Adds the further projects a command may name with `"account"`.
+    pub fn with_accounts(mut self, accounts: BTreeMap<String, Gate>) -> Self {
+        self.accounts = accounts;
+        self
     }
 
     pub fn gate(&self) -> &Gate {
         &self.gate
+    }
+
+    fn gate_for(&self, account: Option<&str>) -> Result<&Gate, ProviderError> {
+        match account {
+            None => Ok(&self.gate),
+            Some(name) => self
+                .accounts
+                .get(name)
+                .ok_or_else(|| ProviderError::Refused {
+                    code: "account".into(),
+                    message: format!("no ECommPay account {name:?} is configured"),
+                }),
+        }
     }
 }
 
@@ -51,26 +76,48 @@ impl Provider for Ecommpay {
     ) -> BoxFuture<'a, Result<Submission, ProviderError>> {
         Box::pin(async move {
             let payment_id = self.payment_id(command);
+            let gate = self.gate_for(command.account.as_deref())?;
             match &command.details {
-                Details::HomebankPayout(p) => {
-                    p.submit(&self.gate, &payment_id, command.amount).await?
-                }
+                Details::HomebankPayout(p) => p.submit(gate, &payment_id, command.amount).await?,
             }
             Ok(Submission::Accepted)
         })
     }
 
+    /// Without the command, the account is not known: the default project is asked
+    /// first, then the others until one knows the payment (payment ids are unique).
     fn status<'a>(
         &'a self,
         payment_id: &'a str,
         _method: Method,
         operation: Operation,
     ) -> BoxFuture<'a, Result<Status, ProviderError>> {
-        Box::pin(status::query(
-            &self.gate,
-            payment_id,
-            operation_type(operation),
-        ))
+        Box::pin(async move {
+            let op = operation_type(operation);
+            let mut answer = status::query(&self.gate, payment_id, op).await?;
+            for gate in self.accounts.values() {
+                if answer != Status::NotFound {
+                    break;
+                }
+                answer = status::query(gate, payment_id, op).await?;
+            }
+            Ok(answer)
+        })
+    }
+
+    fn has_account(&self, account: Option<&str>) -> bool {
+        self.gate_for(account).is_ok()
+    }
+
+    fn status_of<'a>(
+        &'a self,
+        command: &'a Command,
+        payment_id: &'a str,
+    ) -> BoxFuture<'a, Result<Status, ProviderError>> {
+        Box::pin(async move {
+            let gate = self.gate_for(command.account.as_deref())?;
+            status::query(gate, payment_id, operation_type(command.operation)).await
+        })
     }
 
     fn timing(&self, method: Method, _operation: Operation) -> Timing {
