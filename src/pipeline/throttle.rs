@@ -10,14 +10,21 @@ use crate::state::{Lease, State};
 use lapin::types::AMQPValue;
 use std::time::{Duration, SystemTime};
 
+/// Header holding the ticket a deferral handed out (µs, Redis time).
+const TICKET_HEADER: &str = "x-payfleet-rate-ticket";
+
+fn header_number(msg: &Incoming<'_>, name: &str) -> Option<u64> {
+    match msg.info.headers.inner().get(name)? {
+        AMQPValue::LongLongInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::LongUInt(n) => Some(u64::from(*n)),
+        AMQPValue::LongInt(n) => u64::try_from(*n).ok(),
+        _ => None,
+    }
+}
+
 /// How often a command was deferred by a limit or throttled by the provider.
 pub(super) fn deferrals(msg: &Incoming<'_>) -> u32 {
-    match msg.info.headers.inner().get(DEFERRALS_HEADER) {
-        Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(0),
-        Some(AMQPValue::LongUInt(n)) => *n,
-        Some(AMQPValue::LongInt(n)) => u32::try_from(*n).unwrap_or(0),
-        _ => 0,
-    }
+    header_number(msg, DEFERRALS_HEADER).map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// How long to wait after a 429 that advised no time.
@@ -54,17 +61,29 @@ impl Handler {
         next: State,
     ) -> Result<Option<Handled>, HandleError> {
         let key = RateKey::new(ctx.cmd.provider(), ctx.cmd.account.as_deref(), class);
-        match self.limiter.acquire(&key).await {
-            Decision::Go { .. } => Ok(None),
-            Decision::Defer(delay) => self
-                .defer(ctx, lease, next, "rate_limited", delay)
-                .await
-                .map(Some),
-        }
+        let ticket = header_number(ctx.msg, TICKET_HEADER);
+        let Decision::Defer { after, ticket } = self.limiter.acquire(&key, ticket).await else {
+            return Ok(None);
+        };
+        // The largest delay queue that does not overshoot: back early, the command
+        // keeps its ticket and goes round again; back late, its slot would go unused.
+        let delays = &self.settings.retry_delays_ms;
+        let ms = after.as_millis() as u64;
+        let queue = delays
+            .iter()
+            .copied()
+            .filter(|d| *d <= ms)
+            .max()
+            .unwrap_or(delays[0]);
+        // Exactly the queue's delay: tickets spread a backlog's returns already.
+        self.defer(ctx, lease, next, "rate_limited", (queue, queue), ticket)
+            .await
+            .map(Some)
     }
 
-    /// The provider answered 429: try again after the time it advised (a little later
-    /// at random, so the throttled ones do not return together).
+    /// The provider answered 429: try again no earlier than the time it advised, and up
+    /// to half of it later at random, so that what it throttled together does not
+    /// return together (and get throttled together again).
     pub(super) async fn throttled(
         &self,
         ctx: &Ctx<'_>,
@@ -72,33 +91,34 @@ impl Handler {
         next: State,
         retry_after: Option<Duration>,
     ) -> Result<Handled, HandleError> {
-        let advised = retry_after.unwrap_or(THROTTLED_DEFAULT);
-        let delay = advised + advised.mul_f64(rand::random::<f64>() / 5.0);
-        tracing::warn!(?retry_after, "throttled by the provider");
-        self.defer(ctx, lease, next, "provider_throttled", delay)
+        let advised = retry_after.unwrap_or(THROTTLED_DEFAULT).as_millis() as u64;
+        let spread = advised / 2;
+        let delays = &self.settings.retry_delays_ms;
+        let queue = delays
+            .iter()
+            .copied()
+            .find(|d| *d >= advised + spread)
+            .unwrap_or(delays[delays.len() - 1]);
+        let wait = advised + rand::random_range(0..=spread);
+        tracing::warn!(?retry_after, wait_ms = wait, "throttled by the provider");
+        self.defer(ctx, lease, next, "provider_throttled", (queue, wait), None)
             .await
     }
 
-    /// Gives the lease back and parks the command for `delay` (in the shortest delay
-    /// queue that holds it), one more deferral on its count.
+    /// Gives the lease back and parks the command for `wait` ms in the delay queue of
+    /// `queue` ms, one more deferral on its count.
     async fn defer(
         &self,
         ctx: &Ctx<'_>,
         lease: &Lease,
         next: State,
         reason: &str,
-        delay: Duration,
+        (queue, wait): (u64, u64),
+        ticket: Option<u64>,
     ) -> Result<Handled, HandleError> {
         if let Some(handled) = self.release(ctx, lease, next, reason).await? {
             return Ok(handled);
         }
-        let delays = &self.settings.retry_delays_ms;
-        let ms = (delay.as_millis() as u64).max(1);
-        let queue = delays
-            .iter()
-            .copied()
-            .find(|d| *d >= ms)
-            .unwrap_or(delays[delays.len() - 1]);
         // The reconciler looks at it should the delay queue never give it back.
         let watch = Duration::from_millis(2 * queue) + PARKED_GRACE;
         self.store
@@ -109,17 +129,21 @@ impl Handler {
             DEFERRALS_HEADER.into(),
             AMQPValue::LongLongInt(i64::from(deferrals(ctx.msg)) + 1),
         );
+        // Without a new ticket, an old one stays: Redis ignores it once it is stale.
+        if let Some(t) = ticket {
+            headers.insert(TICKET_HEADER.into(), AMQPValue::LongLongInt(t as i64));
+        }
         self.publisher
             .delay_exact(
                 queue,
-                ms,
+                wait,
                 &ctx.cmd.routing_key(),
                 ctx.msg.body,
                 headers,
                 ctx.msg.info.attempt,
             )
             .await?;
-        tracing::debug!(reason, delay_ms = ms, queue_ms = queue, "command deferred");
+        tracing::debug!(reason, wait_ms = wait, "command deferred");
         Ok(Handled::Retrying)
     }
 }

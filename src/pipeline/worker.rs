@@ -47,10 +47,11 @@ impl Worker {
         ready: Readiness,
         name: String,
     ) -> Self {
-        let (conn, prefix) = store.connection();
+        let client = redis::Client::open(settings.redis.url.as_str())
+            .expect("the Redis URL parsed when the store connected");
         let limiter = Arc::new(RateLimiter::new(
             settings.rate_limit.clone(),
-            Global::new(conn, prefix),
+            Global::new(client, &settings.redis.key_prefix),
             metrics.clone(),
         ));
         Worker {

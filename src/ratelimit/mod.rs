@@ -19,7 +19,7 @@
 mod global;
 mod local;
 
-pub use global::Global;
+pub use global::{Answer, Global};
 
 use crate::config::ConfigError;
 use crate::contract::ProviderName;
@@ -40,6 +40,10 @@ pub const PAYMENT: &str = "payment";
 /// Status queries.
 pub const STATUS: &str = "status";
 
+/// How often a request that woke too late for its slot asks for another one before
+/// its command is parked.
+const LATE_RETRIES: usize = 3;
+
 /// Message header counting how often a command was deferred by a limit (or throttled
 /// by the provider): those returns are not failed attempts.
 pub const DEFERRALS_HEADER: &str = "x-payfleet-rate-deferrals";
@@ -50,6 +54,7 @@ pub struct RateLimitSettings {
     pub max_wait_ms: u64,
     pub expected_workers: u32,
     pub redis_timeout_ms: u64,
+    pub redis_grace_ms: u64,
     pub redis_retry_ms: u64,
     /// provider → account → class → limit.
     #[serde(default)]
@@ -123,8 +128,21 @@ impl RateKey {
 pub enum Decision {
     /// Send it now (after `waited`).
     Go { waited: Duration },
-    /// Its slot is too far away: park the command for this long.
-    Defer(Duration),
+    /// Its slot is too far away: park the command for about `after`, then ask again
+    /// with the `ticket` (its place in the queue), if any.
+    Defer {
+        after: Duration,
+        ticket: Option<u64>,
+    },
+}
+
+impl Decision {
+    fn defer(after: Duration) -> Self {
+        Decision::Defer {
+            after,
+            ticket: None,
+        }
+    }
 }
 
 /// One process's view of every limit: the Redis GCRA plus its local limiters.
@@ -134,6 +152,8 @@ pub struct RateLimiter {
     locals: std::sync::Mutex<HashMap<RateKey, Arc<local::Local>>>,
     /// Until when (ms since this limiter started) Redis is left alone after a failure.
     redis_down_until: AtomicU64,
+    /// When (ms since this limiter started) Redis last answered.
+    redis_ok_at: AtomicU64,
     started: Instant,
     metrics: Arc<Metrics>,
 }
@@ -145,6 +165,7 @@ impl RateLimiter {
             global,
             locals: Default::default(),
             redis_down_until: AtomicU64::new(0),
+            redis_ok_at: AtomicU64::new(0),
             started: Instant::now(),
             metrics,
         }
@@ -168,7 +189,8 @@ impl RateLimiter {
 
     /// Waits for a slot for one request, or says how long to park the command. Records
     /// the decision in the metrics. A request without a configured limit goes at once.
-    pub async fn acquire(&self, key: &RateKey) -> Decision {
+    /// `ticket`: what the previous deferral of this request handed out.
+    pub async fn acquire(&self, key: &RateKey, ticket: Option<u64>) -> Decision {
         let Some((class, limit)) = self.settings.limit_for(key) else {
             return Decision::Go {
                 waited: Duration::ZERO,
@@ -179,10 +201,10 @@ impl RateLimiter {
             ..key.clone()
         };
         let started = Instant::now();
-        let (decision, label) = self.decide(&key, limit).await;
+        let (decision, label) = self.decide(&key, limit, ticket).await;
         let seconds = match decision {
             Decision::Go { waited } => waited.as_secs_f64(),
-            Decision::Defer(d) => d.as_secs_f64(),
+            Decision::Defer { after, .. } => after.as_secs_f64(),
         };
         let provider = key.provider.as_str();
         self.metrics.rate_limit(provider, label, seconds);
@@ -191,7 +213,12 @@ impl RateLimiter {
         decision
     }
 
-    async fn decide(&self, key: &RateKey, limit: Limit) -> (Decision, &'static str) {
+    async fn decide(
+        &self,
+        key: &RateKey,
+        limit: Limit,
+        ticket: Option<u64>,
+    ) -> (Decision, &'static str) {
         let local = self.local(key, limit);
         let max_wait = self.max_wait();
         // In front: this worker alone already sends at the fleet's limit, so Redis
@@ -199,31 +226,16 @@ impl RateLimiter {
         let mut waited = Duration::ZERO;
         if let Some(wait) = local.front_wait() {
             if wait > max_wait {
-                return (Decision::Defer(wait), "deferred");
+                let after = wait;
+                return (Decision::Defer { after, ticket }, "deferred");
             }
             tokio::time::sleep(wait).await;
             waited = wait;
         }
-        if self.since_start_ms() >= self.redis_down_until.load(Ordering::Relaxed) {
-            let call = self.global.reserve(key, limit, max_wait);
-            let timeout = Duration::from_millis(self.settings.redis_timeout_ms);
-            match tokio::time::timeout(timeout, call).await {
-                Ok(Ok(global::Answer::Reserved(wait))) => {
-                    tokio::time::sleep(wait).await;
-                    let waited = waited + wait;
-                    let label = if waited.is_zero() {
-                        "allowed"
-                    } else {
-                        "waited"
-                    };
-                    return (Decision::Go { waited }, label);
-                }
-                Ok(Ok(global::Answer::Defer(delay))) => {
-                    return (Decision::Defer(delay), "deferred");
-                }
-                Ok(Err(e)) => self.redis_failed(&e.to_string()),
-                Err(_) => self.redis_failed("the limiter call timed out"),
-            }
+        if self.since_start_ms() >= self.redis_down_until.load(Ordering::Relaxed)
+            && let Some(decided) = self.ask_redis(key, limit, ticket, waited).await
+        {
+            return decided;
         }
         // Redis is away: this worker's own share, never more.
         match local.fallback(max_wait.saturating_sub(waited)).await {
@@ -234,10 +246,69 @@ impl RateLimiter {
                 "fallback",
             ),
             None => (
-                Decision::Defer(local.fallback_period().max(max_wait)),
+                Decision::defer(local.fallback_period().max(max_wait)),
                 "deferred",
             ),
         }
+    }
+
+    /// The fleet-wide decision. `None`: Redis is away, the local share decides.
+    async fn ask_redis(
+        &self,
+        key: &RateKey,
+        limit: Limit,
+        mut ticket: Option<u64>,
+        waited: Duration,
+    ) -> Option<(Decision, &'static str)> {
+        let max_wait = self.max_wait();
+        let timeout = Duration::from_millis(self.settings.redis_timeout_ms);
+        // A slot is a moment: a request that wakes much later than its slot (the
+        // process was starved) would reach the provider together with the next ones,
+        // so it asks for a new slot instead. Half the burst absorbs smaller delays.
+        let late = Duration::from_secs(1) * limit.burst / (2 * limit.per_second.max(1));
+        for _ in 0..LATE_RETRIES {
+            let asked = Instant::now();
+            let call = self.global.reserve(key, limit, max_wait, ticket);
+            let error = match tokio::time::timeout(timeout, call).await {
+                Ok(Ok(Answer::Reserved(wait))) => {
+                    self.redis_answered();
+                    // Redis set the slot somewhere within the round trip: count from
+                    // its middle, so a slow answer is not taken for a late wake.
+                    let slot = wait + asked.elapsed() / 2;
+                    tokio::time::sleep(wait).await;
+                    if asked.elapsed() > slot + late {
+                        ticket = None;
+                        continue;
+                    }
+                    let waited = waited + asked.elapsed();
+                    let label = if wait.is_zero() { "allowed" } else { "waited" };
+                    return Some((Decision::Go { waited }, label));
+                }
+                Ok(Ok(Answer::Defer { after, ticket })) => {
+                    self.redis_answered();
+                    let ticket = Some(ticket);
+                    return Some((Decision::Defer { after, ticket }, "deferred"));
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "the limiter call timed out".to_owned(),
+            };
+            // A slow or lost answer may still have taken a slot, and the other workers
+            // may still reach Redis: until Redis has been silent for the grace period,
+            // nothing goes on the local share; the command is parked.
+            let silent = self.since_start_ms() - self.redis_ok_at.load(Ordering::Relaxed);
+            if silent < self.settings.redis_grace_ms {
+                tracing::debug!(error, "rate limiter: no answer from Redis; deferring");
+                return Some((Decision::defer(max_wait), "deferred"));
+            }
+            self.redis_failed(&error);
+            return None;
+        }
+        Some((Decision::defer(max_wait), "deferred"))
+    }
+
+    fn redis_answered(&self) {
+        self.redis_ok_at
+            .fetch_max(self.since_start_ms(), Ordering::Relaxed);
     }
 
     fn redis_failed(&self, error: &str) {

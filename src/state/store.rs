@@ -151,12 +151,6 @@ impl StateStore {
         })
     }
 
-    /// The shared connection and key prefix, for other Redis users of the process
-    /// (the rate limiter).
-    pub fn connection(&self) -> (ConnectionManager, &str) {
-        (self.conn.clone(), &self.prefix)
-    }
-
     /// The command's record. The braces make every key of one command one hash slot.
     pub fn record_key(&self, key: &IdempotencyKey) -> String {
         format!("{}:{{{}}}:rec", self.prefix, key.as_str())
