@@ -61,18 +61,25 @@ fn spawn_worker(app: &TestFleet, name: &str, extra: &[(&str, String)]) -> tokio:
     cmd.spawn().expect("the worker starts")
 }
 
-async fn stop_worker(mut child: tokio::process::Child) {
-    let pid = child.id().expect("running").to_string();
+/// Stops worker processes together with SIGTERM; each must exit cleanly.
+async fn stop_workers(workers: Vec<tokio::process::Child>) {
+    let pids: Vec<String> = workers
+        .iter()
+        .map(|w| w.id().expect("running").to_string())
+        .collect();
     let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
+        .arg("-TERM")
+        .args(&pids)
         .status()
         .unwrap();
     assert!(kill.success());
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .expect("the worker stops")
-        .unwrap();
-    assert!(status.success(), "exit status {status:?}");
+    for mut w in workers {
+        let status = tokio::time::timeout(Duration::from_secs(20), w.wait())
+            .await
+            .expect("the worker stops")
+            .unwrap();
+        assert!(status.success(), "exit status {status:?}");
+    }
 }
 
 fn limit_env(account: &str, per_second: u32, burst: u32) -> [(String, String); 2] {
@@ -230,9 +237,7 @@ async fn three_workers_share_each_accounts_limit_and_use_most_of_it() {
     let mut keys = first.clone();
     keys.extend(second.iter().cloned());
     all_succeed(&app, &keys, Duration::from_secs(180)).await;
-    for w in workers {
-        stop_worker(w).await;
-    }
+    stop_workers(workers).await;
     parked.abort();
     let most_parked = *PARKED.lock().unwrap();
     // The backlog waited in delay queues, not in the workers' consumer slots.
@@ -303,7 +308,7 @@ async fn a_provider_429_is_retried_after_its_retry_after_without_a_hot_loop() {
     }
     let worker = spawn_worker(&app, "rl-429-worker", &[]);
     all_succeed(&app, &keys, Duration::from_secs(120)).await;
-    stop_worker(worker).await;
+    stop_workers(vec![worker]).await;
     let stats = app.fleet.sandbox.stats();
     let throttled = stats.throttled.get("198").copied().unwrap_or(0);
     assert!(throttled > 0, "the sandbox never throttled: {stats:?}");
