@@ -216,6 +216,12 @@ pub async fn spawn_gateway(
         link,
         metrics,
         ecommpay_secret: settings.secrets.ecommpay()?,
+        ecommpay_account_secrets: settings
+            .ecommpay
+            .accounts
+            .keys()
+            .map(|name| settings.secrets.ecommpay_account(name))
+            .collect::<Result<_, _>>()?,
     });
     let router = gateway::router(gw.clone(), ready);
     let (addr, server) = serve_ops(settings.gateway.listen, router, shutdown.wait())

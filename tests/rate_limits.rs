@@ -438,3 +438,25 @@ async fn without_redis_a_worker_keeps_to_its_share_after_a_grace_period() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_further_accounts_callbacks_are_verified_with_its_own_key() {
+    let mut s = settings("t-rl-account-callback");
+    s.ecommpay.accounts.insert(
+        "second".to_owned(),
+        payfleet::config::EcommpayAccount {
+            project_id: SECOND_PROJECT,
+        },
+    );
+    let key = b"the-second-projects-key".to_vec();
+    s.secrets.ecommpay_accounts.insert(
+        "second".to_owned(),
+        String::from_utf8(key.clone()).unwrap().into(),
+    );
+    let app = spawn_app_with(s, 0).await;
+    let mut body = common::payout_callback("rl-cb-1", "success", "0", "Success");
+    body["project_id"] = SECOND_PROJECT.into();
+    assert_eq!(app.callback(body.clone(), &key).await, 200);
+    assert_eq!(app.callback(body, b"a-key-of-nobody").await, 400);
+    app.stop().await;
+}

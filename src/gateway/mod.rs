@@ -17,6 +17,8 @@ pub struct Gateway {
     pub link: PublisherLink,
     pub metrics: Arc<Metrics>,
     pub ecommpay_secret: SecretString,
+    /// The secret keys of the further ECommPay accounts (`ecommpay.accounts`).
+    pub ecommpay_account_secrets: Vec<SecretString>,
 }
 
 impl Gateway {
