@@ -228,6 +228,10 @@ async fn three_workers_share_each_accounts_limit_and_use_most_of_it() {
         env.push((k.as_str(), v.clone()));
     }
     env.push(("PAYFLEET__RATE_LIMIT__EXPECTED_WORKERS", "3".into()));
+    // A few seconds' worth of the limits in flight, as the README advises for limited
+    // accounts: with 512 each, the three debug-built workers spend their start parking
+    // a herd of commands, and on this shared, loaded machine that starved their timers
+    // (measured: 41-47/s instead of 50 in some runs).
     env.push(("PAYFLEET__AMQP__PREFETCH", "64".into()));
     env.push(("PAYFLEET__WORKER__MAX_IN_FLIGHT", "64".into()));
     let parked = watch_delay_queues(&app).await;
