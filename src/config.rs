@@ -279,6 +279,16 @@ impl Settings {
             return fail("worker.max_attempts", "must be at least 1");
         }
         self.rate_limit.validate()?;
+        for name in self.ecommpay.accounts.keys() {
+            if !crate::contract::command::valid_account(name)
+                || name == crate::ratelimit::DEFAULT_ACCOUNT
+            {
+                return fail(
+                    &format!("ecommpay.accounts.{name}"),
+                    "must be named with a-z, 0-9, _ and - (and not `default`, which is ecommpay.project_id)",
+                );
+            }
+        }
         if self.sandbox.callback_retry_ms.is_empty() {
             return fail("sandbox.callback_retry_ms", "must list at least one wait");
         }

@@ -189,7 +189,7 @@ struct Envelope {
 }
 
 /// An account name as configuration spells it (an environment variable part, too).
-fn valid_account(name: &str) -> bool {
+pub(crate) fn valid_account(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .bytes()
