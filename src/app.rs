@@ -89,14 +89,8 @@ pub fn providers(settings: &Settings) -> anyhow::Result<Providers> {
     )?;
     let mut accounts = std::collections::BTreeMap::new();
     for (name, account) in &e.accounts {
-        let gate = Gate::new(
-            &e.base_url,
-            account.project_id,
-            settings.secrets.ecommpay_account(name)?,
-            Duration::from_millis(e.connect_timeout_ms),
-            Duration::from_millis(e.request_timeout_ms),
-        )?;
-        accounts.insert(name.clone(), gate);
+        let secret = settings.secrets.ecommpay_account(name)?;
+        accounts.insert(name.clone(), gate.for_project(account.project_id, secret));
     }
     Ok(Providers {
         ecommpay: Arc::new(Ecommpay::new(gate).with_accounts(accounts)),

@@ -797,6 +797,6 @@ pub(super) struct Ctx<'a> {
     pub(super) msg: &'a Incoming<'a>,
     pub(super) cmd: &'a Command,
     provider: &'a dyn Provider,
-    pub(super) payment_id: &'a str,
+    payment_id: &'a str,
     meta: &'a Meta,
 }
