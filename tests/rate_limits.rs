@@ -464,3 +464,57 @@ async fn a_further_accounts_callbacks_are_verified_with_its_own_key() {
     assert_eq!(app.callback(body, b"a-key-of-nobody").await, 400);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deferral_is_not_a_failed_attempt() {
+    let mut s = settings("t-rl-attempts");
+    // Two attempts per command, and a limit so tight that most commands are parked a
+    // few times before their first request.
+    s.worker.max_attempts = 2;
+    s.rate_limit.max_wait_ms = 100;
+    s.rate_limit.limits = [(
+        "ecommpay".to_owned(),
+        [(
+            "default".to_owned(),
+            [(
+                "all".to_owned(),
+                Limit {
+                    per_second: 4,
+                    burst: 1,
+                },
+            )]
+            .into(),
+        )]
+        .into(),
+    )]
+    .into();
+    let mut app = spawn_app_with(s, 0).await;
+    // Nothing listens on port 1: every request fails before it leaves (not sent), so
+    // each command makes exactly its two attempts, however often it was parked.
+    app.fleet.settings.ecommpay.base_url = "http://127.0.0.1:1".into();
+    app.fleet.add_worker().await.unwrap();
+    let keys: Vec<String> = (0..6).map(|i| format!("rl-att-{i}")).collect();
+    for k in &keys {
+        app.publish(&payout_for(k, None)).await;
+    }
+    let mut claims = 0;
+    for k in &keys {
+        let event = app.terminal(k).await;
+        assert_eq!(event.status, EventStatus::Failed, "{event:?}");
+        let reason = event.reason.unwrap_or_default();
+        assert!(reason.contains("after 2 attempts"), "{k}: {reason}");
+        let rec = app
+            .store()
+            .await
+            .record(&IdempotencyKey::parse(k.as_str()).unwrap())
+            .await
+            .unwrap();
+        claims += rec["att"].parse::<u32>().unwrap();
+    }
+    // Claims beyond the two attempts each were returns from a deferral.
+    assert!(
+        claims > 2 * keys.len() as u32,
+        "no command was deferred ({claims} claims)"
+    );
+    app.stop().await;
+}
