@@ -168,7 +168,8 @@ impl Series {
     }
 }
 
-/// The tests with worker processes run one at a time: each is a timing measurement.
+/// The tests of this file run one at a time: the first is a timing measurement, and
+/// the others' workers would share its CPU.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The most commands seen parked in the delay queues at once.
@@ -330,6 +331,7 @@ async fn a_provider_429_is_retried_after_its_retry_after_without_a_hot_loop() {
 
 #[tokio::test]
 async fn the_redis_gcra_reserves_a_burst_then_paces_and_spreads_deferrals() {
+    let _serial = SERIAL.lock().await;
     let s = common::settings("t-gcra");
     let client = redis::Client::open(s.redis.url.as_str()).unwrap();
     let global = Global::new(client, &s.redis.key_prefix);
@@ -386,6 +388,7 @@ async fn the_redis_gcra_reserves_a_burst_then_paces_and_spreads_deferrals() {
 
 #[tokio::test]
 async fn without_redis_a_worker_keeps_to_its_share_after_a_grace_period() {
+    let _serial = SERIAL.lock().await;
     let mut s = common::settings("t-rl-fallback").rate_limit;
     s.limits = [(
         "ecommpay".to_owned(),
@@ -445,6 +448,7 @@ async fn without_redis_a_worker_keeps_to_its_share_after_a_grace_period() {
 
 #[tokio::test]
 async fn a_further_accounts_callbacks_are_verified_with_its_own_key() {
+    let _serial = SERIAL.lock().await;
     let mut s = settings("t-rl-account-callback");
     s.ecommpay.accounts.insert(
         "second".to_owned(),
@@ -467,6 +471,7 @@ async fn a_further_accounts_callbacks_are_verified_with_its_own_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_deferral_is_not_a_failed_attempt() {
+    let _serial = SERIAL.lock().await;
     let mut s = settings("t-rl-attempts");
     // Two attempts per command, and a limit so tight that most commands are parked a
     // few times before their first request.
