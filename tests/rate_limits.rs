@@ -311,7 +311,9 @@ async fn a_provider_429_is_retried_after_its_retry_after_without_a_hot_loop() {
     for k in &keys {
         app.publish(&payout_for(k, None)).await;
     }
-    let worker = spawn_worker(&app, "rl-429-worker", &[]);
+    // Every 429 is logged as a warning: keep the test's output short.
+    let quiet = [("PAYFLEET__TELEMETRY__LOG_LEVEL", "error".to_owned())];
+    let worker = spawn_worker(&app, "rl-429-worker", &quiet);
     all_succeed(&app, &keys, Duration::from_secs(120)).await;
     stop_workers(vec![worker]).await;
     let stats = app.fleet.sandbox.stats();
