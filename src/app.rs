@@ -112,10 +112,17 @@ pub fn ecommpay(settings: &Settings) -> anyhow::Result<Arc<Ecommpay>> {
         Duration::from_millis(e.connect_timeout_ms),
         Duration::from_millis(e.request_timeout_ms),
     )?;
-    Ok(Arc::new(Ecommpay::new(gate).with_india(
-        Arc::new(OffsetClock::from_ms(e.clock_offset_ms)),
-        Duration::from_millis(e.bank_list_ttl_ms),
-    )))
+    let mut accounts = std::collections::BTreeMap::new();
+    for (name, account) in &e.accounts {
+        let secret = settings.secrets.ecommpay_account(name)?;
+        accounts.insert(name.clone(), gate.for_project(account.project_id, secret));
+    }
+    Ok(Arc::new(
+        Ecommpay::new(gate).with_accounts(accounts).with_india(
+            Arc::new(OffsetClock::from_ms(e.clock_offset_ms)),
+            Duration::from_millis(e.bank_list_ttl_ms),
+        ),
+    ))
 }
 
 pub async fn providers(settings: &Settings, metrics: &Arc<Metrics>) -> anyhow::Result<Providers> {
@@ -239,6 +246,12 @@ pub async fn spawn_gateway(
         metrics: metrics.clone(),
         ecommpay_secret: settings.secrets.ecommpay()?,
         epay: epay(settings, metrics.clone()).await?,
+        ecommpay_account_secrets: settings
+            .ecommpay
+            .accounts
+            .keys()
+            .map(|name| settings.secrets.ecommpay_account(name))
+            .collect::<Result<_, _>>()?,
     });
     let router = gateway::router(gw.clone(), ready);
     let (addr, server) = serve_ops(settings.gateway.listen, router, shutdown.wait())

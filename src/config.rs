@@ -10,7 +10,11 @@ use std::path::Path;
 
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 const ENV_PREFIX: &str = "PAYFLEET";
-const LIST_KEYS: [&str; 2] = ["worker.retry_delays_ms", "sandbox.callback_retry_ms"];
+const LIST_KEYS: [&str; 3] = [
+    "worker.retry_delays_ms",
+    "sandbox.callback_retry_ms",
+    "sandbox.ecommpay_extra_project_ids",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -32,6 +36,7 @@ pub struct Settings {
     pub epay: EpaySettings,
     pub sandbox: SandboxSettings,
     pub telemetry: TelemetrySettings,
+    pub rate_limit: crate::ratelimit::RateLimitSettings,
     #[serde(skip)]
     pub secrets: Secrets,
 }
@@ -91,6 +96,17 @@ pub struct EcommpaySettings {
     pub request_timeout_ms: u64,
     pub bank_list_ttl_ms: u64,
     pub clock_offset_ms: i64,
+    /// Further ECommPay projects by account name; `project_id` is the `default` account.
+    #[serde(default)]
+    pub accounts: std::collections::BTreeMap<String, EcommpayAccount>,
+}
+
+/// Another ECommPay project the fleet serves; its secret comes from the environment
+/// (`PAYFLEET__ECOMMPAY__ACCOUNTS__<NAME>__SECRET_KEY`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EcommpayAccount {
+    pub project_id: u64,
 }
 
 /// Halyk epay: every base URL is configuration (the documents' test and production
@@ -125,6 +141,9 @@ pub struct SandboxSettings {
     pub clock_offset_ms: i64,
     pub india_sale_threshold_ms: u64,
     pub record_arrivals: bool,
+    /// Further projects the simulator accepts (same secret), e.g. for rate-limit tests.
+    #[serde(default)]
+    pub ecommpay_extra_project_ids: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -150,6 +169,8 @@ pub struct Secrets {
     pub epay_client_secret: Option<SecretString>,
     pub epay_fingerprint_key: Option<SecretString>,
     pub sandbox_epay_client_secret: Option<SecretString>,
+    /// Secret keys of the further ECommPay accounts, by account name.
+    pub ecommpay_accounts: std::collections::BTreeMap<String, SecretString>,
 }
 
 impl Secrets {
@@ -199,6 +220,24 @@ impl Secrets {
     pub fn sandbox_epay(&self) -> Result<SecretString, ConfigError> {
         Self::require(&self.sandbox_epay_client_secret, Self::SANDBOX_EPAY)
     }
+
+    /// The environment variable holding an ECommPay account's secret key.
+    fn ecommpay_account_env(account: &str) -> String {
+        Self::env_name(&format!(
+            "ECOMMPAY__ACCOUNTS__{}__SECRET_KEY",
+            account.to_uppercase()
+        ))
+    }
+
+    /// The secret key of a further ECommPay account (`ecommpay.accounts.<name>`).
+    pub fn ecommpay_account(&self, account: &str) -> Result<SecretString, ConfigError> {
+        self.ecommpay_accounts.get(account).cloned().ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "the secret key of ecommpay.accounts.{account} is not set (set the environment variable {})",
+                Self::ecommpay_account_env(account)
+            ))
+        })
+    }
 }
 
 impl Settings {
@@ -235,6 +274,7 @@ impl Settings {
             .filter(|(k, _)| {
                 k.starts_with(&format!("{ENV_PREFIX}__"))
                     && !secret_suffixes.iter().any(|s| *k == &Secrets::env_name(s))
+                    && account_secret(k).is_none()
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
@@ -265,6 +305,11 @@ impl Settings {
             epay_client_secret: secret(Secrets::EPAY.1),
             epay_fingerprint_key: secret(Secrets::EPAY_FINGERPRINT.1),
             sandbox_epay_client_secret: secret(Secrets::SANDBOX_EPAY.1),
+            ecommpay_accounts: env
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .filter_map(|(k, v)| account_secret(k).map(|a| (a, SecretString::from(v.clone()))))
+                .collect(),
         };
         settings.validate()?;
         Ok(settings)
@@ -289,6 +334,17 @@ impl Settings {
         }
         if self.worker.max_attempts == 0 {
             return fail("worker.max_attempts", "must be at least 1");
+        }
+        self.rate_limit.validate()?;
+        for name in self.ecommpay.accounts.keys() {
+            if !crate::contract::command::valid_account(name)
+                || name == crate::ratelimit::DEFAULT_ACCOUNT
+            {
+                return fail(
+                    &format!("ecommpay.accounts.{name}"),
+                    "must be named with a-z, 0-9, _ and - (and not `default`, which is ecommpay.project_id)",
+                );
+            }
         }
         if self.sandbox.callback_retry_ms.is_empty() {
             return fail("sandbox.callback_retry_ms", "must list at least one wait");
@@ -317,6 +373,15 @@ impl Settings {
     }
 }
 
+/// The account named by `PAYFLEET__ECOMMPAY__ACCOUNTS__<NAME>__SECRET_KEY`, lowercased
+/// as every other environment key is.
+fn account_secret(key: &str) -> Option<String> {
+    let name = key
+        .strip_prefix(&format!("{ENV_PREFIX}__ECOMMPAY__ACCOUNTS__"))?
+        .strip_suffix("__SECRET_KEY")?;
+    (!name.is_empty()).then(|| name.to_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +408,52 @@ mod tests {
         assert_eq!(s.amqp.prefetch, 64);
         assert_eq!(s.worker.retry_delays_ms, vec![10, 20]);
         assert_eq!(s.secrets.ecommpay().unwrap().expose_secret(), "k");
+    }
+
+    #[test]
+    fn rate_limits_and_accounts_come_from_the_environment() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                (
+                    "PAYFLEET__RATE_LIMIT__LIMITS__ECOMMPAY__DEFAULT__ALL__PER_SECOND",
+                    "50",
+                ),
+                (
+                    "PAYFLEET__RATE_LIMIT__LIMITS__ECOMMPAY__DEFAULT__ALL__BURST",
+                    "5",
+                ),
+                ("PAYFLEET__ECOMMPAY__ACCOUNTS__KZ_2__PROJECT_ID", "199"),
+                ("PAYFLEET__ECOMMPAY__ACCOUNTS__KZ_2__SECRET_KEY", "k2"),
+            ]),
+        )
+        .unwrap();
+        let limit = s.rate_limit.limits["ecommpay"]["default"]["all"];
+        assert_eq!((limit.per_second, limit.burst), (50, 5));
+        assert_eq!(s.ecommpay.accounts["kz_2"].project_id, 199);
+        let key = s.secrets.ecommpay_account("kz_2").unwrap();
+        assert_eq!(key.expose_secret(), "k2");
+        let e = s.secrets.ecommpay_account("other").unwrap_err().to_string();
+        assert!(
+            e.contains("PAYFLEET__ECOMMPAY__ACCOUNTS__OTHER__SECRET_KEY"),
+            "{e}"
+        );
+        let e = Settings::load_from(
+            None,
+            env(&[
+                (
+                    "PAYFLEET__RATE_LIMIT__LIMITS__ECOMMPAY__DEFAULT__ALL__PER_SECOND",
+                    "0",
+                ),
+                (
+                    "PAYFLEET__RATE_LIMIT__LIMITS__ECOMMPAY__DEFAULT__ALL__BURST",
+                    "5",
+                ),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("rate_limit.limits.ecommpay.default.all"), "{e}");
     }
 
     #[test]

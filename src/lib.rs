@@ -9,6 +9,7 @@
 //! - [`state`]: the Redis state machine that keeps a payment from being paid twice.
 //! - [`pipeline`]: the worker: consume → validate → claim → provider → record → publish → ack.
 //! - [`providers`]: one trait, one folder per provider, one file per method.
+//! - [`ratelimit`]: fleet-wide request limits per provider account (Redis GCRA).
 //! - [`gateway`]: provider callbacks over HTTP.
 //! - [`reconciler`]: settles payments whose callback is late or lost.
 //! - [`sandbox`]: the local provider simulator used by tests, the demo and benchmarks.
@@ -27,6 +28,7 @@ pub mod gateway;
 pub mod local;
 pub mod pipeline;
 pub mod providers;
+pub mod ratelimit;
 pub mod reconciler;
 pub mod sandbox;
 pub mod state;

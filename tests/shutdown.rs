@@ -5,7 +5,6 @@ mod common;
 
 use common::{payout, spawn_app_with};
 use payfleet::contract::IdempotencyKey;
-use secrecy::ExposeSecret;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -26,27 +25,9 @@ async fn sigterm_stops_a_worker_cleanly_and_the_next_one_finishes_the_batch() {
         ..Default::default()
     });
     let s = &app.fleet.settings;
-    let secret = s.secrets.ecommpay().unwrap().expose_secret().to_owned();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_payfleet"))
-        .args(["worker", "--name", "sigterm-test"])
-        .env("PAYFLEET__AMQP__NAMESPACE", &s.amqp.namespace)
-        .env("PAYFLEET__REDIS__KEY_PREFIX", &s.redis.key_prefix)
-        .env("PAYFLEET__WORKER__OPS_LISTEN", "127.0.0.1:0")
+    let mut child = common::worker_process(s, "sigterm-test")
         .env("PAYFLEET__WORKER__SHUTDOWN_GRACE_MS", "200")
         .env("PAYFLEET__WORKER__RETRY_DELAYS_MS", "300,1000")
-        .env("PAYFLEET__ECOMMPAY__BASE_URL", &s.ecommpay.base_url)
-        .env("PAYFLEET__ECOMMPAY__SECRET_KEY", &secret)
-        .env(
-            "PAYFLEET__EPAY__CLIENT_SECRET",
-            s.secrets.epay().unwrap().expose_secret(),
-        )
-        .env(
-            "PAYFLEET__EPAY__FINGERPRINT_KEY",
-            s.secrets.epay_fingerprint().unwrap().expose_secret(),
-        )
-        .env("PAYFLEET__RECONCILER__EMBEDDED", "false")
-        .env("PAYFLEET__TELEMETRY__LOG_LEVEL", "warn")
-        .kill_on_drop(true)
         .spawn()
         .expect("the worker starts");
     let keys: Vec<String> = (0..100).map(|i| format!("po-term-{i}")).collect();

@@ -161,6 +161,25 @@ impl Publisher {
         delay_ms: u64,
         routing_key: &str,
         body: &[u8],
+        h: FieldTable,
+        attempt: u32,
+    ) -> Result<(), PublishError> {
+        // Expire a little early at random (up to a fifth), so the retries of a burst do
+        // not come back as a burst; a queue expires messages only at its head, so the
+        // spread stays that small.
+        let expiration = delay_ms - rand::random_range(0..=delay_ms / 5);
+        self.delay_exact(delay_ms, expiration, routing_key, body, h, attempt)
+            .await
+    }
+
+    /// Parks a command in the delay queue of `queue_ms` for exactly `expiration_ms` (at
+    /// most `queue_ms`): for callers that spread their messages themselves.
+    pub async fn delay_exact(
+        &self,
+        queue_ms: u64,
+        expiration_ms: u64,
+        routing_key: &str,
+        body: &[u8],
         mut h: FieldTable,
         attempt: u32,
     ) -> Result<(), PublishError> {
@@ -168,17 +187,13 @@ impl Publisher {
             headers::ATTEMPT.into(),
             AMQPValue::LongLongInt(attempt.into()),
         );
-        // Expire a little early at random (up to a fifth), so the retries of a burst do
-        // not come back as a burst; a queue expires messages only at its head, so the
-        // spread stays that small.
-        let expiration = delay_ms - rand::random_range(0..=delay_ms / 5);
         self.publish_with(
-            &self.names.delay(delay_ms),
+            &self.names.delay(queue_ms),
             routing_key,
             body,
             h,
             None,
-            Some(expiration),
+            Some(expiration_ms.min(queue_ms)),
         )
         .await
     }

@@ -133,6 +133,8 @@ pub struct Command {
     pub deadline: Option<DateTime<Utc>>,
     pub details: Details,
     pub fingerprint: Fingerprint,
+    /// The provider account to use (`ecommpay.accounts.<name>`); `None`: the default.
+    pub account: Option<String>,
 }
 
 impl Command {
@@ -241,6 +243,16 @@ struct Envelope {
     #[serde(default)]
     deadline: Option<DateTime<Utc>>,
     details: serde_json::Value,
+    #[serde(default)]
+    account: Option<String>,
+}
+
+/// An account name as configuration spells it (an environment variable part, too).
+pub(crate) fn valid_account(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// Decodes and validates one message body.
@@ -293,6 +305,13 @@ pub fn decode(body: &[u8]) -> Decoded {
             env.version
         ));
     }
+    if let Some(account) = &env.account
+        && !valid_account(account)
+    {
+        return invalid(format!(
+            "account {account:?} is not an account name (1 to 64 of a-z, 0-9, _, -)"
+        ));
+    }
     let details = match (env.method, env.operation) {
         (Method::Homebank, Operation::Payout) => {
             HomebankPayout::parse(env.details, env.amount).map(Details::HomebankPayout)
@@ -330,6 +349,7 @@ pub fn decode(body: &[u8]) -> Decoded {
             deadline: env.deadline,
             details,
             fingerprint,
+            account: env.account,
         })),
         Err(reason) => invalid(reason),
     }
@@ -386,6 +406,26 @@ mod tests {
         let homebank_sale = payout(200000, "KZT").replace("\"payout\"", "\"sale\"");
         match decode(homebank_sale.as_bytes()) {
             Decoded::Invalid(i) => assert!(i.reason.contains("no operation sale"), "{}", i.reason),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_account_is_optional_and_must_be_a_name() {
+        let named =
+            payout(200000, "KZT").replace("\"version\":1", "\"version\":1,\"account\":\"kz_2\"");
+        match decode(named.as_bytes()) {
+            Decoded::Valid(c) => assert_eq!(c.account.as_deref(), Some("kz_2")),
+            other => panic!("{other:?}"),
+        }
+        match decode(payout(200000, "KZT").as_bytes()) {
+            Decoded::Valid(c) => assert_eq!(c.account, None),
+            other => panic!("{other:?}"),
+        }
+        let bad = payout(200000, "KZT")
+            .replace("\"version\":1", "\"version\":1,\"account\":\"Bad Name\"");
+        match decode(bad.as_bytes()) {
+            Decoded::Invalid(i) => assert!(i.reason.contains("account"), "{}", i.reason),
             other => panic!("{other:?}"),
         }
     }

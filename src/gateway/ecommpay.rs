@@ -28,7 +28,11 @@ pub async fn callback(
         gw.metrics.callback(PROVIDER, "malformed");
         return (StatusCode::BAD_REQUEST, "body is not JSON");
     };
-    if !signature::verify_root(gw.ecommpay_secret.expose_secret().as_bytes(), &json) {
+    // Signed with the key of the project it is about: one of the fleet's accounts.
+    let authentic = std::iter::once(&gw.ecommpay_secret)
+        .chain(&gw.ecommpay_account_secrets)
+        .any(|key| signature::verify_root(key.expose_secret().as_bytes(), &json));
+    if !authentic {
         gw.metrics.callback(PROVIDER, "refused_signature");
         return (StatusCode::BAD_REQUEST, "signature mismatch");
     }

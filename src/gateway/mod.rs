@@ -20,6 +20,8 @@ pub struct Gateway {
     pub ecommpay_secret: SecretString,
     /// Confirms epay postLinks with check-status; finds their secret_hash.
     pub epay: Arc<crate::providers::epay::Epay>,
+    /// The secret keys of the further ECommPay accounts (`ecommpay.accounts`).
+    pub ecommpay_account_secrets: Vec<SecretString>,
 }
 
 impl Gateway {

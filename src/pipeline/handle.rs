@@ -78,7 +78,7 @@ impl Handled {
 
 /// How long past twice its delay the reconciler waits for a parked command: after a
 /// broker restart, delay queues have been seen releasing messages seconds late.
-const PARKED_GRACE: std::time::Duration = crate::reconciler::RETRY_SILENCE;
+pub(super) const PARKED_GRACE: std::time::Duration = crate::reconciler::RETRY_SILENCE;
 
 /// Bounded metric labels of a delivery.
 #[derive(Debug, Clone, Copy)]
@@ -94,6 +94,7 @@ pub struct Handler {
     pub providers: Providers,
     pub metrics: Arc<Metrics>,
     pub settings: WorkerSettings,
+    pub limiter: Arc<crate::ratelimit::RateLimiter>,
 }
 
 /// One delivery, as the handler sees it.
@@ -140,7 +141,10 @@ impl Handler {
                 .await
             }
             Decoded::Invalid(invalid) => self.reject(msg, invalid).await,
-            Decoded::Valid(cmd) => self.process_and_watch(msg, &cmd).await,
+            Decoded::Valid(cmd) => match self.unknown_account(&cmd) {
+                Some(invalid) => self.reject(msg, invalid).await,
+                None => self.process_and_watch(msg, &cmd).await,
+            },
         };
         (labels, result)
     }
@@ -350,6 +354,8 @@ impl Handler {
                 attempt,
                 since_last_claim,
             } => {
+                // Returns from a rate-limit deferral were not failed attempts.
+                let attempt = attempt.saturating_sub(super::throttle::deferrals(msg));
                 tracing::debug!(attempt, ?mode, "claimed");
                 if let Some(tp) = msg.info.traceparent.as_deref() {
                     self.store.remember_trace(&cmd.key, tp).await?;
@@ -382,14 +388,15 @@ impl Handler {
         lease: &Lease,
         attempt: u32,
     ) -> Result<Option<Handled>, HandleError> {
+        if let Some(deferred) = self
+            .throttle(ctx, lease, crate::ratelimit::STATUS, State::Unknown)
+            .await?
+        {
+            return Ok(Some(deferred));
+        }
         let started = Instant::now();
         let status = self
-            .renewing(
-                ctx,
-                lease,
-                ctx.provider
-                    .status(ctx.payment_id, ctx.cmd.method, ctx.cmd.operation),
-            )
+            .renewing(ctx, lease, ctx.provider.status_of(ctx.cmd, ctx.payment_id))
             .await;
         self.provider_metric(ctx, "status", &status.as_ref().map(|_| ()), started);
         let handled = match status {
@@ -404,6 +411,10 @@ impl Handler {
             }
             Ok(Status::Final { state, outcome }) => {
                 self.record(ctx, lease, state, &outcome).await?
+            }
+            Err(ProviderError::Throttled { retry_after }) => {
+                self.throttled(ctx, lease, State::Unknown, retry_after)
+                    .await?
             }
             Err(e) => self.failed_attempt(ctx, lease, attempt, e).await?,
         };
@@ -435,7 +446,13 @@ impl Handler {
             return self.record(ctx, lease, State::Rejected, &outcome).await;
         }
         if let Some(wait) = ctx.provider.hold(ctx.cmd) {
-            return self.defer(ctx, lease, wait).await;
+            return self.hold_until_open(ctx, lease, wait).await;
+        }
+        if let Some(deferred) = self
+            .throttle(ctx, lease, crate::ratelimit::PAYMENT, State::Received)
+            .await?
+        {
+            return Ok(deferred);
         }
         let started = Instant::now();
         let submitted = self
@@ -473,6 +490,10 @@ impl Handler {
                     ..Default::default()
                 };
                 self.record(ctx, lease, State::Declined, &outcome).await
+            }
+            Err(ProviderError::Throttled { retry_after }) => {
+                self.throttled(ctx, lease, State::Received, retry_after)
+                    .await
             }
             Err(e) => self.failed_attempt(ctx, lease, attempt, e).await,
         }
@@ -548,7 +569,7 @@ impl Handler {
     /// claim is handed back without counting as an attempt, one `deferred` event says
     /// when it will go, and the command cycles through the delay queues until then, so
     /// it survives worker restarts and nothing waits in memory.
-    async fn defer(
+    async fn hold_until_open(
         &self,
         ctx: &Ctx<'_>,
         lease: &Lease,
@@ -652,6 +673,22 @@ impl Handler {
         class: &str,
         at_least: Option<std::time::Duration>,
     ) -> Result<Handled, HandleError> {
+        if let Some(handled) = self.release(ctx, lease, next, reason).await? {
+            return Ok(handled);
+        }
+        let (rk, provider) = (ctx.cmd.routing_key(), ctx.cmd.provider().as_str());
+        self.park_for(ctx.msg, &rk, provider, attempt, class, at_least)
+            .await
+    }
+
+    /// Gives the lease back (as `next`). `Some`: the record went elsewhere meanwhile.
+    pub(super) async fn release(
+        &self,
+        ctx: &Ctx<'_>,
+        lease: &Lease,
+        next: State,
+        reason: &str,
+    ) -> Result<Option<Handled>, HandleError> {
         let outcome = Outcome {
             reason: Some(reason.to_owned()),
             ..Default::default()
@@ -663,12 +700,10 @@ impl Handler {
         {
             Transition::Ok => {
                 self.metrics.transition(next.as_str());
-                let (rk, provider) = (ctx.cmd.routing_key(), ctx.cmd.provider().as_str());
-                self.park_for(ctx.msg, &rk, provider, attempt, class, at_least)
-                    .await
+                Ok(None)
             }
-            Transition::Missing => Ok(Handled::RecordLost),
-            Transition::Terminal(_) | Transition::Fenced => Ok(Handled::Fenced),
+            Transition::Missing => Ok(Some(Handled::RecordLost)),
+            Transition::Terminal(_) | Transition::Fenced => Ok(Some(Handled::Fenced)),
         }
     }
 
@@ -860,9 +895,9 @@ impl Handler {
     }
 }
 
-struct Ctx<'a> {
-    msg: &'a Incoming<'a>,
-    cmd: &'a Command,
+pub(super) struct Ctx<'a> {
+    pub(super) msg: &'a Incoming<'a>,
+    pub(super) cmd: &'a Command,
     provider: &'a dyn Provider,
     payment_id: &'a str,
     meta: &'a Meta,

@@ -3,6 +3,7 @@
 
 pub mod announce;
 mod handle;
+mod throttle;
 mod worker;
 
 pub use handle::{Handled, Handler, Incoming, Labels};

@@ -6,6 +6,7 @@
 use super::handle::{HandleError, Handler, Incoming};
 use crate::bus::{self, CommandConsumer, DeliveryInfo, Names, Publisher};
 use crate::config::Settings;
+use crate::ratelimit::{Global, RateLimiter};
 use crate::state::{StateStore, StoreError};
 use crate::telemetry::{Metrics, Readiness};
 use lapin::message::Delivery;
@@ -23,6 +24,7 @@ pub struct Worker {
     metrics: Arc<Metrics>,
     ready: Readiness,
     name: String,
+    limiter: Arc<RateLimiter>,
 }
 
 /// Stops a running worker: `stop()` then await the task.
@@ -45,7 +47,15 @@ impl Worker {
         ready: Readiness,
         name: String,
     ) -> Self {
+        let client = redis::Client::open(settings.redis.url.as_str())
+            .expect("the Redis URL parsed when the store connected");
+        let limiter = Arc::new(RateLimiter::new(
+            settings.rate_limit.clone(),
+            Global::new(client, &settings.redis.key_prefix),
+            metrics.clone(),
+        ));
         Worker {
+            limiter,
             settings,
             store,
             providers,
@@ -105,6 +115,7 @@ impl Worker {
             providers: self.providers.clone(),
             metrics: self.metrics.clone(),
             settings: s.worker.clone(),
+            limiter: self.limiter.clone(),
         });
         let mut consumer =
             CommandConsumer::start(&conn, &names, s.amqp.prefetch, &self.name).await?;

@@ -157,4 +157,19 @@ pub trait Provider: Send + Sync {
     fn hold(&self, _command: &Command) -> Option<Duration> {
         None
     }
+
+    /// Whether this provider is configured with the account a command names (`None`:
+    /// its default account).
+    fn has_account(&self, account: Option<&str>) -> bool {
+        account.is_none()
+    }
+
+    /// What the provider knows of a command's payment, asked in the command's account.
+    fn status_of<'a>(
+        &'a self,
+        command: &'a Command,
+        payment_id: &'a str,
+    ) -> BoxFuture<'a, Result<Status, ProviderError>> {
+        self.status(payment_id, command.method, command.operation)
+    }
 }

@@ -7,6 +7,7 @@ mod callbacks;
 pub mod ecommpay;
 pub mod epay;
 pub mod faults;
+pub mod limits;
 mod stats;
 
 pub use faults::Faults;
@@ -33,6 +34,7 @@ pub struct Sandbox {
     pub http: reqwest::Client,
     pub metrics: Arc<Metrics>,
     pub arrivals: arrivals::Arrivals,
+    pub limits: limits::AccountLimits,
 }
 
 impl Sandbox {
@@ -57,6 +59,7 @@ impl Sandbox {
                 .expect("an HTTP client builds"),
             metrics,
             arrivals: Default::default(),
+            limits: Default::default(),
         })
     }
 
@@ -76,13 +79,16 @@ impl Sandbox {
 pub fn router(sandbox: Arc<Sandbox>) -> Router {
     let ready = Readiness::default();
     ready.set(true);
-    let providers =
-        ecommpay::routes()
-            .merge(epay::routes())
-            .layer(axum::middleware::from_fn_with_state(
-                sandbox.clone(),
-                faults::inject,
-            ));
+    let providers = ecommpay::routes()
+        .merge(epay::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            sandbox.clone(),
+            faults::inject,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            sandbox.clone(),
+            limits::count_and_limit,
+        ));
     // Outermost, so an arrival is timed before any injected delay.
     let providers = providers.layer(axum::middleware::from_fn_with_state(
         sandbox.clone(),
@@ -105,6 +111,15 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
                 |State(s): State<Arc<Sandbox>>, axum::Json(f): axum::Json<Faults>| async move {
                     s.set_faults(f);
                     axum::Json(s.faults())
+                },
+            ),
+        )
+        .route(
+            "/sandbox/limits",
+            get(|State(s): State<Arc<Sandbox>>| async move { axum::Json(s.limits.get()) }).put(
+                |State(s): State<Arc<Sandbox>>, axum::Json(l): axum::Json<limits::Limits>| async move {
+                    s.limits.set(l);
+                    axum::Json(s.limits.get())
                 },
             ),
         )

@@ -22,6 +22,13 @@ pub struct Stats {
     pub epay_tokens_refused: u64,
     /// Faults injected, by kind.
     pub faults: BTreeMap<String, u64>,
+    /// Every provider request by account (ECommPay: `general.project_id`, or
+    /// `unknown`) and Unix second, refused ones included.
+    #[serde(default)]
+    pub per_account_per_second: BTreeMap<String, BTreeMap<u64, u64>>,
+    /// Requests answered 429 by the sandbox's own limits, by account.
+    #[serde(default)]
+    pub throttled: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
@@ -39,6 +46,15 @@ pub struct CallbackStats {
 impl Stats {
     pub fn request(&mut self, endpoint: &str) {
         *self.requests.entry(endpoint.to_owned()).or_default() += 1;
+    }
+
+    pub fn account_request(&mut self, account: &str, unix_second: u64) {
+        *self
+            .per_account_per_second
+            .entry(account.to_owned())
+            .or_default()
+            .entry(unix_second)
+            .or_default() += 1;
     }
 
     pub fn fault(&mut self, kind: &str) {

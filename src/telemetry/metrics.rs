@@ -272,13 +272,13 @@ impl Metrics {
             rate_limit_decisions: counter(
                 &r,
                 "payfleet_rate_limit_decisions_total",
-                "Fleet-wide rate limiter decisions.",
+                "Rate-limiter decisions: allowed, waited, deferred (to a delay queue), fallback (Redis away, local share used).",
                 &["provider", "decision"],
             ),
             rate_limit_wait: histogram(
                 &r,
                 "payfleet_rate_limit_wait_seconds",
-                "Time a command waited for the rate limiter.",
+                "Wait a rate limit imposed on a request (for a deferral, the time it is parked).",
                 &["provider"],
             ),
             registry: r,
@@ -512,8 +512,8 @@ impl Metrics {
         self.reconnects.with_label_values(&[service]).inc();
     }
 
-    /// One decision of the fleet-wide rate limiter: allowed, waited, deferred or
-    /// fallback, and how long the command waited.
+    /// One rate-limiter decision (`allowed`, `waited`, `deferred`, `fallback`) and the
+    /// wait it imposed.
     pub fn rate_limit(&self, provider: &str, decision: &str, wait_seconds: f64) {
         tracing::debug!(provider, decision, wait_seconds, "rate limit");
         self.rate_limit_decisions

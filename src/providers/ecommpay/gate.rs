@@ -47,6 +47,15 @@ impl Gate {
         })
     }
 
+    /// The same Gate (HTTP client, base URL) for another project.
+    pub fn for_project(&self, project_id: u64, secret: SecretString) -> Self {
+        Gate {
+            project_id,
+            secret,
+            ..self.clone()
+        }
+    }
+
     pub fn secret(&self) -> &[u8] {
         self.secret.expose_secret().as_bytes()
     }

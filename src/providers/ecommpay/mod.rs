@@ -20,6 +20,7 @@ use crate::providers::{Provider, ProviderError, Status, Submission, Timing};
 use futures::future::BoxFuture;
 use india_banks::{BankList, Direction};
 use india_hours::{Clock, OffsetClock};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +29,8 @@ pub struct Ecommpay {
     /// Judges the Banks of India payout hours.
     clock: Arc<dyn Clock>,
     banks: BankList,
+    /// Further projects (`ecommpay.accounts`), by account name.
+    accounts: BTreeMap<String, Gate>,
 }
 
 /// How long a fetched bank list is trusted unless configured otherwise.
@@ -37,6 +40,7 @@ impl Ecommpay {
     pub fn new(gate: Gate) -> Self {
         Ecommpay {
             gate,
+            accounts: BTreeMap::new(),
             clock: Arc::new(OffsetClock::default()),
             banks: BankList::new(DEFAULT_BANK_LIST_TTL),
         }
@@ -54,8 +58,27 @@ impl Ecommpay {
         &self.banks
     }
 
+    /// Adds the further projects a command may name with `"account"`.
+    pub fn with_accounts(mut self, accounts: BTreeMap<String, Gate>) -> Self {
+        self.accounts = accounts;
+        self
+    }
+
     pub fn gate(&self) -> &Gate {
         &self.gate
+    }
+
+    fn gate_for(&self, account: Option<&str>) -> Result<&Gate, ProviderError> {
+        match account {
+            None => Ok(&self.gate),
+            Some(name) => self
+                .accounts
+                .get(name)
+                .ok_or_else(|| ProviderError::Refused {
+                    code: "account".into(),
+                    message: format!("no ECommPay account {name:?} is configured"),
+                }),
+        }
     }
 }
 
@@ -97,21 +120,20 @@ impl Provider for Ecommpay {
     ) -> BoxFuture<'a, Result<Submission, ProviderError>> {
         Box::pin(async move {
             let payment_id = command.key.as_str();
+            let gate = self.gate_for(command.account.as_deref())?;
             match &command.details {
-                Details::HomebankPayout(p) => {
-                    p.submit(&self.gate, payment_id, command.amount).await?
-                }
+                Details::HomebankPayout(p) => p.submit(gate, payment_id, command.amount).await?,
                 Details::IndiaSale(s) => {
-                    let body = s.request(&self.gate, payment_id, command.amount);
-                    self.gate.submit(india_sale::PATH, body).await?
+                    let body = s.request(gate, payment_id, command.amount);
+                    gate.submit(india_sale::PATH, body).await?
                 }
                 Details::IndiaPayout(p) => {
-                    let body = p.request(&self.gate, payment_id, command.amount);
-                    self.gate.submit(india_payout::PATH, body).await?
+                    let body = p.request(gate, payment_id, command.amount);
+                    gate.submit(india_payout::PATH, body).await?
                 }
                 Details::IndiaRefund(r) => {
-                    let body = r.request(&self.gate, &command.key, command.amount);
-                    self.gate.submit(india_refund::PATH, body).await?
+                    let body = r.request(gate, &command.key, command.amount);
+                    gate.submit(india_refund::PATH, body).await?
                 }
                 // Routed by method: epay's commands never reach ECommPay.
                 Details::EpayGooglePay(_)
@@ -127,17 +149,40 @@ impl Provider for Ecommpay {
         })
     }
 
+    /// Without the command, the account is not known: the default project is asked
+    /// first, then the others until one knows the payment (payment ids are unique).
     fn status<'a>(
         &'a self,
         payment_id: &'a str,
         _method: Method,
         operation: Operation,
     ) -> BoxFuture<'a, Result<Status, ProviderError>> {
-        Box::pin(status::query(
-            &self.gate,
-            payment_id,
-            operation_type(operation),
-        ))
+        Box::pin(async move {
+            let op = operation_type(operation);
+            let mut answer = status::query(&self.gate, payment_id, op).await?;
+            for gate in self.accounts.values() {
+                if answer != Status::NotFound {
+                    break;
+                }
+                answer = status::query(gate, payment_id, op).await?;
+            }
+            Ok(answer)
+        })
+    }
+
+    fn has_account(&self, account: Option<&str>) -> bool {
+        self.gate_for(account).is_ok()
+    }
+
+    fn status_of<'a>(
+        &'a self,
+        command: &'a Command,
+        payment_id: &'a str,
+    ) -> BoxFuture<'a, Result<Status, ProviderError>> {
+        Box::pin(async move {
+            let gate = self.gate_for(command.account.as_deref())?;
+            status::query(gate, payment_id, operation_type(command.operation)).await
+        })
     }
 
     fn timing(&self, method: Method, operation: Operation) -> Timing {

@@ -232,7 +232,9 @@ pub fn accept(sandbox: &Sandbox, endpoint: &str, raw: &[u8]) -> Result<GateReque
             "general.payment_id is required",
         ));
     }
-    if general["project_id"].as_u64() != Some(project_id) {
+    let served =
+        |id: u64| id == project_id || sandbox.settings.ecommpay_extra_project_ids.contains(&id);
+    if !general["project_id"].as_u64().is_some_and(served) {
         return Err(refuse(
             &payment_id,
             codes::INVALID_PARAMETERS,

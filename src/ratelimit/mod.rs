@@ -1,0 +1,323 @@
+//! Fleet-wide request limits per provider account and operation class.
+//!
+//! ```text
+//! command ─▶ local (governor, this worker) ─▶ global (Redis GCRA, the whole fleet) ─▶ provider
+//!              │ over the limit on its own        │ slot within max_wait: sleep, send
+//!              │                                  │ slot further away: defer (delay queue)
+//!              └──── Redis unreachable: fallback (governor, limit ÷ expected workers)
+//! ```
+//!
+//! - [`global`]: one Lua script per decision, Redis server time, one key per limit.
+//! - [`local`]: the per-worker limiters in front of it.
+//!
+//! A limit is keyed by (provider, account, class): an account is what the provider
+//! throttles (an ECommPay project, an epay terminal), a class a kind of request
+//! (`payment`, `status`; a provider's auxiliary requests, such as an epay token, count
+//! as the class of the request they serve). A class without a limit of its own counts
+//! against the account's `all` limit.
+
+mod global;
+mod local;
+
+pub use global::{Answer, Global};
+
+use crate::config::ConfigError;
+use crate::contract::ProviderName;
+use crate::telemetry::Metrics;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The account a command uses when it names none.
+pub const DEFAULT_ACCOUNT: &str = "default";
+
+/// The class a limit falls back to when a class has none of its own.
+pub const ALL: &str = "all";
+/// Payment requests: sale, payout, refund.
+pub const PAYMENT: &str = "payment";
+/// Status queries.
+pub const STATUS: &str = "status";
+
+/// How often a request that woke too late for its slot asks for another one before
+/// its command is parked.
+const LATE_RETRIES: usize = 3;
+
+/// Message header counting how often a command was deferred by a limit (or throttled
+/// by the provider): those returns are not failed attempts.
+pub const DEFERRALS_HEADER: &str = "x-payfleet-rate-deferrals";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub max_wait_ms: u64,
+    pub expected_workers: u32,
+    pub redis_timeout_ms: u64,
+    pub redis_grace_ms: u64,
+    pub redis_retry_ms: u64,
+    /// provider → account → class → limit.
+    #[serde(default)]
+    pub limits: BTreeMap<String, BTreeMap<String, BTreeMap<String, Limit>>>,
+}
+
+/// `burst` requests may go at once, then `per_second` per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl RateLimitSettings {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |why: String| Err(ConfigError::Invalid(why));
+        if self.expected_workers == 0 {
+            return fail("rate_limit.expected_workers must be at least 1".into());
+        }
+        if self.redis_timeout_ms == 0 {
+            return fail("rate_limit.redis_timeout_ms must be at least 1".into());
+        }
+        for (provider, accounts) in &self.limits {
+            if !ProviderName::ALL.iter().any(|p| p.as_str() == provider) {
+                return fail(format!("rate_limit.limits.{provider}: unknown provider"));
+            }
+            for (account, classes) in accounts {
+                for (class, limit) in classes {
+                    if limit.per_second == 0 || limit.burst == 0 {
+                        return fail(format!(
+                            "rate_limit.limits.{provider}.{account}.{class}: per_second and burst must be at least 1"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The limit a request counts against, and the class it is kept under.
+    fn limit_for(&self, key: &RateKey) -> Option<(&'static str, Limit)> {
+        let classes = self.limits.get(key.provider.as_str())?.get(&key.account)?;
+        if let Some(l) = classes.get(key.class) {
+            return Some((key.class, *l));
+        }
+        classes.get(ALL).map(|l| (ALL, *l))
+    }
+}
+
+/// What a limit is kept for: one provider account and one class of request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RateKey {
+    pub provider: ProviderName,
+    pub account: String,
+    pub class: &'static str,
+}
+
+impl RateKey {
+    pub fn new(provider: ProviderName, account: Option<&str>, class: &'static str) -> Self {
+        RateKey {
+            provider,
+            account: account.unwrap_or(DEFAULT_ACCOUNT).to_owned(),
+            class,
+        }
+    }
+}
+
+/// What the limiter says about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Send it now (after `waited`).
+    Go { waited: Duration },
+    /// Its slot is too far away: park the command for about `after`, then ask again
+    /// with the `ticket` (its place in the queue), if any.
+    Defer {
+        after: Duration,
+        ticket: Option<u64>,
+    },
+}
+
+impl Decision {
+    fn defer(after: Duration) -> Self {
+        Decision::Defer {
+            after,
+            ticket: None,
+        }
+    }
+}
+
+/// One process's view of every limit: the Redis GCRA plus its local limiters.
+pub struct RateLimiter {
+    settings: RateLimitSettings,
+    global: Global,
+    locals: std::sync::Mutex<HashMap<RateKey, Arc<local::Local>>>,
+    /// Until when (ms since this limiter started) Redis is left alone after a failure.
+    redis_down_until: AtomicU64,
+    /// When (ms since this limiter started) Redis last answered.
+    redis_ok_at: AtomicU64,
+    started: Instant,
+    metrics: Arc<Metrics>,
+}
+
+impl RateLimiter {
+    pub fn new(settings: RateLimitSettings, global: Global, metrics: Arc<Metrics>) -> Self {
+        RateLimiter {
+            settings,
+            global,
+            locals: Default::default(),
+            redis_down_until: AtomicU64::new(0),
+            redis_ok_at: AtomicU64::new(0),
+            started: Instant::now(),
+            metrics,
+        }
+    }
+
+    fn max_wait(&self) -> Duration {
+        Duration::from_millis(self.settings.max_wait_ms)
+    }
+
+    fn local(&self, key: &RateKey, limit: Limit) -> Arc<local::Local> {
+        let mut locals = self.locals.lock().expect("limiter lock");
+        locals
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(local::Local::new(limit, self.settings.expected_workers)))
+            .clone()
+    }
+
+    fn since_start_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Waits for a slot for one request, or says how long to park the command. Records
+    /// the decision in the metrics. A request without a configured limit goes at once.
+    /// `ticket`: what the previous deferral of this request handed out.
+    pub async fn acquire(&self, key: &RateKey, ticket: Option<u64>) -> Decision {
+        let Some((class, limit)) = self.settings.limit_for(key) else {
+            return Decision::Go {
+                waited: Duration::ZERO,
+            };
+        };
+        let key = RateKey {
+            class,
+            ..key.clone()
+        };
+        let started = Instant::now();
+        let (decision, label) = self.decide(&key, limit, ticket).await;
+        let seconds = match decision {
+            Decision::Go { waited } => waited.as_secs_f64(),
+            Decision::Defer { after, .. } => after.as_secs_f64(),
+        };
+        let provider = key.provider.as_str();
+        self.metrics.rate_limit(provider, label, seconds);
+        self.metrics
+            .stage("rate_limit", started.elapsed().as_secs_f64());
+        decision
+    }
+
+    async fn decide(
+        &self,
+        key: &RateKey,
+        limit: Limit,
+        ticket: Option<u64>,
+    ) -> (Decision, &'static str) {
+        let local = self.local(key, limit);
+        let max_wait = self.max_wait();
+        // In front: this worker alone already sends at the fleet's limit, so Redis
+        // cannot have a slot sooner than the local one.
+        let mut waited = Duration::ZERO;
+        if let Some(wait) = local.front_wait() {
+            if wait > max_wait {
+                let after = wait;
+                return (Decision::Defer { after, ticket }, "deferred");
+            }
+            tokio::time::sleep(wait).await;
+            waited = wait;
+        }
+        if self.since_start_ms() >= self.redis_down_until.load(Ordering::Relaxed)
+            && let Some(decided) = self.ask_redis(key, limit, ticket, waited).await
+        {
+            return decided;
+        }
+        // Redis is away: this worker's own share, never more.
+        match local.fallback(max_wait.saturating_sub(waited)).await {
+            Some(more) => (
+                Decision::Go {
+                    waited: waited + more,
+                },
+                "fallback",
+            ),
+            None => (
+                Decision::defer(local.fallback_period().max(max_wait)),
+                "deferred",
+            ),
+        }
+    }
+
+    /// The fleet-wide decision. `None`: Redis is away, the local share decides.
+    async fn ask_redis(
+        &self,
+        key: &RateKey,
+        limit: Limit,
+        mut ticket: Option<u64>,
+        waited: Duration,
+    ) -> Option<(Decision, &'static str)> {
+        let max_wait = self.max_wait();
+        let timeout = Duration::from_millis(self.settings.redis_timeout_ms);
+        // A slot is a moment: a request that wakes much later than its slot (the
+        // process was starved) would reach the provider together with the next ones,
+        // so it asks for a new slot instead. Half the burst absorbs smaller delays.
+        let late = Duration::from_secs(1) * limit.burst / (2 * limit.per_second.max(1));
+        for _ in 0..LATE_RETRIES {
+            let asked = Instant::now();
+            let call = self.global.reserve(key, limit, max_wait, ticket);
+            let error = match tokio::time::timeout(timeout, call).await {
+                Ok(Ok(Answer::Reserved(wait))) => {
+                    self.redis_answered();
+                    // Redis set the slot somewhere within the round trip: count from
+                    // its middle, so a slow answer is not taken for a late wake.
+                    let slot = wait + asked.elapsed() / 2;
+                    tokio::time::sleep(wait).await;
+                    if asked.elapsed() > slot + late {
+                        ticket = None;
+                        continue;
+                    }
+                    let waited = waited + asked.elapsed();
+                    let label = if wait.is_zero() { "allowed" } else { "waited" };
+                    return Some((Decision::Go { waited }, label));
+                }
+                Ok(Ok(Answer::Defer { after, ticket })) => {
+                    self.redis_answered();
+                    let ticket = Some(ticket);
+                    return Some((Decision::Defer { after, ticket }, "deferred"));
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "the limiter call timed out".to_owned(),
+            };
+            // A slow or lost answer may still have taken a slot, and the other workers
+            // may still reach Redis: until Redis has been silent for the grace period,
+            // nothing goes on the local share; the command is parked.
+            let silent = self.since_start_ms() - self.redis_ok_at.load(Ordering::Relaxed);
+            if silent < self.settings.redis_grace_ms {
+                tracing::debug!(error, "rate limiter: no answer from Redis; deferring");
+                return Some((Decision::defer(max_wait), "deferred"));
+            }
+            self.redis_failed(&error);
+            return None;
+        }
+        Some((Decision::defer(max_wait), "deferred"))
+    }
+
+    fn redis_answered(&self) {
+        self.redis_ok_at
+            .fetch_max(self.since_start_ms(), Ordering::Relaxed);
+    }
+
+    fn redis_failed(&self, error: &str) {
+        let until = self.since_start_ms() + self.settings.redis_retry_ms;
+        if self.redis_down_until.swap(until, Ordering::Relaxed) <= self.since_start_ms() {
+            tracing::warn!(
+                error,
+                "rate limiter: Redis unreachable; using the local fallback share"
+            );
+        }
+    }
+}
