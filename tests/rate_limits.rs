@@ -341,7 +341,12 @@ async fn the_redis_gcra_reserves_a_burst_then_paces_and_spreads_deferrals() {
     let max_wait = Duration::from_millis(250);
     let mut answers = Vec::new();
     for _ in 0..8 {
-        answers.push(global.reserve(&key, limit, max_wait, None).await.unwrap());
+        answers.push(
+            global
+                .reserve(&key, limit, 1, max_wait, None)
+                .await
+                .unwrap(),
+        );
     }
     use payfleet::ratelimit::Answer::{Defer, Reserved};
     let ms = |d: &Duration| d.as_millis() as i64;
@@ -365,17 +370,44 @@ async fn the_redis_gcra_reserves_a_burst_then_paces_and_spreads_deferrals() {
         unreachable!()
     };
     let again = global
-        .reserve(&key, limit, max_wait, Some(last))
+        .reserve(&key, limit, 1, max_wait, Some(last))
         .await
         .unwrap();
     assert!(
         matches!(again, Defer { ticket, .. } if ticket == last),
         "{again:?}"
     );
-    let new = global.reserve(&key, limit, max_wait, None).await.unwrap();
+    let new = global
+        .reserve(&key, limit, 1, max_wait, None)
+        .await
+        .unwrap();
     assert!(
         matches!(new, Defer { ticket, .. } if ticket == last + 100_000),
         "{new:?} after {last}"
+    );
+    // An epay call is two requests (token, then payment): it takes two slots.
+    let pairs = RateKey::new(
+        payfleet::contract::ProviderName::Epay,
+        Some("gcra-pairs"),
+        "all",
+    );
+    let limit = Limit {
+        per_second: 10,
+        burst: 4,
+    };
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(
+            global
+                .reserve(&pairs, limit, 2, max_wait, None)
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(
+        matches!(answers[..], [Reserved(a), Reserved(b), Reserved(c)]
+            if ms(&a) == 0 && ms(&b) == 0 && near(ms(&c), 200)),
+        "{answers:?}"
     );
 }
 
@@ -412,7 +444,7 @@ async fn without_redis_a_worker_keeps_to_its_share_after_a_grace_period() {
     s.redis_grace_ms = 60_000;
     let limiter = RateLimiter::new(s.clone(), away(), metrics.clone());
     assert!(matches!(
-        limiter.acquire(&key, None).await,
+        limiter.acquire(&key, 1, None).await,
         Decision::Defer { .. }
     ));
 
@@ -422,7 +454,7 @@ async fn without_redis_a_worker_keeps_to_its_share_after_a_grace_period() {
     let started = std::time::Instant::now();
     let mut sent = 0;
     while started.elapsed() < Duration::from_secs(2) {
-        if let Decision::Go { .. } = limiter.acquire(&key, None).await {
+        if let Decision::Go { .. } = limiter.acquire(&key, 1, None).await {
             sent += 1;
         }
     }

@@ -62,7 +62,9 @@ impl Handler {
     ) -> Result<Option<Handled>, HandleError> {
         let key = RateKey::new(ctx.cmd.provider(), ctx.cmd.account.as_deref(), class);
         let ticket = header_number(ctx.msg, TICKET_HEADER);
-        let Decision::Defer { after, ticket } = self.limiter.acquire(&key, ticket).await else {
+        let requests = self.providers.get(ctx.cmd).requests_per_call();
+        let Decision::Defer { after, ticket } = self.limiter.acquire(&key, requests, ticket).await
+        else {
             return Ok(None);
         };
         // The largest delay queue that does not overshoot: back early, the command

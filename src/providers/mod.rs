@@ -146,6 +146,12 @@ pub trait Provider: Send + Sync {
 
     fn timing(&self, method: Method, operation: Operation) -> Timing;
 
+    /// The HTTP requests one call (submission or status query) makes to the provider:
+    /// each counts against the account's rate limit.
+    fn requests_per_call(&self) -> u32 {
+        1
+    }
+
     /// Checks the command against what only the provider knows (its bank list, ...);
     /// `Err(reason)` rejects it before anything is sent.
     fn check<'a>(&'a self, _command: &'a Command) -> BoxFuture<'a, Result<(), String>> {

@@ -49,12 +49,13 @@ impl Global {
         )
     }
 
-    /// Reserves a slot at most `max_wait` away, or says when to ask again. `ticket`:
-    /// the one a previous deferral of this request handed out.
+    /// Reserves a slot for `requests` requests at most `max_wait` away, or says when to
+    /// ask again. `ticket`: the one a previous deferral of this request handed out.
     pub async fn reserve(
         &self,
         key: &RateKey,
         limit: Limit,
+        requests: u32,
         max_wait: Duration,
         ticket: Option<u64>,
     ) -> Result<Answer, redis::RedisError> {
@@ -71,6 +72,7 @@ impl Global {
             .arg(limit.burst)
             .arg(max_wait.as_micros() as u64)
             .arg(ticket.unwrap_or(0))
+            .arg(requests.clamp(1, limit.burst.max(1)))
             .invoke_async(&mut conn)
             .await?;
         let after = Duration::from_micros(micros.max(0) as u64);

@@ -24,6 +24,10 @@ fn quota(period: Duration, burst: u32) -> Quota {
         .allow_burst(NonZeroU32::new(burst.max(1)).expect("at least 1"))
 }
 
+fn cells(requests: u32) -> NonZeroU32 {
+    NonZeroU32::new(requests).unwrap_or(NonZeroU32::MIN)
+}
+
 impl Local {
     pub fn new(limit: Limit, expected_workers: u32) -> Self {
         let period = Duration::from_secs(1) / limit.per_second.max(1);
@@ -37,22 +41,27 @@ impl Local {
         }
     }
 
-    /// `None`: within this worker's share of the front limit (a cell is taken).
-    /// `Some(wait)`: this worker alone used the whole limit for that long.
-    pub fn front_wait(&self) -> Option<Duration> {
-        self.front
-            .check()
-            .err()
-            .map(|not_until| not_until.wait_time_from(self.clock.now()))
+    /// `None`: within this worker's share of the front limit (`requests` cells are
+    /// taken). `Some(wait)`: this worker alone used the whole limit for that long.
+    pub fn front_wait(&self, requests: u32) -> Option<Duration> {
+        match self.front.check_n(cells(requests)) {
+            Ok(Ok(())) => None,
+            Ok(Err(not_until)) => Some(not_until.wait_time_from(self.clock.now())),
+            // More than the burst: never at once, so at the pace of one cell.
+            Err(_) => self.front_wait(1),
+        }
     }
 
-    /// Takes a cell of the fallback share, waiting at most `budget`. `Some(waited)` when
-    /// taken, `None` when it would take longer.
-    pub async fn fallback(&self, budget: Duration) -> Option<Duration> {
+    /// Takes `requests` cells of the fallback share, waiting at most `budget`.
+    /// `Some(waited)` when taken, `None` when it would take longer.
+    pub async fn fallback(&self, budget: Duration, requests: u32) -> Option<Duration> {
         let mut waited = Duration::ZERO;
         loop {
-            let Err(not_until) = self.fallback.check() else {
-                return Some(waited);
+            let not_until = match self.fallback.check_n(cells(requests)) {
+                Ok(Ok(())) => return Some(waited),
+                Ok(Err(not_until)) => not_until,
+                // More than this worker's share holds at once: never.
+                Err(_) => return None,
             };
             // Other tasks may take the cell first: sleep to the next one, a little
             // apart from them, and try again, until the budget is spent.
@@ -85,9 +94,9 @@ mod tests {
             3,
         );
         for _ in 0..5 {
-            assert_eq!(l.front_wait(), None);
+            assert_eq!(l.front_wait(1), None);
         }
-        let wait = l.front_wait().expect("the sixth waits");
+        let wait = l.front_wait(1).expect("the sixth waits");
         assert!(wait <= Duration::from_millis(20), "{wait:?}");
     }
 
@@ -102,10 +111,10 @@ mod tests {
         );
         // A share of 10/s with a burst of 1: the first goes, the second must wait
         // about 100 ms, so a budget of 10 ms refuses it.
-        assert_eq!(l.fallback(Duration::ZERO).await, Some(Duration::ZERO));
-        assert_eq!(l.fallback(Duration::from_millis(10)).await, None);
+        assert_eq!(l.fallback(Duration::ZERO, 1).await, Some(Duration::ZERO));
+        assert_eq!(l.fallback(Duration::from_millis(10), 1).await, None);
         let waited = l
-            .fallback(Duration::from_secs(1))
+            .fallback(Duration::from_secs(1), 1)
             .await
             .expect("within 1 s");
         assert!(waited >= Duration::from_millis(80), "{waited:?}");

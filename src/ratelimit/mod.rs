@@ -187,10 +187,11 @@ impl RateLimiter {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Waits for a slot for one request, or says how long to park the command. Records
-    /// the decision in the metrics. A request without a configured limit goes at once.
-    /// `ticket`: what the previous deferral of this request handed out.
-    pub async fn acquire(&self, key: &RateKey, ticket: Option<u64>) -> Decision {
+    /// Waits for a slot for `requests` requests made together (an epay token and the
+    /// request it serves), or says how long to park the command. Records the decision
+    /// in the metrics. A request without a configured limit goes at once. `ticket`:
+    /// what the previous deferral of this request handed out.
+    pub async fn acquire(&self, key: &RateKey, requests: u32, ticket: Option<u64>) -> Decision {
         let Some((class, limit)) = self.settings.limit_for(key) else {
             return Decision::Go {
                 waited: Duration::ZERO,
@@ -201,7 +202,7 @@ impl RateLimiter {
             ..key.clone()
         };
         let started = Instant::now();
-        let (decision, label) = self.decide(&key, limit, ticket).await;
+        let (decision, label) = self.decide(&key, limit, requests, ticket).await;
         let seconds = match decision {
             Decision::Go { waited } => waited.as_secs_f64(),
             Decision::Defer { after, .. } => after.as_secs_f64(),
@@ -217,6 +218,7 @@ impl RateLimiter {
         &self,
         key: &RateKey,
         limit: Limit,
+        requests: u32,
         ticket: Option<u64>,
     ) -> (Decision, &'static str) {
         let local = self.local(key, limit);
@@ -224,7 +226,7 @@ impl RateLimiter {
         // In front: this worker alone already sends at the fleet's limit, so Redis
         // cannot have a slot sooner than the local one.
         let mut waited = Duration::ZERO;
-        if let Some(wait) = local.front_wait() {
+        if let Some(wait) = local.front_wait(requests) {
             if wait > max_wait {
                 let after = wait;
                 return (Decision::Defer { after, ticket }, "deferred");
@@ -233,12 +235,15 @@ impl RateLimiter {
             waited = wait;
         }
         if self.since_start_ms() >= self.redis_down_until.load(Ordering::Relaxed)
-            && let Some(decided) = self.ask_redis(key, limit, ticket, waited).await
+            && let Some(decided) = self.ask_redis(key, limit, requests, ticket, waited).await
         {
             return decided;
         }
         // Redis is away: this worker's own share, never more.
-        match local.fallback(max_wait.saturating_sub(waited)).await {
+        match local
+            .fallback(max_wait.saturating_sub(waited), requests)
+            .await
+        {
             Some(more) => (
                 Decision::Go {
                     waited: waited + more,
@@ -257,6 +262,7 @@ impl RateLimiter {
         &self,
         key: &RateKey,
         limit: Limit,
+        requests: u32,
         mut ticket: Option<u64>,
         waited: Duration,
     ) -> Option<(Decision, &'static str)> {
@@ -268,7 +274,7 @@ impl RateLimiter {
         let late = Duration::from_secs(1) * limit.burst / (2 * limit.per_second.max(1));
         for _ in 0..LATE_RETRIES {
             let asked = Instant::now();
-            let call = self.global.reserve(key, limit, max_wait, ticket);
+            let call = self.global.reserve(key, limit, requests, max_wait, ticket);
             let error = match tokio::time::timeout(timeout, call).await {
                 Ok(Ok(Answer::Reserved(wait))) => {
                     self.redis_answered();

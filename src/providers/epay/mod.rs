@@ -143,6 +143,11 @@ impl Provider for Epay {
         })
     }
 
+    /// Every call asks for a token of its own first.
+    fn requests_per_call(&self) -> u32 {
+        2
+    }
+
     fn timing(&self, _method: Method, operation: Operation) -> Timing {
         match operation {
             // The customer has to pass 3-D Secure; epay answers status requests at once.
