@@ -27,6 +27,10 @@ const RECHECK_CAP: Duration = Duration::from_secs(300);
 /// Sweeps checked at once.
 const CONCURRENCY: usize = 32;
 
+/// Open payments counted by method each sweep (the earliest due first): beyond it, the
+/// per-method gauge undercounts and `payfleet_payments_open` stays exact.
+const AWAITING_COUNTED: usize = 10_000;
+
 pub struct Reconciler {
     pub store: StateStore,
     pub providers: Providers,
@@ -85,6 +89,7 @@ impl Reconciler {
                 Ok(false) => {
                     // Only the leader reports the open payments (dashboards take the max).
                     self.metrics.payments_open(0);
+                    self.metrics.payments_awaiting(&Default::default());
                     self.ready.set(true);
                 }
                 Err(e) => {
@@ -102,6 +107,9 @@ impl Reconciler {
         let n = due.len();
         if let Ok(open) = self.store.open_count().await {
             self.metrics.payments_open(open);
+        }
+        if let Ok(by_method) = self.store.open_by_method(AWAITING_COUNTED).await {
+            self.metrics.payments_awaiting(&by_method);
         }
         futures::stream::iter(due)
             .for_each_concurrent(CONCURRENCY, |key| async move {

@@ -241,3 +241,29 @@ async fn a_released_retry_claims_fresh_and_every_key_shares_one_hash_slot() {
     ));
     assert!(store.record_key(&k).contains("{retry}"));
 }
+
+#[tokio::test]
+async fn open_payments_are_counted_by_method() {
+    use payfleet::contract::Method;
+    let store = store().await;
+    let meta = |method| Meta {
+        method: Some(method),
+        ..Meta::default()
+    };
+    let due = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    for (k, m) in [
+        ("open-hb-1", Method::Homebank),
+        ("open-hb-2", Method::Homebank),
+        ("open-gp-1", Method::GooglePay),
+    ] {
+        store
+            .claim(&key(k), &fp(k), 30_000, "p", &meta(m))
+            .await
+            .unwrap();
+        store.track(&key(k), due, false).await.unwrap();
+    }
+    let counts = store.open_by_method(100).await.unwrap();
+    assert_eq!(counts.get(&Method::Homebank), Some(&2), "{counts:?}");
+    assert_eq!(counts.get(&Method::GooglePay), Some(&1), "{counts:?}");
+    assert_eq!(counts.get(&Method::P2p), None, "{counts:?}");
+}

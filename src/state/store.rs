@@ -1,7 +1,7 @@
 //! The Redis side of the state machine: one hash per command, scripts for every change.
 
 use super::{Meta, Outcome, State};
-use crate::contract::{Fingerprint, IdempotencyKey};
+use crate::contract::{Fingerprint, IdempotencyKey, Method};
 use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 use std::collections::HashMap;
@@ -456,6 +456,38 @@ impl StateStore {
             .arg(self.open_key())
             .query_async(&mut conn)
             .await?)
+    }
+
+    /// How many of the first `limit` open payments belong to each method (their
+    /// records' meta; one pipelined round trip per thousand).
+    pub async fn open_by_method(&self, limit: usize) -> Result<HashMap<Method, u64>> {
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = redis::cmd("ZRANGE")
+            .arg(self.open_key())
+            .arg(0)
+            .arg(limit.saturating_sub(1))
+            .query_async(&mut conn)
+            .await?;
+        let mut counts = HashMap::new();
+        let keys: Vec<IdempotencyKey> = keys
+            .into_iter()
+            .filter_map(|k| IdempotencyKey::parse(k).ok())
+            .collect();
+        for chunk in keys.chunks(1000) {
+            let mut pipe = redis::pipe();
+            for k in chunk {
+                pipe.cmd("HGET").arg(self.record_key(k)).arg("meta");
+            }
+            let metas: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+            for method in metas
+                .iter()
+                .flatten()
+                .filter_map(|m| serde_json::from_str::<Meta>(m).ok()?.method)
+            {
+                *counts.entry(method).or_insert(0) += 1;
+            }
+        }
+        Ok(counts)
     }
 
     /// Takes or keeps a named leadership for `ttl`; true while `owner` holds it.

@@ -31,6 +31,7 @@ pub struct Metrics {
     payment_events: IntCounterVec,
     callback_lag: HistogramVec,
     payments_open: IntGauge,
+    payments_awaiting: IntGaugeVec,
     rate_limit_decisions: IntCounterVec,
     rate_limit_wait: HistogramVec,
 }
@@ -269,6 +270,19 @@ impl Metrics {
                 "payfleet_payments_open",
                 "Payments waiting for the provider's result (the reconciler's watch list).",
             ),
+            payments_awaiting: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "payfleet_payments_awaiting",
+                        "Payments waiting for the provider's result, by provider and method \
+                         (counted by the reconciler's leader every few seconds).",
+                    ),
+                    &["provider", "method"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
             rate_limit_decisions: counter(
                 &r,
                 "payfleet_rate_limit_decisions_total",
@@ -344,6 +358,7 @@ impl Metrics {
         }
         for method in Method::ALL {
             let (provider, m) = (method.provider().as_str(), method.as_str());
+            self.payments_awaiting.with_label_values(&[provider, m]);
             for request in PROVIDER_REQUESTS {
                 self.provider_duration
                     .with_label_values(&[provider, m, request]);
@@ -490,6 +505,20 @@ impl Metrics {
     /// How many payments wait for a provider's result now.
     pub fn payments_open(&self, open: u64) {
         self.payments_open.set(open as i64);
+    }
+
+    /// How many payments of each method wait for a provider's result; methods not
+    /// counted are set to zero.
+    pub fn payments_awaiting(
+        &self,
+        counts: &std::collections::HashMap<crate::contract::Method, u64>,
+    ) {
+        for method in crate::contract::Method::ALL {
+            let n = counts.get(&method).copied().unwrap_or(0);
+            self.payments_awaiting
+                .with_label_values(&[method.provider().as_str(), method.as_str()])
+                .set(n as i64);
+        }
     }
 
     pub fn transition(&self, to: &str) {
