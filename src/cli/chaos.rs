@@ -5,7 +5,7 @@
 //! few seconds and restarts it; restarts RabbitMQ once and Redis once (losing all its
 //! data); waits for quiescence and prints one JSON verdict.
 
-use super::mix::{Mix, Sink};
+use super::mix::{Mix, Outgoing, Sink};
 use super::publish::trace_headers;
 use crate::bus::{self, Names, PublisherLink};
 use crate::config::Settings;
@@ -290,18 +290,13 @@ impl PacedSink {
 }
 
 impl Sink for PacedSink {
-    fn send<'a>(
-        &'a self,
-        key: &'a IdempotencyKey,
-        routing_key: &'a str,
-        body: &'a [u8],
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
+    fn send<'a>(&'a self, c: Outgoing<'a>) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             self.pacer.lock().await.tick().await;
             loop {
                 let sent = match self.link.get().await {
                     Ok(publisher) => publisher
-                        .publish_command(routing_key, body, trace_headers())
+                        .publish_command(c.routing_key, c.body, trace_headers())
                         .await
                         .is_ok(),
                     Err(_) => false,
@@ -311,7 +306,7 @@ impl Sink for PacedSink {
                     self.published
                         .lock()
                         .expect("published lock")
-                        .insert(key.clone());
+                        .insert(c.key.clone());
                     return Ok(());
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;

@@ -4,7 +4,7 @@
 //! `action_required` event and publishes `epay.confirm_3ds` with its ID and MD.
 
 use super::demo::Planned;
-use super::mix::{Seen, Sink};
+use super::mix::{Outgoing, Seen, Sink};
 use crate::contract::{EventStatus, IdempotencyKey};
 use crate::local::EventTap;
 use serde_json::{Value, json};
@@ -179,8 +179,13 @@ pub async fn confirm_3ds<S: Sink>(
                             // What the customer's bank would post to TermUrl.
                             "PaRes": "demo-pares"},
             });
+            let body = body.to_string();
             let sent = sink
-                .send(&c.key, "epay.confirm_3ds", body.to_string().as_bytes())
+                .send(Outgoing {
+                    key: &c.key,
+                    routing_key: "epay.confirm_3ds",
+                    body: body.as_bytes(),
+                })
                 .await;
             match sent {
                 Ok(()) => published += 1,

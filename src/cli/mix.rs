@@ -19,26 +19,34 @@ use std::time::{Duration, Instant};
 /// Publishes awaiting their confirm at once, per driver.
 const IN_FLIGHT: usize = 64;
 
+/// One command to publish.
+#[derive(Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub key: &'a IdempotencyKey,
+    pub routing_key: &'a str,
+    pub body: &'a [u8],
+}
+
+impl<'a> Outgoing<'a> {
+    fn of(p: &'a Planned) -> Self {
+        Outgoing {
+            key: &p.key,
+            routing_key: p.routing_key,
+            body: p.body.as_bytes(),
+        }
+    }
+}
+
 /// Where the drivers publish commands.
 pub trait Sink: Sync {
     /// Publishes one command, confirmed by the broker.
-    fn send<'a>(
-        &'a self,
-        key: &'a IdempotencyKey,
-        routing_key: &'a str,
-        body: &'a [u8],
-    ) -> BoxFuture<'a, anyhow::Result<()>>;
+    fn send<'a>(&'a self, c: Outgoing<'a>) -> BoxFuture<'a, anyhow::Result<()>>;
 }
 
 impl Sink for Publisher {
-    fn send<'a>(
-        &'a self,
-        _key: &'a IdempotencyKey,
-        routing_key: &'a str,
-        body: &'a [u8],
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
+    fn send<'a>(&'a self, c: Outgoing<'a>) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            self.publish_command(routing_key, body, trace_headers())
+            self.publish_command(c.routing_key, c.body, trace_headers())
                 .await?;
             Ok(())
         })
@@ -61,7 +69,7 @@ pub async fn send_all<'a, S: Sink>(
     loop {
         while running.len() < IN_FLIGHT {
             let Some(p) = jobs.pop() else { break };
-            running.push(sink.send(&p.key, p.routing_key, p.body.as_bytes()));
+            running.push(sink.send(Outgoing::of(p)));
         }
         match running.next().await {
             Some(r) => {
