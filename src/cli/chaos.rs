@@ -72,6 +72,9 @@ struct Verdict {
     executed_more_than_once: usize,
     /// Commands executed under more than one payment or invoice id.
     keys_executed_under_several_ids: usize,
+    /// Ids the sandbox executed that neither a command's key nor any event names
+    /// (money moved that no command accounts for; expected 0).
+    executions_no_command_names: usize,
     duplicate_submissions_refused: u64,
     terminal: BTreeMap<&'static str, usize>,
     /// Terminal statuses per `method.operation`.
@@ -594,6 +597,17 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         ids.filter_map(|id| Some((*id, *stats.executed.get(*id)?)))
             .collect()
     };
+    let named: HashSet<&str> = ids
+        .values()
+        .flatten()
+        .copied()
+        .chain(published.iter().map(IdempotencyKey::as_str))
+        .collect();
+    let unnamed = stats
+        .executed
+        .keys()
+        .filter(|id| !named.contains(id.as_str()))
+        .count();
     let by_key = tap.terminal_by_key();
     let mut india = driven.map(|d| d.india).unwrap_or_default();
     super::demo_india::explain(&mut india, &tap, &mix.india);
@@ -665,6 +679,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         keys_with_conflicting_terminal_statuses: conflicting,
         executed_more_than_once: stats.executed_more_than_once.len(),
         keys_executed_under_several_ids: under_several_ids,
+        executions_no_command_names: unnamed,
         duplicate_submissions_refused: stats.duplicate_submissions_refused,
         terminal,
         terminal_by_method,
