@@ -587,9 +587,17 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     let events = tap.events();
     // Every payment or invoice id a command's events name.
     let mut ids: HashMap<&IdempotencyKey, BTreeSet<&str>> = HashMap::new();
+    // `method.operation` of each command, from any of its events (one published
+    // from a callback after Redis lost the record carries neither).
+    let mut kinds: HashMap<&IdempotencyKey, String> = HashMap::new();
     for e in &events {
         if let Some(id) = &e.payment_id {
             ids.entry(&e.idempotency_key).or_default().insert(id);
+        }
+        if let (Some(m), Some(o)) = (e.method, e.operation) {
+            kinds
+                .entry(&e.idempotency_key)
+                .or_insert_with(|| format!("{}.{}", m.as_str(), o.as_str()));
         }
     }
     let executions = |k: &IdempotencyKey| -> BTreeMap<&str, u64> {
@@ -628,12 +636,9 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         }
         let first = &events[0];
         *terminal.entry(first.status.as_str()).or_default() += 1;
-        let method = match (first.method, first.operation) {
-            (Some(m), Some(o)) => format!("{}.{}", m.as_str(), o.as_str()),
-            _ => "unparsed".to_owned(),
-        };
+        let kind = kinds.get(*k).cloned().unwrap_or_else(|| "unparsed".into());
         *terminal_by_method
-            .entry(method)
+            .entry(kind)
             .or_default()
             .entry(first.status.as_str())
             .or_default() += 1;
