@@ -253,6 +253,12 @@ impl EventTap {
         self.events.lock().expect("events lock").clone()
     }
 
+    /// The events after the first `from`, for readers that keep their place.
+    pub fn events_from(&self, from: usize) -> Vec<Event> {
+        let events = self.events.lock().expect("events lock");
+        events.get(from..).unwrap_or_default().to_vec()
+    }
+
     /// Terminal events per key.
     pub fn terminal_by_key(&self) -> HashMap<IdempotencyKey, Vec<Event>> {
         let mut map: HashMap<IdempotencyKey, Vec<Event>> = HashMap::new();

@@ -1,10 +1,11 @@
 //! `payfleet chaos`: the money-safety proof anyone can repeat. Runs worker processes, a
 //! gateway, a reconciler and the sandbox (with faults on) as separate processes on the
-//! local RabbitMQ and Redis; publishes a mixed batch; kill -9's a random worker every
+//! local RabbitMQ and Redis; publishes the demo's mix over every method and operation
+//! (with its bank-page customers and 3-D Secure confirmations); kill -9's a random worker every
 //! few seconds and restarts it; restarts RabbitMQ once and Redis once (losing all its
 //! data); waits for quiescence and prints one JSON verdict.
 
-use super::demo::plan;
+use super::mix::{Mix, Outgoing, Sink};
 use super::publish::trace_headers;
 use crate::bus::{self, Names, PublisherLink};
 use crate::config::Settings;
@@ -14,13 +15,14 @@ use crate::sandbox::faults::{CallbackFaults, EndpointFaults};
 use crate::sandbox::{Faults, Stats};
 use crate::telemetry::{Metrics, Readiness};
 use anyhow::{Context, bail};
+use futures::future::BoxFuture;
 use secrecy::ExposeSecret;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
@@ -66,9 +68,21 @@ struct Verdict {
     /// Messages left in the dead-letter queue (reasons in the workers' logs).
     dead_letters: u32,
     keys_with_conflicting_terminal_statuses: usize,
+    /// Payment ids (ECommPay) and invoice ids (epay) executed more than once.
     executed_more_than_once: usize,
+    /// Commands executed under more than one payment or invoice id.
+    keys_executed_under_several_ids: usize,
+    /// Ids the sandbox executed that neither a command's key nor any event names
+    /// (money moved that no command accounts for; expected 0).
+    executions_no_command_names: usize,
     duplicate_submissions_refused: u64,
     terminal: BTreeMap<&'static str, usize>,
+    /// Terminal statuses per `method.operation`.
+    terminal_by_method: BTreeMap<String, BTreeMap<&'static str, usize>>,
+    /// Banks of India purchases completed or declined at the bank page, and payouts
+    /// held until the payout window opened.
+    completed_at_the_bank: usize,
+    deferred_payouts: usize,
     worker_kills: usize,
     broker_restarts: usize,
     redis_restarts: usize,
@@ -130,6 +144,10 @@ impl Proc {
     }
 }
 
+/// How long after the start the provider's payout window opens: payouts published
+/// before are held (deferred) until then.
+const WINDOW_OPENS_IN: Duration = Duration::from_secs(5);
+
 pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -181,6 +199,24 @@ pub(crate) fn child_env(s: &Settings, sandbox: u16, gateway: u16) -> Vec<(String
             s.ecommpay.request_timeout_ms.to_string(),
         ),
         ("ECOMMPAY__SECRET_KEY", secret.clone()),
+        ("ECOMMPAY__PROJECT_ID", s.ecommpay.project_id.to_string()),
+        (
+            "SANDBOX__ECOMMPAY_PROJECT_ID",
+            s.sandbox.ecommpay_project_id.to_string(),
+        ),
+        // Worker and sandbox judge Banks of India payout hours by the same clock.
+        (
+            "ECOMMPAY__CLOCK_OFFSET_MS",
+            s.ecommpay.clock_offset_ms.to_string(),
+        ),
+        (
+            "SANDBOX__CLOCK_OFFSET_MS",
+            s.sandbox.clock_offset_ms.to_string(),
+        ),
+        (
+            "SANDBOX__INDIA_SALE_THRESHOLD_MS",
+            s.sandbox.india_sale_threshold_ms.to_string(),
+        ),
         ("SANDBOX__LISTEN", format!("127.0.0.1:{sandbox}")),
         (
             "SANDBOX__ECOMMPAY_CALLBACK_URL",
@@ -198,6 +234,17 @@ pub(crate) fn child_env(s: &Settings, sandbox: u16, gateway: u16) -> Vec<(String
         ("EPAY__CLIENT_SECRET", epay_secret.clone()),
         ("SANDBOX__EPAY_CLIENT_SECRET", epay_secret),
         ("EPAY__FINGERPRINT_KEY", fingerprint_key),
+        ("EPAY__CLIENT_ID", s.epay.client_id.clone()),
+        ("EPAY__TERMINAL_ID", s.epay.terminal_id.clone()),
+        ("SANDBOX__EPAY_CLIENT_ID", s.sandbox.epay_client_id.clone()),
+        (
+            "SANDBOX__EPAY_TERMINAL_ID",
+            s.sandbox.epay_terminal_id.clone(),
+        ),
+        (
+            "EPAY__REQUEST_TIMEOUT_MS",
+            s.epay.request_timeout_ms.to_string(),
+        ),
         ("EPAY__OAUTH_URL", format!("http://127.0.0.1:{sandbox}")),
         ("EPAY__API_URL", format!("http://127.0.0.1:{sandbox}")),
         ("EPAY__STATUS_URL", format!("http://127.0.0.1:{sandbox}")),
@@ -215,6 +262,60 @@ pub(crate) fn child_env(s: &Settings, sandbox: u16, gateway: u16) -> Vec<(String
     .into_iter()
     .map(|(k, v)| (format!("PAYFLEET__{k}"), v))
     .collect()
+}
+
+/// Publishes paced, and through broker restarts retries until confirmed (a repeat is
+/// just another duplicate for payfleet to recognise); remembers what it published.
+struct PacedSink {
+    link: PublisherLink,
+    pacer: tokio::sync::Mutex<tokio::time::Interval>,
+    publishes: AtomicUsize,
+    published: Mutex<HashSet<IdempotencyKey>>,
+}
+
+impl PacedSink {
+    fn new(link: PublisherLink, rate: u32) -> Self {
+        let mut ticks =
+            tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+        // After a stall (broker restart) keep the pace instead of bursting.
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        PacedSink {
+            link,
+            pacer: tokio::sync::Mutex::new(ticks),
+            publishes: AtomicUsize::new(0),
+            published: Mutex::default(),
+        }
+    }
+
+    fn published(&self) -> HashSet<IdempotencyKey> {
+        self.published.lock().expect("published lock").clone()
+    }
+}
+
+impl Sink for PacedSink {
+    fn send<'a>(&'a self, c: Outgoing<'a>) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.pacer.lock().await.tick().await;
+            loop {
+                let sent = match self.link.get().await {
+                    Ok(publisher) => publisher
+                        .publish_command(c.routing_key, c.body, trace_headers())
+                        .await
+                        .is_ok(),
+                    Err(_) => false,
+                };
+                if sent {
+                    self.publishes.fetch_add(1, Ordering::Relaxed);
+                    self.published
+                        .lock()
+                        .expect("published lock")
+                        .insert(c.key.clone());
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    }
 }
 
 fn chaos_faults() -> Faults {
@@ -340,6 +441,16 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     s.worker.max_attempts = 10;
     s.worker.lease_ms = 5000;
     s.ecommpay.request_timeout_ms = 2000;
+    s.epay.request_timeout_ms = 2000;
+    // Banks of India payouts: the provider's clock starts just before Monday's window
+    // opens, so the first few are held (deferred) and the rest go at once.
+    let (clock_offset_ms, window_opens) = super::demo_india::clock(WINDOW_OPENS_IN);
+    s.ecommpay.clock_offset_ms = clock_offset_ms;
+    s.sandbox.clock_offset_ms = clock_offset_ms;
+    // The simulated Gate declines a purchase whose customer never came at the same
+    // scaled threshold time the reconciler judges it by.
+    s.sandbox.india_sale_threshold_ms =
+        (s.sandbox.india_sale_threshold_ms as f64 * s.reconciler.time_scale) as u64;
     s.sandbox.callback_delay_ms = 100;
     s.sandbox.callback_retry_ms = vec![500, 1000, 2000];
     s.redis.retention_ms = 6 * 3_600_000;
@@ -396,75 +507,51 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
 
     let tap = EventTap::on_queue(&s.amqp.url, &names.events_queue()).await?;
     let run_id = &s.amqp.namespace[s.amqp.namespace.len() - 6..];
-    let planned = Arc::new(plan(run_id, args.commands));
-    let keys: Vec<IdempotencyKey> = planned.iter().map(|p| p.key.clone()).collect();
-    let publishes = Arc::new(AtomicUsize::new(0));
-    let publisher = {
-        let (planned, publishes) = (planned.clone(), publishes.clone());
-        let link = PublisherLink::new(
+    let mix = Arc::new(Mix::plan(run_id, args.commands));
+    let planned: Vec<IdempotencyKey> = mix.planned().map(|p| p.key.clone()).collect();
+    let sink = Arc::new(PacedSink::new(
+        PublisherLink::new(
             &s.amqp.url,
             "payfleet-chaos-publisher",
             names.clone(),
             Arc::new(Metrics::new("chaos")),
             Readiness::default(),
-        );
-        let pace = Duration::from_secs_f64(1.0 / f64::from(args.rate.max(1)));
+        ),
+        args.rate,
+    ));
+    let publisher = {
+        let (mix, sink, tap) = (mix.clone(), sink.clone(), tap.clone());
+        let timeout = Duration::from_secs(args.timeout);
         tokio::spawn(async move {
-            use futures::StreamExt;
-            let jobs = planned
-                .iter()
-                .flat_map(|p| std::iter::repeat_n(p, p.copies));
-            let mut ticks = tokio::time::interval(pace);
-            // After a stall (broker restart) keep the pace instead of bursting.
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let pacer = tokio::sync::Mutex::new(ticks);
-            futures::stream::iter(jobs)
-                .for_each_concurrent(64, |p| {
-                    let (link, publishes, pacer) = (&link, &publishes, &pacer);
-                    async move {
-                        pacer.lock().await.tick().await;
-                        // Through broker restarts: retry until confirmed (a repeat is
-                        // just another duplicate for payfleet to recognise).
-                        loop {
-                            let sent = match link.get().await {
-                                Ok(publisher) => publisher
-                                    .publish_command(
-                                        p.routing_key,
-                                        p.body.as_bytes(),
-                                        trace_headers(),
-                                    )
-                                    .await
-                                    .is_ok(),
-                                Err(_) => false,
-                            };
-                            if sent {
-                                publishes.fetch_add(1, Ordering::Relaxed);
-                                break;
-                            }
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                        }
-                    }
-                })
-                .await;
-            link.close().await;
+            let driven = mix.drive(&*sink, &tap, window_opens, timeout).await;
+            sink.link.close().await;
+            driven
         })
     };
 
     let progress = |tap: &EventTap| {
         let done = tap.terminal_by_key();
-        keys.iter().filter(|k| done.contains_key(*k)).count() as f64 / keys.len().max(1) as f64
+        planned.iter().filter(|k| done.contains_key(*k)).count() as f64
+            / planned.len().max(1) as f64
+    };
+    let all_published_ended = |tap: &EventTap| {
+        let done = tap.terminal_by_key();
+        sink.published().iter().all(|k| done.contains_key(k))
     };
     let (mut kills, mut broker_restarts, mut redis_restarts) = (0, 0, 0);
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let mut next_kill = Instant::now() + Duration::from_millis(args.kill_every_ms);
     let mut publisher = Some(publisher);
+    let mut driven = None;
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let p = progress(&tap);
         if publisher.as_ref().is_some_and(|h| h.is_finished()) {
-            publisher.take().expect("checked").await?;
+            driven = Some(publisher.take().expect("checked").await??);
         }
-        if p >= 1.0 && publisher.is_none() || Instant::now() > deadline {
+        // Done once everything published has ended (a 3-D Secure confirmation is not
+        // published for a transfer that ended without asking for it).
+        if publisher.is_none() && all_published_ended(&tap) || Instant::now() > deadline {
             break;
         }
         let killing = (p < 0.9 || publisher.is_some()) && args.max_kills.is_none_or(|m| kills < m);
@@ -489,14 +576,57 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
             redis_restarts += 1;
         }
     }
+    if let Some(unfinished) = publisher {
+        unfinished.abort();
+    }
     // Late duplicates have a moment to show up before the verdict.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let stats = sandbox_stats(sandbox_port).await?;
+    let published = sink.published();
+    let keys: Vec<&IdempotencyKey> = planned.iter().filter(|k| published.contains(*k)).collect();
+    let events = tap.events();
+    // Every payment or invoice id a command's events name.
+    let mut ids: HashMap<&IdempotencyKey, BTreeSet<&str>> = HashMap::new();
+    // `method.operation` of each command, from any of its events (one published
+    // from a callback after Redis lost the record carries neither).
+    let mut kinds: HashMap<&IdempotencyKey, String> = HashMap::new();
+    for e in &events {
+        if let Some(id) = &e.payment_id {
+            ids.entry(&e.idempotency_key).or_default().insert(id);
+        }
+        if let (Some(m), Some(o)) = (e.method, e.operation) {
+            kinds
+                .entry(&e.idempotency_key)
+                .or_insert_with(|| format!("{}.{}", m.as_str(), o.as_str()));
+        }
+    }
+    let executions = |k: &IdempotencyKey| -> BTreeMap<&str, u64> {
+        let ids = ids.get(k).into_iter().flatten();
+        ids.filter_map(|id| Some((*id, *stats.executed.get(*id)?)))
+            .collect()
+    };
+    let named: HashSet<&str> = ids
+        .values()
+        .flatten()
+        .copied()
+        .chain(published.iter().map(IdempotencyKey::as_str))
+        .collect();
+    let unnamed = stats
+        .executed
+        .keys()
+        .filter(|id| !named.contains(id.as_str()))
+        .count();
     let by_key = tap.terminal_by_key();
+    let mut india = driven.map(|d| d.india).unwrap_or_default();
+    super::demo_india::explain(&mut india, &tap, &mix.india);
     let mut terminal: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let (mut with_terminal, mut conflicting) = (0, 0);
+    let mut terminal_by_method: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
+    let (mut with_terminal, mut conflicting, mut under_several_ids) = (0, 0, 0);
     for k in &keys {
-        let Some(events) = by_key.get(k) else {
+        if executions(k).len() > 1 {
+            under_several_ids += 1;
+        }
+        let Some(events) = by_key.get(*k) else {
             continue;
         };
         with_terminal += 1;
@@ -504,7 +634,14 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         if statuses.len() > 1 {
             conflicting += 1;
         }
-        *terminal.entry(events[0].status.as_str()).or_default() += 1;
+        let first = &events[0];
+        *terminal.entry(first.status.as_str()).or_default() += 1;
+        let kind = kinds.get(*k).cloned().unwrap_or_else(|| "unparsed".into());
+        *terminal_by_method
+            .entry(kind)
+            .or_default()
+            .entry(first.status.as_str())
+            .or_default() += 1;
     }
     for w in &mut workers {
         w.terminate().await;
@@ -523,39 +660,46 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
     let store = crate::app::connect_store(&s).await?;
     let mut lost_keys = Vec::new();
-    for k in keys.iter().filter(|k| !by_key.contains_key(*k)).take(10) {
-        let events: Vec<&str> = tap
-            .events()
+    for k in keys.iter().filter(|k| !by_key.contains_key(**k)).take(10) {
+        let seen: Vec<&str> = events
             .iter()
-            .filter(|e| &e.idempotency_key == k)
+            .filter(|e| &e.idempotency_key == *k)
             .map(|e| e.status.as_str())
             .collect();
         lost_keys.push(serde_json::json!({
             "key": k,
-            "events": events,
-            "sandbox_executed": stats.executed.get(k.as_str()),
+            "events": seen,
+            "sandbox_executed": executions(k),
             "record": store.record(k).await.unwrap_or_default(),
         }));
     }
     let lost = keys.len() - with_terminal;
     let verdict = Verdict {
         commands_published: keys.len(),
-        publishes: publishes.load(Ordering::Relaxed),
+        publishes: sink.publishes.load(Ordering::Relaxed),
         commands_with_terminal_event: with_terminal,
         lost,
         lost_keys,
         dead_letters,
         keys_with_conflicting_terminal_statuses: conflicting,
         executed_more_than_once: stats.executed_more_than_once.len(),
+        keys_executed_under_several_ids: under_several_ids,
+        executions_no_command_names: unnamed,
         duplicate_submissions_refused: stats.duplicate_submissions_refused,
         terminal,
+        terminal_by_method,
+        completed_at_the_bank: india.completed_at_the_bank,
+        deferred_payouts: india.deferred_payouts,
         worker_kills: kills,
         broker_restarts,
         redis_restarts,
         faults_injected: stats.faults,
         duration_seconds: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         logs: logs.display().to_string(),
-        ok: lost == 0 && conflicting == 0 && stats.executed_more_than_once.is_empty(),
+        ok: lost == 0
+            && conflicting == 0
+            && stats.executed_more_than_once.is_empty()
+            && under_several_ids == 0,
     };
     println!("{}", serde_json::to_string(&verdict)?);
     Ok(if verdict.ok {

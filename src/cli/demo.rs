@@ -2,7 +2,6 @@
 //! HomeBank payouts (some succeed, some decline, some invalid, some published twice),
 //! and a verdict: every command in exactly one terminal state, nothing paid twice.
 
-use super::publish::trace_headers;
 use crate::config::Settings;
 use crate::contract::{EventStatus, IdempotencyKey};
 use crate::local::{EventTap, LocalFleet, isolated};
@@ -96,57 +95,26 @@ pub struct Summary {
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     let mut settings = isolated(settings, "payfleet-demo");
     settings.sandbox.callback_delay_ms = 50;
-    let (clock_offset_ms, window_opens) = super::demo_india::clock();
+    let (clock_offset_ms, window_opens) = super::demo_india::clock(super::demo_india::OPENS_IN);
     settings.ecommpay.clock_offset_ms = clock_offset_ms;
     settings.sandbox.clock_offset_ms = clock_offset_ms;
     let fleet = LocalFleet::start(settings, args.workers.max(1)).await?;
     let tap = EventTap::start(&fleet).await?;
     let (conn, publisher) = fleet.publisher().await?;
     let run_id = &fleet.settings.amqp.namespace[fleet.settings.amqp.namespace.len() - 6..];
-    // A fifth of the commands go to Halyk epay, three in ten are Banks of India ones.
-    let epay = args.count / 5;
-    let india_count = args.count * 3 / 10;
-    let mut planned = plan(run_id, args.count - epay - india_count);
-    planned.extend(super::demo_epay::plan(run_id, epay));
-    let india = super::demo_india::plan(run_id, india_count);
+    let mix = super::mix::Mix::plan(run_id, args.count);
     let started = Instant::now();
-    let mut publishes = futures::stream::FuturesUnordered::new();
-    for p in &planned {
-        for _ in 0..p.copies {
-            let publisher = publisher.clone();
-            publishes.push(async move {
-                publisher
-                    .publish_command(p.routing_key, p.body.as_bytes(), trace_headers())
-                    .await
-            });
-        }
-    }
-    let mut published = 0;
-    while let Some(r) = futures::StreamExt::next(&mut publishes).await {
-        r?;
-        published += 1;
-    }
-    drop(publishes);
     let wait = Duration::from_secs(args.timeout);
-    let mut india_report =
-        super::demo_india::drive(&publisher, &tap, &india, window_opens, wait).await?;
-    published += india.len();
-    planned.extend(india.iter().map(|p| p.planned.clone()));
+    let driven = mix.drive(&publisher, &tap, window_opens, wait).await?;
+    let (published, mut india_report) = (driven.publishes, driven.india);
+    let planned: Vec<Planned> = mix.planned().cloned().collect();
     let keys: Vec<IdempotencyKey> = planned.iter().map(|p| p.key.clone()).collect();
-    let confirming = tokio::spawn(super::demo_epay::confirm_3ds(
-        tap.clone(),
-        publisher.clone(),
-        super::demo_epay::confirmations(&planned),
-        Duration::from_secs(args.timeout),
-    ));
-    tap.wait_terminal(&keys, Duration::from_secs(args.timeout))
-        .await;
-    published += confirming.await.unwrap_or_default();
+    tap.wait_terminal(&keys, wait).await;
     let elapsed = started.elapsed().as_secs_f64();
     // Give late duplicates a moment to show up before judging.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let by_key = tap.terminal_by_key();
-    super::demo_india::explain(&mut india_report, &tap, &india);
+    super::demo_india::explain(&mut india_report, &tap, &mix.india);
     let stats = fleet.sandbox.stats();
     let mut terminal: BTreeMap<&'static str, usize> = BTreeMap::new();
     let (mut missing, mut several, mut unexpected) = (0, 0, 0);

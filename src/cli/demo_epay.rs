@@ -4,7 +4,7 @@
 //! `action_required` event and publishes `epay.confirm_3ds` with its ID and MD.
 
 use super::demo::Planned;
-use crate::bus::Publisher;
+use super::mix::{Outgoing, Seen, Sink};
 use crate::contract::{EventStatus, IdempotencyKey};
 use crate::local::EventTap;
 use serde_json::{Value, json};
@@ -139,31 +139,33 @@ pub fn plan(run: &str, count: usize) -> Vec<Planned> {
             body: body.to_string(),
             routing_key,
             expect,
-            copies: 1,
+            // A fifth published twice, like the rest of the mix.
+            copies: if i % 5 == 4 { 2 } else { 1 },
         });
     }
     planned
 }
 
 /// Publishes the confirmation of every planned 3-D Secure transfer once its
-/// `action_required` event shows up; returns how many it published.
-pub async fn confirm_3ds(
-    tap: EventTap,
-    publisher: Publisher,
+/// `action_required` event shows up (none for a transfer that ended without asking);
+/// returns how many it published.
+pub async fn confirm_3ds<S: Sink>(
+    tap: &EventTap,
+    sink: &S,
     mut waiting: Vec<Confirmation>,
     timeout: Duration,
 ) -> usize {
     let deadline = Instant::now() + timeout;
+    let mut seen = Seen::default();
     let mut published = 0;
     while !waiting.is_empty() && Instant::now() < deadline {
-        let events = tap.events();
+        seen.update(tap);
         let mut still = Vec::new();
         for c in waiting {
-            let asked = events.iter().find(|e| {
-                e.idempotency_key == c.transfer && e.status == EventStatus::ActionRequired
-            });
-            let Some(asked) = asked else {
-                still.push(c);
+            let Some(asked) = seen.asked.get(&c.transfer) else {
+                if !seen.terminal.contains_key(&c.transfer) {
+                    still.push(c);
+                }
                 continue;
             };
             let action = asked.action.clone().unwrap_or_default();
@@ -177,12 +179,13 @@ pub async fn confirm_3ds(
                             // What the customer's bank would post to TermUrl.
                             "PaRes": "demo-pares"},
             });
-            let sent = publisher
-                .publish_command(
-                    "epay.confirm_3ds",
-                    body.to_string().as_bytes(),
-                    super::publish::trace_headers(),
-                )
+            let body = body.to_string();
+            let sent = sink
+                .send(Outgoing {
+                    key: &c.key,
+                    routing_key: "epay.confirm_3ds",
+                    body: body.as_bytes(),
+                })
                 .await;
             match sent {
                 Ok(()) => published += 1,

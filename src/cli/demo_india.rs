@@ -7,8 +7,7 @@
 //! on a Monday: the first payouts are deferred and go out when it opens.
 
 use super::demo::Planned;
-use super::publish::trace_headers;
-use crate::bus::Publisher;
+use super::mix::{Seen, Sink, send_all};
 use crate::contract::{EventStatus, IdempotencyKey};
 use crate::local::EventTap;
 use crate::providers::ecommpay::india_hours::OffsetClock;
@@ -55,15 +54,15 @@ pub struct Report {
     pub note: String,
 }
 
-/// The clock offset (ms) that puts the provider's clock `OPENS_IN` before Monday 10:30
+/// The clock offset (ms) that puts the provider's clock `opens_in` before Monday 10:30
 /// GMT+8, and the moment the window opens in real time.
-pub fn clock() -> (i64, Instant) {
+pub fn clock(opens_in: Duration) -> (i64, Instant) {
     let opens: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-30T10:30:00+08:00")
         .expect("a valid moment")
         .with_timezone(&Utc);
-    let start = opens - chrono::Duration::from_std(OPENS_IN).expect("small");
+    let start = opens - chrono::Duration::from_std(opens_in).expect("small");
     let offset = OffsetClock::reading(start).offset.num_milliseconds();
-    (offset, Instant::now() + OPENS_IN)
+    (offset, Instant::now() + opens_in)
 }
 
 fn command(
@@ -102,7 +101,8 @@ fn payout(name: &str) -> Value {
 /// The mix, deterministic for a run id: per ten commands three paid purchases (two
 /// with the bank chosen, one at the selection page), one declined at the bank, one
 /// declined by the provider, two payouts arriving before the window opens (one
-/// declined), one after, one refund of a paid purchase and one invalid payout.
+/// declined), one after, one refund of a paid purchase and one invalid payout; a
+/// purchase and the refund are published twice.
 pub fn plan(run: &str, count: usize) -> Vec<IndiaPlanned> {
     let key = |i: usize| {
         IdempotencyKey::parse(format!("demo-{run}-boi-{i}")).expect("demo keys are valid")
@@ -205,7 +205,8 @@ pub fn plan(run: &str, count: usize) -> Vec<IndiaPlanned> {
                     body,
                     routing_key,
                     expect,
-                    copies: 1,
+                    // A purchase and a refund published twice, like a fifth of the mix.
+                    copies: if i % 10 == 1 || i % 10 == 8 { 2 } else { 1 },
                 },
                 wave,
                 customer,
@@ -215,84 +216,106 @@ pub fn plan(run: &str, count: usize) -> Vec<IndiaPlanned> {
         .collect()
 }
 
-async fn publish(publisher: &Publisher, p: &Planned) -> anyhow::Result<()> {
-    publisher
-        .publish_command(p.routing_key, p.body.as_bytes(), trace_headers())
-        .await?;
-    Ok(())
-}
-
 /// Publishes the share wave by wave and plays the customers, until every command was
-/// published (or `timeout`); the caller then waits for the terminal events.
-pub async fn drive(
-    publisher: &Publisher,
+/// published and every customer asked has acted (or `timeout`); returns what it did
+/// and the publishes. The caller then waits for the terminal events.
+pub async fn drive<S: Sink>(
+    sink: &S,
     tap: &EventTap,
     plan: &[IndiaPlanned],
     window_opens: Instant,
     timeout: Duration,
-) -> anyhow::Result<Report> {
-    for p in plan.iter().filter(|p| p.wave == Wave::Now) {
-        publish(publisher, &p.planned).await?;
-    }
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()?;
+) -> anyhow::Result<(Report, usize)> {
     let deadline = Instant::now() + timeout;
-    let mut acted: HashSet<&IdempotencyKey> = HashSet::new();
-    let mut published: HashSet<&IdempotencyKey> = plan
-        .iter()
-        .filter(|p| p.wave == Wave::Now)
-        .map(|p| &p.planned.key)
-        .collect();
-    while published.len() < plan.len() && Instant::now() < deadline {
-        let events = tap.events();
-        for p in plan.iter().filter(|p| p.customer.is_some()) {
-            if acted.contains(&p.planned.key) {
-                continue;
-            }
-            let asked = events.iter().find(|e| {
-                e.idempotency_key == p.planned.key && e.status == EventStatus::ActionRequired
-            });
-            if let Some(action) = asked.and_then(|e| e.action.as_ref()) {
-                let result = p.customer.expect("filtered");
-                act_as_customer(&http, action, result, 406).await?;
-                acted.insert(&p.planned.key);
-            }
-        }
-        let succeeded: HashSet<&IdempotencyKey> = events
-            .iter()
-            .filter(|e| e.status == EventStatus::Succeeded)
-            .map(|e| &e.idempotency_key)
-            .collect();
-        for p in plan {
-            let ready = !published.contains(&p.planned.key)
-                && match p.wave {
-                    Wave::Now => true,
-                    Wave::WindowOpen => Instant::now() > window_opens + Duration::from_secs(1),
-                    Wave::AfterPurchase => {
-                        p.refunds.as_ref().is_some_and(|k| succeeded.contains(k))
-                    }
-                };
-            if ready {
-                publish(publisher, &p.planned).await?;
-                published.insert(&p.planned.key);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (published, acted) = tokio::join!(
+        publish_waves(sink, tap, plan, window_opens, deadline),
+        play_customers(tap, plan, deadline),
+    );
     let count = |op: &str| {
         plan.iter()
             .filter(|p| p.planned.routing_key.ends_with(op))
             .count()
     };
-    Ok(Report {
+    let report = Report {
         purchases: count(".sale"),
         payouts: count(".payout"),
         refunds: count(".refund"),
-        completed_at_the_bank: acted.len(),
+        completed_at_the_bank: acted?,
         deferred_payouts: 0,
         note: String::new(),
-    })
+    };
+    Ok((report, published?))
+}
+
+/// Publishes each command once its wave is due: at once, once the payout window is
+/// open, or once the purchase it refunds has ended.
+async fn publish_waves<S: Sink>(
+    sink: &S,
+    tap: &EventTap,
+    plan: &[IndiaPlanned],
+    window_opens: Instant,
+    deadline: Instant,
+) -> anyhow::Result<usize> {
+    let mut seen = Seen::default();
+    let mut waiting: Vec<&IndiaPlanned> = plan.iter().collect();
+    let mut published = 0;
+    while !waiting.is_empty() && Instant::now() < deadline {
+        seen.update(tap);
+        let (ready, later): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|p| match p.wave {
+            Wave::Now => true,
+            Wave::WindowOpen => Instant::now() > window_opens + Duration::from_secs(1),
+            Wave::AfterPurchase => p
+                .refunds
+                .as_ref()
+                .is_some_and(|k| seen.terminal.contains_key(k)),
+        });
+        waiting = later;
+        published += send_all(sink, ready.into_iter().map(|p| &p.planned)).await?;
+        if !waiting.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(published)
+}
+
+/// Acts as the customer of every purchase that asks for one (follows its redirect to
+/// the bank page, pays or declines); returns how many acted. A purchase that ended
+/// without asking needs no customer.
+async fn play_customers(
+    tap: &EventTap,
+    plan: &[IndiaPlanned],
+    deadline: Instant,
+) -> anyhow::Result<usize> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let mut seen = Seen::default();
+    let mut waiting: Vec<&IndiaPlanned> = plan.iter().filter(|p| p.customer.is_some()).collect();
+    let mut acted = 0;
+    while !waiting.is_empty() && Instant::now() < deadline {
+        seen.update(tap);
+        let mut still = Vec::new();
+        for p in waiting {
+            let key = &p.planned.key;
+            let Some(action) = seen.asked.get(key).and_then(|e| e.action.as_ref()) else {
+                if !seen.terminal.contains_key(key) {
+                    still.push(p);
+                }
+                continue;
+            };
+            let result = p.customer.expect("filtered");
+            match act_as_customer(&http, action, result, 406).await {
+                Ok(_) => acted += 1,
+                Err(e) => {
+                    tracing::warn!(key = %key, error = %e, "demo: the bank page did not answer");
+                    still.push(p);
+                }
+            }
+        }
+        waiting = still;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(acted)
 }
 
 /// Counts the deferred payouts (after the run) and says what happened to them.

@@ -7,6 +7,7 @@ mod demo;
 mod demo_epay;
 mod demo_india;
 mod gateway;
+mod mix;
 mod publish;
 mod reconciler;
 mod sandbox;

@@ -258,11 +258,14 @@ impl Handler {
         cmd: &Command,
     ) -> Result<Handled, HandleError> {
         let handled = self.process(msg, cmd).await?;
-        // A copy of an open payment continues the reminders if it is one, or if it was
-        // redelivered (its first handling may have died before starting them); other
-        // duplicates do not, so reminders do not multiply.
-        let continues_chain =
-            handled != Handled::Awaiting || msg.info.check_back || msg.info.redelivered;
+        // A copy of an open payment continues the reminders if it is one, if it was
+        // redelivered (its first handling may have died before starting them), or if it
+        // is a retry (the handling that parked it started none: the retry was its
+        // reminder); other duplicates do not, so reminders do not multiply.
+        let continues_chain = handled != Handled::Awaiting
+            || msg.info.check_back
+            || msg.info.redelivered
+            || msg.info.attempt > 1;
         if self.settings.check_back && handled.open() && continues_chain {
             let basic = self.providers.timing(cmd.method, cmd.operation).basic;
             let delays = &self.settings.retry_delays_ms;

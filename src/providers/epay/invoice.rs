@@ -2,6 +2,14 @@
 //! recent orders (both documents ask for it), allocated atomically in Redis per
 //! terminal, and the same for an idempotency key on every retry.
 //!
+//! Redis losing its data must not give a key a second id (epay would pay it again):
+//! the ids are derived from the terminal and the key (SHA-256), and the allocator takes
+//! the first of the key's candidates whose last six digits are free. After a loss the
+//! same first candidate comes back, so epay refuses the resubmission as a known invoice
+//! and the status query settles it. (Only a key whose first candidates were skipped
+//! because a recent order held their suffix, about one in a million per recent order,
+//! could get another one.)
+//!
 //! Hash slot: every allocator key carries the tag `{epay:<terminal>}`, so the script
 //! touches one slot (Redis Cluster runs it). The allocator must be per terminal, not
 //! per command, so it cannot share the command's own slot (`{<key>}`): the link between
@@ -67,12 +75,12 @@ impl Invoices {
         let (invoice_id, secret_hash): (String, String) = self
             .script
             .key(self.key(&format!("k:{key}")))
-            .key(self.key("seq"))
             .key(self.key("recent"))
             .key(self.key("idx"))
             .arg(key)
             .arg(&fresh)
             .arg(self.retention_ms)
+            .arg(candidates(&self.terminal, key))
             .invoke_async(&mut conn)
             .await?;
         Ok(Allocation {
@@ -102,9 +110,50 @@ impl Invoices {
     }
 }
 
+/// Candidates tried for one key, in order.
+const CANDIDATES: u32 = 32;
+
+/// The key's candidate invoice ids: 15 digits each, derived from the terminal and the
+/// key, the same on every call.
+pub fn candidates(terminal: &str, key: &str) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    (0..CANDIDATES)
+        .map(|i| {
+            let digest = Sha256::new()
+                .chain_update(terminal.as_bytes())
+                .chain_update([0])
+                .chain_update(key.as_bytes())
+                .chain_update(i.to_be_bytes())
+                .finalize();
+            let n = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+            (100_000_000_000_000 + n % 900_000_000_000_000).to_string()
+        })
+        .collect()
+}
+
 /// Constant-time comparison of a postLink's `secret_hash` with the transaction's.
 pub fn secret_matches(expected: &SecretString, given: &str) -> bool {
     use subtle::ConstantTimeEq;
     let a = expected.expose_secret().as_bytes();
     a.len() == given.len() && bool::from(a.ct_eq(given.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::candidates;
+
+    #[test]
+    fn candidates_are_fifteen_digits_the_same_for_a_key_and_differ_between_keys() {
+        let a = candidates("terminal", "key-1");
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.iter()
+                .all(|c| c.len() == 15 && c.bytes().all(|b| b.is_ascii_digit()))
+        );
+        assert_eq!(a, candidates("terminal", "key-1"));
+        assert_ne!(a[0], candidates("terminal", "key-2")[0]);
+        assert_ne!(a[0], candidates("other-terminal", "key-1")[0]);
+        let suffixes: std::collections::HashSet<_> = a.iter().map(|c| &c[9..]).collect();
+        assert!(suffixes.len() > 30, "the candidates' last six digits vary");
+    }
 }
