@@ -8,7 +8,7 @@
 //! 403 a wrong secret_hash; 500 when it could not be checked or recorded (epay resends).
 
 use super::Gateway;
-use super::ecommpay::{Settled, apply};
+use super::settle::{Settled, apply};
 use crate::contract::IdempotencyKey;
 use crate::providers::Status;
 use crate::providers::epay::{check_status, invoice};

@@ -3,6 +3,7 @@
 
 mod ecommpay;
 mod epay;
+mod settle;
 
 use crate::bus::PublisherLink;
 use crate::pipeline::announce::Announcer;

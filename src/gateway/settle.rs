@@ -1,0 +1,107 @@
+//! Applying an outcome a provider reported (by callback, or confirmed by a status
+//! query) to its command's record, once, and publishing its event: shared by every
+//! provider's callbacks.
+
+use super::Gateway;
+use crate::contract::IdempotencyKey;
+use crate::pipeline::announce::Announcement;
+use crate::state::{Meta, Settle, State};
+
+/// An outcome a provider reported (final, or asking for the customer's action), to
+/// apply to a command's record.
+pub(super) struct Settled<'a> {
+    pub state: State,
+    pub outcome: &'a crate::state::Outcome,
+    pub payment_id: &'a str,
+    pub fallback: &'a Meta,
+}
+
+/// Records the outcome once and publishes its event; a duplicate only makes sure the
+/// recorded outcome's event is out. Shared by every provider's callbacks.
+pub(super) async fn apply(
+    gw: &Gateway,
+    key: &IdempotencyKey,
+    settled: Settled<'_>,
+    traceparent: Option<&str>,
+) -> anyhow::Result<&'static str> {
+    let Settled {
+        state,
+        outcome,
+        payment_id,
+        fallback,
+    } = settled;
+    // Connected first: a broker outage must not leave the outcome recorded with its
+    // publish claimed by a request that cannot publish.
+    let announcer = gw.announcer().await?;
+    let settled = gw
+        .store
+        .settle(key, state, outcome, fallback, payment_id)
+        .await?;
+    let status = match state {
+        State::ActionRequired => crate::contract::EventStatus::ActionRequired,
+        _ => state
+            .terminal_event()
+            .expect("callbacks settle final states or ask for action"),
+    };
+    let announcer = &announcer;
+    let announce = |meta: Meta| async move {
+        let a = Announcement {
+            key,
+            status,
+            meta: &meta,
+            outcome,
+            payment_id: Some(payment_id),
+            traceparent,
+        };
+        announcer.announce(a, state).await
+    };
+    match settled {
+        Settle::Applied { meta, .. } => {
+            gw.metrics.transition(state.as_str());
+            announce(meta).await?;
+            Ok("applied")
+        }
+        Settle::Duplicate {
+            state: State::ActionRequired,
+            event,
+            meta,
+        } if state == State::ActionRequired => {
+            // A resent redirect: its event goes out again only if it never did.
+            if event != crate::state::EventState::Published {
+                announce(meta).await?;
+            }
+            Ok("duplicate")
+        }
+        Settle::Duplicate {
+            state: recorded, ..
+        } if state == State::ActionRequired => {
+            // The payment moved on before its redirect arrived: nothing to say now.
+            tracing::info!(recorded = recorded.as_str(), "late redirect callback");
+            Ok("late")
+        }
+        Settle::Duplicate {
+            state: recorded,
+            event,
+            ..
+        } => {
+            if recorded != state {
+                tracing::error!(
+                    recorded = recorded.as_str(),
+                    reported = state.as_str(),
+                    "callback contradicts the recorded outcome; keeping the first"
+                );
+            }
+            if !announcer
+                .ensure_published(key, recorded, event, traceparent)
+                .await?
+            {
+                anyhow::bail!("another request is still publishing this outcome");
+            }
+            Ok(if recorded == state {
+                "duplicate"
+            } else {
+                "conflicting"
+            })
+        }
+    }
+}
