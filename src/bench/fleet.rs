@@ -4,7 +4,7 @@
 
 use crate::app::{self, Shutdown};
 use crate::bus::{self, Names};
-use crate::cli::chaos::{Proc, child_env, free_port, wait_http};
+use crate::cli::processes::{Proc, child_env, free_port, wait_http};
 use crate::config::Settings;
 use crate::contract::ProviderName;
 use crate::sandbox::Stats;

@@ -6,6 +6,7 @@
 //! data); waits for quiescence and prints one JSON verdict.
 
 use super::mix::{Mix, Outgoing, Sink};
+use super::processes::{Proc, child_env, free_port, wait_http};
 use super::publish::trace_headers;
 use crate::bus::{self, Names, PublisherLink};
 use crate::config::Settings;
@@ -16,15 +17,13 @@ use crate::sandbox::{Faults, Stats};
 use crate::telemetry::{Metrics, Readiness};
 use anyhow::{Context, bail};
 use futures::future::BoxFuture;
-use secrecy::ExposeSecret;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -92,177 +91,9 @@ struct Verdict {
     ok: bool,
 }
 
-/// A child process of the run, restartable.
-pub(crate) struct Proc {
-    pub(crate) name: String,
-    pub(crate) args: Vec<String>,
-    pub(crate) env: Vec<(String, String)>,
-    pub(crate) log: PathBuf,
-    pub(crate) child: Option<Child>,
-}
-
-impl Proc {
-    pub(crate) fn start(&mut self) -> anyhow::Result<()> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)?;
-        let child = Command::new(std::env::current_exe()?)
-            .args(&self.args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", self.name))?;
-        self.child = Some(child);
-        Ok(())
-    }
-
-    async fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.start_kill();
-            let _ = c.wait().await;
-        }
-    }
-
-    pub(crate) async fn terminate(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            if let Some(pid) = c.id() {
-                let _ = Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status()
-                    .await;
-            }
-            if tokio::time::timeout(Duration::from_secs(20), c.wait())
-                .await
-                .is_err()
-            {
-                let _ = c.start_kill();
-            }
-        }
-    }
-}
-
 /// How long after the start the provider's payout window opens: payouts published
 /// before are held (deferred) until then.
 const WINDOW_OPENS_IN: Duration = Duration::from_secs(5);
-
-pub(crate) fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// The settings every child gets, as `PAYFLEET__…` variables.
-pub(crate) fn child_env(s: &Settings, sandbox: u16, gateway: u16) -> Vec<(String, String)> {
-    let secret = s
-        .secrets
-        .ecommpay()
-        .expect("isolated settings carry a secret");
-    let secret = secret.expose_secret().to_owned();
-    let epay_secret = s
-        .secrets
-        .epay()
-        .expect("isolated settings carry epay's secret");
-    let epay_secret = epay_secret.expose_secret().to_owned();
-    let fingerprint_key = s
-        .secrets
-        .epay_fingerprint()
-        .expect("isolated settings carry a fingerprint key");
-    let fingerprint_key = fingerprint_key.expose_secret().to_owned();
-    let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-    [
-        ("AMQP__URL", s.amqp.url.clone()),
-        ("AMQP__NAMESPACE", s.amqp.namespace.clone()),
-        ("REDIS__URL", s.redis.url.clone()),
-        ("REDIS__KEY_PREFIX", s.redis.key_prefix.clone()),
-        ("REDIS__RETENTION_MS", s.redis.retention_ms.to_string()),
-        ("WORKER__OPS_LISTEN", "127.0.0.1:0".into()),
-        ("WORKER__RETRY_DELAYS_MS", list(&s.worker.retry_delays_ms)),
-        ("WORKER__MAX_ATTEMPTS", s.worker.max_attempts.to_string()),
-        ("WORKER__LEASE_MS", s.worker.lease_ms.to_string()),
-        ("RECONCILER__EMBEDDED", "false".into()),
-        (
-            "RECONCILER__TIME_SCALE",
-            s.reconciler.time_scale.to_string(),
-        ),
-        (
-            "RECONCILER__INTERVAL_MS",
-            s.reconciler.interval_ms.to_string(),
-        ),
-        ("RECONCILER__OPS_LISTEN", "127.0.0.1:0".into()),
-        ("GATEWAY__LISTEN", format!("127.0.0.1:{gateway}")),
-        ("ECOMMPAY__BASE_URL", format!("http://127.0.0.1:{sandbox}")),
-        (
-            "ECOMMPAY__REQUEST_TIMEOUT_MS",
-            s.ecommpay.request_timeout_ms.to_string(),
-        ),
-        ("ECOMMPAY__SECRET_KEY", secret.clone()),
-        ("ECOMMPAY__PROJECT_ID", s.ecommpay.project_id.to_string()),
-        (
-            "SANDBOX__ECOMMPAY_PROJECT_ID",
-            s.sandbox.ecommpay_project_id.to_string(),
-        ),
-        // Worker and sandbox judge Banks of India payout hours by the same clock.
-        (
-            "ECOMMPAY__CLOCK_OFFSET_MS",
-            s.ecommpay.clock_offset_ms.to_string(),
-        ),
-        (
-            "SANDBOX__CLOCK_OFFSET_MS",
-            s.sandbox.clock_offset_ms.to_string(),
-        ),
-        (
-            "SANDBOX__INDIA_SALE_THRESHOLD_MS",
-            s.sandbox.india_sale_threshold_ms.to_string(),
-        ),
-        ("SANDBOX__LISTEN", format!("127.0.0.1:{sandbox}")),
-        (
-            "SANDBOX__ECOMMPAY_CALLBACK_URL",
-            format!("http://127.0.0.1:{gateway}/callbacks/ecommpay"),
-        ),
-        (
-            "SANDBOX__CALLBACK_DELAY_MS",
-            s.sandbox.callback_delay_ms.to_string(),
-        ),
-        (
-            "SANDBOX__CALLBACK_RETRY_MS",
-            list(&s.sandbox.callback_retry_ms),
-        ),
-        ("SANDBOX__ECOMMPAY_SECRET_KEY", secret),
-        ("EPAY__CLIENT_SECRET", epay_secret.clone()),
-        ("SANDBOX__EPAY_CLIENT_SECRET", epay_secret),
-        ("EPAY__FINGERPRINT_KEY", fingerprint_key),
-        ("EPAY__CLIENT_ID", s.epay.client_id.clone()),
-        ("EPAY__TERMINAL_ID", s.epay.terminal_id.clone()),
-        ("SANDBOX__EPAY_CLIENT_ID", s.sandbox.epay_client_id.clone()),
-        (
-            "SANDBOX__EPAY_TERMINAL_ID",
-            s.sandbox.epay_terminal_id.clone(),
-        ),
-        (
-            "EPAY__REQUEST_TIMEOUT_MS",
-            s.epay.request_timeout_ms.to_string(),
-        ),
-        ("EPAY__OAUTH_URL", format!("http://127.0.0.1:{sandbox}")),
-        ("EPAY__API_URL", format!("http://127.0.0.1:{sandbox}")),
-        ("EPAY__STATUS_URL", format!("http://127.0.0.1:{sandbox}")),
-        (
-            "EPAY__POST_LINK_URL",
-            format!("http://127.0.0.1:{gateway}/callbacks/epay"),
-        ),
-        (
-            "EPAY__FAILURE_POST_LINK_URL",
-            format!("http://127.0.0.1:{gateway}/callbacks/epay"),
-        ),
-        ("TELEMETRY__LOG_FORMAT", "json".into()),
-        ("TELEMETRY__LOG_LEVEL", "info".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (format!("PAYFLEET__{k}"), v))
-    .collect()
-}
 
 /// Publishes paced, and through broker restarts retries until confirmed (a repeat is
 /// just another duplicate for payfleet to recognise); remembers what it published.
@@ -417,19 +248,6 @@ async fn sandbox_stats(port: u16) -> anyhow::Result<Stats> {
             .json()
             .await?,
     )
-}
-
-pub(crate) async fn wait_http(url: &str) -> anyhow::Result<()> {
-    for _ in 0..200 {
-        if reqwest::get(url)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("{url} did not answer")
 }
 
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {

@@ -2,12 +2,13 @@
 
 mod banks;
 mod bench;
-pub(crate) mod chaos;
+mod chaos;
 mod demo;
 mod demo_epay;
 mod demo_india;
 mod gateway;
 mod mix;
+pub(crate) mod processes;
 mod publish;
 mod reconciler;
 mod sandbox;
