@@ -925,3 +925,42 @@ async fn a_google_pay_payment_through_3ds_and_a_failed_3ds_transfer() {
     assert_eq!(stats.executed.len(), 1, "{stats:?}");
     app.stop().await;
 }
+
+/// A P2P command caught in a crash loop is dead-lettered by the worker, redacted, on the
+/// delivery before the quorum queue's limit would dead-letter it whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_looping_transfer_is_dead_lettered_without_its_card_data() {
+    let app = spawn_app("t-epay-dlimit", 1).await;
+    let body = p2p(
+        "p2p-dlimit",
+        10000,
+        json!({"card": card(VISA)}),
+        json!({"card": card(AMEX)}),
+    );
+    let limit = app.fleet.settings.amqp.delivery_limit;
+    let mut headers = lapin::types::FieldTable::default();
+    headers.insert(
+        payfleet::bus::headers::DELIVERY_COUNT.into(),
+        lapin::types::AMQPValue::LongLongInt(i64::from(limit) - 1),
+    );
+    app.publisher
+        .publish_command("epay.transfer", body.as_bytes(), headers)
+        .await
+        .expect("publish confirmed");
+    let dead = app.dead.wait_for(1).await;
+    assert_eq!(dead.len(), 1, "dead-lettered");
+    let (dead_body, reason) = &dead[0];
+    assert!(reason.contains("without finishing"), "{reason}");
+    let text = String::from_utf8_lossy(dead_body);
+    for (pan, _, _, cvc) in [VISA, AMEX] {
+        assert!(!text.contains(pan), "PAN in the dead letter: {text}");
+        assert!(
+            !text.contains(&format!("\"{cvc}\"")),
+            "CVC in the dead letter: {text}"
+        );
+    }
+    assert!(text.contains("p2p-dlimit"), "the key stays: {text}");
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(stats.requests.get(P2P_ENDPOINT), None, "never sent");
+    app.stop().await;
+}

@@ -75,6 +75,8 @@ pub struct DeliveryInfo {
     pub check_back: bool,
     /// The broker delivered it before (a consumer died or handed it back).
     pub redelivered: bool,
+    /// Deliveries handed back so far (`x-delivery-count`, set by the quorum queue).
+    pub delivery_count: u32,
     pub traceparent: Option<String>,
     /// Seconds since the epoch when the publisher sent it (AMQP timestamp).
     pub published_at: Option<u64>,
@@ -106,6 +108,13 @@ impl DeliveryInfo {
             attempt,
             check_back,
             redelivered: delivery.redelivered,
+            delivery_count: match headers.inner().get(headers::DELIVERY_COUNT) {
+                Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(0),
+                Some(AMQPValue::LongInt(n)) => u32::try_from(*n).unwrap_or(0),
+                Some(AMQPValue::ShortInt(n)) => u32::try_from(*n).unwrap_or(0),
+                Some(AMQPValue::LongUInt(n)) => *n,
+                _ => 0,
+            },
             traceparent,
             published_at: *delivery.properties.timestamp(),
             published_at_ms: match headers.inner().get(headers::PUBLISHED_MS) {

@@ -29,6 +29,8 @@ pub mod headers {
     pub const TRACEPARENT: &str = "traceparent";
     /// When payfleet published the message, in milliseconds since the epoch (the AMQP
     /// timestamp has whole seconds only): for the queue-wait metric.
+    /// Set by quorum queues: how often the message was delivered and handed back.
+    pub const DELIVERY_COUNT: &str = "x-delivery-count";
     pub const PUBLISHED_MS: &str = "x-payfleet-published-ms";
 }
 

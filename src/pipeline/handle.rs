@@ -95,6 +95,9 @@ pub struct Handler {
     pub metrics: Arc<Metrics>,
     pub settings: WorkerSettings,
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
+    /// `amqp.delivery_limit`: the quorum queue dead-letters a command handed back more
+    /// often than this, whole; the handler does it first, with card data redacted.
+    pub delivery_limit: u32,
 }
 
 /// One delivery, as the handler sees it.
@@ -107,6 +110,24 @@ pub struct Incoming<'a> {
 impl Handler {
     /// Handles one delivery; also returns its method and operation for the metrics.
     pub async fn handle(&self, msg: &Incoming<'_>) -> (Labels, Result<Handled, HandleError>) {
+        if msg.info.delivery_count + 1 >= self.delivery_limit {
+            // A crash loop: the next hand-back would make the broker dead-letter it as
+            // it is, card data included. Its record, if any, stays open for the
+            // reconciler, as it would after the broker's dead-lettering.
+            let reason = format!(
+                "delivered {} times without finishing (amqp.delivery_limit {})",
+                msg.info.delivery_count + 1,
+                self.delivery_limit
+            );
+            let labels = Labels {
+                method: "unknown",
+                operation: "unknown",
+            };
+            return (
+                labels,
+                self.dead_letter(msg, "delivery_limit", &reason).await,
+            );
+        }
         let started = Instant::now();
         let decoded = command::decode(msg.body);
         self.metrics

@@ -116,6 +116,7 @@ impl Worker {
             metrics: self.metrics.clone(),
             settings: s.worker.clone(),
             limiter: self.limiter.clone(),
+            delivery_limit: s.amqp.delivery_limit,
         });
         let mut consumer =
             CommandConsumer::start(&conn, &names, s.amqp.prefetch, &self.name).await?;

@@ -91,7 +91,7 @@ const RETRY_REASONS: &[&str] = &[
     "unknown",
     "throttled",
 ];
-const DEAD_LETTER_REASONS: &[&str] = &["undecodable", "idempotency_conflict"];
+const DEAD_LETTER_REASONS: &[&str] = &["undecodable", "idempotency_conflict", "delivery_limit"];
 const RECONCILER_ACTIONS: &[&str] = &[
     "settled",
     "expired",

@@ -13,13 +13,17 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// Where card data sits in a command body (JSON pointers).
-pub const CARD_FIELDS: [&str; 7] = [
+pub const CARD_FIELDS: [&str; 9] = [
     "/details/sender/card/pan",
     "/details/sender/card/expiry",
     "/details/sender/card/cvc",
     "/details/sender/card/name",
     "/details/receiver/card/pan",
     "/details/receiver/card/name",
+    // A receiver card takes only a PAN, but a command that sends more (and is rejected
+    // for it) must not leak it either.
+    "/details/receiver/card/expiry",
+    "/details/receiver/card/cvc",
     "/details/google_pay/paymentMethodData/tokenizationData/token",
 ];
 
