@@ -424,6 +424,7 @@ async fn a_redirect_that_overtakes_gates_answer_waits_for_it() {
             30_000,
             "boi-early-1",
             &Meta::default(),
+            None,
         )
         .await
         .unwrap()

@@ -50,6 +50,7 @@ fn bench_reports_sane_numbers() {
     let ratio = f(run, "/ratio_to_ceiling");
     assert!(ratio > 0.0 && ratio <= 2.0, "fleet ÷ ceiling = {ratio}");
     assert!((ratio - rate / ceiling).abs() < 1e-9);
+    ordered_percentiles(&report["ceiling"], "latency", 200.0);
     ordered_percentiles(run, "latency", 200.0);
     ordered_percentiles(run, "overhead", 200.0);
     // The provider is reached before the terminal event.
@@ -71,6 +72,22 @@ fn bench_reports_sane_numbers() {
     for p in processes {
         assert!(f(p, "/peak_rss_mib") > 1.0, "{p}");
     }
+    // The run cleans up after itself: its namespace (the logs folder's name) has no
+    // Redis keys left.
+    let logs = std::path::PathBuf::from(run["logs"].as_str().expect("logs"));
+    let namespace = logs.file_name().unwrap().to_str().unwrap();
+    let client = redis::Client::open("redis://127.0.0.1:6379/0").unwrap();
+    let mut conn = client.get_connection().expect("Redis on 127.0.0.1:6379");
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{namespace}:*"))
+        .query(&mut conn)
+        .unwrap();
+    assert!(
+        left.is_empty(),
+        "{} keys left, e.g. {:?}",
+        left.len(),
+        left.first()
+    );
 }
 
 #[test]

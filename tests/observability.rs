@@ -245,8 +245,9 @@ async fn a_commands_trace_reaches_its_events_through_the_callback() {
 }
 
 #[tokio::test]
-async fn a_records_trace_is_its_first_commands_and_never_recreates_a_lost_record() {
+async fn a_records_trace_is_its_first_claimers_and_settling_reads_it_back() {
     use payfleet::contract::{Fingerprint, IdempotencyKey};
+    use payfleet::state::{Claim, Meta, Outcome, Settle, State};
     let run = &uuid::Uuid::new_v4().simple().to_string()[..10];
     let store = payfleet::state::StateStore::connect(
         &observe::settings().redis.url,
@@ -259,31 +260,35 @@ async fn a_records_trace_is_its_first_commands_and_never_recreates_a_lost_record
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         "00-11111111111111111111111111111111-2222222222222222-01",
     );
+    let fp = Fingerprint::from_stored("f".into());
+    let store = &store;
+    let settle = |key| async move {
+        let outcome = Outcome::default();
+        match store
+            .settle(key, State::Succeeded, &outcome, &Meta::default(), "p")
+            .await
+            .expect("settle")
+        {
+            Settle::Applied { context, .. } | Settle::Duplicate { context, .. } => context,
+        }
+    };
 
+    // A callback for a record Redis lost recreates it, with no trace to continue.
     let lost = IdempotencyKey::parse("trace-lost").unwrap();
-    store.remember_trace(&lost, first).await.expect("redis");
-    assert!(
-        store.record(&lost).await.expect("redis").is_empty(),
-        "recreated a record"
-    );
-    let none = store.trace_context(&lost).await.expect("redis");
+    let none = settle(&lost).await;
     assert!(none.traceparent.is_none() && none.sent_at.is_none());
 
+    // A second claim (the first one's lease ran out) keeps the first trace.
     let key = IdempotencyKey::parse("trace-kept").unwrap();
-    let meta = payfleet::state::Meta::default();
-    store
-        .claim(
-            &key,
-            &Fingerprint::from_stored("f".into()),
-            30_000,
-            "p",
-            &meta,
-        )
-        .await
-        .expect("claim");
-    store.remember_trace(&key, first).await.expect("redis");
-    store.remember_trace(&key, second).await.expect("redis");
-    let ctx = store.trace_context(&key).await.expect("redis");
+    for tp in [first, second] {
+        let claim = store
+            .claim(&key, &fp, 50, "p", &Meta::default(), Some(tp))
+            .await
+            .expect("claim");
+        assert!(matches!(claim, Claim::Claimed { .. }), "{claim:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let ctx = settle(&key).await;
     assert_eq!(ctx.traceparent.as_deref(), Some(first));
     let age = ctx
         .sent_at

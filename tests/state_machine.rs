@@ -28,9 +28,10 @@ async fn many_concurrent_claims_give_exactly_one_owner() {
     let store = store().await;
     let k = key("race");
     let (f, meta) = (fp("a"), Meta::default());
-    let claims =
-        futures::future::join_all((0..50).map(|_| store.claim(&k, &f, 30_000, "race", &meta)))
-            .await;
+    let claims = futures::future::join_all(
+        (0..50).map(|_| store.claim(&k, &f, 30_000, "race", &meta, None)),
+    )
+    .await;
     let owners = claims
         .iter()
         .filter(|c| matches!(c, Ok(Claim::Claimed { .. })))
@@ -47,12 +48,12 @@ async fn a_different_body_under_the_same_key_conflicts() {
     let store = store().await;
     let k = key("conflict");
     store
-        .claim(&k, &fp("a"), 30_000, "p", &Meta::default())
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default(), None)
         .await
         .unwrap();
     assert_eq!(
         store
-            .claim(&k, &fp("b"), 30_000, "p", &Meta::default())
+            .claim(&k, &fp("b"), 30_000, "p", &Meta::default(), None)
             .await
             .unwrap(),
         Claim::Conflict
@@ -73,7 +74,7 @@ async fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced() {
     let Claim::Claimed {
         lease: old, mode, ..
     } = store
-        .claim(&k, &fp("a"), 50, "p", &Meta::default())
+        .claim(&k, &fp("a"), 50, "p", &Meta::default(), None)
         .await
         .unwrap()
     else {
@@ -87,7 +88,7 @@ async fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced() {
         attempt,
         since_last_claim,
     } = store
-        .claim(&k, &fp("a"), 30_000, "p", &Meta::default())
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default(), None)
         .await
         .unwrap()
     else {
@@ -114,7 +115,7 @@ async fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced() {
     );
     assert_eq!(
         store
-            .claim(&k, &fp("a"), 30_000, "p", &Meta::default())
+            .claim(&k, &fp("a"), 30_000, "p", &Meta::default(), None)
             .await
             .unwrap(),
         Claim::Awaiting(State::Submitted)
@@ -126,7 +127,7 @@ async fn a_provider_outcome_wins_over_a_worker_mid_call_and_applies_once() {
     let store = store().await;
     let k = key("settle");
     let Claim::Claimed { lease, .. } = store
-        .claim(&k, &fp("a"), 30_000, "p", &Meta::default())
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default(), None)
         .await
         .unwrap()
     else {
@@ -200,7 +201,7 @@ async fn one_process_at_a_time_may_publish_a_terminal_event() {
     store.publish_done(&k, State::Declined).await.unwrap();
     assert!(!store.claim_publish(&k, State::Declined).await.unwrap());
     let claim = store
-        .claim(&k, &fp("a"), 30_000, "p", &Meta::default())
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default(), None)
         .await
         .unwrap();
     assert_eq!(
@@ -217,7 +218,7 @@ async fn a_released_retry_claims_fresh_and_every_key_shares_one_hash_slot() {
     let store = store().await;
     let k = key("retry");
     let Claim::Claimed { lease, .. } = store
-        .claim(&k, &fp("a"), 30_000, "p", &Meta::default())
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default(), None)
         .await
         .unwrap()
     else {
@@ -228,7 +229,7 @@ async fn a_released_retry_claims_fresh_and_every_key_shares_one_hash_slot() {
         .await
         .unwrap();
     let again = store
-        .claim(&k, &fp("a"), 30_000, "p", &Meta::default())
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default(), None)
         .await
         .unwrap();
     assert!(matches!(
@@ -257,7 +258,7 @@ async fn open_payments_are_counted_by_method() {
         ("open-gp-1", Method::GooglePay),
     ] {
         store
-            .claim(&key(k), &fp(k), 30_000, "p", &meta(m))
+            .claim(&key(k), &fp(k), 30_000, "p", &meta(m), None)
             .await
             .unwrap();
         store.track(&key(k), due, false).await.unwrap();

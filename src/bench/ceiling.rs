@@ -27,6 +27,10 @@ pub struct Ceiling {
     pub bench_cpu_ms: f64,
     /// RabbitMQ CPU per message (shared: an upper bound).
     pub broker_cpu_us_per_message: f64,
+    /// Publish → relayed result: two broker hops (command queue, results queue) with
+    /// no work between them, at the same pacing. The fleet's overhead contains one
+    /// such hop, so about half of this is the broker's share of it.
+    pub latency: super::Percentiles,
 }
 
 /// The key of a relayed command (every one is terminal here).
@@ -65,7 +69,7 @@ pub async fn measure(
     // The relay runs until the load is done; it ends early only on an error.
     let services = CpuMeter::shared();
     let timings = tokio::select! {
-        t = load::drive(&target, messages, pacing, timeout) => t,
+        t = load::drive(&target, messages.clone(), pacing, timeout) => t,
         r = relay(&mut consumer, &publisher, &names, &slots) => {
             Err(r.err().unwrap_or_else(|| anyhow::anyhow!("the broker closed the relay's consumer")))
         }
@@ -84,7 +88,13 @@ pub async fn measure(
     cleanup?;
     require_all("broker ceiling", &timings, n)?;
     let seconds = timings.elapsed.as_secs_f64();
+    let latency = messages
+        .iter()
+        .zip(&timings.published_us)
+        .filter_map(|(m, &sent)| Some(timings.done.get(&m.key)?.0.saturating_sub(sent)))
+        .collect();
     Ok(Ceiling {
+        latency: super::Percentiles::of_micros(latency),
         messages: n,
         message_bytes,
         seconds,

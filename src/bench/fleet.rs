@@ -186,7 +186,8 @@ impl Fleet {
     }
 
     /// Stops the workers (SIGTERM), then the gateway and sandbox, then removes the
-    /// namespace's exchanges and queues.
+    /// namespace's exchanges and queues and its Redis keys (a run leaves a record per
+    /// command, which would otherwise weigh on the next run's Redis for an hour).
     pub async fn stop(mut self) -> anyhow::Result<()> {
         for p in self.procs.iter_mut().rev() {
             p.terminate().await;
@@ -210,6 +211,11 @@ impl Fleet {
         .await
         .context("deleting the bench's queues")?;
         let _ = conn.close(200, "bye".into()).await;
+        crate::state::StateStore::connect(&s.redis.url, &s.redis.key_prefix, 0)
+            .await?
+            .delete_all()
+            .await
+            .context("deleting the bench's Redis keys")?;
         Ok(())
     }
 }

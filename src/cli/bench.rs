@@ -106,6 +106,10 @@ fn print_table(r: &Report) {
         c.broker_cpu_us_per_message,
         c.bench_cpu_ms
     );
+    println!(
+        "broker ceiling latency (publish → relayed result, two hops) p50/p95/p99/max ms: {:.1}/{:.1}/{:.1}/{:.1}",
+        c.latency.p50_ms, c.latency.p95_ms, c.latency.p99_ms, c.latency.max_ms
+    );
     println!();
     type Cell<'a> = &'a dyn Fn(&bench::FleetRun) -> String;
     let rows: [(&str, Cell); 17] = [

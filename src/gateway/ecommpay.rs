@@ -58,17 +58,12 @@ pub async fn callback(
         gw.metrics.callback(PROVIDER, "in_progress");
         return (StatusCode::OK, "ok");
     };
-    let context = super::trace_context(&gw, &headers, &key).await;
-    let traceparent = context.traceparent.clone();
     let span = tracing::info_span!(
         "callback",
         provider = PROVIDER,
         key = %key,
         state = state.as_str(),
-        trace_id = traceparent
-            .as_deref()
-            .and_then(crate::telemetry::trace::trace_id)
-            .unwrap_or(""),
+        trace_id = tracing::field::Empty,
     );
     let fallback = Meta {
         method: None,
@@ -95,13 +90,13 @@ pub async fn callback(
     // Instrumented, not entered: a span entered across an await stays entered on the
     // thread while the task sleeps, so other callbacks nest under it without end (under
     // `payfleet bench` load the gateway died of a stack overflow).
-    let applied = apply(&gw, &key, settled, traceparent.as_deref())
+    let applied = apply(&gw, &key, settled, super::header_traceparent(&headers))
         .instrument(span.clone())
         .await;
     // No await below: the guard keeps the span on this thread.
     let _enter = span.enter();
     match applied {
-        Ok(result) => {
+        Ok(super::settle::Applied { result, context }) => {
             if result == "applied" {
                 super::record_submitted_lag(&gw, PROVIDER, &context);
                 if let Some(at) = provider_time(&json) {

@@ -70,7 +70,13 @@ pub async fn callback(
         return (StatusCode::NOT_FOUND, "unknown invoice");
     };
     gw.metrics.callback_verified(PROVIDER);
-    let span = tracing::info_span!("callback", provider = PROVIDER, key = %key, invoice_id);
+    let span = tracing::info_span!(
+        "callback",
+        provider = PROVIDER,
+        key = %key,
+        invoice_id,
+        trace_id = tracing::field::Empty,
+    );
     // Instrumented, not entered: a span entered across an await nests every callback
     // the thread takes meanwhile under it.
     confirm(&gw, &headers, &key, &invoice_id)
@@ -98,15 +104,14 @@ async fn confirm(
             return (StatusCode::INTERNAL_SERVER_ERROR, "try again");
         }
     };
-    let context = super::trace_context(gw, headers, key).await;
     let settled = Settled {
         state,
         outcome: &outcome,
         payment_id: invoice_id,
         fallback: &Meta::default(),
     };
-    match apply(gw, key, settled, context.traceparent.as_deref()).await {
-        Ok(result) => {
+    match apply(gw, key, settled, super::header_traceparent(headers)).await {
+        Ok(super::settle::Applied { result, context }) => {
             if result == "applied" {
                 super::record_submitted_lag(gw, PROVIDER, &context);
             }

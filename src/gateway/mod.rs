@@ -44,18 +44,10 @@ pub fn router(gateway: Arc<Gateway>, ready: Readiness) -> Router {
         .merge(ops_router(gateway.metrics.clone(), ready))
 }
 
-/// The trace a callback continues: the provider's `traceparent` header if it sent one,
-/// else the command's own, kept in its record; with when the payment was submitted.
-async fn trace_context(
-    gw: &Gateway,
-    headers: &axum::http::HeaderMap,
-    key: &crate::contract::IdempotencyKey,
-) -> crate::state::TraceContext {
-    let mut context = gw.store.trace_context(key).await.unwrap_or_default();
-    if let Some(tp) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
-        context.traceparent = Some(tp.to_owned());
-    }
-    context
+/// The `traceparent` header a provider sent with a callback, if any: the event
+/// continues it rather than the command's own trace.
+fn header_traceparent(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers.get("traceparent").and_then(|v| v.to_str().ok())
 }
 
 /// How long after its submission a payment's result arrived.

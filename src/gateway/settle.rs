@@ -5,7 +5,7 @@
 use super::Gateway;
 use crate::contract::IdempotencyKey;
 use crate::pipeline::announce::Announcement;
-use crate::state::{Meta, Settle, State};
+use crate::state::{Meta, Settle, State, TraceContext};
 
 /// An outcome a provider reported (final, or asking for the customer's action), to
 /// apply to a command's record.
@@ -16,14 +16,23 @@ pub(super) struct Settled<'a> {
     pub fallback: &'a Meta,
 }
 
+/// What applying a reported outcome came to: `applied`, `duplicate`, `late` or
+/// `conflicting`, and the command's trace context from its record.
+pub(super) struct Applied {
+    pub result: &'static str,
+    pub context: TraceContext,
+}
+
 /// Records the outcome once and publishes its event; a duplicate only makes sure the
-/// recorded outcome's event is out. Shared by every provider's callbacks.
+/// recorded outcome's event is out. Shared by every provider's callbacks. The event
+/// continues the provider's `traceparent` header if it sent one, else the command's own
+/// trace (read by the same script that settles, and recorded on the current span).
 pub(super) async fn apply(
     gw: &Gateway,
     key: &IdempotencyKey,
     settled: Settled<'_>,
-    traceparent: Option<&str>,
-) -> anyhow::Result<&'static str> {
+    header_traceparent: Option<&str>,
+) -> anyhow::Result<Applied> {
     let Settled {
         state,
         outcome,
@@ -37,6 +46,15 @@ pub(super) async fn apply(
         .store
         .settle(key, state, outcome, fallback, payment_id)
         .await?;
+    let (Settle::Applied { context, .. } | Settle::Duplicate { context, .. }) = &settled;
+    let mut context = context.clone();
+    if let Some(tp) = header_traceparent {
+        context.traceparent = Some(tp.to_owned());
+    }
+    let traceparent = context.traceparent.as_deref();
+    if let Some(trace_id) = traceparent.and_then(crate::telemetry::trace::trace_id) {
+        tracing::Span::current().record("trace_id", trace_id);
+    }
     let status = match state {
         State::ActionRequired => crate::contract::EventStatus::ActionRequired,
         _ => state
@@ -55,29 +73,30 @@ pub(super) async fn apply(
         };
         announcer.announce(a, state).await
     };
-    match settled {
+    let result = match settled {
         Settle::Applied { meta, .. } => {
             gw.metrics.transition(state.as_str());
             announce(meta).await?;
-            Ok("applied")
+            "applied"
         }
         Settle::Duplicate {
             state: State::ActionRequired,
             event,
             meta,
+            ..
         } if state == State::ActionRequired => {
             // A resent redirect: its event goes out again only if it never did.
             if event != crate::state::EventState::Published {
                 announce(meta).await?;
             }
-            Ok("duplicate")
+            "duplicate"
         }
         Settle::Duplicate {
             state: recorded, ..
         } if state == State::ActionRequired => {
             // The payment moved on before its redirect arrived: nothing to say now.
             tracing::info!(recorded = recorded.as_str(), "late redirect callback");
-            Ok("late")
+            "late"
         }
         Settle::Duplicate {
             state: recorded,
@@ -97,11 +116,12 @@ pub(super) async fn apply(
             {
                 anyhow::bail!("another request is still publishing this outcome");
             }
-            Ok(if recorded == state {
+            if recorded == state {
                 "duplicate"
             } else {
                 "conflicting"
-            })
+            }
         }
-    }
+    };
+    Ok(Applied { result, context })
 }

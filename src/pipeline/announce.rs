@@ -81,7 +81,12 @@ impl Announcer {
             event.operation.map_or("unknown", |o| o.as_str()),
             event.status.as_str(),
         );
-        self.store.publish_done(key, state).await?;
+        // Only these events are ever published again from the record (by duplicates,
+        // the reconciler, a resent redirect), so only they need noting; `accepted` and
+        // `deferred` would cost a round trip for nothing.
+        if state.is_terminal() || state == State::ActionRequired {
+            self.store.publish_done(key, state).await?;
+        }
         Ok(())
     }
 

@@ -336,6 +336,7 @@ impl Handler {
                 self.settings.lease_ms,
                 &payment_id,
                 &meta,
+                msg.info.traceparent.as_deref(),
             )
             .await?;
         self.metrics
@@ -381,9 +382,6 @@ impl Handler {
                 // Returns from a rate-limit deferral were not failed attempts.
                 let attempt = attempt.saturating_sub(super::throttle::deferrals(msg));
                 tracing::debug!(attempt, ?mode, "claimed");
-                if let Some(tp) = msg.info.traceparent.as_deref() {
-                    self.store.remember_trace(&cmd.key, tp).await?;
-                }
                 if mode == ClaimMode::Recover {
                     let not_before = self
                         .providers
@@ -850,11 +848,20 @@ impl Handler {
                 }
             }
         } else {
-            match self
-                .store
-                .transition(key, lease, state, Some(outcome))
-                .await?
-            {
+            // The open payment is indexed for the reconciler in the same round trip
+            // (two scripts cannot share it: the index is a hash slot of its own), so a
+            // crash cannot leave it recorded and unwatched. If the write is refused, the
+            // entry only costs the reconciler one look at a settled record.
+            let basic = self
+                .providers
+                .timing(ctx.cmd.method, ctx.cmd.operation)
+                .basic;
+            let (moved, tracked) = tokio::join!(
+                self.store.transition(key, lease, state, Some(outcome)),
+                self.store.track(key, SystemTime::now() + basic, false),
+            );
+            tracked?;
+            match moved? {
                 Transition::Ok => true,
                 Transition::Missing => return Ok(Handled::RecordLost),
                 Transition::Terminal(_) | Transition::Fenced => {
@@ -868,14 +875,6 @@ impl Handler {
         self.metrics.transition(state.as_str());
         if state.is_terminal() {
             self.store.untrack(key).await?;
-        } else {
-            let basic = self
-                .providers
-                .timing(ctx.cmd.method, ctx.cmd.operation)
-                .basic;
-            self.store
-                .track(key, SystemTime::now() + basic, false)
-                .await?;
         }
         let started = Instant::now();
         self.announcer

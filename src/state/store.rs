@@ -102,11 +102,13 @@ pub enum Settle {
     Applied {
         previous: Option<State>,
         meta: Meta,
+        context: TraceContext,
     },
     Duplicate {
         state: State,
         meta: Meta,
         event: EventState,
+        context: TraceContext,
     },
 }
 
@@ -178,6 +180,8 @@ impl StateStore {
         Ok(inv.invoke_async(&mut conn).await?)
     }
 
+    /// Claims a command to submit it. `traceparent`: the command's W3C trace, kept in
+    /// the record (the first one only) for whoever settles the payment.
     pub async fn claim(
         &self,
         key: &IdempotencyKey,
@@ -185,6 +189,7 @@ impl StateStore {
         lease_ms: u64,
         payment_id: &str,
         meta: &Meta,
+        traceparent: Option<&str>,
     ) -> Result<Claim> {
         let owner = uuid::Uuid::new_v4().simple().to_string();
         let meta = serde_json::to_string(meta).expect("meta serialises");
@@ -198,6 +203,7 @@ impl StateStore {
                     &lease_ms.to_string(),
                     payment_id,
                     &meta,
+                    traceparent.unwrap_or_default(),
                 ],
             )
             .await?;
@@ -310,15 +316,24 @@ impl StateStore {
             )
             .await?;
         let meta: Meta = serde_json::from_str(&text(&r, 2)?).unwrap_or_default();
+        let context = TraceContext {
+            traceparent: Some(text(&r, 4)?).filter(|tp| !tp.is_empty()),
+            sent_at: text(&r, 5)?
+                .parse()
+                .ok()
+                .map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
+        };
         Ok(match text(&r, 0)?.as_str() {
             "applied" => Settle::Applied {
                 previous: State::parse(&text(&r, 1)?),
                 meta,
+                context,
             },
             "duplicate" => Settle::Duplicate {
                 state: state(&r, 1)?,
                 meta,
                 event: EventState::from_flag(int(&r, 3)?),
+                context,
             },
             other => return Err(StoreError::Protocol(format!("settle: {other}"))),
         })
@@ -458,6 +473,34 @@ impl StateStore {
             .await?)
     }
 
+    /// Deletes every key under this store's prefix (a benchmark's or a test's own
+    /// namespace, never a live fleet's); returns how many went.
+    pub async fn delete_all(&self) -> Result<u64> {
+        let mut conn = self.conn.clone();
+        let pattern = format!("{}:*", self.prefix);
+        let (mut cursor, mut deleted) = (0u64, 0u64);
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
+            if !keys.is_empty() {
+                deleted += redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async::<u64>(&mut conn)
+                    .await?;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
     /// How many of the first `limit` open payments belong to each method (their
     /// records' meta; one pipelined round trip per thousand).
     pub async fn open_by_method(&self, limit: usize) -> Result<HashMap<Method, u64>> {
@@ -518,49 +561,13 @@ impl StateStore {
         let rec = self.record(key).await?;
         Ok(rec.get("out").and_then(|o| serde_json::from_str(o).ok()))
     }
-
-    /// Keeps the W3C traceparent of the command that first reached this record, so the
-    /// callback or reconciler that settles it publishes the result in the same trace.
-    /// Only an existing record takes it: a record that vanished (Redis lost its data)
-    /// is not recreated without its state and expiry.
-    pub async fn remember_trace(&self, key: &IdempotencyKey, traceparent: &str) -> Result<()> {
-        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-            redis::Script::new(
-                "if redis.call('EXISTS', KEYS[1]) == 1 then \
-                   return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) end return 0",
-            )
-        });
-        let mut conn = self.conn.clone();
-        SCRIPT
-            .key(self.record_key(key))
-            .arg(TRACE_FIELD)
-            .arg(traceparent)
-            .invoke_async::<()>(&mut conn)
-            .await?;
-        Ok(())
-    }
-
-    /// The remembered traceparent and when the payment was last submitted, if known.
-    pub async fn trace_context(&self, key: &IdempotencyKey) -> Result<TraceContext> {
-        let mut conn = self.conn.clone();
-        let (traceparent, sent): (Option<String>, Option<u64>) = redis::cmd("HMGET")
-            .arg(self.record_key(key))
-            .arg(TRACE_FIELD)
-            .arg("sent")
-            .query_async(&mut conn)
-            .await?;
-        Ok(TraceContext {
-            traceparent,
-            sent_at: sent.map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
-        })
-    }
 }
 
 /// The record field that holds the command's traceparent.
 pub const TRACE_FIELD: &str = "tp";
 
 /// What a settler needs to continue a command's trace and measure its callback lag.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TraceContext {
     pub traceparent: Option<String>,
     pub sent_at: Option<std::time::SystemTime>,

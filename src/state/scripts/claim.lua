@@ -1,13 +1,17 @@
 -- Claims a command for one worker. KEYS[1]: the command's record.
--- ARGV: fingerprint, owner token, lease ms, provider payment id, meta JSON, retention ms.
+-- ARGV: fingerprint, owner token, lease ms, provider payment id, meta JSON, the command's
+-- W3C traceparent ('' if none), retention ms.
 -- Returns {verdict, fence, state-or-mode, attempts-or-published, ms since the last claim}.
+-- The first claimer's traceparent is kept ('tp'), so the callback or reconciler that
+-- settles the payment publishes its result in the same trace.
 local rec = KEYS[1]
 local st = redis.call('HGET', rec, 'st')
 if not st then
   redis.call('HSET', rec, 'st', 'submitting', 'fp', ARGV[1], 'own', ARGV[2], 'fence', 1,
     'lease', now + tonumber(ARGV[3]), 'pid', ARGV[4], 'meta', ARGV[5], 'att', 1,
     'created', now, 'upd', now, 'sent', now)
-  redis.call('PEXPIRE', rec, tonumber(ARGV[6]))
+  if ARGV[6] ~= '' then redis.call('HSET', rec, 'tp', ARGV[6]) end
+  redis.call('PEXPIRE', rec, tonumber(ARGV[7]))
   return {'claimed', 1, 'fresh', 1, 0}
 end
 local fp = redis.call('HGET', rec, 'fp')
@@ -36,4 +40,5 @@ local att = redis.call('HINCRBY', rec, 'att', 1)
 local since = now - tonumber(redis.call('HGET', rec, 'sent') or '0')
 redis.call('HSET', rec, 'st', 'submitting', 'own', ARGV[2], 'lease', now + tonumber(ARGV[3]),
   'upd', now, 'sent', now)
+if ARGV[6] ~= '' then redis.call('HSETNX', rec, 'tp', ARGV[6]) end
 return {'claimed', fence, mode, att, since}

@@ -3,7 +3,9 @@
 -- any worker still in the middle of a call. Whoever settles also claims publishing.
 -- KEYS[1]: the record. ARGV: new state, outcome JSON, meta JSON (used only when the
 -- record is missing), provider payment id, retention ms.
--- Returns {verdict, state before, meta JSON, published flag for the recorded state}.
+-- Returns {verdict, state before, meta JSON, published flag for the recorded state,
+-- the command's traceparent, when it was last submitted (ms)}: the settler continues
+-- the command's trace without asking again.
 local rec = KEYS[1]
 local to = ARGV[1]
 local st = redis.call('HGET', rec, 'st')
@@ -12,15 +14,16 @@ if not st then
     'fence', 1, 'att', 0, 'created', now, 'upd', now)
   claim_publish(rec, to)
   redis.call('PEXPIRE', rec, tonumber(ARGV[5]))
-  return {'applied', '', ARGV[3], 0}
+  return {'applied', '', ARGV[3], 0, '', ''}
 end
-local meta = redis.call('HGET', rec, 'meta') or ''
+local ctx = redis.call('HMGET', rec, 'meta', 'tp', 'sent')
+local meta, tp, sent = ctx[1] or '', ctx[2] or '', ctx[3] or ''
 if is_terminal(st) or st == to then
-  return {'duplicate', st, meta, published(rec, st)}
+  return {'duplicate', st, meta, published(rec, st), tp, sent}
 end
 redis.call('HSET', rec, 'st', to, 'out', ARGV[2], 'upd', now)
 if is_terminal(to) then
   redis.call('HDEL', rec, 'own', 'lease')
   claim_publish(rec, to)
 end
-return {'applied', st, meta, 0}
+return {'applied', st, meta, 0, tp, sent}
