@@ -601,25 +601,7 @@ async fn card_data_reaches_no_log_redis_key_event_dead_letter_or_metric() {
 async fn redis_dump(app: &TestFleet) -> String {
     let client = redis::Client::open(app.fleet.settings.redis.url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let pattern = format!("{}:*", app.fleet.settings.redis.key_prefix);
-    let mut keys: Vec<String> = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        keys.extend(batch);
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
-    }
+    let keys = app.store().await.keys().await.unwrap();
     let mut out = String::new();
     for key in keys {
         let kind: String = redis::cmd("TYPE")

@@ -35,9 +35,61 @@ pub mod headers {
 }
 
 pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> {
-    Connection::connect(
-        url,
-        ConnectionProperties::default().with_connection_name(name.into()),
+    bounded(
+        "connecting",
+        Connection::connect(
+            url,
+            ConnectionProperties::default().with_connection_name(name.into()),
+        ),
     )
     .await
+}
+
+/// How long opening a connection or a channel may take. A broker in the middle of a
+/// restart has been seen to take a connection and never finish the handshake (the
+/// chaos test caught a reconciler and a gateway waiting there for minutes, holding
+/// their publisher link), and heartbeats only start once the handshake is done.
+const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs one step of opening within [`OPEN_TIMEOUT`]; past it, a timed-out IO error.
+async fn bounded<T>(
+    what: &str,
+    step: impl std::future::Future<Output = Result<T, lapin::Error>>,
+) -> Result<T, lapin::Error> {
+    tokio::time::timeout(OPEN_TIMEOUT, step)
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("{what}: no answer from the broker within {OPEN_TIMEOUT:?}"),
+            )
+            .into())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn connecting_to_a_peer_that_never_answers_the_handshake_gives_up() {
+        // Takes the TCP connection and never speaks AMQP, as a restarting broker did.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                open.push(socket);
+            }
+        });
+        let started = std::time::Instant::now();
+        let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+        let error = super::connect(&url, "t-silent-broker")
+            .await
+            .expect_err("no handshake, no connection");
+        assert!(
+            error.to_string().contains("no answer from the broker"),
+            "{error}"
+        );
+        assert!(started.elapsed() < super::OPEN_TIMEOUT * 2);
+        held.abort();
+    }
 }

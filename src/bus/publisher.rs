@@ -18,7 +18,15 @@ pub enum PublishError {
     },
     #[error("the broker refused the message (nack)")]
     Nacked,
+    #[error("no confirm from the broker within {0:?}: the channel was closed")]
+    NoConfirm(std::time::Duration),
 }
+
+/// How long a publish waits for the broker's confirm. RabbitMQ has had bugs that lost
+/// confirms (rabbitmq-server#6115, in 3.10). Past this the message counts as not
+/// published (its sender retries: at least once) and the channel is closed, so that the
+/// process opens a new one rather than wait on it again.
+const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One confirm-mode channel, shared by every task of a process (lapin channels are
 /// cheap handles; confirms are matched per message).
@@ -34,10 +42,14 @@ pub fn header_text(value: &str) -> AMQPValue {
 
 impl Publisher {
     pub async fn open(conn: &Connection, names: Names) -> Result<Self, lapin::Error> {
-        let channel = conn.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        let channel = super::bounded("opening a confirm channel", async {
+            let channel = conn.create_channel().await?;
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await?;
+            Ok(channel)
+        })
+        .await?;
         Ok(Publisher { channel, names })
     }
 
@@ -101,8 +113,14 @@ impl Publisher {
                 body,
                 props,
             )
-            .await?
             .await?;
+        let confirm = match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
+            Ok(confirm) => confirm?,
+            Err(_) => {
+                let _ = self.channel.close(200, "no confirm".into()).await;
+                return Err(PublishError::NoConfirm(CONFIRM_TIMEOUT));
+            }
+        };
         if confirm.is_nack() {
             return Err(PublishError::Nacked);
         }

@@ -130,6 +130,11 @@ impl Worker {
                 _ = stop.changed() => break Ok(()),
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 next = consumer.next() => match next {
+                    // Its publisher channel closed (a confirm that never came): start over
+                    // on a new connection; this delivery goes back with the old one.
+                    Some(Ok(_)) if !publisher.is_connected() => {
+                        break Err(anyhow::anyhow!("the publisher channel closed"));
+                    }
                     Some(Ok(delivery)) => {
                         let permit = slots.clone().acquire_owned().await.expect("never closed");
                         let handler = handler.clone();

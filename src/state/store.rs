@@ -473,14 +473,13 @@ impl StateStore {
             .await?)
     }
 
-    /// Deletes every key under this store's prefix (a benchmark's or a test's own
-    /// namespace, never a live fleet's); returns how many went.
-    pub async fn delete_all(&self) -> Result<u64> {
+    /// Every key under this store's prefix (SCAN: never blocks Redis).
+    pub async fn keys(&self) -> Result<Vec<String>> {
         let mut conn = self.conn.clone();
         let pattern = format!("{}:*", self.prefix);
-        let (mut cursor, mut deleted) = (0u64, 0u64);
+        let (mut cursor, mut keys) = (0u64, Vec::new());
         loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
                 .arg(&pattern)
@@ -488,17 +487,26 @@ impl StateStore {
                 .arg(1000)
                 .query_async(&mut conn)
                 .await?;
-            if !keys.is_empty() {
-                deleted += redis::cmd("UNLINK")
-                    .arg(&keys)
-                    .query_async::<u64>(&mut conn)
-                    .await?;
-            }
+            keys.extend(batch);
             if next == 0 {
-                return Ok(deleted);
+                return Ok(keys);
             }
             cursor = next;
         }
+    }
+
+    /// Deletes every key under this store's prefix (a benchmark's or a test's own
+    /// namespace, never a live fleet's); returns how many went.
+    pub async fn delete_all(&self) -> Result<u64> {
+        let mut conn = self.conn.clone();
+        let mut deleted = 0;
+        for chunk in self.keys().await?.chunks(1000) {
+            deleted += redis::cmd("UNLINK")
+                .arg(chunk)
+                .query_async::<u64>(&mut conn)
+                .await?;
+        }
+        Ok(deleted)
     }
 
     /// How many of the first `limit` open payments belong to each method (their
