@@ -10,6 +10,8 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha512;
+use std::borrow::Cow;
+use std::fmt::Write;
 use subtle::ConstantTimeEq;
 
 type HmacSha512 = Hmac<Sha512>;
@@ -18,10 +20,16 @@ const SKIPPED_KEY: &str = "frame_mode";
 
 /// The string ECommPay signs: exposed for tests and for explaining mismatches.
 pub fn signing_string(body: &Value) -> String {
-    let mut items: Vec<(String, String)> = Vec::new();
-    flatten(body, None, &mut items);
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out = String::new();
+    signing_string_without(body, &[])
+}
+
+/// The signing string of `body` leaving out the key at `skip` (a path of object keys,
+/// e.g. `["general", "signature"]`), as if it had been removed: no copy of the body.
+fn signing_string_without(body: &Value, skip: &[&str]) -> String {
+    let mut items = Vec::new();
+    flatten(body, &mut String::new(), skip, &mut items);
+    items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut out = String::with_capacity(items.iter().map(|(p, v)| p.len() + v.len() + 2).sum());
     for (i, (path, value)) in items.iter().enumerate() {
         if i > 0 {
             out.push(';');
@@ -33,54 +41,106 @@ pub fn signing_string(body: &Value) -> String {
     out
 }
 
-fn flatten(value: &Value, path: Option<&str>, items: &mut Vec<(String, String)>) {
-    let join = |segment: &str| match path {
-        Some(p) => format!("{p}:{segment}"),
-        None => segment.to_owned(),
+/// Appends the `path:value` items under `value`; `path` is the path so far, one buffer
+/// for the whole walk. `skip` leaves out one key: `skip[0]` here if it is the last.
+fn flatten<'a>(
+    value: &'a Value,
+    path: &mut String,
+    skip: &[&str],
+    items: &mut Vec<(String, Cow<'a, str>)>,
+) {
+    let mut descend = |segment: &dyn std::fmt::Display, skip: &[&str], v: &'a Value| {
+        let len = path.len();
+        if len > 0 {
+            path.push(':');
+        }
+        write!(path, "{segment}").expect("writing to a String");
+        flatten(v, path, skip, items);
+        path.truncate(len);
     };
     match value {
         Value::Object(map) => {
             for (k, v) in map.iter().filter(|(k, _)| k.as_str() != SKIPPED_KEY) {
-                flatten(v, Some(&join(&k.replace(':', "::"))), items);
+                let below: &[&str] = match skip {
+                    [only] if k == only => continue,
+                    [first, rest @ ..] if k == first => rest,
+                    _ => &[],
+                };
+                descend(&k.replace(':', "::"), below, v);
             }
         }
         Value::Array(list) => {
             for (i, v) in list.iter().enumerate() {
-                flatten(v, Some(&join(&i.to_string())), items);
+                descend(&i, &[], v);
             }
         }
         scalar => {
             let text = match scalar {
-                Value::Bool(true) => "1".to_owned(),
-                Value::Bool(false) => "0".to_owned(),
-                Value::Null => String::new(),
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
+                Value::Bool(true) => Cow::Borrowed("1"),
+                Value::Bool(false) => Cow::Borrowed("0"),
+                Value::Null => Cow::Borrowed(""),
+                Value::String(s) => Cow::Borrowed(s.as_str()),
+                other => Cow::Owned(other.to_string()),
             };
-            // A bare scalar at the root has no path; ECommPay bodies are always objects.
-            items.push((path.unwrap_or_default().to_owned(), text));
+            // A bare scalar at the root has an empty path; ECommPay bodies are objects.
+            items.push((path.clone(), text));
         }
     }
 }
 
-fn mac(secret: &[u8], body: &Value) -> HmacSha512 {
+fn mac(secret: &[u8], signing_string: &str) -> HmacSha512 {
     let mut mac = HmacSha512::new_from_slice(secret).expect("HMAC takes a key of any length");
-    mac.update(signing_string(body).as_bytes());
+    mac.update(signing_string.as_bytes());
     mac
 }
 
 /// Base64 HMAC-SHA512 signature of `body`, which must not contain its signature.
 pub fn sign(secret: &[u8], body: &Value) -> String {
-    STANDARD.encode(mac(secret, body).finalize().into_bytes())
+    STANDARD.encode(mac(secret, &signing_string(body)).finalize().into_bytes())
 }
 
 /// Whether `signature` is the signature of `body`, compared in constant time.
 pub fn verify(secret: &[u8], body: &Value, signature: &str) -> bool {
-    let Ok(given) = STANDARD.decode(signature.trim()) else {
-        return false;
-    };
-    let expected = mac(secret, body).finalize().into_bytes();
-    expected.as_slice().ct_eq(&given).into()
+    Signed::decode(signing_string(body), signature).is_some_and(|s| s.verified_by(secret))
+}
+
+/// A signed body taken apart once: the string that was signed and the signature it
+/// carries, so that it can be checked against several keys (the fleet's accounts)
+/// without flattening it again.
+pub struct Signed {
+    string: String,
+    given: Vec<u8>,
+}
+
+impl Signed {
+    /// A callback or status answer: the signature at the root. `None` without one.
+    pub fn root(body: &Value) -> Option<Self> {
+        Self::at(body, &["signature"])
+    }
+
+    /// A Gate request: the signature in `general.signature`. `None` without one.
+    pub fn request(body: &Value) -> Option<Self> {
+        Self::at(body, &["general", "signature"])
+    }
+
+    fn at(body: &Value, place: &[&str]) -> Option<Self> {
+        let signature = place
+            .iter()
+            .try_fold(body, |v, key| v.as_object()?.get(*key))?
+            .as_str()?;
+        Self::decode(signing_string_without(body, place), signature)
+    }
+
+    fn decode(string: String, signature: &str) -> Option<Self> {
+        let given = STANDARD.decode(signature.trim()).ok()?;
+        Some(Signed { string, given })
+    }
+
+    /// Whether `secret` made this signature, compared in constant time.
+    pub fn verified_by(&self, secret: &[u8]) -> bool {
+        let expected = mac(secret, &self.string).finalize().into_bytes();
+        expected.as_slice().ct_eq(&self.given).into()
+    }
 }
 
 /// Signs a Gate request in place: the signature goes into `general.signature`.
@@ -96,17 +156,7 @@ pub fn sign_request(secret: &[u8], body: &mut Value) {
 
 /// Verifies a signed Gate request (signature in `general.signature`).
 pub fn verify_request(secret: &[u8], body: &Value) -> bool {
-    let mut unsigned = body.clone();
-    let Some(signature) = unsigned
-        .get_mut("general")
-        .and_then(Value::as_object_mut)
-        .and_then(|g| g.remove("signature"))
-    else {
-        return false;
-    };
-    signature
-        .as_str()
-        .is_some_and(|s| verify(secret, &unsigned, s))
+    Signed::request(body).is_some_and(|s| s.verified_by(secret))
 }
 
 /// Signs a callback or status answer in place: the signature goes at the root.
@@ -122,13 +172,7 @@ pub fn sign_root(secret: &[u8], body: &mut Value) {
 
 /// Verifies a callback or status answer (signature at the root).
 pub fn verify_root(secret: &[u8], body: &Value) -> bool {
-    let mut unsigned = body.clone();
-    let Some(signature) = unsigned.as_object_mut().and_then(|m| m.remove("signature")) else {
-        return false;
-    };
-    signature
-        .as_str()
-        .is_some_and(|s| verify(secret, &unsigned, s))
+    Signed::root(body).is_some_and(|s| s.verified_by(secret))
 }
 
 #[cfg(test)]
@@ -159,6 +203,33 @@ mod tests {
         assert!(!verify_request(b"other", &body));
         body["payment"]["amount"] = json!(101);
         assert!(!verify_request(b"s3cret", &body));
+    }
+
+    #[test]
+    fn only_the_signature_itself_is_left_out() {
+        // A `signature` elsewhere is signed like any other field.
+        let body = json!({
+            "general": {"payment_id": "p", "signature": "S"},
+            "customer": {"signature": "kept"},
+            "signature": "kept too"
+        });
+        assert_eq!(
+            signing_string_without(&body, &["general", "signature"]),
+            "customer:signature:kept;general:payment_id:p;signature:kept too"
+        );
+        assert_eq!(
+            signing_string_without(&body, &["signature"]),
+            "customer:signature:kept;general:payment_id:p;general:signature:S"
+        );
+        let mut removed = body.clone();
+        removed["general"]
+            .as_object_mut()
+            .unwrap()
+            .remove("signature");
+        assert_eq!(
+            signing_string_without(&body, &["general", "signature"]),
+            signing_string(&removed)
+        );
     }
 
     #[test]
