@@ -35,15 +35,29 @@ pub mod headers {
 }
 
 pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> {
+    // The parser's own message quotes the URL, password included.
+    let mut uri: lapin::uri::AMQPUri = url.parse().map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "amqp.url is not an AMQP URL",
+        )
+    })?;
+    uri.query.frame_max.get_or_insert(FRAME_MAX);
     bounded(
         "connecting",
-        Connection::connect(
-            url,
+        Connection::connect_uri(
+            uri,
             ConnectionProperties::default().with_connection_name(name.into()),
         ),
     )
     .await
 }
+
+/// The AMQP frame size payfleet asks for unless `amqp.url` names one (`?frame_max=`).
+/// lapin keeps 32 frames of buffer each way per connection, written through: at
+/// RabbitMQ's default of 128 KiB that was 8 MiB of every process's memory (dhat, see
+/// BENCHMARKS.md), for messages of under 2 KB. A larger message takes more frames.
+const FRAME_MAX: u32 = 8192;
 
 /// How long opening a connection or a channel may take. A broker in the middle of a
 /// restart has been seen to take a connection and never finish the handshake (the

@@ -101,19 +101,19 @@ impl Publisher {
         if let Some(ms) = expiration_ms {
             props = props.with_expiration(ms.to_string().into());
         }
-        let confirm = self
-            .channel
-            .basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..Default::default()
-                },
-                body,
-                props,
-            )
-            .await?;
+        // Boxed: lapin's publish future is the largest part of every task that publishes,
+        // and a task's future is as large as its largest branch (1,000 tasks in flight).
+        let confirm = Box::pin(self.channel.basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            body,
+            props,
+        ))
+        .await?;
         let confirm = match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
             Ok(confirm) => confirm?,
             Err(_) => {

@@ -70,8 +70,18 @@ impl Gate {
     /// have been processed); anything else is left to the pipeline's retry policy.
     pub async fn post(&self, path: &str, mut body: Value) -> Result<(u16, Value), ProviderError> {
         signature::sign_request(self.secret(), &mut body);
+        // Serialised once; each attempt sends the same bytes (no copy), and the JSON tree
+        // is not kept while the request waits for Gate.
+        let body =
+            bytes::Bytes::from(serde_json::to_vec(&body).expect("a Value always serialises"));
         let url = format!("{}{path}", self.base_url);
-        let send = || self.http.post(&url).json(&body).send();
+        let send = || {
+            self.http
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .send()
+        };
         let response = send
             .retry(
                 ExponentialBuilder::default()
