@@ -299,7 +299,7 @@ async fn a_forged_post_link_is_refused_counted_and_changes_nothing() {
     );
     let invoice = invoice_of(&app, "p2p-forged").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = app.events_for("p2p-forged").len();
+    let before = app.settled_event_count("p2p-forged").await;
     let post = |body: Value| {
         reqwest::Client::new()
             .post(format!("http://{}/callbacks/epay", app.fleet.gateway_addr))

@@ -172,7 +172,7 @@ async fn a_callback_with_a_bad_signature_is_refused_and_changes_nothing() {
         app.terminal("po-forged").await.status,
         EventStatus::Succeeded
     );
-    let before = app.events_for("po-forged").len();
+    let before = app.settled_event_count("po-forged").await;
     let forged = payout_callback("po-forged", "decline", "20000", "General decline");
     assert_eq!(app.callback(forged.clone(), b"not the secret").await, 400);
     // A forged callback for a payment nobody has seen creates nothing either.

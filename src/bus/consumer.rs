@@ -55,15 +55,15 @@ impl CommandConsumer {
     /// Stops the broker from sending more; deliveries already here still arrive.
     pub async fn cancel(&self) {
         for tag in &self.tags {
-            let _ = self
+            let cancel = self
                 .channel
-                .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
-                .await;
+                .basic_cancel(tag.as_str().into(), BasicCancelOptions::default());
+            let _ = super::bounded("cancelling a consumer", cancel).await;
         }
     }
 
     pub async fn close(&self) {
-        let _ = self.channel.close(200, "bye".into()).await;
+        let _ = super::bounded("closing a channel", self.channel.close(200, "bye".into())).await;
     }
 }
 

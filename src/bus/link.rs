@@ -53,7 +53,7 @@ impl PublisherLink {
     pub async fn close(&self) {
         if let Some((conn, publisher)) = self.current.lock().await.take() {
             publisher.close().await;
-            let _ = conn.close(200, "bye".into()).await;
+            super::close(&conn).await;
         }
     }
 }

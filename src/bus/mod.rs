@@ -59,14 +59,21 @@ pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> 
 /// BENCHMARKS.md), for messages of under 2 KB. A larger message takes more frames.
 const FRAME_MAX: u32 = 8192;
 
-/// How long opening a connection or a channel may take. A broker in the middle of a
+/// How long opening (or closing) a connection or a channel may take. A broker in the middle of a
 /// restart has been seen to take a connection and never finish the handshake (the
 /// chaos test caught a reconciler and a gateway waiting there for minutes, holding
 /// their publisher link), and heartbeats only start once the handshake is done.
 const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Runs one step of opening within [`OPEN_TIMEOUT`]; past it, a timed-out IO error.
-async fn bounded<T>(
+/// Closes a connection, giving up after [`OPEN_TIMEOUT`]: a broker that never answers
+/// must not hold a process's shutdown.
+pub async fn close(conn: &Connection) {
+    let _ = bounded("closing a connection", conn.close(200, "bye".into())).await;
+}
+
+/// Runs one step of opening or closing within [`OPEN_TIMEOUT`]; past it, a timed-out IO
+/// error.
+pub(crate) async fn bounded<T>(
     what: &str,
     step: impl std::future::Future<Output = Result<T, lapin::Error>>,
 ) -> Result<T, lapin::Error> {

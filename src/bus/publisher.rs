@@ -230,8 +230,10 @@ impl Publisher {
             .await
     }
 
+    /// Waits for outstanding confirms, then closes the channel; both bounded, so that a
+    /// confirm that never comes cannot hold a shutdown for good.
     pub async fn close(&self) {
-        let _ = self.channel.wait_for_confirms().await;
-        let _ = self.channel.close(200, "bye".into()).await;
+        let _ = tokio::time::timeout(CONFIRM_TIMEOUT, self.channel.wait_for_confirms()).await;
+        let _ = super::bounded("closing a channel", self.channel.close(200, "bye".into())).await;
     }
 }

@@ -102,7 +102,7 @@ impl Worker {
             s.amqp.declare_events_queue,
         )
         .await?;
-        let _ = setup.close(200, "declared".into()).await;
+        let _ = bus::bounded("closing a channel", setup.close(200, "declared".into())).await;
         let publisher = Publisher::open(&conn, names.clone()).await?;
         let handler = Arc::new(Handler {
             store: self.store.clone(),
@@ -163,7 +163,7 @@ impl Worker {
         }
         publisher.close().await;
         consumer.close().await;
-        let _ = conn.close(200, "bye".into()).await;
+        bus::close(&conn).await;
         tracing::info!(worker = %self.name, "stopped consuming");
         outcome
     }

@@ -121,6 +121,20 @@ impl TestFleet {
         self.events.terminal_by_key()[&key][0].clone()
     }
 
+    /// How many events `key` has once no more arrive for 300 ms: the worker's `accepted`
+    /// and the gateway's terminal event race, so the terminal one can arrive first.
+    pub async fn settled_event_count(&self, key: &str) -> usize {
+        let mut seen = self.events_for(key).len();
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let now = self.events_for(key).len();
+            if now == seen {
+                return now;
+            }
+            seen = now;
+        }
+    }
+
     pub fn events_for(&self, key: &str) -> Vec<Event> {
         self.events
             .events()
