@@ -11,14 +11,18 @@ use std::str::FromStr;
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     HomebankPayout,
+    /// Banks of India payouts: sent only in the provider's working hours, so the bench
+    /// runs the fleet's and the sandbox's clocks inside them ([`in_working_hours`]).
+    IndiaPayout,
 }
 
 impl Method {
-    pub const ALL: [Method; 1] = [Method::HomebankPayout];
+    pub const ALL: [Method; 2] = [Method::HomebankPayout, Method::IndiaPayout];
 
     pub fn name(self) -> &'static str {
         match self {
             Method::HomebankPayout => "homebank-payout",
+            Method::IndiaPayout => "india-payout",
         }
     }
 
@@ -33,15 +37,38 @@ impl Method {
                 "amount": { "minor": 2_000_00, "currency": "KZT" },
                 "details": { "customer": { "id": format!("c{i}"), "phone": "77074544579", "ip_address": "10.1.2.3" } },
             }),
+            Method::IndiaPayout => json!({
+                "version": 1,
+                "idempotency_key": key,
+                "method": "banks_of_india",
+                "operation": "payout",
+                "amount": { "minor": 5_000_00, "currency": "INR" },
+                "details": {
+                    "customer": { "id": format!("c{i}"), "ip_address": "10.1.2.3" },
+                    "account": { "number": "5588994446666", "bank_code": "SBIN0000123", "bank_id": 403, "customer_name": "Asha Rao" },
+                },
+            }),
         }
     }
 
     /// The payment id the provider sees for `key` (ECommPay uses the key itself).
     pub fn payment_id(self, key: &str) -> String {
         match self {
-            Method::HomebankPayout => key.to_owned(),
+            Method::HomebankPayout | Method::IndiaPayout => key.to_owned(),
         }
     }
+}
+
+/// The clock offset (ms) that makes the fleet's and the sandbox's clocks read a Monday
+/// noon in GMT+8, inside Banks of India's payout hours (Mon–Fri 10:30–19:00 GMT+8): the
+/// bench measures payouts being sent, not held until the window opens.
+pub fn in_working_hours() -> i64 {
+    let noon = chrono::DateTime::parse_from_rfc3339("2026-11-30T12:00:00+08:00")
+        .expect("a valid moment")
+        .with_timezone(&chrono::Utc);
+    crate::providers::ecommpay::india_hours::OffsetClock::reading(noon)
+        .offset
+        .num_milliseconds()
 }
 
 /// The methods to publish, in turn; at least one, no unknown names.
@@ -126,9 +153,13 @@ mod tests {
             " homebank-payout , homebank-payout".parse::<Mix>(),
             Ok(Mix(vec![Method::HomebankPayout; 2]))
         );
+        assert_eq!(
+            "homebank-payout,india-payout".parse::<Mix>(),
+            Ok(Mix(vec![Method::HomebankPayout, Method::IndiaPayout]))
+        );
         let err = "homebank-payout,india-sale".parse::<Mix>().unwrap_err();
         assert!(
-            err.contains("\"india-sale\"") && err.contains("homebank-payout"),
+            err.contains("\"india-sale\"") && err.contains("homebank-payout, india-payout"),
             "{err}"
         );
         assert!("".parse::<Mix>().is_err());
@@ -136,9 +167,11 @@ mod tests {
 
     #[test]
     fn messages_are_valid_routable_commands_with_unique_keys() {
-        let msgs = Mix::default().messages("r1", 3);
+        let msgs = Mix(Method::ALL.to_vec()).messages("r1", 3);
         assert_eq!(msgs.len(), 3);
         assert_eq!(msgs[0].routing_key, "ecommpay.payout");
+        assert_eq!(msgs[1].routing_key, "ecommpay.payout");
+        assert!(String::from_utf8_lossy(&msgs[1].body).contains("banks_of_india"));
         assert_eq!(msgs[2].key, "bench-r1-2");
         assert_eq!(msgs[2].payment_id, msgs[2].key);
         for m in &msgs {

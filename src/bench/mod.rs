@@ -131,6 +131,9 @@ pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Report> {
     // The provider's latency is the sandbox's answer delay; callbacks follow at once.
     base.sandbox.callback_delay_ms = 0;
     base.sandbox.record_arrivals = true;
+    let clock_offset_ms = mix::in_working_hours();
+    base.ecommpay.clock_offset_ms = clock_offset_ms;
+    base.sandbox.clock_offset_ms = clock_offset_ms;
     let run_id = base
         .amqp
         .namespace

@@ -33,7 +33,8 @@ pub struct Args {
     /// in-flight).
     #[arg(long, conflicts_with = "rate")]
     outstanding: Option<usize>,
-    /// Methods to publish, in turn, comma-separated (known: homebank-payout).
+    /// Methods to publish, in turn, comma-separated (known: homebank-payout,
+    /// india-payout).
     #[arg(long, default_value = "homebank-payout")]
     mix: Mix,
     /// Where the gateway and the sandbox run (workers are always processes).
