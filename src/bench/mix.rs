@@ -28,27 +28,31 @@ impl Method {
 
     /// A valid command for `key` that ends `succeeded`.
     fn body(self, key: &str, i: usize) -> serde_json::Value {
-        match self {
-            Method::HomebankPayout => json!({
-                "version": 1,
-                "idempotency_key": key,
-                "method": "homebank",
-                "operation": "payout",
-                "amount": { "minor": 2_000_00, "currency": "KZT" },
-                "details": { "customer": { "id": format!("c{i}"), "phone": "77074544579", "ip_address": "10.1.2.3" } },
-            }),
-            Method::IndiaPayout => json!({
-                "version": 1,
-                "idempotency_key": key,
-                "method": "banks_of_india",
-                "operation": "payout",
-                "amount": { "minor": 5_000_00, "currency": "INR" },
-                "details": {
+        let (method, minor, currency, details) = match self {
+            Method::HomebankPayout => (
+                "homebank",
+                2_000_00,
+                "KZT",
+                json!({ "customer": { "id": format!("c{i}"), "phone": "77074544579", "ip_address": "10.1.2.3" } }),
+            ),
+            Method::IndiaPayout => (
+                "banks_of_india",
+                5_000_00,
+                "INR",
+                json!({
                     "customer": { "id": format!("c{i}"), "ip_address": "10.1.2.3" },
                     "account": { "number": "5588994446666", "bank_code": "SBIN0000123", "bank_id": 403, "customer_name": "Asha Rao" },
-                },
-            }),
-        }
+                }),
+            ),
+        };
+        json!({
+            "version": 1,
+            "idempotency_key": key,
+            "method": method,
+            "operation": "payout",
+            "amount": { "minor": minor, "currency": currency },
+            "details": details,
+        })
     }
 
     /// The payment id the provider sees for `key` (ECommPay uses the key itself).
