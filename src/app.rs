@@ -12,9 +12,8 @@ use crate::providers::ecommpay::india_hours::OffsetClock;
 use crate::providers::ecommpay::{Ecommpay, Gate};
 use crate::providers::epay::Epay;
 use crate::reconciler::Reconciler;
-use crate::sandbox::{self, Sandbox};
 use crate::state::StateStore;
-use crate::telemetry::{Metrics, Readiness, ops_router, serve_on, serve_ops};
+use crate::telemetry::{Metrics, Readiness, ops_router, serve_ops};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -262,34 +261,4 @@ pub async fn spawn_gateway(
         gw.link.close().await;
     });
     Ok((addr, task))
-}
-
-/// Starts the provider simulator; returns its address and its state (for stats).
-pub async fn spawn_sandbox(
-    settings: &Settings,
-    shutdown: &Shutdown,
-) -> anyhow::Result<(SocketAddr, Arc<Sandbox>, JoinHandle<()>)> {
-    let listen = settings.sandbox.listen;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding sandbox.listen {listen}"))?;
-    spawn_sandbox_on(listener, settings, shutdown)
-}
-
-/// Starts the provider simulator on a listener already bound, so that its address can
-/// be configured into the processes that call it before it starts.
-pub fn spawn_sandbox_on(
-    listener: tokio::net::TcpListener,
-    settings: &Settings,
-    shutdown: &Shutdown,
-) -> anyhow::Result<(SocketAddr, Arc<Sandbox>, JoinHandle<()>)> {
-    let metrics = Arc::new(Metrics::new("sandbox"));
-    let sb = Sandbox::new(
-        settings.sandbox.clone(),
-        settings.secrets.sandbox_ecommpay()?,
-        settings.secrets.sandbox_epay()?,
-        metrics,
-    );
-    let (addr, task) = serve_on(listener, sandbox::router(sb.clone()), shutdown.wait())?;
-    Ok((addr, sb, task))
 }

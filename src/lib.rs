@@ -12,24 +12,21 @@
 //! - [`ratelimit`]: fleet-wide request limits per provider account (Redis GCRA).
 //! - [`gateway`]: provider callbacks over HTTP.
 //! - [`reconciler`]: settles payments whose callback is late or lost.
-//! - [`sandbox`]: the local provider simulator used by tests, the demo and benchmarks.
-//! - [`bench`]: `payfleet bench`, throughput and costs of a real fleet against the broker.
 //! - [`telemetry`]: logs, metrics, `/metrics` `/healthz` `/readyz`.
-//! - [`app`]: assembling processes from [`config`]; [`local`]: a whole fleet in one
-//!   process; [`cli`]: the `payfleet` commands.
+//! - [`app`]: assembling processes from [`config`]; [`cli`]: the `payfleet` commands.
+//!
+//! The provider simulator (`sim/`) and the tools (`tools/`: demo, bench, chaos, the
+//! in-process fleet) are crates of their own; this one links neither.
 
 pub mod app;
-pub mod bench;
 pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod gateway;
-pub mod local;
 pub mod pipeline;
 pub mod providers;
 pub mod ratelimit;
 pub mod reconciler;
-pub mod sandbox;
 pub mod state;
 pub mod telemetry;

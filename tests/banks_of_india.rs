@@ -12,8 +12,8 @@ use payfleet::contract::{Event, EventStatus, IdempotencyKey, Method, Operation};
 use payfleet::providers::ecommpay::india_banks::Direction;
 use payfleet::providers::ecommpay::india_hours::OffsetClock;
 use payfleet::providers::{Provider, Status};
-use payfleet::sandbox::ecommpay::india_sale::act_as_customer;
 use payfleet::state::{Claim, Meta, State};
+use payfleet_sim::ecommpay::india_sale::act_as_customer;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 

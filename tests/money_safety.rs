@@ -4,8 +4,8 @@ mod common;
 
 use common::{payout, spawn_app_with};
 use payfleet::contract::EventStatus;
-use payfleet::sandbox::Faults;
-use payfleet::sandbox::faults::{CallbackFaults, EndpointFaults};
+use payfleet_sim::Faults;
+use payfleet_sim::faults::{CallbackFaults, EndpointFaults};
 
 const PAYOUT: &str = "POST /v2/payment/cash-out-kz/homebank/payout";
 

@@ -7,7 +7,7 @@ mod common;
 use common::{TestFleet, payout, spawn_app_with};
 use payfleet::contract::{EventStatus, IdempotencyKey};
 use payfleet::ratelimit::{Decision, Global, Limit, RateKey, RateLimiter};
-use payfleet::sandbox::limits::{LimitDoc, Limits};
+use payfleet_sim::limits::{LimitDoc, Limits};
 use secrecy::ExposeSecret;
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -8,9 +8,9 @@ mod common;
 
 use common::spawn_app_with;
 use payfleet::contract::EventStatus;
-use payfleet::sandbox::Faults;
-use payfleet::sandbox::ecommpay::india_sale::act_as_customer;
-use payfleet::sandbox::faults::{CallbackFaults, EndpointFaults};
+use payfleet_sim::Faults;
+use payfleet_sim::ecommpay::india_sale::act_as_customer;
+use payfleet_sim::faults::{CallbackFaults, EndpointFaults};
 use serde_json::json;
 use std::time::{Duration, Instant};
 

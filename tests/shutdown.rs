@@ -13,10 +13,10 @@ async fn sigterm_stops_a_worker_cleanly_and_the_next_one_finishes_the_batch() {
     // Slow provider answers, so that commands are in flight when the signal comes.
     settings.worker.shutdown_grace_ms = 200;
     let mut app = spawn_app_with(settings, 0).await;
-    app.fleet.sandbox.set_faults(payfleet::sandbox::Faults {
+    app.fleet.sandbox.set_faults(payfleet_sim::Faults {
         endpoints: [(
             "*".to_owned(),
-            payfleet::sandbox::faults::EndpointFaults {
+            payfleet_sim::faults::EndpointFaults {
                 slow_ms: 300,
                 ..Default::default()
             },

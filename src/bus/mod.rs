@@ -34,6 +34,19 @@ pub mod headers {
     pub const PUBLISHED_MS: &str = "x-payfleet-published-ms";
 }
 
+/// Headers that start a trace: a fresh W3C traceparent, so one command can be followed
+/// through logs and events.
+pub fn trace_headers() -> lapin::types::FieldTable {
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let span = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    let mut h = lapin::types::FieldTable::default();
+    h.insert(
+        headers::TRACEPARENT.into(),
+        header_text(&format!("00-{trace}-{span}-01")),
+    );
+    h
+}
+
 pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> {
     // The parser's own message quotes the URL, password included.
     let mut uri: lapin::uri::AMQPUri = url.parse().map_err(|_| {

@@ -1,21 +1,15 @@
 //! The `payfleet` command line: one file per subcommand.
 
 mod banks;
-mod bench;
-mod chaos;
-mod demo;
-mod demo_epay;
-mod demo_india;
 mod gateway;
-mod mix;
-pub(crate) mod processes;
 mod publish;
 mod reconciler;
-mod sandbox;
+mod tools;
 mod worker;
 
 use crate::config::Settings;
 use clap::{Parser, Subcommand};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,22 +35,21 @@ enum Command {
     Gateway,
     /// Settle payments whose provider result is late or lost (one leads at a time).
     Reconciler,
-    /// Run the local provider simulator.
-    Sandbox,
     /// Publish commands from a JSON-lines file or stdin, with confirms.
     Publish(publish::Args),
-    /// Prove money safety under kill -9, broker and Redis restarts and provider faults.
-    Chaos(chaos::Args),
-    /// Run sandbox, gateway and workers in one process against a varied batch of payouts.
-    Demo(demo::Args),
     /// List the banks a payment method supports (`payfleet banks india payout`).
     Banks(banks::Args),
-    /// Measure throughput, latency, CPU and memory of a real fleet against the broker.
-    Bench(bench::Args),
+    /// `sandbox`, `demo`, `bench`, `chaos`: handed to the `payfleet-sim` and
+    /// `payfleet-tools` binaries, which the production binary does not link.
+    #[command(external_subcommand)]
+    Tool(Vec<OsString>),
 }
 
 impl Cli {
     pub async fn run(self) -> ExitCode {
+        if let Command::Tool(args) = &self.command {
+            return tools::exec(self.config.as_deref(), args);
+        }
         let settings = match Settings::load(self.config.as_deref()) {
             Ok(s) => s,
             Err(e) => {
@@ -69,12 +62,9 @@ impl Cli {
             Command::Worker(args) => worker::run(settings, args).await,
             Command::Gateway => gateway::run(settings).await,
             Command::Reconciler => reconciler::run(settings).await,
-            Command::Sandbox => sandbox::run(settings).await,
             Command::Publish(args) => publish::run(settings, args).await,
-            Command::Demo(args) => demo::run(settings, args).await,
-            Command::Chaos(args) => chaos::run(settings, args).await,
             Command::Banks(args) => banks::run(settings, args).await,
-            Command::Bench(args) => bench::run(settings, args).await,
+            Command::Tool(_) => unreachable!("handed over above"),
         };
         match result {
             Ok(code) => code,

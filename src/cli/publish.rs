@@ -1,10 +1,9 @@
 //! `payfleet publish`: commands from a JSON-lines file or stdin onto the bus, each
 //! confirmed by the broker. Lines that cannot be routed are reported, not published.
 
-use crate::bus::{self, Names, Publisher, headers};
+use crate::bus::{self, Names, Publisher};
 use crate::config::Settings;
 use crate::contract::command::routing_key_of;
-use lapin::types::FieldTable;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -20,22 +19,6 @@ pub struct Args {
     /// Publishes awaiting their confirm at once.
     #[arg(long, default_value_t = 256)]
     in_flight: usize,
-}
-
-/// A fresh W3C traceparent, so one command can be followed through logs and events.
-pub fn new_traceparent() -> String {
-    let trace = uuid::Uuid::new_v4().simple().to_string();
-    let span = &uuid::Uuid::new_v4().simple().to_string()[..16];
-    format!("00-{trace}-{span}-01")
-}
-
-pub fn trace_headers() -> FieldTable {
-    let mut h = FieldTable::default();
-    h.insert(
-        headers::TRACEPARENT.into(),
-        bus::header_text(&new_traceparent()),
-    );
-    h
 }
 
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
@@ -93,7 +76,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         let publisher = publisher.clone();
         tasks.spawn(async move {
             publisher
-                .publish_command(&routing, line.as_bytes(), trace_headers())
+                .publish_command(&routing, line.as_bytes(), bus::trace_headers())
                 .await
                 .map_err(|e| format!("line {line_no}: {e}"))
         });

@@ -7,7 +7,7 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use payfleet::config::Settings;
 use payfleet::contract::{Event, IdempotencyKey};
-use payfleet::local::{EventTap, LocalFleet, isolated};
+use payfleet_tools::local::{EventTap, LocalFleet, isolated};
 use secrecy::ExposeSecret;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

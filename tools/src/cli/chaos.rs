@@ -1,0 +1,528 @@
+//! `payfleet chaos`: the money-safety proof anyone can repeat. Runs worker processes, a
+//! gateway, a reconciler and the sandbox (with faults on) as separate processes on the
+//! local RabbitMQ and Redis; publishes the demo's mix over every method and operation
+//! (with its bank-page customers and 3-D Secure confirmations); kill -9's a random worker every
+//! few seconds and restarts it; restarts RabbitMQ once and Redis once (losing all its
+//! data); waits for quiescence and prints one JSON verdict.
+
+use super::mix::{Mix, Outgoing, Sink};
+use super::processes::{Proc, child_env, free_port, wait_http};
+use crate::local::{EventTap, isolated};
+use anyhow::{Context, bail};
+use futures::future::BoxFuture;
+use payfleet::bus::trace_headers;
+use payfleet::bus::{self, Names, PublisherLink};
+use payfleet::config::Settings;
+use payfleet::contract::IdempotencyKey;
+use payfleet::telemetry::{Metrics, Readiness};
+use payfleet_sim::faults::{CallbackFaults, EndpointFaults};
+use payfleet_sim::{Faults, Stats};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::process::Command;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Distinct commands to publish (some are published twice on top).
+    #[arg(long, default_value_t = 5000)]
+    commands: usize,
+    /// Worker processes.
+    #[arg(long, default_value_t = 3)]
+    workers: usize,
+    /// Pause between two kill -9's of a random worker.
+    #[arg(long, default_value_t = 3000)]
+    kill_every_ms: u64,
+    /// Stop killing after this many kills (default: keep killing until 90% are done).
+    #[arg(long)]
+    max_kills: Option<usize>,
+    /// Restart RabbitMQ once mid-run (`rabbitmqctl stop_app` / `start_app`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    restart_broker: bool,
+    /// Restart Redis once mid-run, losing everything it held.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    restart_redis: bool,
+    /// Inject provider faults and lost, late and duplicated callbacks.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    faults: bool,
+    /// Commands published per second (so the run lasts long enough for the chaos).
+    #[arg(long, default_value_t = 150)]
+    rate: u32,
+    /// Seconds to wait for quiescence before judging.
+    #[arg(long, default_value_t = 900)]
+    timeout: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Verdict {
+    commands_published: usize,
+    publishes: usize,
+    commands_with_terminal_event: usize,
+    lost: usize,
+    /// Up to ten of the lost keys, with what the sandbox and Redis know of them.
+    lost_keys: Vec<serde_json::Value>,
+    /// Messages left in the dead-letter queue (reasons in the workers' logs).
+    dead_letters: u32,
+    keys_with_conflicting_terminal_statuses: usize,
+    /// Payment ids (ECommPay) and invoice ids (epay) executed more than once.
+    executed_more_than_once: usize,
+    /// Commands executed under more than one payment or invoice id.
+    keys_executed_under_several_ids: usize,
+    /// Ids the sandbox executed that neither a command's key nor any event names
+    /// (money moved that no command accounts for; expected 0).
+    executions_no_command_names: usize,
+    duplicate_submissions_refused: u64,
+    terminal: BTreeMap<&'static str, usize>,
+    /// Terminal statuses per `method.operation`.
+    terminal_by_method: BTreeMap<String, BTreeMap<&'static str, usize>>,
+    /// Banks of India purchases completed or declined at the bank page, and payouts
+    /// held until the payout window opened.
+    completed_at_the_bank: usize,
+    deferred_payouts: usize,
+    worker_kills: usize,
+    broker_restarts: usize,
+    redis_restarts: usize,
+    faults_injected: BTreeMap<String, u64>,
+    duration_seconds: f64,
+    logs: String,
+    ok: bool,
+}
+
+/// How long after the start the provider's payout window opens: payouts published
+/// before are held (deferred) until then.
+const WINDOW_OPENS_IN: Duration = Duration::from_secs(5);
+
+/// Publishes paced, and through broker restarts retries until confirmed (a repeat is
+/// just another duplicate for payfleet to recognise); remembers what it published.
+struct PacedSink {
+    link: PublisherLink,
+    pacer: tokio::sync::Mutex<tokio::time::Interval>,
+    publishes: AtomicUsize,
+    published: Mutex<HashSet<IdempotencyKey>>,
+}
+
+impl PacedSink {
+    fn new(link: PublisherLink, rate: u32) -> Self {
+        let mut ticks =
+            tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+        // After a stall (broker restart) keep the pace instead of bursting.
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        PacedSink {
+            link,
+            pacer: tokio::sync::Mutex::new(ticks),
+            publishes: AtomicUsize::new(0),
+            published: Mutex::default(),
+        }
+    }
+
+    fn published(&self) -> HashSet<IdempotencyKey> {
+        self.published.lock().expect("published lock").clone()
+    }
+}
+
+impl Sink for PacedSink {
+    fn send<'a>(&'a self, c: Outgoing<'a>) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.pacer.lock().await.tick().await;
+            loop {
+                let sent = match self.link.get().await {
+                    Ok(publisher) => publisher
+                        .publish_command(c.routing_key, c.body, trace_headers())
+                        .await
+                        .is_ok(),
+                    Err(_) => false,
+                };
+                if sent {
+                    self.publishes.fetch_add(1, Ordering::Relaxed);
+                    self.published
+                        .lock()
+                        .expect("published lock")
+                        .insert(c.key.clone());
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    }
+}
+
+fn chaos_faults() -> Faults {
+    Faults {
+        endpoints: [(
+            "*".to_owned(),
+            EndpointFaults {
+                error_rate: 0.02,
+                error_after_rate: 0.02,
+                timeout_rate: 0.01,
+                timeout_ms: 3000,
+                slow_ms: 0,
+                reset_rate: 0.01,
+                malformed_rate: 0.01,
+            },
+        )]
+        .into(),
+        callbacks: CallbackFaults {
+            loss_rate: 0.05,
+            duplicate_rate: 0.05,
+            late_rate: 0.05,
+            late_ms: 2000,
+        },
+    }
+}
+
+async fn run_cmd(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .with_context(|| format!("running {program}"))?;
+    if !out.status.success() {
+        bail!(
+            "{program} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+async fn restart_broker(url: &str) -> anyhow::Result<()> {
+    run_cmd("rabbitmqctl", &["stop_app"]).await?;
+    run_cmd("rabbitmqctl", &["start_app"]).await?;
+    for _ in 0..120 {
+        if bus::connect(url, "payfleet-chaos-probe").await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    bail!("RabbitMQ did not come back within 60 s")
+}
+
+async fn restart_redis(url: &str) -> anyhow::Result<()> {
+    if !url.starts_with("redis://127.0.0.1:6379") {
+        bail!("--restart-redis only restarts the local Redis at 127.0.0.1:6379, not {url}");
+    }
+    // SHUTDOWN closes the connection instead of answering; the error is expected.
+    let _ = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"])
+        .output()
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    run_cmd(
+        "redis-server",
+        &[
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    )
+    .await?;
+    for _ in 0..100 {
+        if let Ok(c) = redis::Client::open(url)
+            && let Ok(mut conn) = c.get_multiplexed_async_connection().await
+            && redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("Redis did not come back within 10 s")
+}
+
+async fn sandbox_stats(port: u16) -> anyhow::Result<Stats> {
+    Ok(
+        reqwest::get(format!("http://127.0.0.1:{port}/sandbox/stats"))
+            .await?
+            .json()
+            .await?,
+    )
+}
+
+pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let mut s = isolated(settings, "payfleet-chaos");
+    s.reconciler.time_scale = 0.005;
+    s.reconciler.interval_ms = 500;
+    s.worker.retry_delays_ms = vec![250, 1000, 3000, 8000];
+    s.worker.max_attempts = 10;
+    s.worker.lease_ms = 5000;
+    s.ecommpay.request_timeout_ms = 2000;
+    s.epay.request_timeout_ms = 2000;
+    // Banks of India payouts: the provider's clock starts just before Monday's window
+    // opens, so the first few are held (deferred) and the rest go at once.
+    let (clock_offset_ms, window_opens) = super::demo_india::clock(WINDOW_OPENS_IN);
+    s.ecommpay.clock_offset_ms = clock_offset_ms;
+    s.sandbox.clock_offset_ms = clock_offset_ms;
+    // The simulated Gate declines a purchase whose customer never came at the same
+    // scaled threshold time the reconciler judges it by.
+    s.sandbox.india_sale_threshold_ms =
+        (s.sandbox.india_sale_threshold_ms as f64 * s.reconciler.time_scale) as u64;
+    s.sandbox.callback_delay_ms = 100;
+    s.sandbox.callback_retry_ms = vec![500, 1000, 2000];
+    s.redis.retention_ms = 6 * 3_600_000;
+    let names = Names::new(&s.amqp.namespace);
+    let conn = bus::connect(&s.amqp.url, "payfleet-chaos").await?;
+    bus::declare(
+        &conn.create_channel().await?,
+        &names,
+        s.amqp.delivery_limit,
+        &s.worker.retry_delays_ms,
+        true,
+    )
+    .await?;
+    let _ = conn.close(200, "declared".into()).await;
+
+    let logs = std::env::temp_dir().join(&s.amqp.namespace);
+    std::fs::create_dir_all(&logs)?;
+    let (sandbox_port, gateway_port) = (free_port()?, free_port()?);
+    let env = child_env(&s, sandbox_port, gateway_port);
+    let proc = |name: &str, args: &[&str]| Proc {
+        name: name.to_owned(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        env: env.clone(),
+        log: logs.join(format!("{name}.log")),
+        child: None,
+    };
+    let mut services = vec![
+        proc("sandbox", &["sandbox"]),
+        proc("gateway", &["gateway"]),
+        proc("reconciler", &["reconciler"]),
+    ];
+    for p in &mut services {
+        p.start()?;
+    }
+    let mut workers: Vec<Proc> = (0..args.workers.max(1))
+        .map(|i| {
+            let name = format!("worker-{i}");
+            proc(&name, &["worker", "--name", &name])
+        })
+        .collect();
+    for w in &mut workers {
+        w.start()?;
+    }
+    wait_http(&format!("http://127.0.0.1:{sandbox_port}/healthz")).await?;
+    wait_http(&format!("http://127.0.0.1:{gateway_port}/healthz")).await?;
+    if args.faults {
+        reqwest::Client::new()
+            .put(format!("http://127.0.0.1:{sandbox_port}/sandbox/faults"))
+            .json(&chaos_faults())
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+
+    let tap = EventTap::on_queue(&s.amqp.url, &names.events_queue()).await?;
+    let run_id = &s.amqp.namespace[s.amqp.namespace.len() - 6..];
+    let mix = Arc::new(Mix::plan(run_id, args.commands));
+    let planned: Vec<IdempotencyKey> = mix.planned().map(|p| p.key.clone()).collect();
+    let sink = Arc::new(PacedSink::new(
+        PublisherLink::new(
+            &s.amqp.url,
+            "payfleet-chaos-publisher",
+            names.clone(),
+            Arc::new(Metrics::new("chaos")),
+            Readiness::default(),
+        ),
+        args.rate,
+    ));
+    let publisher = {
+        let (mix, sink, tap) = (mix.clone(), sink.clone(), tap.clone());
+        let timeout = Duration::from_secs(args.timeout);
+        tokio::spawn(async move {
+            let driven = mix.drive(&*sink, &tap, window_opens, timeout).await;
+            sink.link.close().await;
+            driven
+        })
+    };
+
+    let progress = |tap: &EventTap| {
+        let done = tap.terminal_by_key();
+        planned.iter().filter(|k| done.contains_key(*k)).count() as f64
+            / planned.len().max(1) as f64
+    };
+    let all_published_ended = |tap: &EventTap| {
+        let done = tap.terminal_by_key();
+        sink.published().iter().all(|k| done.contains_key(k))
+    };
+    let (mut kills, mut broker_restarts, mut redis_restarts) = (0, 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let mut next_kill = Instant::now() + Duration::from_millis(args.kill_every_ms);
+    let mut publisher = Some(publisher);
+    let mut driven = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let p = progress(&tap);
+        if publisher.as_ref().is_some_and(|h| h.is_finished()) {
+            driven = Some(publisher.take().expect("checked").await??);
+        }
+        // Done once everything published has ended (a 3-D Secure confirmation is not
+        // published for a transfer that ended without asking for it).
+        if publisher.is_none() && all_published_ended(&tap) || Instant::now() > deadline {
+            break;
+        }
+        let killing = (p < 0.9 || publisher.is_some()) && args.max_kills.is_none_or(|m| kills < m);
+        if killing && Instant::now() >= next_kill {
+            let i = rand::random_range(0..workers.len());
+            workers[i].kill9().await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            workers[i].start()?;
+            kills += 1;
+            next_kill = Instant::now() + Duration::from_millis(args.kill_every_ms);
+        }
+        // The restarts come after the first kill, so every run has both.
+        let killed_first = kills > 0 || args.max_kills == Some(0);
+        if args.restart_broker && broker_restarts == 0 && p >= 0.3 && killed_first {
+            eprintln!("chaos: restarting RabbitMQ");
+            restart_broker(&s.amqp.url).await?;
+            broker_restarts += 1;
+        }
+        if args.restart_redis && redis_restarts == 0 && p >= 0.6 {
+            eprintln!("chaos: restarting Redis (everything in it is lost)");
+            restart_redis(&s.redis.url).await?;
+            redis_restarts += 1;
+        }
+    }
+    if let Some(unfinished) = publisher {
+        unfinished.abort();
+    }
+    // Late duplicates have a moment to show up before the verdict.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stats = sandbox_stats(sandbox_port).await?;
+    let published = sink.published();
+    let keys: Vec<&IdempotencyKey> = planned.iter().filter(|k| published.contains(*k)).collect();
+    let events = tap.events();
+    // Every payment or invoice id a command's events name.
+    let mut ids: HashMap<&IdempotencyKey, BTreeSet<&str>> = HashMap::new();
+    // `method.operation` of each command, from any of its events (one published
+    // from a callback after Redis lost the record carries neither).
+    let mut kinds: HashMap<&IdempotencyKey, String> = HashMap::new();
+    for e in &events {
+        if let Some(id) = &e.payment_id {
+            ids.entry(&e.idempotency_key).or_default().insert(id);
+        }
+        if let (Some(m), Some(o)) = (e.method, e.operation) {
+            kinds
+                .entry(&e.idempotency_key)
+                .or_insert_with(|| format!("{}.{}", m.as_str(), o.as_str()));
+        }
+    }
+    let executions = |k: &IdempotencyKey| -> BTreeMap<&str, u64> {
+        let ids = ids.get(k).into_iter().flatten();
+        ids.filter_map(|id| Some((*id, *stats.executed.get(*id)?)))
+            .collect()
+    };
+    let named: HashSet<&str> = ids
+        .values()
+        .flatten()
+        .copied()
+        .chain(published.iter().map(IdempotencyKey::as_str))
+        .collect();
+    let unnamed = stats
+        .executed
+        .keys()
+        .filter(|id| !named.contains(id.as_str()))
+        .count();
+    let by_key = tap.terminal_by_key();
+    let mut india = driven.map(|d| d.india).unwrap_or_default();
+    super::demo_india::explain(&mut india, &tap, &mix.india);
+    let mut terminal: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut terminal_by_method: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
+    let (mut with_terminal, mut conflicting, mut under_several_ids) = (0, 0, 0);
+    for k in &keys {
+        if executions(k).len() > 1 {
+            under_several_ids += 1;
+        }
+        let Some(events) = by_key.get(*k) else {
+            continue;
+        };
+        with_terminal += 1;
+        let statuses: BTreeSet<_> = events.iter().map(|e| e.status.as_str()).collect();
+        if statuses.len() > 1 {
+            conflicting += 1;
+        }
+        let first = &events[0];
+        *terminal.entry(first.status.as_str()).or_default() += 1;
+        let kind = kinds.get(*k).cloned().unwrap_or_else(|| "unparsed".into());
+        *terminal_by_method
+            .entry(kind)
+            .or_default()
+            .entry(first.status.as_str())
+            .or_default() += 1;
+    }
+    for w in &mut workers {
+        w.terminate().await;
+    }
+    for p in services.iter_mut().rev() {
+        p.terminate().await;
+    }
+    let mut dead_letters = 0;
+    if let Ok(conn) = bus::connect(&s.amqp.url, "payfleet-chaos-cleanup").await {
+        let ch = conn.create_channel().await?;
+        dead_letters = bus::queue_depth(&ch, &names.dead())
+            .await
+            .unwrap_or_default();
+        let _ = bus::delete_all(&ch, &names, &s.worker.retry_delays_ms).await;
+        let _ = conn.close(200, "bye".into()).await;
+    }
+    let store = payfleet::app::connect_store(&s).await?;
+    let mut lost_keys = Vec::new();
+    for k in keys.iter().filter(|k| !by_key.contains_key(**k)).take(10) {
+        let seen: Vec<&str> = events
+            .iter()
+            .filter(|e| &e.idempotency_key == *k)
+            .map(|e| e.status.as_str())
+            .collect();
+        lost_keys.push(serde_json::json!({
+            "key": k,
+            "events": seen,
+            "sandbox_executed": executions(k),
+            "record": store.record(k).await.unwrap_or_default(),
+        }));
+    }
+    let lost = keys.len() - with_terminal;
+    let verdict = Verdict {
+        commands_published: keys.len(),
+        publishes: sink.publishes.load(Ordering::Relaxed),
+        commands_with_terminal_event: with_terminal,
+        lost,
+        lost_keys,
+        dead_letters,
+        keys_with_conflicting_terminal_statuses: conflicting,
+        executed_more_than_once: stats.executed_more_than_once.len(),
+        keys_executed_under_several_ids: under_several_ids,
+        executions_no_command_names: unnamed,
+        duplicate_submissions_refused: stats.duplicate_submissions_refused,
+        terminal,
+        terminal_by_method,
+        completed_at_the_bank: india.completed_at_the_bank,
+        deferred_payouts: india.deferred_payouts,
+        worker_kills: kills,
+        broker_restarts,
+        redis_restarts,
+        faults_injected: stats.faults,
+        duration_seconds: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        logs: logs.display().to_string(),
+        ok: lost == 0
+            && conflicting == 0
+            && stats.executed_more_than_once.is_empty()
+            && under_several_ids == 0,
+    };
+    println!("{}", serde_json::to_string(&verdict)?);
+    Ok(if verdict.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

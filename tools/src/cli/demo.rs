@@ -1,0 +1,205 @@
+//! `payfleet demo`: sandbox, gateway and workers in one process, a varied batch of
+//! HomeBank payouts (some succeed, some decline, some invalid, some published twice),
+//! and a verdict: every command in exactly one terminal state, nothing paid twice.
+
+use crate::local::{EventTap, LocalFleet, isolated};
+use payfleet::config::Settings;
+use payfleet::contract::{EventStatus, IdempotencyKey};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Distinct commands to publish (duplicates come on top).
+    #[arg(long, default_value_t = 100)]
+    count: usize,
+    /// Workers to run.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Seconds to wait for every terminal event.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+}
+
+/// One demo command: its body, what it should end as, and how often it is published.
+#[derive(Clone)]
+pub struct Planned {
+    pub key: IdempotencyKey,
+    pub body: String,
+    pub routing_key: &'static str,
+    pub expect: EventStatus,
+    pub copies: usize,
+}
+
+/// The demo's mix, deterministic for a given run id.
+pub fn plan(run: &str, count: usize) -> Vec<Planned> {
+    (0..count)
+        .map(|i| {
+            let key = IdempotencyKey::parse(format!("demo-{run}-{i}")).expect("demo keys are valid");
+            let (customer, amount, currency, phone, expect) = match i % 10 {
+                6 => (format!("decline-{i}"), 5_000_00, "KZT", "77074544579", EventStatus::Declined),
+                7 => match (i / 10) % 3 {
+                    // Below 4,000.00 KZT only multiples of 2,000.00 are allowed.
+                    0 => (format!("c{i}"), 3_000_00, "KZT", "77074544579", EventStatus::Rejected),
+                    1 => (format!("c{i}"), 2_000_00, "KZT", "not-a-phone", EventStatus::Rejected),
+                    _ => (format!("c{i}"), 10_000, "INR", "77074544579", EventStatus::Rejected),
+                },
+                n => {
+                    let (amount, currency) = [(2_000_00, "KZT"), (7_000_00, "KZT"), (15_000, "USD"), (9_900, "EUR"), (250_000, "RUB")][n % 5];
+                    (format!("c{i}"), amount, currency, "77074544579", EventStatus::Succeeded)
+                }
+            };
+            let body = json!({
+                "version": 1,
+                "idempotency_key": key,
+                "method": "homebank",
+                "operation": "payout",
+                "amount": { "minor": amount, "currency": currency },
+                "details": { "customer": { "id": customer, "phone": phone, "ip_address": "10.1.2.3" } },
+            });
+            Planned {
+                key,
+                body: body.to_string(),
+                routing_key: "ecommpay.payout",
+                expect,
+                copies: if i % 10 >= 8 { 2 } else { 1 },
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub commands: usize,
+    pub published: usize,
+    pub terminal: BTreeMap<&'static str, usize>,
+    pub deferred_or_pending: usize,
+    pub without_terminal_event: usize,
+    pub with_several_terminal_events: usize,
+    pub with_unexpected_outcome: usize,
+    pub payouts_executed_twice: usize,
+    pub duplicate_submissions_refused: u64,
+    /// The Banks of India share of the commands.
+    pub banks_of_india: super::demo_india::Report,
+    pub elapsed_seconds: f64,
+    pub commands_per_second: f64,
+    pub ok: bool,
+}
+
+pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let mut settings = isolated(settings, "payfleet-demo");
+    settings.sandbox.callback_delay_ms = 50;
+    let (clock_offset_ms, window_opens) = super::demo_india::clock(super::demo_india::OPENS_IN);
+    settings.ecommpay.clock_offset_ms = clock_offset_ms;
+    settings.sandbox.clock_offset_ms = clock_offset_ms;
+    let fleet = LocalFleet::start(settings, args.workers.max(1)).await?;
+    let tap = EventTap::start(&fleet).await?;
+    let (conn, publisher) = fleet.publisher().await?;
+    let run_id = &fleet.settings.amqp.namespace[fleet.settings.amqp.namespace.len() - 6..];
+    let mix = super::mix::Mix::plan(run_id, args.count);
+    let started = Instant::now();
+    let wait = Duration::from_secs(args.timeout);
+    let driven = mix.drive(&publisher, &tap, window_opens, wait).await?;
+    let (published, mut india_report) = (driven.publishes, driven.india);
+    let planned: Vec<Planned> = mix.planned().cloned().collect();
+    let keys: Vec<IdempotencyKey> = planned.iter().map(|p| p.key.clone()).collect();
+    tap.wait_terminal(&keys, wait).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    // Give late duplicates a moment to show up before judging.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let by_key = tap.terminal_by_key();
+    super::demo_india::explain(&mut india_report, &tap, &mix.india);
+    let stats = fleet.sandbox.stats();
+    let mut terminal: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let (mut missing, mut several, mut unexpected) = (0, 0, 0);
+    for p in &planned {
+        match by_key.get(&p.key).map(Vec::as_slice) {
+            None | Some([]) => missing += 1,
+            Some([one]) => {
+                *terminal.entry(one.status.as_str()).or_default() += 1;
+                if one.status != p.expect {
+                    unexpected += 1;
+                }
+            }
+            Some(_) => several += 1,
+        }
+    }
+    let summary = Summary {
+        commands: planned.len(),
+        published,
+        terminal,
+        deferred_or_pending: 0,
+        without_terminal_event: missing,
+        with_several_terminal_events: several,
+        with_unexpected_outcome: unexpected,
+        payouts_executed_twice: stats.executed_more_than_once.len(),
+        duplicate_submissions_refused: stats.duplicate_submissions_refused,
+        banks_of_india: india_report,
+        elapsed_seconds: (elapsed * 1000.0).round() / 1000.0,
+        commands_per_second: (planned.len() as f64 / elapsed * 10.0).round() / 10.0,
+        ok: missing == 0
+            && several == 0
+            && unexpected == 0
+            && stats.executed_more_than_once.is_empty(),
+    };
+    publisher.close().await;
+    let _ = conn.close(200, "bye".into()).await;
+    fleet.stop().await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print_table(&summary);
+    }
+    Ok(if summary.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_table(s: &Summary) {
+    println!(
+        "payfleet demo: {} commands ({} publishes)",
+        s.commands, s.published
+    );
+    println!("{:<32} {:>8}", "terminal status", "count");
+    for (status, n) in &s.terminal {
+        println!("{status:<32} {n:>8}");
+    }
+    for (label, n) in [
+        ("without a terminal event", s.without_terminal_event),
+        (
+            "with several terminal events",
+            s.with_several_terminal_events,
+        ),
+        ("with an unexpected outcome", s.with_unexpected_outcome),
+        ("payouts executed twice", s.payouts_executed_twice),
+    ] {
+        println!("{label:<32} {n:>8}");
+    }
+    println!(
+        "{:<32} {:>8}",
+        "duplicates refused by provider", s.duplicate_submissions_refused
+    );
+    println!("{:<32} {:>8.3}", "elapsed seconds", s.elapsed_seconds);
+    println!(
+        "{:<32} {:>8.1}",
+        "commands per second", s.commands_per_second
+    );
+    let india = &s.banks_of_india;
+    println!(
+        "Banks of India: {} purchases ({} completed or declined at the bank page by a simulated customer), {} payouts, {} refunds",
+        india.purchases, india.completed_at_the_bank, india.payouts, india.refunds
+    );
+    println!(
+        "deferred payouts: {}: {}",
+        india.deferred_payouts, india.note
+    );
+    println!("verdict: {}", if s.ok { "OK" } else { "FAILED" });
+}

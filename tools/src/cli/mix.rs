@@ -1,0 +1,165 @@
+//! The mix over every method and operation, and what publishes it: HomeBank payouts,
+//! Banks of India purchases (completed or declined at the bank page), payouts and
+//! refunds, Halyk epay Google Pay payments and P2P transfers (3-D Secure ones confirmed
+//! with `epay.confirm_3ds`). `payfleet demo` publishes it straight to the broker,
+//! `payfleet chaos` paced and through broker restarts, both with the same drivers.
+
+use super::demo::Planned;
+use super::demo_india::{IndiaPlanned, Report};
+use crate::local::EventTap;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use payfleet::bus::Publisher;
+use payfleet::bus::trace_headers;
+use payfleet::contract::{Event, EventStatus, IdempotencyKey};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Publishes awaiting their confirm at once, per driver.
+const IN_FLIGHT: usize = 64;
+
+/// One command to publish.
+#[derive(Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub key: &'a IdempotencyKey,
+    pub routing_key: &'a str,
+    pub body: &'a [u8],
+}
+
+impl<'a> Outgoing<'a> {
+    fn of(p: &'a Planned) -> Self {
+        Outgoing {
+            key: &p.key,
+            routing_key: p.routing_key,
+            body: p.body.as_bytes(),
+        }
+    }
+}
+
+/// Where the drivers publish commands.
+pub trait Sink: Sync {
+    /// Publishes one command, confirmed by the broker.
+    fn send<'a>(&'a self, c: Outgoing<'a>) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
+impl Sink for Publisher {
+    fn send<'a>(&'a self, c: Outgoing<'a>) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.publish_command(c.routing_key, c.body, trace_headers())
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+/// Publishes every copy of `planned`, `IN_FLIGHT` at a time; returns the publishes.
+pub async fn send_all<'a, S: Sink>(
+    sink: &'a S,
+    planned: impl Iterator<Item = &'a Planned>,
+) -> anyhow::Result<usize> {
+    // A plain loop rather than stream combinators: their closures make the future
+    // too general to be proven `Send` when it is spawned.
+    let mut jobs: Vec<&Planned> = planned
+        .flat_map(|p| std::iter::repeat_n(p, p.copies))
+        .collect();
+    jobs.reverse();
+    let mut running = FuturesUnordered::new();
+    let mut sent = 0;
+    loop {
+        while running.len() < IN_FLIGHT {
+            let Some(p) = jobs.pop() else { break };
+            running.push(sink.send(Outgoing::of(p)));
+        }
+        match running.next().await {
+            Some(r) => {
+                r?;
+                sent += 1;
+            }
+            None => return Ok(sent),
+        }
+    }
+}
+
+/// What a driver has seen on the tap so far, read incrementally.
+#[derive(Default)]
+pub struct Seen {
+    read: usize,
+    /// The first `action_required` event of each key.
+    pub asked: HashMap<IdempotencyKey, Event>,
+    /// The first terminal status of each key.
+    pub terminal: HashMap<IdempotencyKey, EventStatus>,
+}
+
+impl Seen {
+    pub fn update(&mut self, tap: &EventTap) {
+        for e in tap.events_from(self.read) {
+            self.read += 1;
+            if e.status == EventStatus::ActionRequired {
+                self.asked.entry(e.idempotency_key.clone()).or_insert(e);
+            } else if e.status.is_terminal() {
+                self.terminal.entry(e.idempotency_key).or_insert(e.status);
+            }
+        }
+    }
+}
+
+/// The mix, deterministic for a run id.
+pub struct Mix {
+    /// Published at once: HomeBank payouts and epay commands (epay's 3-D Secure
+    /// confirmations among them, published once their transfer asks).
+    pub queued: Vec<Planned>,
+    /// The Banks of India share, published wave by wave.
+    pub india: Vec<IndiaPlanned>,
+}
+
+/// What driving the mix did.
+pub struct Driven {
+    pub publishes: usize,
+    pub india: Report,
+}
+
+impl Mix {
+    /// `count` commands: a fifth go to Halyk epay, three in ten are Banks of India
+    /// ones, the rest HomeBank payouts.
+    pub fn plan(run: &str, count: usize) -> Mix {
+        let epay = count / 5;
+        let india = count * 3 / 10;
+        let mut queued = super::demo::plan(run, count - epay - india);
+        queued.extend(super::demo_epay::plan(run, epay));
+        Mix {
+            queued,
+            india: super::demo_india::plan(run, india),
+        }
+    }
+
+    /// Every planned command.
+    pub fn planned(&self) -> impl Iterator<Item = &Planned> {
+        self.queued
+            .iter()
+            .chain(self.india.iter().map(|p| &p.planned))
+    }
+
+    /// Publishes the whole mix, plays the Banks of India customers and confirms 3-D
+    /// Secure transfers, until every command was published (or `timeout`); the caller
+    /// then waits for the terminal events.
+    pub async fn drive<S: Sink>(
+        &self,
+        sink: &S,
+        tap: &EventTap,
+        window_opens: Instant,
+        timeout: Duration,
+    ) -> anyhow::Result<Driven> {
+        let confirmations = super::demo_epay::confirmations(&self.queued);
+        let (queued, india, confirmed) = tokio::join!(
+            send_all(sink, self.queued.iter()),
+            super::demo_india::drive(sink, tap, &self.india, window_opens, timeout),
+            super::demo_epay::confirm_3ds(tap, sink, confirmations, timeout),
+        );
+        let (india, india_publishes) = india?;
+        Ok(Driven {
+            publishes: queued? + india_publishes + confirmed,
+            india,
+        })
+    }
+}
