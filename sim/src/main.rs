@@ -17,7 +17,14 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("payfleet-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("payfleet-sim: {e:#}");
@@ -26,8 +33,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::load(cli.config.as_deref())?;
+async fn run(settings: Settings) -> anyhow::Result<()> {
     payfleet::telemetry::init_logging(&settings.telemetry);
     let shutdown = Shutdown::default();
     let (addr, _, task) = payfleet_sim::spawn(&settings, &shutdown).await?;
