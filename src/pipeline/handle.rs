@@ -6,7 +6,7 @@ use super::announce::{AnnounceError, Announcement, Announcer};
 use crate::bus::{DeliveryInfo, PublishError, Publisher};
 use crate::config::WorkerSettings;
 use crate::contract::command::{self, Decoded, Invalid};
-use crate::contract::{Command, EventStatus};
+use crate::contract::{Command, EventStatus, FingerprintKey};
 use crate::providers::{Provider, ProviderError, Status, Submission};
 use crate::state::{
     Claim, ClaimMode, Lease, Meta, Outcome, RejectVerdict, State, StateStore, StoreError,
@@ -98,6 +98,8 @@ pub struct Handler {
     /// `amqp.delivery_limit`: the quorum queue dead-letters a command handed back more
     /// often than this, whole; the handler does it first, with card data redacted.
     pub delivery_limit: u32,
+    /// Keys the card data in command fingerprints.
+    pub fingerprint_key: FingerprintKey,
 }
 
 /// One delivery, as the handler sees it.
@@ -129,7 +131,7 @@ impl Handler {
             );
         }
         let started = Instant::now();
-        let decoded = command::decode(msg.body);
+        let decoded = command::decode(msg.body, &self.fingerprint_key);
         self.metrics
             .stage("validate", started.elapsed().as_secs_f64());
         let span = tracing::Span::current();
@@ -177,7 +179,7 @@ impl Handler {
         reason: &str,
     ) -> Result<Handled, HandleError> {
         // Card data never goes to the dead-letter queue.
-        let body = crate::providers::epay::card::redact(msg.body);
+        let body = crate::contract::card::redact(msg.body);
         self.publisher
             .dead_letter(msg.routing_key, &body, msg.info.headers.clone(), reason)
             .await?;
@@ -789,7 +791,7 @@ impl Handler {
         }
         // The broker may drop a message that expires while it shuts down: should this
         // one never come back, the reconciler looks at the command anyway.
-        let key = match command::decode(msg.body) {
+        let key = match command::decode(msg.body, &self.fingerprint_key) {
             Decoded::Valid(c) => Some(c.key),
             Decoded::Invalid(i) => Some(i.key),
             Decoded::Undecodable(_) => None,

@@ -6,6 +6,7 @@
 use super::handle::{HandleError, Handler, Incoming};
 use crate::bus::{self, CommandConsumer, DeliveryInfo, Names, Publisher};
 use crate::config::Settings;
+use crate::contract::FingerprintKey;
 use crate::ratelimit::{Global, RateLimiter};
 use crate::state::{StateStore, StoreError};
 use crate::telemetry::{Metrics, Readiness};
@@ -25,6 +26,7 @@ pub struct Worker {
     ready: Readiness,
     name: String,
     limiter: Arc<RateLimiter>,
+    fingerprint_key: FingerprintKey,
 }
 
 /// Stops a running worker: `stop()` then await the task.
@@ -46,6 +48,7 @@ impl Worker {
         metrics: Arc<Metrics>,
         ready: Readiness,
         name: String,
+        fingerprint_key: FingerprintKey,
     ) -> Self {
         let client = redis::Client::open(settings.redis.url.as_str())
             .expect("the Redis URL parsed when the store connected");
@@ -62,6 +65,7 @@ impl Worker {
             metrics,
             ready,
             name,
+            fingerprint_key,
         }
     }
 
@@ -117,6 +121,7 @@ impl Worker {
             settings: s.worker.clone(),
             limiter: self.limiter.clone(),
             delivery_limit: s.amqp.delivery_limit,
+            fingerprint_key: self.fingerprint_key.clone(),
         });
         let mut consumer =
             CommandConsumer::start(&conn, &names, s.amqp.prefetch, &self.name).await?;
