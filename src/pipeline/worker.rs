@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::contract::FingerprintKey;
 use crate::ratelimit::{Global, RateLimiter};
 use crate::state::{StateStore, StoreError};
+use crate::telemetry::label::{Finished, NoEvent, Service, Stage};
 use crate::telemetry::{Metrics, Readiness};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
@@ -82,7 +83,7 @@ impl Worker {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     self.ready.set(false);
-                    self.metrics.reconnect("amqp", &e.to_string());
+                    self.metrics.reconnect(Service::Amqp, &e.to_string());
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = stop.changed() => return Ok(()),
@@ -210,7 +211,7 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
         (now - sent as f64 / 1000.0).max(0.0)
     });
     if let Some(wait) = queue_wait {
-        metrics.stage("queue_wait", wait);
+        metrics.stage(Stage::QueueWait, wait);
     }
     let span = tracing::info_span!(
         "command",
@@ -259,7 +260,7 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
                     && (r.is_io_error() || r.is_connection_dropped() || r.is_connection_refusal())
                 {
                     // The connection manager reconnects on the next command.
-                    metrics.reconnect("redis", &r.to_string());
+                    metrics.reconnect(Service::Redis, &r.to_string());
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let requeue = BasicNackOptions {
@@ -267,7 +268,8 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
                     ..Default::default()
                 };
                 let _ = delivery.nack(requeue).await;
-                metrics.command_finished(provider, labels.method, labels.operation, "handed_back");
+                let outcome = Finished::NoEvent(NoEvent::HandedBack);
+                metrics.command_finished(provider, labels.method, labels.operation, outcome);
             }
         }
     }

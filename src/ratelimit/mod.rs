@@ -24,6 +24,7 @@ pub use global::{Answer, Global};
 pub use crate::config::{Limit, RateLimitSettings};
 use crate::contract::{DEFAULT_ACCOUNT, ProviderName};
 use crate::telemetry::Metrics;
+use crate::telemetry::label::{RateLimitDecision, Stage};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -161,7 +162,7 @@ impl RateLimiter {
         let provider = key.provider.as_str();
         self.metrics.rate_limit(provider, label, seconds);
         self.metrics
-            .stage("rate_limit", started.elapsed().as_secs_f64());
+            .stage(Stage::RateLimit, started.elapsed().as_secs_f64());
         decision
     }
 
@@ -171,7 +172,7 @@ impl RateLimiter {
         limit: Limit,
         requests: u32,
         ticket: Option<u64>,
-    ) -> (Decision, &'static str) {
+    ) -> (Decision, RateLimitDecision) {
         let local = self.local(key, limit);
         let max_wait = self.max_wait();
         // In front: this worker alone already sends at the fleet's limit, so Redis
@@ -180,7 +181,10 @@ impl RateLimiter {
         if let Some(wait) = local.front_wait(requests) {
             if wait > max_wait {
                 let after = wait;
-                return (Decision::Defer { after, ticket }, "deferred");
+                return (
+                    Decision::Defer { after, ticket },
+                    RateLimitDecision::Deferred,
+                );
             }
             tokio::time::sleep(wait).await;
             waited = wait;
@@ -199,11 +203,11 @@ impl RateLimiter {
                 Decision::Go {
                     waited: waited + more,
                 },
-                "fallback",
+                RateLimitDecision::Fallback,
             ),
             None => (
                 Decision::defer(local.fallback_period().max(max_wait)),
-                "deferred",
+                RateLimitDecision::Deferred,
             ),
         }
     }
@@ -216,7 +220,7 @@ impl RateLimiter {
         requests: u32,
         mut ticket: Option<u64>,
         waited: Duration,
-    ) -> Option<(Decision, &'static str)> {
+    ) -> Option<(Decision, RateLimitDecision)> {
         let max_wait = self.max_wait();
         let timeout = Duration::from_millis(self.settings.redis_timeout_ms);
         // A slot is a moment: a request that wakes much later than its slot (the
@@ -238,13 +242,20 @@ impl RateLimiter {
                         continue;
                     }
                     let waited = waited + asked.elapsed();
-                    let label = if wait.is_zero() { "allowed" } else { "waited" };
+                    let label = if wait.is_zero() {
+                        RateLimitDecision::Allowed
+                    } else {
+                        RateLimitDecision::Waited
+                    };
                     return Some((Decision::Go { waited }, label));
                 }
                 Ok(Ok(Answer::Defer { after, ticket })) => {
                     self.redis_answered();
                     let ticket = Some(ticket);
-                    return Some((Decision::Defer { after, ticket }, "deferred"));
+                    return Some((
+                        Decision::Defer { after, ticket },
+                        RateLimitDecision::Deferred,
+                    ));
                 }
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => "the limiter call timed out".to_owned(),
@@ -255,12 +266,12 @@ impl RateLimiter {
             let silent = self.since_start_ms() - self.redis_ok_at.load(Ordering::Relaxed);
             if silent < self.settings.redis_grace_ms {
                 tracing::debug!(error, "rate limiter: no answer from Redis; deferring");
-                return Some((Decision::defer(max_wait), "deferred"));
+                return Some((Decision::defer(max_wait), RateLimitDecision::Deferred));
             }
             self.redis_failed(&error);
             return None;
         }
-        Some((Decision::defer(max_wait), "deferred"))
+        Some((Decision::defer(max_wait), RateLimitDecision::Deferred))
     }
 
     fn redis_answered(&self) {
