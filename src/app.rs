@@ -295,3 +295,19 @@ pub fn spawn_sandbox_on(
     let (addr, task) = serve_on(listener, sandbox::router(sb.clone()), shutdown.wait())?;
     Ok((addr, sb, task))
 }
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_worker_without_the_fingerprint_key_refuses_to_start() {
+        let settings = crate::config::Settings::load_from(None, Default::default()).unwrap();
+        let shutdown = super::Shutdown::default();
+        let err = super::spawn_worker(&settings, "w", &shutdown, false)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("PAYFLEET__EPAY__FINGERPRINT_KEY"),
+            "{err}"
+        );
+    }
+}
