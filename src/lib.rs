@@ -4,7 +4,8 @@
 //! them with Redis, call the payment providers and publish every outcome as an event.
 //!
 //! Map of the crate:
-//! - [`contract`]: the bus contract v1 (commands, events, `Amount`, `IdempotencyKey`).
+//! - [`contract`]: the bus contract v1 (commands and each method's fields, events,
+//!   `Amount`, `IdempotencyKey`, payment states, the card-data policy); imports nothing.
 //! - [`bus`]: RabbitMQ topology, confirmed publishing, consuming.
 //! - [`state`]: the Redis state machine that keeps a payment from being paid twice.
 //! - [`pipeline`]: the worker: consume → validate → claim → provider → record → publish → ack.

@@ -12,6 +12,9 @@ use crate::pipeline::Providers;
 use crate::pipeline::announce::{Announcement, Announcer};
 use crate::providers::Status;
 use crate::state::{Meta, Outcome, Settle, State, StateStore, TRACE_FIELD};
+use crate::telemetry::label::{
+    ProviderRequest, ReconcilerAction as Action, RequestResult, Service,
+};
 use crate::telemetry::{Metrics, Readiness};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -42,30 +45,6 @@ pub struct Reconciler {
     pub owner: String,
 }
 
-/// What one check did, as a bounded metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Settled,
-    Expired,
-    NeverSent,
-    StillOpen,
-    Dropped,
-    Error,
-}
-
-impl Action {
-    fn label(self) -> &'static str {
-        match self {
-            Action::Settled => "settled",
-            Action::Expired => "expired",
-            Action::NeverSent => "never_sent",
-            Action::StillOpen => "still_open",
-            Action::Dropped => "dropped",
-            Action::Error => "error",
-        }
-    }
-}
-
 impl Reconciler {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.interval);
@@ -94,7 +73,7 @@ impl Reconciler {
                 }
                 Err(e) => {
                     self.ready.set(false);
-                    self.metrics.reconnect("redis", &e.to_string());
+                    self.metrics.reconnect(Service::Redis, &e.to_string());
                 }
             }
         }
@@ -120,7 +99,7 @@ impl Reconciler {
                         Action::Error
                     }
                 };
-                self.metrics.reconciler_action(action.label());
+                self.metrics.reconciler_action(action);
             })
             .await;
         Ok(n)
@@ -185,8 +164,10 @@ impl Reconciler {
         self.metrics.provider_call(
             method.provider().as_str(),
             method.as_str(),
-            "status",
-            status.as_ref().map_or_else(|e| e.class(), |_| "ok"),
+            ProviderRequest::Status,
+            status
+                .as_ref()
+                .map_or_else(|e| e.class(), |_| RequestResult::Ok),
             started.elapsed().as_secs_f64(),
         );
         let (to, outcome, action) = match status {
@@ -233,7 +214,7 @@ impl Reconciler {
                 return Ok(Action::StillOpen);
             }
         } else if let Settle::Applied { meta, .. } = settled {
-            self.metrics.transition(to.as_str());
+            self.metrics.transition(to);
             let status = to
                 .terminal_event()
                 .expect("the reconciler settles final states");

@@ -7,7 +7,7 @@ mod common;
 use chrono::{DateTime, Utc};
 use common::{TestFleet, settings, spawn_app_with};
 use payfleet::config::Settings;
-use payfleet::contract::command::Fingerprint;
+use payfleet::contract::Fingerprint;
 use payfleet::contract::{Event, EventStatus, IdempotencyKey, Method, Operation};
 use payfleet::providers::ecommpay::india_banks::Direction;
 use payfleet::providers::ecommpay::india_hours::OffsetClock;

@@ -9,6 +9,7 @@ use super::settle::{Settled, apply};
 use crate::contract::{IdempotencyKey, Operation};
 use crate::providers::ecommpay::{callback, signature};
 use crate::state::{Meta, State};
+use crate::telemetry::label::{CallbackResult, LagSince};
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
 use axum::http::{HeaderMap, StatusCode};
@@ -25,7 +26,7 @@ pub async fn callback(
 ) -> (StatusCode, &'static str) {
     gw.metrics.callback_received(PROVIDER);
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        gw.metrics.callback(PROVIDER, "malformed");
+        gw.metrics.callback(PROVIDER, CallbackResult::Malformed);
         return (StatusCode::BAD_REQUEST, "body is not JSON");
     };
     // Signed with the key of the project it is about: one of the fleet's accounts. The
@@ -36,7 +37,8 @@ pub async fn callback(
             .any(|key| signed.verified_by(key.expose_secret().as_bytes()))
     });
     if !authentic {
-        gw.metrics.callback(PROVIDER, "refused_signature");
+        gw.metrics
+            .callback(PROVIDER, CallbackResult::RefusedSignature);
         return (StatusCode::BAD_REQUEST, "signature mismatch");
     }
     gw.metrics.callback_verified(PROVIDER);
@@ -44,7 +46,7 @@ pub async fn callback(
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "authentic callback that cannot be read");
-            gw.metrics.callback(PROVIDER, "malformed");
+            gw.metrics.callback(PROVIDER, CallbackResult::Malformed);
             return (
                 StatusCode::BAD_REQUEST,
                 "callback is missing required fields",
@@ -54,11 +56,12 @@ pub async fn callback(
     let Ok(key) = IdempotencyKey::parse(report.payment_id.as_str()) else {
         // Authentic, but not a payment payfleet made: nothing to do, and no point in
         // having ECommPay resend it for eleven days.
-        gw.metrics.callback(PROVIDER, "unknown_payment");
+        gw.metrics
+            .callback(PROVIDER, CallbackResult::UnknownPayment);
         return (StatusCode::OK, "ok");
     };
     let Some(state) = report.state else {
-        gw.metrics.callback(PROVIDER, "in_progress");
+        gw.metrics.callback(PROVIDER, CallbackResult::InProgress);
         return (StatusCode::OK, "ok");
     };
     let span = tracing::info_span!(
@@ -81,7 +84,7 @@ pub async fn callback(
     if state == State::ActionRequired && submitting(&gw, &key).await {
         // The worker has not yet recorded Gate's answer: taken now, its `accepted`
         // would follow (and seem to replace) this `action_required`. Gate resends.
-        gw.metrics.callback(PROVIDER, "too_early");
+        gw.metrics.callback(PROVIDER, CallbackResult::TooEarly);
         return (StatusCode::SERVICE_UNAVAILABLE, "try again");
     }
     let settled = Settled {
@@ -100,11 +103,12 @@ pub async fn callback(
     let _enter = span.enter();
     match applied {
         Ok(super::settle::Applied { result, context }) => {
-            if result == "applied" {
+            if result == CallbackResult::Applied {
                 super::record_submitted_lag(&gw, PROVIDER, &context);
                 if let Some(at) = provider_time(&json) {
                     let lag = (chrono::Utc::now() - at).as_seconds_f64();
-                    gw.metrics.callback_lag(PROVIDER, "provider_time", lag);
+                    gw.metrics
+                        .callback_lag(PROVIDER, LagSince::ProviderTime, lag);
                 }
             }
             gw.metrics.callback(PROVIDER, result);
@@ -112,7 +116,7 @@ pub async fn callback(
         }
         Err(e) => {
             tracing::error!(error = %e, "callback not recorded; ECommPay will resend it");
-            gw.metrics.callback(PROVIDER, "error");
+            gw.metrics.callback(PROVIDER, CallbackResult::Error);
             (StatusCode::INTERNAL_SERVER_ERROR, "try again")
         }
     }

@@ -13,6 +13,7 @@ use crate::contract::IdempotencyKey;
 use crate::providers::Status;
 use crate::providers::epay::{check_status, invoice};
 use crate::state::Meta;
+use crate::telemetry::label::CallbackResult;
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
 use axum::http::{HeaderMap, StatusCode};
@@ -29,7 +30,7 @@ pub async fn callback(
 ) -> (StatusCode, &'static str) {
     gw.metrics.callback_received(PROVIDER);
     let Ok(json) = serde_json::from_slice::<Value>(&body) else {
-        gw.metrics.callback(PROVIDER, "malformed");
+        gw.metrics.callback(PROVIDER, CallbackResult::Malformed);
         return (StatusCode::BAD_REQUEST, "body is not JSON");
     };
     let field = |names: &[&str]| {
@@ -42,7 +43,7 @@ pub async fn callback(
     let invoice_id = field(&["invoiceId", "invoiceID", "invoice_id"]);
     let secret_hash = field(&["secret_hash", "secretHash"]);
     if invoice_id.is_empty() || secret_hash.is_empty() {
-        gw.metrics.callback(PROVIDER, "malformed");
+        gw.metrics.callback(PROVIDER, CallbackResult::Malformed);
         return (
             StatusCode::BAD_REQUEST,
             "invoiceId and secret_hash are required",
@@ -52,21 +53,23 @@ pub async fn callback(
         Ok(found) => found,
         Err(e) => {
             tracing::error!(error = %e, "cannot look the invoice up; epay will resend");
-            gw.metrics.callback(PROVIDER, "error");
+            gw.metrics.callback(PROVIDER, CallbackResult::Error);
             return (StatusCode::INTERNAL_SERVER_ERROR, "try again");
         }
     };
     let Some((key, expected)) = found else {
-        gw.metrics.callback(PROVIDER, "unknown_payment");
+        gw.metrics
+            .callback(PROVIDER, CallbackResult::UnknownPayment);
         return (StatusCode::NOT_FOUND, "unknown invoice");
     };
     if !invoice::secret_matches(&expected, &secret_hash) {
         tracing::warn!(invoice_id, "postLink with a wrong secret_hash refused");
-        gw.metrics.callback(PROVIDER, "refused_secret");
+        gw.metrics.callback(PROVIDER, CallbackResult::RefusedSecret);
         return (StatusCode::FORBIDDEN, "secret_hash mismatch");
     }
     let Ok(key) = IdempotencyKey::parse(key) else {
-        gw.metrics.callback(PROVIDER, "unknown_payment");
+        gw.metrics
+            .callback(PROVIDER, CallbackResult::UnknownPayment);
         return (StatusCode::NOT_FOUND, "unknown invoice");
     };
     gw.metrics.callback_verified(PROVIDER);
@@ -95,12 +98,12 @@ async fn confirm(
     let (state, outcome) = match check_status::query(&gw.epay, invoice_id).await {
         Ok(Status::Final { state, outcome }) => (state, outcome),
         Ok(_) => {
-            gw.metrics.callback(PROVIDER, "in_progress");
+            gw.metrics.callback(PROVIDER, CallbackResult::InProgress);
             return (StatusCode::OK, "ok");
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot confirm the postLink with check-status");
-            gw.metrics.callback(PROVIDER, "error");
+            gw.metrics.callback(PROVIDER, CallbackResult::Error);
             return (StatusCode::INTERNAL_SERVER_ERROR, "try again");
         }
     };
@@ -112,7 +115,7 @@ async fn confirm(
     };
     match apply(gw, key, settled, super::header_traceparent(headers)).await {
         Ok(super::settle::Applied { result, context }) => {
-            if result == "applied" {
+            if result == CallbackResult::Applied {
                 super::record_submitted_lag(gw, PROVIDER, &context);
             }
             gw.metrics.callback(PROVIDER, result);
@@ -120,7 +123,7 @@ async fn confirm(
         }
         Err(e) => {
             tracing::error!(error = %e, "postLink not recorded; epay will resend it");
-            gw.metrics.callback(PROVIDER, "error");
+            gw.metrics.callback(PROVIDER, CallbackResult::Error);
             (StatusCode::INTERNAL_SERVER_ERROR, "try again")
         }
     }

@@ -8,6 +8,7 @@ mod settle;
 use crate::bus::PublisherLink;
 use crate::pipeline::announce::Announcer;
 use crate::state::StateStore;
+use crate::telemetry::label::LagSince;
 use crate::telemetry::{Metrics, Readiness, ops_router};
 use axum::Router;
 use axum::routing::post;
@@ -54,6 +55,6 @@ fn header_traceparent(headers: &axum::http::HeaderMap) -> Option<&str> {
 fn record_submitted_lag(gw: &Gateway, provider: &str, context: &crate::state::TraceContext) {
     if let Some(lag) = context.sent_at.and_then(|t| t.elapsed().ok()) {
         gw.metrics
-            .callback_lag(provider, "submitted", lag.as_secs_f64());
+            .callback_lag(provider, LagSince::Submitted, lag.as_secs_f64());
     }
 }

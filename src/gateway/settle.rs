@@ -6,6 +6,7 @@ use super::Gateway;
 use crate::contract::IdempotencyKey;
 use crate::pipeline::announce::Announcement;
 use crate::state::{Meta, Settle, State, TraceContext};
+use crate::telemetry::label::CallbackResult;
 
 /// An outcome a provider reported (final, or asking for the customer's action), to
 /// apply to a command's record.
@@ -19,7 +20,7 @@ pub(super) struct Settled<'a> {
 /// What applying a reported outcome came to: `applied`, `duplicate`, `late` or
 /// `conflicting`, and the command's trace context from its record.
 pub(super) struct Applied {
-    pub result: &'static str,
+    pub result: CallbackResult,
     pub context: TraceContext,
 }
 
@@ -75,9 +76,9 @@ pub(super) async fn apply(
     };
     let result = match settled {
         Settle::Applied { meta, .. } => {
-            gw.metrics.transition(state.as_str());
+            gw.metrics.transition(state);
             announce(meta).await?;
-            "applied"
+            CallbackResult::Applied
         }
         Settle::Duplicate {
             state: State::ActionRequired,
@@ -89,14 +90,14 @@ pub(super) async fn apply(
             if event != crate::state::EventState::Published {
                 announce(meta).await?;
             }
-            "duplicate"
+            CallbackResult::Duplicate
         }
         Settle::Duplicate {
             state: recorded, ..
         } if state == State::ActionRequired => {
             // The payment moved on before its redirect arrived: nothing to say now.
             tracing::info!(recorded = recorded.as_str(), "late redirect callback");
-            "late"
+            CallbackResult::Late
         }
         Settle::Duplicate {
             state: recorded,
@@ -117,9 +118,9 @@ pub(super) async fn apply(
                 anyhow::bail!("another request is still publishing this outcome");
             }
             if recorded == state {
-                "duplicate"
+                CallbackResult::Duplicate
             } else {
-                "conflicting"
+                CallbackResult::Conflicting
             }
         }
     };

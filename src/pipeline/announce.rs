@@ -74,12 +74,12 @@ impl Announcer {
             let _ = self.store.publish_release(key, state).await;
             return Err(e.into());
         }
-        self.metrics.event_published(event.status.as_str());
+        self.metrics.event_published(event.status);
         self.metrics.payment_event(
             event.method.map_or("unknown", |m| m.provider().as_str()),
             event.method.map_or("unknown", |m| m.as_str()),
             event.operation.map_or("unknown", |o| o.as_str()),
-            event.status.as_str(),
+            event.status,
         );
         // Only these events are ever published again from the record (by duplicates,
         // the reconciler, a resent redirect), so only they need noting; `accepted` and

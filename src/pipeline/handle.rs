@@ -6,13 +6,16 @@ use super::announce::{AnnounceError, Announcement, Announcer};
 use crate::bus::{DeliveryInfo, PublishError, Publisher};
 use crate::config::WorkerSettings;
 use crate::contract::command::{self, Decoded, Invalid};
-use crate::contract::{Command, EventStatus};
+use crate::contract::{Command, EventStatus, FingerprintKey};
 use crate::providers::{Provider, ProviderError, Status, Submission};
 use crate::state::{
     Claim, ClaimMode, Lease, Meta, Outcome, RejectVerdict, State, StateStore, StoreError,
     Transition,
 };
 use crate::telemetry::Metrics;
+use crate::telemetry::label::{
+    DeadLetterReason, Finished, NoEvent, ProviderRequest, RequestResult, RetryReason, Stage,
+};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -61,17 +64,18 @@ impl Handled {
 }
 
 impl Handled {
-    pub fn label(self) -> &'static str {
+    pub fn label(self) -> Finished {
+        let no_event = Finished::NoEvent;
         match self {
-            Handled::Event(s) => s.as_str(),
-            Handled::Retrying => "retrying",
-            Handled::Duplicate => "duplicate",
-            Handled::DeadLettered => "dead_lettered",
-            Handled::Fenced => "fenced",
-            Handled::Unresolved => "unresolved",
-            Handled::Awaiting => "awaiting",
-            Handled::RecordLost => "record_lost",
-            Handled::Deferred => "deferred",
+            Handled::Event(s) => Finished::Event(s),
+            Handled::Retrying => no_event(NoEvent::Retrying),
+            Handled::Duplicate => no_event(NoEvent::Duplicate),
+            Handled::DeadLettered => no_event(NoEvent::DeadLettered),
+            Handled::Fenced => no_event(NoEvent::Fenced),
+            Handled::Unresolved => no_event(NoEvent::Unresolved),
+            Handled::Awaiting => no_event(NoEvent::Awaiting),
+            Handled::RecordLost => no_event(NoEvent::RecordLost),
+            Handled::Deferred => Finished::Event(EventStatus::Deferred),
         }
     }
 }
@@ -98,6 +102,8 @@ pub struct Handler {
     /// `amqp.delivery_limit`: the quorum queue dead-letters a command handed back more
     /// often than this, whole; the handler does it first, with card data redacted.
     pub delivery_limit: u32,
+    /// Keys the card data in command fingerprints.
+    pub fingerprint_key: FingerprintKey,
 }
 
 /// One delivery, as the handler sees it.
@@ -125,13 +131,14 @@ impl Handler {
             };
             return (
                 labels,
-                self.dead_letter(msg, "delivery_limit", &reason).await,
+                self.dead_letter(msg, DeadLetterReason::DeliveryLimit, &reason)
+                    .await,
             );
         }
         let started = Instant::now();
-        let decoded = command::decode(msg.body);
+        let decoded = command::decode(msg.body, &self.fingerprint_key);
         self.metrics
-            .stage("validate", started.elapsed().as_secs_f64());
+            .stage(Stage::Validate, started.elapsed().as_secs_f64());
         let span = tracing::Span::current();
         match &decoded {
             Decoded::Valid(c) => span.record("key", c.key.as_str()),
@@ -156,7 +163,7 @@ impl Handler {
             Decoded::Undecodable(reason) => {
                 self.dead_letter(
                     msg,
-                    "undecodable",
+                    DeadLetterReason::Undecodable,
                     &format!("cannot decode the command: {reason}"),
                 )
                 .await
@@ -173,11 +180,11 @@ impl Handler {
     async fn dead_letter(
         &self,
         msg: &Incoming<'_>,
-        class: &str,
+        class: DeadLetterReason,
         reason: &str,
     ) -> Result<Handled, HandleError> {
         // Card data never goes to the dead-letter queue.
-        let body = crate::providers::epay::card::redact(msg.body);
+        let body = crate::contract::card::redact(msg.body);
         self.publisher
             .dead_letter(msg.routing_key, &body, msg.info.headers.clone(), reason)
             .await?;
@@ -202,7 +209,7 @@ impl Handler {
             .await?
         {
             RejectVerdict::Applied => {
-                self.metrics.transition(State::Rejected.as_str());
+                self.metrics.transition(State::Rejected);
                 self.announcer
                     .announce(
                         Announcement {
@@ -219,7 +226,7 @@ impl Handler {
                 Ok(Handled::Event(EventStatus::Rejected))
             }
             RejectVerdict::Duplicate { state, event } => {
-                self.metrics.duplicate("none", state.as_str());
+                self.metrics.duplicate("none", state);
                 self.finished(msg, &invalid.key, state, event, "none").await
             }
             RejectVerdict::Conflict => self.conflict(msg, &invalid.key).await,
@@ -250,7 +257,7 @@ impl Handler {
             msg.routing_key,
             provider,
             msg.info.attempt,
-            "event_pending",
+            RetryReason::EventPending,
             None,
         )
         .await
@@ -263,7 +270,7 @@ impl Handler {
     ) -> Result<Handled, HandleError> {
         self.dead_letter(
             msg,
-            "idempotency_conflict",
+            DeadLetterReason::IdempotencyConflict,
             &format!("idempotency_key {key} is already used by a command with a different body"),
         )
         .await
@@ -319,7 +326,11 @@ impl Handler {
         let payment_id = match provider.payment_id(cmd).await {
             Ok(id) => id,
             // Allocating the id failed (Redis): nothing was sent, try again later.
-            Err(e) => return self.park(msg, cmd, msg.info.attempt, e.class()).await,
+            Err(e) => {
+                return self
+                    .park(msg, cmd, msg.info.attempt, e.retry_reason())
+                    .await;
+            }
         };
         tracing::Span::current().record("payment_id", payment_id.as_str());
         let meta = Meta {
@@ -340,7 +351,7 @@ impl Handler {
             )
             .await?;
         self.metrics
-            .stage("idempotency", started.elapsed().as_secs_f64());
+            .stage(Stage::Idempotency, started.elapsed().as_secs_f64());
         let ctx = Ctx {
             msg,
             cmd,
@@ -351,8 +362,7 @@ impl Handler {
         match claim {
             Claim::Conflict => self.conflict(msg, &cmd.key).await,
             Claim::Terminal { state, event } => {
-                self.metrics
-                    .duplicate(cmd.provider().as_str(), state.as_str());
+                self.metrics.duplicate(cmd.provider().as_str(), state);
                 self.finished(msg, &cmd.key, state, event, cmd.provider().as_str())
                     .await
             }
@@ -362,16 +372,16 @@ impl Handler {
                 self.store
                     .track(&cmd.key, SystemTime::now() + basic, true)
                     .await?;
-                self.metrics
-                    .duplicate(cmd.provider().as_str(), state.as_str());
+                self.metrics.duplicate(cmd.provider().as_str(), state);
                 Ok(Handled::Awaiting)
             }
             Claim::Busy => {
                 // Another worker is submitting it. If that worker dies, its own delivery
                 // comes back; this copy waits until the lease has settled either way.
                 self.metrics
-                    .duplicate(cmd.provider().as_str(), State::Submitting.as_str());
-                self.park(msg, cmd, msg.info.attempt, "busy").await
+                    .duplicate(cmd.provider().as_str(), State::Submitting);
+                self.park(msg, cmd, msg.info.attempt, RetryReason::Busy)
+                    .await
             }
             Claim::Claimed {
                 lease,
@@ -420,7 +430,12 @@ impl Handler {
         let status = self
             .renewing(ctx, lease, ctx.provider.status_of(ctx.cmd, ctx.payment_id))
             .await;
-        self.provider_metric(ctx, "status", &status.as_ref().map(|_| ()), started);
+        self.provider_metric(
+            ctx,
+            ProviderRequest::Status,
+            &status.as_ref().map(|_| ()),
+            started,
+        );
         let handled = match status {
             Ok(Status::NotFound) => return Ok(None),
             Ok(Status::Pending) => {
@@ -480,7 +495,12 @@ impl Handler {
         let submitted = self
             .renewing(ctx, lease, ctx.provider.submit(ctx.cmd))
             .await;
-        self.provider_metric(ctx, "submit", &submitted.as_ref().map(|_| ()), started);
+        self.provider_metric(
+            ctx,
+            ProviderRequest::Submit,
+            &submitted.as_ref().map(|_| ()),
+            started,
+        );
         match submitted {
             Ok(Submission::Accepted) => {
                 self.record(ctx, lease, State::Submitted, &Outcome::default())
@@ -558,7 +578,7 @@ impl Handler {
                 .await?
             {
                 Transition::Ok => {
-                    self.metrics.transition(State::Unknown.as_str());
+                    self.metrics.transition(State::Unknown);
                     self.store
                         .track(&ctx.cmd.key, SystemTime::now(), false)
                         .await?;
@@ -581,7 +601,7 @@ impl Handler {
             next,
             &error.to_string(),
             attempt + 1,
-            error.class(),
+            error.retry_reason(),
             None,
         )
         .await
@@ -607,7 +627,7 @@ impl Handler {
             ..Default::default()
         };
         match self.store.defer(&ctx.cmd.key, lease, &outcome).await? {
-            Transition::Ok => self.metrics.transition(State::Received.as_str()),
+            Transition::Ok => self.metrics.transition(State::Received),
             Transition::Missing => return Ok(Handled::RecordLost),
             Transition::Terminal(_) | Transition::Fenced => return Ok(Handled::Fenced),
         }
@@ -677,7 +697,7 @@ impl Handler {
             State::Unknown,
             reason,
             attempt,
-            "status_not_yet",
+            RetryReason::StatusNotYet,
             Some(wait),
         )
         .await
@@ -692,7 +712,7 @@ impl Handler {
         next: State,
         reason: &str,
         attempt: u32,
-        class: &str,
+        class: RetryReason,
         at_least: Option<std::time::Duration>,
     ) -> Result<Handled, HandleError> {
         if let Some(handled) = self.release(ctx, lease, next, reason).await? {
@@ -721,7 +741,7 @@ impl Handler {
             .await?
         {
             Transition::Ok => {
-                self.metrics.transition(next.as_str());
+                self.metrics.transition(next);
                 Ok(None)
             }
             Transition::Missing => Ok(Some(Handled::RecordLost)),
@@ -762,7 +782,7 @@ impl Handler {
         msg: &Incoming<'_>,
         cmd: &Command,
         attempt: u32,
-        reason: &str,
+        reason: RetryReason,
     ) -> Result<Handled, HandleError> {
         let (rk, provider) = (cmd.routing_key(), cmd.provider().as_str());
         self.park_for(msg, &rk, provider, attempt, reason, None)
@@ -777,7 +797,7 @@ impl Handler {
         routing_key: &str,
         provider: &str,
         attempt: u32,
-        reason: &str,
+        reason: RetryReason,
         at_least: Option<std::time::Duration>,
     ) -> Result<Handled, HandleError> {
         let delays = &self.settings.retry_delays_ms;
@@ -789,7 +809,7 @@ impl Handler {
         }
         // The broker may drop a message that expires while it shuts down: should this
         // one never come back, the reconciler looks at the command anyway.
-        let key = match command::decode(msg.body) {
+        let key = match command::decode(msg.body, &self.fingerprint_key) {
             Decoded::Valid(c) => Some(c.key),
             Decoded::Invalid(i) => Some(i.key),
             Decoded::Undecodable(_) => None,
@@ -872,7 +892,7 @@ impl Handler {
         if !applied {
             return Ok(Handled::Duplicate);
         }
-        self.metrics.transition(state.as_str());
+        self.metrics.transition(state);
         if state.is_terminal() {
             self.store.untrack(key).await?;
         }
@@ -891,23 +911,23 @@ impl Handler {
             )
             .await?;
         self.metrics
-            .stage("publish", started.elapsed().as_secs_f64());
+            .stage(Stage::Publish, started.elapsed().as_secs_f64());
         Ok(Handled::Event(status))
     }
 
     fn provider_metric(
         &self,
         ctx: &Ctx<'_>,
-        request: &str,
+        request: ProviderRequest,
         result: &Result<(), &ProviderError>,
         started: Instant,
     ) {
         let class = match result {
-            Ok(()) => "ok",
+            Ok(()) => RequestResult::Ok,
             Err(e) => e.class(),
         };
         let seconds = started.elapsed().as_secs_f64();
-        self.metrics.stage("provider", seconds);
+        self.metrics.stage(Stage::Provider, seconds);
         self.metrics.provider_call(
             ctx.cmd.provider().as_str(),
             ctx.cmd.method.as_str(),

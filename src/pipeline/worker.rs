@@ -6,8 +6,10 @@
 use super::handle::{HandleError, Handler, Incoming};
 use crate::bus::{self, CommandConsumer, DeliveryInfo, Names, Publisher};
 use crate::config::Settings;
+use crate::contract::FingerprintKey;
 use crate::ratelimit::{Global, RateLimiter};
 use crate::state::{StateStore, StoreError};
+use crate::telemetry::label::{Finished, NoEvent, Service, Stage};
 use crate::telemetry::{Metrics, Readiness};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
@@ -25,6 +27,7 @@ pub struct Worker {
     ready: Readiness,
     name: String,
     limiter: Arc<RateLimiter>,
+    fingerprint_key: FingerprintKey,
 }
 
 /// Stops a running worker: `stop()` then await the task.
@@ -46,6 +49,7 @@ impl Worker {
         metrics: Arc<Metrics>,
         ready: Readiness,
         name: String,
+        fingerprint_key: FingerprintKey,
     ) -> Self {
         let client = redis::Client::open(settings.redis.url.as_str())
             .expect("the Redis URL parsed when the store connected");
@@ -62,6 +66,7 @@ impl Worker {
             metrics,
             ready,
             name,
+            fingerprint_key,
         }
     }
 
@@ -78,7 +83,7 @@ impl Worker {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     self.ready.set(false);
-                    self.metrics.reconnect("amqp", &e.to_string());
+                    self.metrics.reconnect(Service::Amqp, &e.to_string());
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = stop.changed() => return Ok(()),
@@ -117,6 +122,7 @@ impl Worker {
             settings: s.worker.clone(),
             limiter: self.limiter.clone(),
             delivery_limit: s.amqp.delivery_limit,
+            fingerprint_key: self.fingerprint_key.clone(),
         });
         let mut consumer =
             CommandConsumer::start(&conn, &names, s.amqp.prefetch, &self.name).await?;
@@ -205,7 +211,7 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
         (now - sent as f64 / 1000.0).max(0.0)
     });
     if let Some(wait) = queue_wait {
-        metrics.stage("queue_wait", wait);
+        metrics.stage(Stage::QueueWait, wait);
     }
     let span = tracing::info_span!(
         "command",
@@ -254,7 +260,7 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
                     && (r.is_io_error() || r.is_connection_dropped() || r.is_connection_refusal())
                 {
                     // The connection manager reconnects on the next command.
-                    metrics.reconnect("redis", &r.to_string());
+                    metrics.reconnect(Service::Redis, &r.to_string());
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let requeue = BasicNackOptions {
@@ -262,7 +268,8 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
                     ..Default::default()
                 };
                 let _ = delivery.nack(requeue).await;
-                metrics.command_finished(provider, labels.method, labels.operation, "handed_back");
+                let outcome = Finished::NoEvent(NoEvent::HandedBack);
+                metrics.command_finished(provider, labels.method, labels.operation, outcome);
             }
         }
     }

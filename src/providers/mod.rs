@@ -6,6 +6,7 @@ pub mod epay;
 
 use crate::contract::{Command, Method, Operation};
 use crate::state::{Outcome, State};
+use crate::telemetry::label::{RequestResult, RetryReason};
 use futures::future::BoxFuture;
 use std::time::Duration;
 
@@ -71,13 +72,24 @@ impl ProviderError {
     }
 
     /// Bounded label for metrics.
-    pub fn class(&self) -> &'static str {
+    pub fn class(&self) -> RequestResult {
         match self {
-            ProviderError::NotSent(_) => "not_sent",
-            ProviderError::Unknown(_) => "unknown",
-            ProviderError::Refused { .. } => "refused",
-            ProviderError::AlreadyExists => "already_exists",
-            ProviderError::Throttled { .. } => "throttled",
+            ProviderError::NotSent(_) => RequestResult::NotSent,
+            ProviderError::Unknown(_) => RequestResult::Unknown,
+            ProviderError::Refused { .. } => RequestResult::Refused,
+            ProviderError::AlreadyExists => RequestResult::AlreadyExists,
+            ProviderError::Throttled { .. } => RequestResult::Throttled,
+        }
+    }
+
+    /// Why a command this error stopped is parked for a later attempt.
+    pub fn retry_reason(&self) -> RetryReason {
+        match self {
+            ProviderError::NotSent(_) => RetryReason::NotSent,
+            ProviderError::Unknown(_) => RetryReason::Unknown,
+            ProviderError::Refused { .. } => RetryReason::Refused,
+            ProviderError::AlreadyExists => RetryReason::AlreadyExists,
+            ProviderError::Throttled { .. } => RetryReason::Throttled,
         }
     }
 }

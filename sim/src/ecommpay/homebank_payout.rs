@@ -41,7 +41,7 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Answer {
         minor: Amount::parse(amount).expect("positive"),
         currency: currency_code,
     };
-    if let Err(e) = homebank_payout::check_amount(money) {
+    if let Err(e) = payfleet::contract::methods::homebank_payout::check_amount(money) {
         return invalid(&sandbox, &req, &e);
     }
     let customer = &b["customer"];

@@ -35,7 +35,7 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Answer {
         minor: Amount::parse(amount).expect("positive"),
         currency: Currency::INR,
     };
-    if let Err(e) = india_payout::check_amount(money) {
+    if let Err(e) = payfleet::contract::methods::india_payout::check_amount(money) {
         return invalid(&sandbox, &req, &e);
     }
     for field in ["id", "ip_address"] {
@@ -49,7 +49,9 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Answer {
             return invalid(&sandbox, &req, &format!("account.{field} is required"));
         }
     }
-    if !india_payout::is_ifsc(account["bank_code"].as_str().unwrap_or_default()) {
+    if !payfleet::contract::methods::india_payout::is_ifsc(
+        account["bank_code"].as_str().unwrap_or_default(),
+    ) {
         return invalid(&sandbox, &req, "account.bank_code must be an IFSC");
     }
     let bank_id = account["bank_id"]
