@@ -7,8 +7,10 @@
 //! - [`contract`]: the bus contract v1 (commands, events, `Amount`, `IdempotencyKey`).
 //! - [`bus`]: RabbitMQ topology, confirmed publishing, consuming.
 //! - [`state`]: the Redis state machine that keeps a payment from being paid twice.
+//! - [`outcome`]: settling an outcome in its record and publishing its event, once.
 //! - [`pipeline`]: the worker: consume → validate → claim → provider → record → publish → ack.
-//! - [`providers`]: one trait, one folder per provider, one file per method.
+//! - [`providers`]: one trait, one folder per provider, one file per method; each
+//!   proves and reads its own callbacks.
 //! - [`ratelimit`]: fleet-wide request limits per provider account (Redis GCRA).
 //! - [`gateway`]: provider callbacks over HTTP.
 //! - [`reconciler`]: settles payments whose callback is late or lost.
@@ -26,6 +28,7 @@ pub mod config;
 pub mod contract;
 pub mod gateway;
 pub mod local;
+pub mod outcome;
 pub mod pipeline;
 pub mod providers;
 pub mod ratelimit;

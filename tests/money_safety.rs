@@ -6,6 +6,7 @@ use common::{payout, spawn_app_with};
 use payfleet::contract::EventStatus;
 use payfleet::sandbox::Faults;
 use payfleet::sandbox::faults::{CallbackFaults, EndpointFaults};
+use payfleet::state::State;
 
 const PAYOUT: &str = "POST /v2/payment/cash-out-kz/homebank/payout";
 
@@ -170,7 +171,7 @@ async fn a_payment_whose_record_redis_lost_is_still_settled() {
     });
     app.publish(&payout("po-wiped", 200000, "KZT", "1")).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while app.state("po-wiped").await.as_deref() != Some("submitted") {
+    while app.state("po-wiped").await != Some(State::Submitted) {
         assert!(std::time::Instant::now() < deadline, "never accepted");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
