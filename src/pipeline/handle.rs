@@ -829,41 +829,42 @@ impl Handler {
             meta: ctx.meta,
             traceparent: ctx.msg.info.traceparent.as_deref(),
         };
+        // `failed` is payfleet's own verdict (retries spent): it takes the lease.
         if !state.is_terminal() || state == State::Failed {
-            let timing = self.providers.timing(ctx.cmd.method, ctx.cmd.operation);
-            let check_at = SystemTime::now() + timing.basic;
-            return Ok(
-                match crate::outcome::record_leased(&self.announcer, report, lease, check_at)
-                    .await?
-                {
-                    Leased::Announced(status) => Handled::Event(status),
-                    Leased::Fenced => Handled::Fenced,
-                    Leased::Missing => Handled::RecordLost,
-                },
-            );
+            let basic = self
+                .providers
+                .timing(ctx.cmd.method, ctx.cmd.operation)
+                .basic;
+            let check_at = SystemTime::now() + basic;
+            let leased =
+                crate::outcome::record_leased(&self.announcer, report, lease, check_at).await?;
+            return Ok(match leased {
+                Leased::Announced(status) => Handled::Event(status),
+                Leased::Fenced => Handled::Fenced,
+                Leased::Missing => Handled::RecordLost,
+            });
         }
-        Ok(
-            match crate::outcome::settle(&self.announcer, report).await?.0 {
-                Settled::Applied => {
-                    self.store.untrack(key).await?;
-                    Handled::Event(state.terminal_event().expect("settled a final state"))
-                }
-                // Parked, not acked, as a copy of a finished command is.
-                Settled::Publishing => {
-                    let (msg, provider) = (ctx.msg, ctx.cmd.provider().as_str());
-                    self.park_for(
-                        msg,
-                        msg.routing_key,
-                        provider,
-                        msg.info.attempt,
-                        "event_pending",
-                        None,
-                    )
-                    .await?
-                }
-                Settled::Duplicate | Settled::Conflicting | Settled::Late => Handled::Duplicate,
-            },
-        )
+        let (settled, _) = crate::outcome::settle(&self.announcer, report).await?;
+        Ok(match settled {
+            Settled::Applied => {
+                self.store.untrack(key).await?;
+                Handled::Event(state.terminal_event().expect("settled a final state"))
+            }
+            // Parked, not acked, as a copy of a finished command is.
+            Settled::Publishing => {
+                let (msg, provider) = (ctx.msg, ctx.cmd.provider().as_str());
+                self.park_for(
+                    msg,
+                    msg.routing_key,
+                    provider,
+                    msg.info.attempt,
+                    "event_pending",
+                    None,
+                )
+                .await?
+            }
+            Settled::Duplicate | Settled::Conflicting | Settled::Late => Handled::Duplicate,
+        })
     }
 
     fn provider_metric(

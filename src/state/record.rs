@@ -109,3 +109,40 @@ fn at(ms: &str) -> Option<SystemTime> {
         .ok()
         .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_into_its_typed_fields() {
+        let fields: HashMap<String, String> = [
+            ("st", "succeeded"),
+            ("pid", "po-1"),
+            ("meta", r#"{"operation":"payout"}"#),
+            ("out", r#"{"code":"0"}"#),
+            ("att", "2"),
+            ("fence", "3"),
+            ("created", "1000"),
+            ("tp", ""),
+            ("sent", "2000"),
+            ("ev:submitted", "1"),
+            ("ev:succeeded", "p1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let rec = parse(&fields).unwrap();
+        assert_eq!(rec.state, State::Succeeded);
+        assert_eq!(rec.payment_id.as_deref(), Some("po-1"));
+        assert_eq!(rec.meta.operation, Some(crate::contract::Operation::Payout));
+        assert_eq!(rec.outcome.unwrap().code.as_deref(), Some("0"));
+        assert_eq!((rec.attempts, rec.fence, rec.lease_until), (2, 3, None));
+        assert_eq!(rec.created, Some(UNIX_EPOCH + Duration::from_secs(1)));
+        assert_eq!(rec.trace.traceparent, None);
+        assert_eq!(rec.trace.sent_at, Some(UNIX_EPOCH + Duration::from_secs(2)));
+        assert_eq!(rec.events[&State::Submitted], EventState::Published);
+        // A publish claim that ran out long ago.
+        assert_eq!(rec.events[&State::Succeeded], EventState::Unpublished);
+    }
+}

@@ -217,4 +217,64 @@ mod tests {
         let e = read(&json!({"payment": {}})).unwrap_err();
         assert_eq!(e.0, "payment.id");
     }
+
+    fn signed(secret: &[u8], mut body: Value) -> Vec<u8> {
+        super::super::signature::sign_root(secret, &mut body);
+        serde_json::to_vec(&body).unwrap()
+    }
+
+    fn judge(body: &[u8]) -> CallbackVerdict {
+        verdict(
+            body,
+            [b"main".as_slice(), b"account".as_slice()].into_iter(),
+        )
+    }
+
+    #[test]
+    fn a_callback_signed_by_any_project_of_the_fleet_settles() {
+        let body = signed(
+            b"account",
+            json!({
+                "payment": {"id": "po-1"},
+                "operation": {"type": "payout", "status": "success", "code": "0",
+                              "date": "2018-09-28T12:04:40+0000"}
+            }),
+        );
+        let CallbackVerdict::Authentic(Authentic::Settle(s)) = judge(&body) else {
+            panic!("not settled: {:?}", judge(&body));
+        };
+        assert_eq!((s.key.as_str(), s.state), ("po-1", State::Succeeded));
+        assert_eq!(s.meta.operation, Some(Operation::Payout));
+        assert_eq!(
+            s.reported_at.unwrap().to_rfc3339(),
+            "2018-09-28T12:04:40+00:00"
+        );
+    }
+
+    #[test]
+    fn forged_unreadable_foreign_and_unfinished_callbacks_are_told_apart() {
+        assert_eq!(
+            judge(b"not json"),
+            CallbackVerdict::Refused(Refusal::Malformed("body is not JSON"))
+        );
+        let payout = json!({"payment": {"id": "po-1"}, "operation": {"type": "payout", "status": "success"}});
+        assert_eq!(
+            judge(&signed(b"stranger", payout)),
+            CallbackVerdict::Refused(Refusal::BadSignature)
+        );
+        assert!(matches!(
+            judge(&signed(b"main", json!({"payment": {"id": "po-1"}}))),
+            CallbackVerdict::Authentic(Authentic::Malformed(_))
+        ));
+        let foreign = json!({"payment": {"id": "not a key"}, "operation": {"type": "payout", "status": "success"}});
+        assert_eq!(
+            judge(&signed(b"main", foreign)),
+            CallbackVerdict::Authentic(Authentic::NotOurs)
+        );
+        let open = json!({"payment": {"id": "po-1"}, "operation": {"type": "payout", "status": "processing"}});
+        assert_eq!(
+            judge(&signed(b"main", open)),
+            CallbackVerdict::Authentic(Authentic::InProgress)
+        );
+    }
 }
