@@ -8,7 +8,8 @@ use crate::bus::{Names, PublisherLink};
 use crate::config::Settings;
 use crate::contract::FingerprintKey;
 use crate::gateway::{self, Gateway};
-use crate::pipeline::{Providers, Worker};
+use crate::pipeline::Worker;
+use crate::providers::Providers;
 use crate::providers::ecommpay::india_hours::OffsetClock;
 use crate::providers::ecommpay::{Ecommpay, Gate};
 use crate::providers::epay::Epay;
@@ -244,15 +245,8 @@ pub async fn spawn_gateway(
     let gw = Arc::new(Gateway {
         store,
         link,
-        metrics: metrics.clone(),
-        ecommpay_secret: settings.secrets.ecommpay()?,
-        epay: epay(settings, metrics.clone()).await?,
-        ecommpay_account_secrets: settings
-            .ecommpay
-            .accounts
-            .keys()
-            .map(|name| settings.secrets.ecommpay_account(name))
-            .collect::<Result<_, _>>()?,
+        providers: providers(settings, &metrics).await?,
+        metrics,
     });
     let router = gateway::router(gw.clone(), ready);
     let (addr, server) = serve_ops(settings.gateway.listen, router, shutdown.wait())

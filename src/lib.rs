@@ -8,8 +8,10 @@
 //!   `Amount`, `IdempotencyKey`, payment states, the card-data policy); imports nothing.
 //! - [`bus`]: RabbitMQ topology, confirmed publishing, consuming.
 //! - [`state`]: the Redis state machine that keeps a payment from being paid twice.
+//! - [`outcome`]: settling an outcome in its record and publishing its event, once.
 //! - [`pipeline`]: the worker: consume → validate → claim → provider → record → publish → ack.
-//! - [`providers`]: one trait, one folder per provider, one file per method.
+//! - [`providers`]: one trait, one folder per provider, one file per method; each
+//!   proves and reads its own callbacks.
 //! - [`ratelimit`]: fleet-wide request limits per provider account (Redis GCRA).
 //! - [`gateway`]: provider callbacks over HTTP.
 //! - [`reconciler`]: settles payments whose callback is late or lost.
@@ -25,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod gateway;
+pub mod outcome;
 pub mod pipeline;
 pub mod providers;
 pub mod ratelimit;

@@ -1,13 +1,14 @@
 //! What a worker does with one delivery. Every path ends in an ack only after the
 //! command's state is recorded and its event (if any) confirmed by the broker.
 
-use super::Providers;
-use super::announce::{AnnounceError, Announcement, Announcer};
 use crate::bus::{DeliveryInfo, PublishError, Publisher};
 use crate::config::WorkerSettings;
 use crate::contract::command::{self, Decoded, Invalid};
 use crate::contract::{Command, EventStatus, FingerprintKey};
-use crate::providers::{Provider, ProviderError, Status, Submission};
+use crate::outcome::{
+    AnnounceError, Announcement, Announcer, Leased, PARKED_GRACE, Report, Settled,
+};
+use crate::providers::{Provider, ProviderError, Providers, Status, Submission};
 use crate::state::{
     Claim, ClaimMode, Lease, Meta, Outcome, RejectVerdict, State, StateStore, StoreError,
     Transition,
@@ -79,10 +80,6 @@ impl Handled {
         }
     }
 }
-
-/// How long past twice its delay the reconciler waits for a parked command: after a
-/// broker restart, delay queues have been seen releasing messages seconds late.
-pub(super) const PARKED_GRACE: std::time::Duration = crate::reconciler::RETRY_SILENCE;
 
 /// Bounded metric labels of a delivery.
 #[derive(Debug, Clone, Copy)]
@@ -833,7 +830,9 @@ impl Handler {
         Ok(Handled::Retrying)
     }
 
-    /// Records a state reached with the lease held, and announces it.
+    /// Records a state reached with the lease held, and announces it. Final outcomes
+    /// the provider reported settle without the lease: the provider is the authority on
+    /// them, so a callback that raced this worker is never overwritten.
     async fn record(
         &self,
         ctx: &Ctx<'_>,
@@ -842,77 +841,50 @@ impl Handler {
         outcome: &Outcome,
     ) -> Result<Handled, HandleError> {
         let key = &ctx.cmd.key;
-        let status = match state {
-            State::Submitted => EventStatus::Accepted,
-            State::ActionRequired => EventStatus::ActionRequired,
-            other => other
-                .terminal_event()
-                .expect("record takes event-bearing states"),
+        let report = Report {
+            key,
+            state,
+            outcome,
+            payment_id: ctx.payment_id,
+            meta: ctx.meta,
+            traceparent: ctx.msg.info.traceparent.as_deref(),
         };
-        // The provider is the authority on final outcomes: they settle without the
-        // lease, so a callback that raced this worker is never overwritten.
-        let applied = if state.is_terminal() && state != State::Failed {
-            match self
-                .store
-                .settle(key, state, outcome, ctx.meta, ctx.payment_id)
-                .await?
-            {
-                crate::state::Settle::Applied { .. } => true,
-                crate::state::Settle::Duplicate {
-                    state: recorded,
-                    event,
-                    ..
-                } => {
-                    let provider = ctx.cmd.provider().as_str();
-                    return self.finished(ctx.msg, key, recorded, event, provider).await;
-                }
-            }
-        } else {
-            // The open payment is indexed for the reconciler in the same round trip
-            // (two scripts cannot share it: the index is a hash slot of its own), so a
-            // crash cannot leave it recorded and unwatched. If the write is refused, the
-            // entry only costs the reconciler one look at a settled record.
+        // `failed` is payfleet's own verdict (retries spent): it takes the lease.
+        if !state.is_terminal() || state == State::Failed {
             let basic = self
                 .providers
                 .timing(ctx.cmd.method, ctx.cmd.operation)
                 .basic;
-            let (moved, tracked) = tokio::join!(
-                self.store.transition(key, lease, state, Some(outcome)),
-                self.store.track(key, SystemTime::now() + basic, false),
-            );
-            tracked?;
-            match moved? {
-                Transition::Ok => true,
-                Transition::Missing => return Ok(Handled::RecordLost),
-                Transition::Terminal(_) | Transition::Fenced => {
-                    return Ok(Handled::Fenced);
-                }
+            let check_at = SystemTime::now() + basic;
+            let leased =
+                crate::outcome::record_leased(&self.announcer, report, lease, check_at).await?;
+            return Ok(match leased {
+                Leased::Announced(status) => Handled::Event(status),
+                Leased::Fenced => Handled::Fenced,
+                Leased::Missing => Handled::RecordLost,
+            });
+        }
+        let (settled, _) = crate::outcome::settle(&self.announcer, report).await?;
+        Ok(match settled {
+            Settled::Applied => {
+                self.store.untrack(key).await?;
+                Handled::Event(state.terminal_event().expect("settled a final state"))
             }
-        };
-        if !applied {
-            return Ok(Handled::Duplicate);
-        }
-        self.metrics.transition(state);
-        if state.is_terminal() {
-            self.store.untrack(key).await?;
-        }
-        let started = Instant::now();
-        self.announcer
-            .announce(
-                Announcement {
-                    key,
-                    status,
-                    meta: ctx.meta,
-                    outcome,
-                    payment_id: Some(ctx.payment_id),
-                    traceparent: ctx.msg.info.traceparent.as_deref(),
-                },
-                state,
-            )
-            .await?;
-        self.metrics
-            .stage(Stage::Publish, started.elapsed().as_secs_f64());
-        Ok(Handled::Event(status))
+            // Parked, not acked, as a copy of a finished command is.
+            Settled::Publishing => {
+                let (msg, provider) = (ctx.msg, ctx.cmd.provider().as_str());
+                self.park_for(
+                    msg,
+                    msg.routing_key,
+                    provider,
+                    msg.info.attempt,
+                    crate::telemetry::label::RetryReason::EventPending,
+                    None,
+                )
+                .await?
+            }
+            Settled::Duplicate | Settled::Conflicting | Settled::Late => Handled::Duplicate,
+        })
     }
 
     fn provider_metric(

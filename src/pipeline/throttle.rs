@@ -2,9 +2,10 @@
 //! slot is further away, or that the provider throttled, is parked in a delay queue
 //! (lease given back, consumer slot freed). Neither counts as a failed attempt.
 
-use super::handle::{Ctx, HandleError, Handled, Handler, Incoming, PARKED_GRACE};
+use super::handle::{Ctx, HandleError, Handled, Handler, Incoming};
 use crate::contract::Command;
 use crate::contract::command::Invalid;
+use crate::outcome::PARKED_GRACE;
 use crate::ratelimit::{DEFERRALS_HEADER, Decision, RateKey};
 use crate::state::{Lease, State};
 use lapin::types::AMQPValue;

@@ -22,7 +22,7 @@ use tracing::Instrument;
 pub struct Worker {
     settings: Settings,
     store: StateStore,
-    providers: super::Providers,
+    providers: crate::providers::Providers,
     metrics: Arc<Metrics>,
     ready: Readiness,
     name: String,
@@ -45,7 +45,7 @@ impl Worker {
     pub fn new(
         settings: Settings,
         store: StateStore,
-        providers: super::Providers,
+        providers: crate::providers::Providers,
         metrics: Arc<Metrics>,
         ready: Readiness,
         name: String,
@@ -112,7 +112,7 @@ impl Worker {
         let handler = Arc::new(Handler {
             store: self.store.clone(),
             publisher: publisher.clone(),
-            announcer: super::announce::Announcer {
+            announcer: crate::outcome::Announcer {
                 publisher: publisher.clone(),
                 store: self.store.clone(),
                 metrics: self.metrics.clone(),

@@ -1,8 +1,13 @@
 //! Payment providers behind one trait. Each provider lives in its own folder with one
 //! file per method; its quirks (signatures, decimal amounts, codes) stay there.
 
+pub mod callback;
+mod clients;
 pub mod ecommpay;
 pub mod epay;
+
+pub use callback::CallbackVerdict;
+pub use clients::Providers;
 
 use crate::contract::{Command, Method, Operation};
 use crate::state::{Outcome, State};
@@ -157,6 +162,9 @@ pub trait Provider: Send + Sync {
     ) -> BoxFuture<'a, Result<Status, ProviderError>>;
 
     fn timing(&self, method: Method, operation: Operation) -> Timing;
+
+    /// Proves and reads a callback the provider sent to the gateway.
+    fn callback<'a>(&'a self, body: &'a [u8]) -> BoxFuture<'a, CallbackVerdict>;
 
     /// The HTTP requests one call (submission or status query) makes to the provider:
     /// each counts against the account's rate limit.

@@ -13,12 +13,16 @@
 //! its refusal of a known id plus a status query guard against paying twice even when
 //! this record is lost.
 
+mod changes;
+mod events;
+mod index;
+mod record;
 mod store;
 
-pub use store::{
-    Claim, ClaimMode, EventState, Lease, RejectVerdict, Settle, StateStore, StoreError, Transition,
-};
-pub use store::{TRACE_FIELD, TraceContext};
+pub use changes::{Claim, ClaimMode, Lease, RejectVerdict, Settle, Transition};
+pub use events::EventState;
+pub use record::{Record, TraceContext};
+pub use store::{StateStore, StoreError};
 
 pub use crate::contract::State;
 use crate::contract::{Method, Money, Operation};

@@ -11,10 +11,11 @@ pub mod confirm_3ds;
 pub mod google_pay;
 pub mod invoice;
 pub mod p2p_transfer;
+pub mod postlink;
 pub mod token;
 
 use crate::contract::{Command, Details, Method, Operation};
-use crate::providers::{Provider, ProviderError, Status, Submission, Timing};
+use crate::providers::{CallbackVerdict, Provider, ProviderError, Status, Submission, Timing};
 use crate::telemetry::Metrics;
 use api::Api;
 use futures::future::BoxFuture;
@@ -143,5 +144,9 @@ impl Provider for Epay {
                 status_not_before: Duration::from_secs(1),
             },
         }
+    }
+
+    fn callback<'a>(&'a self, body: &'a [u8]) -> BoxFuture<'a, CallbackVerdict> {
+        Box::pin(postlink::verdict(self, body))
     }
 }
