@@ -2,11 +2,17 @@
 //! publish the event (confirmed) → ack.
 
 pub mod announce;
+mod decide;
 mod handle;
-mod throttle;
+mod handled;
+mod lease;
+mod park;
+mod process;
+mod record;
 mod worker;
 
-pub use handle::{Handled, Handler, Incoming, Labels};
+pub use handle::{Handler, Incoming, Labels};
+pub use handled::Handled;
 pub use worker::{Worker, WorkerHandle};
 
 use crate::contract::{Command, Method, Operation, ProviderName};

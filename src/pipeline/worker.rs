@@ -4,13 +4,11 @@
 //! broker goes away.
 
 use super::handle::{HandleError, Handler, Incoming};
-use crate::bus::{self, CommandConsumer, DeliveryInfo, Names, Publisher};
+use crate::bus::{self, CommandConsumer, Inbound, Ladder, Names, Publisher};
 use crate::config::Settings;
 use crate::ratelimit::{Global, RateLimiter};
 use crate::state::{StateStore, StoreError};
 use crate::telemetry::{Metrics, Readiness};
-use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
@@ -115,6 +113,7 @@ impl Worker {
             providers: self.providers.clone(),
             metrics: self.metrics.clone(),
             settings: s.worker.clone(),
+            ladder: Ladder::new(&s.worker.retry_delays_ms),
             limiter: self.limiter.clone(),
             delivery_limit: s.amqp.delivery_limit,
         });
@@ -169,20 +168,16 @@ impl Worker {
     }
 }
 
-async fn handle_delivery(handler: &Handler, delivery: Delivery) {
-    let mut info = DeliveryInfo::of(&delivery);
+async fn handle_delivery(handler: &Handler, delivery: Inbound) {
+    let mut info = delivery.info();
     // A command that came without a valid trace starts one here; its retries and
     // check-backs (republished with these headers) stay in it.
-    let traceparent = crate::telemetry::trace::continue_from(info.traceparent.as_deref());
-    info.headers.insert(
-        crate::bus::headers::TRACEPARENT.into(),
-        crate::bus::header_text(&traceparent),
-    );
-    info.traceparent = Some(traceparent);
+    info.continue_trace(crate::telemetry::trace::continue_from(
+        info.traceparent.as_deref(),
+    ));
     let metrics = &handler.metrics;
     let provider = delivery
-        .routing_key
-        .as_str()
+        .routing_key()
         .split('.')
         .next()
         .unwrap_or("unknown");
@@ -209,7 +204,7 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
     }
     let span = tracing::info_span!(
         "command",
-        routing_key = %delivery.routing_key,
+        routing_key = %delivery.routing_key(),
         attempt = info.attempt,
         traceparent = info.traceparent.as_deref().unwrap_or(""),
         trace_id = info
@@ -222,15 +217,15 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
     );
     let started = std::time::Instant::now();
     let msg = Incoming {
-        body: &delivery.data,
-        routing_key: delivery.routing_key.as_str(),
+        body: delivery.body(),
+        routing_key: delivery.routing_key(),
         info: &info,
     };
     async {
         let (labels, result) = handler.handle(&msg).await;
         match result {
             Ok(handled) => {
-                if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+                if let Err(e) = delivery.ack().await {
                     tracing::warn!(error = %e, "ack failed: the command will be redelivered");
                 }
                 metrics.command_finished(
@@ -257,11 +252,7 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
                     metrics.reconnect("redis", &r.to_string());
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                let requeue = BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                };
-                let _ = delivery.nack(requeue).await;
+                let _ = delivery.hand_back().await;
                 metrics.command_finished(provider, labels.method, labels.operation, "handed_back");
             }
         }

@@ -44,10 +44,6 @@ pub const STATUS: &str = "status";
 /// its command is parked.
 const LATE_RETRIES: usize = 3;
 
-/// Message header counting how often a command was deferred by a limit (or throttled
-/// by the provider): those returns are not failed attempts.
-pub const DEFERRALS_HEADER: &str = "x-payfleet-rate-deferrals";
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
