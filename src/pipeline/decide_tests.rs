@@ -1,9 +1,10 @@
-//! Every branch of [`super::decide`], without I/O.
+//! Every branch of [`super::decide`], without I/O. Longer than the other files: one test
+//! per branch, each spelling out the step it expects.
 
 use super::*;
 use crate::bus::DeliveryInfo;
 use crate::contract::EventStatus;
-use crate::state::Lease;
+use crate::state::{EventState, Lease};
 
 const GRACE: Duration = Duration::from_secs(30);
 
@@ -237,7 +238,7 @@ fn outside_working_hours_it_is_held_on_the_longest_rung_that_does_not_overshoot(
             },
         }
     );
-    assert_eq!(handled_as(d.why), Handled::Deferred);
+    assert_eq!(d.why.handled(), Handled::Deferred);
     // Opening sooner than the shortest rung: the shortest.
     let Step::Defer(d) = gate(None, Ok(()), Some(ms(100))) else {
         panic!("deferred")
@@ -293,7 +294,7 @@ fn a_slot_further_away_defers_exactly_one_rung_under_it_keeping_the_ticket() {
             },
         }
     );
-    assert_eq!(handled_as(d.why), Handled::Retrying);
+    assert_eq!(d.why.handled(), Handled::Retrying);
     // Before a status query it stays unknown: it must still be asked about.
     let Step::Defer(d) = slot(far, Request::Status(Asked::AlreadyExists)) else {
         panic!("deferred")
@@ -407,7 +408,7 @@ fn a_429_defers_at_least_the_advised_time_spread_by_half_of_it() {
             },
         }
     );
-    assert_eq!(handled_as(d.why), Handled::Retrying);
+    assert_eq!(d.why.handled(), Handled::Retrying);
     // No advice: a second (1.5 s with its spread: the 3 s rung); kept unknown when it
     // throttled a status query.
     let no_advice = ProviderError::Throttled { retry_after: None };

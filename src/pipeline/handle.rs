@@ -3,7 +3,8 @@
 //! recorded and its event (if any) confirmed by the broker.
 
 use super::announce::{AnnounceError, Announcement, Announcer};
-use super::decide::{self, Policy, Step};
+use super::decide::{self, Policy};
+use super::step::Step;
 use super::{Handled, Providers};
 use crate::bus::{DeliveryInfo, Ladder, PublishError, Publisher};
 use crate::config::WorkerSettings;

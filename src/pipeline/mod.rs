@@ -9,6 +9,7 @@ mod lease;
 mod park;
 mod process;
 mod record;
+mod step;
 mod worker;
 
 pub use handle::{Handler, Incoming, Labels};

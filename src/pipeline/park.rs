@@ -5,8 +5,8 @@
 
 use super::Handled;
 use super::announce::Announcement;
-use super::decide::{Deferral, Park, Watch, Why, handled_as};
 use super::handle::{Ctx, HandleError, Handler, Incoming};
+use super::step::{Deferral, Park, Watch, Why};
 use crate::bus::{Expiry, Marks, Parcel};
 use crate::contract::{EventStatus, IdempotencyKey};
 use crate::state::{Lease, Outcome, State, Transition};
@@ -147,7 +147,7 @@ impl Handler {
             }
             why => tracing::debug!(?why, queue_ms, expiry = ?d.expiry, "command deferred"),
         }
-        Ok(handled_as(d.why))
+        Ok(d.why.handled())
     }
 
     async fn announce_deferred(

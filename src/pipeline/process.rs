@@ -3,8 +3,9 @@
 //! learned back in, until a step ends the delivery.
 
 use super::Handled;
-use super::decide::{self, Gate, Request, Seen, Step};
+use super::decide;
 use super::handle::{Ctx, HandleError, Handler, Incoming};
+use super::step::{Gate, Request, Seen, Step};
 use crate::bus::{Expiry, Marks, Parcel};
 use crate::contract::Command;
 use crate::providers::ProviderError;
