@@ -1,9 +1,16 @@
 //! The worker pipeline: consume → validate → claim (Redis) → provider → record →
 //! publish the event (confirmed) → ack.
 
+mod decide;
 mod handle;
-mod throttle;
+mod handled;
+mod lease;
+mod park;
+mod process;
+mod record;
+mod step;
 mod worker;
 
-pub use handle::{Handled, Handler, Incoming, Labels};
-pub use worker::{Worker, WorkerHandle};
+pub use handle::{Handler, Incoming, Labels};
+pub use handled::Handled;
+pub use worker::Worker;

@@ -4,15 +4,13 @@
 //! broker goes away.
 
 use super::handle::{HandleError, Handler, Incoming};
-use crate::bus::{self, CommandConsumer, DeliveryInfo, Names, Publisher};
+use crate::bus::{self, CommandConsumer, Inbound, Ladder, Names, Publisher};
 use crate::config::Settings;
 use crate::contract::FingerprintKey;
 use crate::ratelimit::{Global, RateLimiter};
 use crate::state::{StateStore, StoreError};
 use crate::telemetry::label::{Finished, NoEvent, Service, Stage};
 use crate::telemetry::{Metrics, Readiness};
-use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
@@ -28,17 +26,6 @@ pub struct Worker {
     name: String,
     limiter: Arc<RateLimiter>,
     fingerprint_key: FingerprintKey,
-}
-
-/// Stops a running worker: `stop()` then await the task.
-pub struct WorkerHandle {
-    stop: watch::Sender<bool>,
-}
-
-impl WorkerHandle {
-    pub fn stop(&self) {
-        let _ = self.stop.send(true);
-    }
 }
 
 impl Worker {
@@ -68,11 +55,6 @@ impl Worker {
             name,
             fingerprint_key,
         }
-    }
-
-    pub fn handle() -> (WorkerHandle, watch::Receiver<bool>) {
-        let (tx, rx) = watch::channel(false);
-        (WorkerHandle { stop: tx }, rx)
     }
 
     /// Runs until `stop` turns true, reconnecting to the broker whenever it is lost.
@@ -120,9 +102,10 @@ impl Worker {
             providers: self.providers.clone(),
             metrics: self.metrics.clone(),
             settings: s.worker.clone(),
+            ladder: Ladder::new(&s.worker.retry_delays_ms),
+            fingerprint_key: self.fingerprint_key.clone(),
             limiter: self.limiter.clone(),
             delivery_limit: s.amqp.delivery_limit,
-            fingerprint_key: self.fingerprint_key.clone(),
         });
         let mut consumer =
             CommandConsumer::start(&conn, &names, s.amqp.prefetch, &self.name).await?;
@@ -175,20 +158,16 @@ impl Worker {
     }
 }
 
-async fn handle_delivery(handler: &Handler, delivery: Delivery) {
-    let mut info = DeliveryInfo::of(&delivery);
+async fn handle_delivery(handler: &Handler, delivery: Inbound) {
+    let mut info = delivery.info();
     // A command that came without a valid trace starts one here; its retries and
     // check-backs (republished with these headers) stay in it.
-    let traceparent = crate::telemetry::trace::continue_from(info.traceparent.as_deref());
-    info.headers.insert(
-        crate::bus::headers::TRACEPARENT.into(),
-        crate::bus::header_text(&traceparent),
-    );
-    info.traceparent = Some(traceparent);
+    info.continue_trace(crate::telemetry::trace::continue_from(
+        info.traceparent.as_deref(),
+    ));
     let metrics = &handler.metrics;
     let provider = delivery
-        .routing_key
-        .as_str()
+        .routing_key()
         .split('.')
         .next()
         .unwrap_or("unknown");
@@ -215,7 +194,7 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
     }
     let span = tracing::info_span!(
         "command",
-        routing_key = %delivery.routing_key,
+        routing_key = %delivery.routing_key(),
         attempt = info.attempt,
         traceparent = info.traceparent.as_deref().unwrap_or(""),
         trace_id = info
@@ -228,15 +207,15 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
     );
     let started = std::time::Instant::now();
     let msg = Incoming {
-        body: &delivery.data,
-        routing_key: delivery.routing_key.as_str(),
+        body: delivery.body(),
+        routing_key: delivery.routing_key(),
         info: &info,
     };
     async {
         let (labels, result) = handler.handle(&msg).await;
         match result {
             Ok(handled) => {
-                if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+                if let Err(e) = delivery.ack().await {
                     tracing::warn!(error = %e, "ack failed: the command will be redelivered");
                 }
                 metrics.command_finished(
@@ -263,13 +242,13 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
                     metrics.reconnect(Service::Redis, &r.to_string());
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                let requeue = BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                };
-                let _ = delivery.nack(requeue).await;
-                let outcome = Finished::NoEvent(NoEvent::HandedBack);
-                metrics.command_finished(provider, labels.method, labels.operation, outcome);
+                let _ = delivery.hand_back().await;
+                metrics.command_finished(
+                    provider,
+                    labels.method,
+                    labels.operation,
+                    Finished::NoEvent(NoEvent::HandedBack),
+                );
             }
         }
     }

@@ -41,10 +41,6 @@ pub const STATUS: &str = "status";
 /// its command is parked.
 const LATE_RETRIES: usize = 3;
 
-/// Message header counting how often a command was deferred by a limit (or throttled
-/// by the provider): those returns are not failed attempts.
-pub const DEFERRALS_HEADER: &str = "x-payfleet-rate-deferrals";
-
 /// The limit a request counts against, and the class it is kept under.
 fn limit_for(settings: &RateLimitSettings, key: &RateKey) -> Option<(&'static str, Limit)> {
     let classes = settings
