@@ -179,7 +179,14 @@ pub async fn spawn_worker(
     shutdown: &Shutdown,
     serve_ops_endpoints: bool,
 ) -> anyhow::Result<(Option<SocketAddr>, JoinHandle<anyhow::Result<()>>)> {
-    // A worker decodes commands: without the fleet's key for card data it refuses to start.
+    // Every secret a worker needs, named at once. It decodes commands: without the
+    // fleet's key for card data it refuses to start.
+    let secrets = &settings.secrets;
+    crate::config::ConfigError::all([
+        secrets.ecommpay(),
+        secrets.epay(),
+        secrets.epay_fingerprint(),
+    ])?;
     let fingerprint_key = FingerprintKey::new(settings.secrets.epay_fingerprint()?);
     let metrics = Arc::new(Metrics::new("worker"));
     let ready = Readiness::default();

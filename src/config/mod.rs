@@ -26,6 +26,29 @@ pub enum ConfigError {
     Invalid(String),
     #[error("configuration: {setting} is not set (set the environment variable {env})")]
     MissingSecret { setting: &'static str, env: String },
+    #[error("configuration: {}", .0.join("; "))]
+    Several(Vec<String>),
+}
+
+impl ConfigError {
+    /// Every failed check at once, so one start names everything to fix.
+    pub fn all<T>(checks: impl IntoIterator<Item = Result<T, ConfigError>>) -> Result<(), Self> {
+        let failed: Vec<String> = checks
+            .into_iter()
+            .filter_map(Result::err)
+            .map(|e| match e {
+                ConfigError::Invalid(why) => why,
+                ConfigError::MissingSecret { setting, env } => {
+                    format!("{setting} is not set (set the environment variable {env})")
+                }
+                ConfigError::Several(many) => many.join("; "),
+            })
+            .collect();
+        match failed.len() {
+            0 => Ok(()),
+            _ => Err(ConfigError::Several(failed)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
