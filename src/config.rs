@@ -10,11 +10,7 @@ use std::path::Path;
 
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 const ENV_PREFIX: &str = "PAYFLEET";
-const LIST_KEYS: [&str; 3] = [
-    "worker.retry_delays_ms",
-    "sandbox.callback_retry_ms",
-    "sandbox.ecommpay_extra_project_ids",
-];
+const LIST_KEYS: [&str; 1] = ["worker.retry_delays_ms"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -34,7 +30,10 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     pub ecommpay: EcommpaySettings,
     pub epay: EpaySettings,
-    pub sandbox: SandboxSettings,
+    /// The provider simulator's section (its own crate reads it): skipped here, so that
+    /// one file and one environment (`PAYFLEET__SANDBOX__*`) serve every process.
+    #[serde(default, rename = "sandbox")]
+    _sandbox: serde::de::IgnoredAny,
     pub telemetry: TelemetrySettings,
     pub rate_limit: crate::ratelimit::RateLimitSettings,
     #[serde(skip)]
@@ -126,26 +125,6 @@ pub struct EpaySettings {
     pub request_timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SandboxSettings {
-    pub listen: SocketAddr,
-    pub ecommpay_project_id: u64,
-    pub ecommpay_callback_url: String,
-    pub callback_delay_ms: u64,
-    pub callback_retry_ms: Vec<u64>,
-    pub callback_max_attempts: u32,
-    pub epay_client_id: String,
-    pub epay_terminal_id: String,
-    pub epay_token_ttl_s: u64,
-    pub clock_offset_ms: i64,
-    pub india_sale_threshold_ms: u64,
-    pub record_arrivals: bool,
-    /// Further projects the simulator accepts (same secret), e.g. for rate-limit tests.
-    #[serde(default)]
-    pub ecommpay_extra_project_ids: Vec<u64>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -165,26 +144,18 @@ pub struct TelemetrySettings {
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
     pub ecommpay_secret_key: Option<SecretString>,
-    pub sandbox_ecommpay_secret_key: Option<SecretString>,
     pub epay_client_secret: Option<SecretString>,
     pub epay_fingerprint_key: Option<SecretString>,
-    pub sandbox_epay_client_secret: Option<SecretString>,
     /// Secret keys of the further ECommPay accounts, by account name.
     pub ecommpay_accounts: std::collections::BTreeMap<String, SecretString>,
 }
 
 impl Secrets {
     const ECOMMPAY: (&'static str, &'static str) = ("ecommpay.secret_key", "ECOMMPAY__SECRET_KEY");
-    const SANDBOX_ECOMMPAY: (&'static str, &'static str) = (
-        "sandbox.ecommpay_secret_key",
-        "SANDBOX__ECOMMPAY_SECRET_KEY",
-    );
 
     const EPAY: (&'static str, &'static str) = ("epay.client_secret", "EPAY__CLIENT_SECRET");
     const EPAY_FINGERPRINT: (&'static str, &'static str) =
         ("epay.fingerprint_key", "EPAY__FINGERPRINT_KEY");
-    const SANDBOX_EPAY: (&'static str, &'static str) =
-        ("sandbox.epay_client_secret", "SANDBOX__EPAY_CLIENT_SECRET");
 
     fn env_name(suffix: &str) -> String {
         format!("{ENV_PREFIX}__{suffix}")
@@ -204,10 +175,6 @@ impl Secrets {
         Self::require(&self.ecommpay_secret_key, Self::ECOMMPAY)
     }
 
-    pub fn sandbox_ecommpay(&self) -> Result<SecretString, ConfigError> {
-        Self::require(&self.sandbox_ecommpay_secret_key, Self::SANDBOX_ECOMMPAY)
-    }
-
     pub fn epay(&self) -> Result<SecretString, ConfigError> {
         Self::require(&self.epay_client_secret, Self::EPAY)
     }
@@ -215,10 +182,6 @@ impl Secrets {
     /// Keys the HMAC that stands in for card data in command fingerprints.
     pub fn epay_fingerprint(&self) -> Result<SecretString, ConfigError> {
         Self::require(&self.epay_fingerprint_key, Self::EPAY_FINGERPRINT)
-    }
-
-    pub fn sandbox_epay(&self) -> Result<SecretString, ConfigError> {
-        Self::require(&self.sandbox_epay_client_secret, Self::SANDBOX_EPAY)
     }
 
     /// The environment variable holding an ECommPay account's secret key.
@@ -264,10 +227,8 @@ impl Settings {
         }
         let secret_suffixes = [
             Secrets::ECOMMPAY.1,
-            Secrets::SANDBOX_ECOMMPAY.1,
             Secrets::EPAY.1,
             Secrets::EPAY_FINGERPRINT.1,
-            Secrets::SANDBOX_EPAY.1,
         ];
         let plain_env: config::Map<String, String> = env
             .iter()
@@ -301,10 +262,8 @@ impl Settings {
         };
         settings.secrets = Secrets {
             ecommpay_secret_key: secret(Secrets::ECOMMPAY.1),
-            sandbox_ecommpay_secret_key: secret(Secrets::SANDBOX_ECOMMPAY.1),
             epay_client_secret: secret(Secrets::EPAY.1),
             epay_fingerprint_key: secret(Secrets::EPAY_FINGERPRINT.1),
-            sandbox_epay_client_secret: secret(Secrets::SANDBOX_EPAY.1),
             ecommpay_accounts: env
                 .iter()
                 .filter(|(_, v)| !v.is_empty())
@@ -346,15 +305,8 @@ impl Settings {
                 );
             }
         }
-        if self.sandbox.callback_retry_ms.is_empty() {
-            return fail("sandbox.callback_retry_ms", "must list at least one wait");
-        }
         for (setting, url) in [
             ("ecommpay.base_url", &self.ecommpay.base_url),
-            (
-                "sandbox.ecommpay_callback_url",
-                &self.sandbox.ecommpay_callback_url,
-            ),
             ("epay.oauth_url", &self.epay.oauth_url),
             ("epay.api_url", &self.epay.api_url),
             ("epay.status_url", &self.epay.status_url),

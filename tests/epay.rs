@@ -201,7 +201,7 @@ async fn a_3ds_transfer_completes_through_confirm_3ds() {
 async fn bad_credentials_end_the_payment_without_a_payment_request() {
     let mut settings = common::settings("t-epay-creds");
     settings.secrets.epay_client_secret = Some("not-the-secret".to_owned().into());
-    settings.secrets.sandbox_epay_client_secret = Some("the-secret".to_owned().into());
+    settings.sandbox_epay_client_secret = Some("the-secret".to_owned().into());
     let app = spawn_app_with(settings, 1).await;
     app.publish(&google_pay("gp-bad-creds", 10_000, "1111"))
         .await;

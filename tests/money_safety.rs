@@ -9,7 +9,7 @@ use payfleet_sim::faults::{CallbackFaults, EndpointFaults};
 
 const PAYOUT: &str = "POST /v2/payment/cash-out-kz/homebank/payout";
 
-fn fast_settings(label: &str) -> payfleet::config::Settings {
+fn fast_settings(label: &str) -> payfleet_tools::settings::FleetSettings {
     let mut s = common::settings(label);
     // Gate's 10 s status delay becomes 10 ms, HomeBank's 15 min basic time 0.9 s.
     s.reconciler.time_scale = 0.001;

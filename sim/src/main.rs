@@ -1,39 +1,32 @@
-//! `payfleet-sim` (also `payfleet sandbox`): the provider simulator as a process.
+//! `payfleet-sim`: serves the provider simulator until SIGTERM or SIGINT.
 
 use clap::Parser;
-use payfleet::app::{Shutdown, termination_signal};
-use payfleet::config::Settings;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
+/// The payfleet provider simulator (ECommPay Gate and Halyk epay).
 #[derive(Parser)]
-#[command(name = "payfleet-sim", version, about = "The local provider simulator")]
-struct Cli {
-    /// Configuration file layered over the built-in defaults.
+#[command(version)]
+struct Args {
+    /// A configuration file; only its `[sandbox]` section is read.
     #[arg(long, env = "PAYFLEET_CONFIG")]
     config: Option<PathBuf>,
+    /// Overrides `sandbox.listen`.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
 }
 
 #[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("payfleet-sim: {e:#}");
-            ExitCode::FAILURE
-        }
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let mut settings = payfleet_sim::SimSettings::load(args.config.as_deref())?;
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
     }
-}
-
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::load(cli.config.as_deref())?;
-    payfleet::telemetry::init_logging(&settings.telemetry);
-    let shutdown = Shutdown::default();
-    let (addr, _, task) = payfleet_sim::spawn(&settings, &shutdown).await?;
-    tracing::info!(%addr, "sandbox listening");
-    termination_signal().await;
-    shutdown.trigger();
-    task.await?;
-    Ok(())
+    payfleet_sim::run(settings).await
 }
