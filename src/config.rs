@@ -116,6 +116,8 @@ pub struct EpaySettings {
     pub oauth_url: String,
     pub api_url: String,
     pub status_url: String,
+    /// The P2P counterpart of check-status's payment path (see config/default.toml).
+    pub p2p_status_path: String,
     pub client_id: String,
     pub terminal_id: String,
     pub post_link_url: String,
