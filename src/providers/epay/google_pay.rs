@@ -132,9 +132,16 @@ impl GooglePay {
             },
         };
         let body = serde_json::to_vec(&body).expect("the request serialises");
-        let answer = epay
-            .transact(super::codes::SCOPE_PAYMENT, PATH, tx, body)
-            .await;
+        // A refused token is no answer about the payment: it was never sent.
+        let token = super::token::fetch(
+            &epay.api,
+            &epay.metrics,
+            super::codes::SCOPE_PAYMENT,
+            Some(tx),
+        )
+        .await?;
+        let answer = epay.api.post_json(PATH, &token.access, body).await?;
+        let answer = super::answer::read(answer, &s.term_url);
         match answer {
             Ok(Submission::Final { .. }) | Err(ProviderError::Refused { .. }) => {
                 let known = super::check_status::query(epay, invoice_id).await;
