@@ -163,7 +163,11 @@ impl Provider for Ecommpay {
         Box::pin(async move {
             let gate = self.gate_for(command.account.as_deref())?;
             match self.send(gate, command).await {
-                Err(refused @ ProviderError::Refused { .. }) => {
+                // A refund is known by its purchase's payment id, so the status cannot
+                // tell it from an earlier refund of the same purchase: its refusal stands.
+                Err(refused @ ProviderError::Refused { .. })
+                    if command.operation != Operation::Refund =>
+                {
                     let op = operation_type(command.operation);
                     let known = status::query(gate, &payment_id(command), op).await;
                     Err(confirm_refusal(refused, known))
