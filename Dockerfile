@@ -1,5 +1,7 @@
 # syntax=docker/dockerfile:1
 # payfleet: one image, every subcommand (worker, gateway, sandbox, publish, demo).
+# The production binary `payfleet` hands `sandbox` and `demo|bench|chaos` to the
+# simulator and tools binaries installed beside it.
 #   docker build -t payfleet .
 #   docker run --rm -e PAYFLEET__AMQP__URL=... -e PAYFLEET__ECOMMPAY__SECRET_KEY=... payfleet worker
 
@@ -11,8 +13,9 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin payfleet \
-    && install -D -m 0755 target/release/payfleet /out/payfleet
+    cargo build --release --locked --workspace --bins \
+    && install -D -m 0755 -t /out target/release/payfleet target/release/payfleet-sim \
+       target/release/payfleet-tools
 
 FROM debian:bookworm-slim
 # hadolint ignore=DL3008
@@ -22,7 +25,7 @@ RUN apt-get update \
 RUN groupadd --system --gid 10001 payfleet \
     && useradd --system --uid 10001 --gid payfleet --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin payfleet
-COPY --from=builder /out/payfleet /usr/local/bin/payfleet
+COPY --from=builder /out/ /usr/local/bin/
 # For reference and `--config`; the defaults are compiled into the binary.
 COPY config/ /etc/payfleet/
 USER 10001:10001

@@ -6,8 +6,10 @@
 
 use crate::bus::{Names, PublisherLink};
 use crate::config::Settings;
+use crate::contract::FingerprintKey;
 use crate::gateway::{self, Gateway};
-use crate::pipeline::{Providers, Worker};
+use crate::pipeline::Worker;
+use crate::providers::Providers;
 use crate::providers::ecommpay::india_hours::OffsetClock;
 use crate::providers::ecommpay::{Ecommpay, Gate};
 use crate::providers::epay::Epay;
@@ -79,10 +81,8 @@ pub async fn connect_store(settings: &Settings) -> anyhow::Result<StateStore> {
     .with_context(|| format!("connecting to Redis at {}", settings.redis.url))
 }
 
-/// The epay client: its HTTP API and its invoice allocator in Redis. Installs the
-/// fingerprint key for card data first, so no command is fingerprinted without it.
+/// The epay client: its HTTP API and its invoice allocator in Redis.
 pub async fn epay(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Epay>> {
-    crate::providers::epay::card::install_fingerprint_key(settings.secrets.epay_fingerprint()?);
     let api =
         crate::providers::epay::api::Api::new(settings.epay.clone(), settings.secrets.epay()?)?;
     let invoices = crate::providers::epay::invoice::Invoices::connect(
@@ -179,6 +179,8 @@ pub async fn spawn_worker(
     shutdown: &Shutdown,
     serve_ops_endpoints: bool,
 ) -> anyhow::Result<(Option<SocketAddr>, JoinHandle<anyhow::Result<()>>)> {
+    // A worker decodes commands: without the fleet's key for card data it refuses to start.
+    let fingerprint_key = FingerprintKey::new(settings.secrets.epay_fingerprint()?);
     let metrics = Arc::new(Metrics::new("worker"));
     let ready = Readiness::default();
     let store = connect_store(settings).await?;
@@ -207,6 +209,7 @@ pub async fn spawn_worker(
         metrics,
         ready,
         name.to_owned(),
+        fingerprint_key,
     );
     let stop = shutdown.receiver();
     let task = tokio::spawn(async move {
@@ -242,15 +245,8 @@ pub async fn spawn_gateway(
     let gw = Arc::new(Gateway {
         store,
         link,
-        metrics: metrics.clone(),
-        ecommpay_secret: settings.secrets.ecommpay()?,
-        epay: epay(settings, metrics.clone()).await?,
-        ecommpay_account_secrets: settings
-            .ecommpay
-            .accounts
-            .keys()
-            .map(|name| settings.secrets.ecommpay_account(name))
-            .collect::<Result<_, _>>()?,
+        providers: providers(settings, &metrics).await?,
+        metrics,
     });
     let router = gateway::router(gw.clone(), ready);
     let (addr, server) = serve_ops(settings.gateway.listen, router, shutdown.wait())
@@ -261,4 +257,20 @@ pub async fn spawn_gateway(
         gw.link.close().await;
     });
     Ok((addr, task))
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_worker_without_the_fingerprint_key_refuses_to_start() {
+        let settings = crate::config::Settings::load_from(None, Default::default()).unwrap();
+        let shutdown = super::Shutdown::default();
+        let err = super::spawn_worker(&settings, "w", &shutdown, false)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("PAYFLEET__EPAY__FINGERPRINT_KEY"),
+            "{err}"
+        );
+    }
 }

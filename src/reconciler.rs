@@ -8,19 +8,17 @@
 
 use crate::bus::PublisherLink;
 use crate::contract::IdempotencyKey;
-use crate::pipeline::Providers;
-use crate::pipeline::announce::{Announcement, Announcer};
-use crate::providers::Status;
-use crate::state::{Meta, Outcome, Settle, State, StateStore, TRACE_FIELD};
+use crate::outcome::{Announcer, RETRY_SILENCE, Report, Settled};
+use crate::providers::{Providers, Status};
+use crate::state::{Outcome, State, StateStore};
+use crate::telemetry::label::{
+    ProviderRequest, ReconcilerAction as Action, RequestResult, Service,
+};
 use crate::telemetry::{Metrics, Readiness};
 use futures::StreamExt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
-
-/// A command waiting for its own retry is only judged by the reconciler after this
-/// long without any change: its retry may come back late, never is what we look for.
-pub const RETRY_SILENCE: Duration = Duration::from_secs(60);
 
 /// How often an unsettled payment is asked about again, at most.
 const RECHECK_CAP: Duration = Duration::from_secs(300);
@@ -40,30 +38,6 @@ pub struct Reconciler {
     pub interval: Duration,
     pub batch: usize,
     pub owner: String,
-}
-
-/// What one check did, as a bounded metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Settled,
-    Expired,
-    NeverSent,
-    StillOpen,
-    Dropped,
-    Error,
-}
-
-impl Action {
-    fn label(self) -> &'static str {
-        match self {
-            Action::Settled => "settled",
-            Action::Expired => "expired",
-            Action::NeverSent => "never_sent",
-            Action::StillOpen => "still_open",
-            Action::Dropped => "dropped",
-            Action::Error => "error",
-        }
-    }
 }
 
 impl Reconciler {
@@ -94,7 +68,7 @@ impl Reconciler {
                 }
                 Err(e) => {
                     self.ready.set(false);
-                    self.metrics.reconnect("redis", &e.to_string());
+                    self.metrics.reconnect(Service::Redis, &e.to_string());
                 }
             }
         }
@@ -120,25 +94,20 @@ impl Reconciler {
                         Action::Error
                     }
                 };
-                self.metrics.reconciler_action(action.label());
+                self.metrics.reconciler_action(action);
             })
             .await;
         Ok(n)
     }
 
     async fn check(&self, key: &IdempotencyKey) -> anyhow::Result<Action> {
-        let rec = self.store.record(key).await?;
-        let state = rec.get("st").and_then(|s| State::parse(s));
-        let meta: Meta = rec
-            .get("meta")
-            .and_then(|m| serde_json::from_str(m).ok())
-            .unwrap_or_default();
-        let traceparent = rec.get(TRACE_FIELD).map(String::as_str);
-        let Some(state) = state else {
+        let Some(rec) = self.store.record(key).await? else {
             self.store.untrack(key).await?;
             return Ok(Action::Dropped);
         };
         let announcer = self.announcer().await?;
+        let traceparent = rec.trace.traceparent.as_deref();
+        let state = rec.state;
         if state.is_terminal() {
             let event = self.store.event_state(key, state).await?;
             if !announcer
@@ -151,42 +120,42 @@ impl Reconciler {
             self.store.untrack(key).await?;
             return Ok(Action::Dropped);
         }
-        let (Some(method), Some(operation)) = (meta.method, meta.operation) else {
+        let (Some(method), Some(operation)) = (rec.meta.method, rec.meta.operation) else {
             self.store.untrack(key).await?;
             return Ok(Action::Dropped);
         };
         let timing = self.providers.timing(method, operation);
-        let now = epoch_ms(SystemTime::now());
-        let ms = |field: &str| {
-            rec.get(field)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(now)
+        let now = SystemTime::now();
+        let since = |t: Option<SystemTime>| {
+            t.and_then(|t| now.duration_since(t).ok())
+                .unwrap_or_default()
         };
-        if state == State::Submitting && ms("lease") > now {
+        let lease_left = rec.lease_until.and_then(|t| t.duration_since(now).ok());
+        if let Some(left) = lease_left.filter(|_| state == State::Submitting) {
             // A worker is on it right now.
-            self.recheck(key, Duration::from_millis(ms("lease") - now))
-                .await?;
+            self.recheck(key, left).await?;
             return Ok(Action::StillOpen);
         }
-        let age = Duration::from_millis(now.saturating_sub(ms("created")));
-        let silence = Duration::from_millis(now.saturating_sub(ms("upd")));
+        let (age, silence) = (since(rec.created), since(rec.updated));
         if matches!(state, State::Received | State::Unknown) && silence < RETRY_SILENCE {
             // Its retry is parked in a delay queue: give it time to come back.
             self.recheck(key, RETRY_SILENCE - silence).await?;
             return Ok(Action::StillOpen);
         }
-        let payment_id = rec.get("pid").cloned().unwrap_or_default();
+        let payment_id = rec.payment_id.as_deref().unwrap_or_default();
         let started = std::time::Instant::now();
         let status = self
             .providers
             .of(method)
-            .status(&payment_id, method, operation)
+            .status(payment_id, method, operation)
             .await;
         self.metrics.provider_call(
             method.provider().as_str(),
             method.as_str(),
-            "status",
-            status.as_ref().map_or_else(|e| e.class(), |_| "ok"),
+            ProviderRequest::Status,
+            status
+                .as_ref()
+                .map_or_else(|e| e.class(), |_| RequestResult::Ok),
             started.elapsed().as_secs_f64(),
         );
         let (to, outcome, action) = match status {
@@ -220,36 +189,18 @@ impl Reconciler {
                 return Ok(Action::StillOpen);
             }
         };
-        let settled = self
-            .store
-            .settle(key, to, &outcome, &meta, &payment_id)
-            .await?;
-        if let Settle::Duplicate { state, event, .. } = settled {
-            if !announcer
-                .ensure_published(key, state, event, traceparent)
-                .await?
-            {
-                self.recheck(key, Duration::from_secs(1)).await?;
-                return Ok(Action::StillOpen);
-            }
-        } else if let Settle::Applied { meta, .. } = settled {
-            self.metrics.transition(to.as_str());
-            let status = to
-                .terminal_event()
-                .expect("the reconciler settles final states");
-            announcer
-                .announce(
-                    Announcement {
-                        key,
-                        status,
-                        meta: &meta,
-                        outcome: &outcome,
-                        payment_id: Some(&payment_id),
-                        traceparent,
-                    },
-                    to,
-                )
-                .await?;
+        let report = Report {
+            key,
+            state: to,
+            outcome: &outcome,
+            payment_id,
+            meta: &rec.meta,
+            traceparent: None,
+        };
+        let (settled, _) = crate::outcome::settle(&announcer, report).await?;
+        if settled == Settled::Publishing {
+            self.recheck(key, Duration::from_secs(1)).await?;
+            return Ok(Action::StillOpen);
         }
         self.store.untrack(key).await?;
         tracing::info!(key = %key, state = to.as_str(), "reconciled");
@@ -277,10 +228,4 @@ fn reason(text: &str) -> Outcome {
         reason: Some(text.to_owned()),
         ..Default::default()
     }
-}
-
-fn epoch_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
 }

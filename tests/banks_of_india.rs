@@ -6,7 +6,7 @@ mod common;
 
 use chrono::{DateTime, Utc};
 use common::{TestFleet, settings, spawn_app_with};
-use payfleet::contract::command::Fingerprint;
+use payfleet::contract::Fingerprint;
 use payfleet::contract::{Event, EventStatus, IdempotencyKey, Method, Operation};
 use payfleet::providers::ecommpay::india_banks::Direction;
 use payfleet::providers::ecommpay::india_hours::OffsetClock;
@@ -182,7 +182,7 @@ async fn a_purchase_with_a_chosen_bank_is_paid_at_the_bank_page() {
         http.post(url).form(&form).send().await.unwrap().status(),
         409
     );
-    assert_eq!(app.state("boi-sale-1").await.as_deref(), Some("succeeded"));
+    assert_eq!(app.state("boi-sale-1").await, Some(State::Succeeded));
     let stats = app.fleet.sandbox.stats();
     assert_eq!(stats.executed.get("boi-sale-1"), Some(&1));
     assert_eq!(stats.requests.get(SALE), Some(&1));
@@ -443,10 +443,7 @@ async fn a_redirect_that_overtakes_gates_answer_waits_for_it() {
         503,
         "Gate is asked to resend"
     );
-    assert_eq!(
-        app.state("boi-early-1").await.as_deref(),
-        Some("submitting")
-    );
+    assert_eq!(app.state("boi-early-1").await, Some(State::Submitting));
     store
         .transition(&key, &lease, State::Submitted, None)
         .await
@@ -454,10 +451,7 @@ async fn a_redirect_that_overtakes_gates_answer_waits_for_it() {
     assert_eq!(app.callback(callback, &secret).await, 200);
     let e = event(&app, "boi-early-1", EventStatus::ActionRequired).await;
     assert_eq!(e.action.unwrap()["url"], "https://bank.example/pay");
-    assert_eq!(
-        app.state("boi-early-1").await.as_deref(),
-        Some("action_required")
-    );
+    assert_eq!(app.state("boi-early-1").await, Some(State::ActionRequired));
     app.stop().await;
 }
 
@@ -485,7 +479,7 @@ async fn a_customer_who_never_returns_is_declined_at_the_threshold() {
     );
     assert_eq!(done.status, EventStatus::Declined);
     assert!(done.reason.unwrap_or_default().contains("threshold"));
-    assert_eq!(app.state("boi-gone-1").await.as_deref(), Some("declined"));
+    assert_eq!(app.state("boi-gone-1").await, Some(State::Declined));
     app.stop().await;
 }
 

@@ -58,14 +58,12 @@ fn google_pay(key: &str, minor: u64, last4: &str) -> String {
 }
 
 async fn invoice_of(app: &TestFleet, key: &str) -> String {
-    let rec = app
-        .store()
+    app.store()
         .await
         .record(&payfleet::contract::IdempotencyKey::parse(key).unwrap())
         .await
-        .unwrap();
-    rec.get("pid")
-        .cloned()
+        .unwrap()
+        .and_then(|rec| rec.payment_id)
         .expect("the record keeps the invoice id")
 }
 
@@ -140,7 +138,7 @@ async fn a_transfer_from_a_locked_card_is_declined_with_its_code() {
         (provider.code.as_str(), provider.message.as_str()),
         ("454", "Card is locked")
     );
-    assert_eq!(app.state("p2p-locked").await.as_deref(), Some("declined"));
+    assert_eq!(app.state("p2p-locked").await, Some(State::Declined));
     let stats = app.fleet.sandbox.stats();
     assert!(stats.executed.is_empty());
     assert_eq!(
@@ -313,7 +311,7 @@ async fn a_forged_post_link_is_refused_counted_and_changes_nothing() {
     let missing = json!({"invoiceId": invoice});
     assert_eq!(post(missing).await.unwrap().status().as_u16(), 400);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.state("p2p-forged").await.as_deref(), Some("succeeded"));
+    assert_eq!(app.state("p2p-forged").await, Some(State::Succeeded));
     assert_eq!(app.events_for("p2p-forged").len(), before);
     let metrics = reqwest::get(format!("http://{}/metrics", app.fleet.gateway_addr))
         .await
@@ -763,10 +761,7 @@ async fn an_authentic_post_link_is_believed_only_as_far_as_check_status_says() {
         .unwrap();
     assert_eq!(answer.status().as_u16(), 200);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        app.state("p2p-early").await.as_deref(),
-        Some("action_required")
-    );
+    assert_eq!(app.state("p2p-early").await, Some(State::ActionRequired));
     assert!(
         app.events_for("p2p-early")
             .iter()

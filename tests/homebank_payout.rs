@@ -4,6 +4,7 @@ mod common;
 
 use common::{payout, payout_callback, spawn_app};
 use payfleet::contract::EventStatus;
+use payfleet::state::State;
 use std::time::Duration;
 
 const PAYOUT_ENDPOINT: &str = "POST /v2/payment/cash-out-kz/homebank/payout";
@@ -20,7 +21,7 @@ async fn a_payout_succeeds_end_to_end() {
     assert_eq!(event.provider.as_ref().unwrap().code, "0");
     let statuses: Vec<_> = app.events_for("po-ok-1").iter().map(|e| e.status).collect();
     assert!(statuses.contains(&EventStatus::Succeeded));
-    assert_eq!(app.state("po-ok-1").await.as_deref(), Some("succeeded"));
+    assert_eq!(app.state("po-ok-1").await, Some(State::Succeeded));
     let stats = app.fleet.sandbox.stats();
     assert_eq!(stats.executed.get("po-ok-1"), Some(&1));
     assert_eq!(stats.requests.get(PAYOUT_ENDPOINT), Some(&1));
@@ -39,7 +40,7 @@ async fn a_decline_ends_declined_with_the_provider_code() {
         (provider.code.as_str(), provider.message.as_str()),
         ("20602", "Time-out")
     );
-    assert_eq!(app.state("po-decl-1").await.as_deref(), Some("declined"));
+    assert_eq!(app.state("po-decl-1").await, Some(State::Declined));
     assert!(app.fleet.sandbox.stats().executed.is_empty());
     app.stop().await;
 }
@@ -70,7 +71,7 @@ async fn an_invalid_command_is_rejected_with_a_reason_and_no_provider_call() {
             reason.contains(needle),
             "{key}: reason {reason:?} should mention {needle:?}"
         );
-        assert_eq!(app.state(key).await.as_deref(), Some("rejected"));
+        assert_eq!(app.state(key).await, Some(State::Rejected));
     }
     assert!(
         app.fleet.sandbox.stats().requests.is_empty(),
@@ -179,7 +180,7 @@ async fn a_callback_with_a_bad_signature_is_refused_and_changes_nothing() {
     let unknown = payout_callback("po-never-seen", "success", "0", "Success");
     assert_eq!(app.callback(unknown, b"not the secret").await, 400);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.state("po-forged").await.as_deref(), Some("succeeded"));
+    assert_eq!(app.state("po-forged").await, Some(State::Succeeded));
     assert_eq!(app.state("po-never-seen").await, None);
     assert_eq!(app.events_for("po-forged").len(), before);
     app.stop().await;

@@ -4,6 +4,7 @@ mod common;
 
 use common::{payout, spawn_app_with};
 use payfleet::contract::EventStatus;
+use payfleet::state::State;
 use payfleet_sim::Faults;
 use payfleet_sim::faults::{CallbackFaults, EndpointFaults};
 
@@ -170,7 +171,7 @@ async fn a_payment_whose_record_redis_lost_is_still_settled() {
     });
     app.publish(&payout("po-wiped", 200000, "KZT", "1")).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while app.state("po-wiped").await.as_deref() != Some("submitted") {
+    while app.state("po-wiped").await != Some(State::Submitted) {
         assert!(std::time::Instant::now() < deadline, "never accepted");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

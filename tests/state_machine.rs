@@ -174,7 +174,12 @@ async fn a_provider_outcome_wins_over_a_worker_mid_call_and_applies_once() {
         }
     ));
     assert_eq!(
-        store.outcome(&k).await.unwrap().unwrap().code.as_deref(),
+        store
+            .record(&k)
+            .await
+            .unwrap()
+            .and_then(|rec| rec.outcome?.code)
+            .as_deref(),
         Some("0")
     );
 }

@@ -1,11 +1,13 @@
-//! `payfleet-sim`: serves the provider simulator until SIGTERM or SIGINT.
+//! `payfleet-sim` (also `payfleet sandbox`): serves the provider simulator until SIGTERM
+//! or SIGINT.
 
 use clap::Parser;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// The payfleet provider simulator (ECommPay Gate and Halyk epay).
 #[derive(Parser)]
-#[command(version)]
+#[command(name = "payfleet-sim", version)]
 struct Args {
     /// A configuration file; only its `[sandbox]` section is read.
     #[arg(long, env = "PAYFLEET_CONFIG")]
@@ -16,7 +18,7 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -24,9 +26,22 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let mut settings = payfleet_sim::SimSettings::load(args.config.as_deref())?;
+    // Settings that do not load are the user's to fix: named, with exit code 2.
+    let mut settings = match payfleet_sim::SimSettings::load(args.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("payfleet-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if let Some(listen) = args.listen {
         settings.listen = listen;
     }
-    payfleet_sim::run(settings).await
+    match payfleet_sim::run(settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("payfleet-sim: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -41,8 +41,9 @@ pub struct SimSettings {
 pub enum SettingsError {
     #[error("configuration: {0}")]
     Config(#[from] config::ConfigError),
-    #[error("configuration [sandbox]: {0}")]
-    Shape(#[from] serde_json::Error),
+    /// A setting of the wrong shape, named by its key (`sandbox.listen`).
+    #[error("configuration: sandbox.{0}")]
+    Shape(#[from] serde_path_to_error::Error<serde_json::Error>),
     #[error("the environment variable {0} is not set")]
     MissingSecret(&'static str),
 }
@@ -79,7 +80,9 @@ impl SimSettings {
                 *v = serde_json::Value::String(v.to_string());
             }
         }
-        Ok(serde_json::from_value(serde_json::Value::Object(table))?)
+        Ok(serde_path_to_error::deserialize(
+            serde_json::Value::Object(table),
+        )?)
     }
 }
 

@@ -4,7 +4,9 @@ use super::{Names, headers};
 use crate::contract::ProviderName;
 use futures::stream::{SelectAll, StreamExt};
 use lapin::message::Delivery;
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, Consumer};
 
@@ -48,8 +50,8 @@ impl CommandConsumer {
     }
 
     /// The next delivery; `None` once every consumer is cancelled or the channel died.
-    pub async fn next(&mut self) -> Option<Result<Delivery, lapin::Error>> {
-        self.streams.next().await
+    pub async fn next(&mut self) -> Option<Result<Inbound, lapin::Error>> {
+        Some(self.streams.next().await?.map(Inbound))
     }
 
     /// Stops the broker from sending more; deliveries already here still arrive.
@@ -67,12 +69,49 @@ impl CommandConsumer {
     }
 }
 
+/// A command delivered to this consumer: acked once finished, or handed back.
+pub struct Inbound(Delivery);
+
+impl Inbound {
+    pub fn body(&self) -> &[u8] {
+        &self.0.data
+    }
+
+    pub fn routing_key(&self) -> &str {
+        self.0.routing_key.as_str()
+    }
+
+    pub fn info(&self) -> DeliveryInfo {
+        DeliveryInfo::of(&self.0)
+    }
+
+    pub async fn ack(&self) -> Result<(), lapin::Error> {
+        self.0.ack(BasicAckOptions::default()).await.map(drop)
+    }
+
+    /// Returns it to its queue, for this or another worker.
+    pub async fn hand_back(&self) -> Result<(), lapin::Error> {
+        let requeue = BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        };
+        self.0.nack(requeue).await.map(drop)
+    }
+}
+
 /// What payfleet reads from a delivery's properties.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryInfo {
     pub attempt: u32,
     /// A check-back copy of a command whose payment was open.
     pub check_back: bool,
+    /// Held for the provider's working hours, its `deferred` event already out.
+    pub deferred_announced: bool,
+    /// How often it was deferred by a rate limit or throttled by the provider: those
+    /// returns are not failed attempts.
+    pub deferrals: u32,
+    /// The rate limiter's ticket from its last deferral (µs, Redis time).
+    pub rate_ticket: Option<u64>,
     /// The broker delivered it before (a consumer died or handed it back).
     pub redelivered: bool,
     /// Deliveries handed back so far (`x-delivery-count`, set by the quorum queue).
@@ -83,11 +122,22 @@ pub struct DeliveryInfo {
     /// Milliseconds since the epoch when it was published: payfleet's header, else the
     /// AMQP timestamp (whole seconds).
     pub published_at_ms: Option<u64>,
-    pub headers: FieldTable,
+    /// Kept whole, so that a command republished to a delay queue carries them all on.
+    pub(super) headers: FieldTable,
+}
+
+fn number(headers: &FieldTable, name: &str) -> Option<u64> {
+    match headers.inner().get(name)? {
+        AMQPValue::LongLongInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::LongInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::ShortInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::LongUInt(n) => Some(u64::from(*n)),
+        _ => None,
+    }
 }
 
 impl DeliveryInfo {
-    pub fn of(delivery: &Delivery) -> Self {
+    fn of(delivery: &Delivery) -> Self {
         let headers = delivery.properties.headers().clone().unwrap_or_default();
         let attempt = match headers.inner().get(headers::ATTEMPT) {
             Some(AMQPValue::LongLongInt(n)) => (*n).max(1) as u32,
@@ -107,14 +157,13 @@ impl DeliveryInfo {
         DeliveryInfo {
             attempt,
             check_back,
+            deferred_announced: headers.inner().contains_key(headers::DEFERRED),
+            deferrals: number(&headers, headers::DEFERRALS)
+                .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+            rate_ticket: number(&headers, headers::RATE_TICKET),
             redelivered: delivery.redelivered,
-            delivery_count: match headers.inner().get(headers::DELIVERY_COUNT) {
-                Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(0),
-                Some(AMQPValue::LongInt(n)) => u32::try_from(*n).unwrap_or(0),
-                Some(AMQPValue::ShortInt(n)) => u32::try_from(*n).unwrap_or(0),
-                Some(AMQPValue::LongUInt(n)) => *n,
-                _ => 0,
-            },
+            delivery_count: number(&headers, headers::DELIVERY_COUNT)
+                .map_or(0, |n| u32::try_from(n).unwrap_or(0)),
             traceparent,
             published_at: *delivery.properties.timestamp(),
             published_at_ms: match headers.inner().get(headers::PUBLISHED_MS) {
@@ -123,5 +172,15 @@ impl DeliveryInfo {
             },
             headers,
         }
+    }
+
+    /// Puts the delivery in the trace `traceparent`: its retries and check-backs,
+    /// republished with its headers, stay in it.
+    pub fn continue_trace(&mut self, traceparent: String) {
+        self.headers.insert(
+            headers::TRACEPARENT.into(),
+            super::header_text(&traceparent),
+        );
+        self.traceparent = Some(traceparent);
     }
 }

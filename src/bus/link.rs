@@ -40,7 +40,10 @@ impl PublisherLink {
             if conn.status().connected() && publisher.is_connected() {
                 return Ok(publisher.clone());
             }
-            self.metrics.reconnect("amqp", "publisher connection lost");
+            self.metrics.reconnect(
+                crate::telemetry::label::Service::Amqp,
+                "publisher connection lost",
+            );
         }
         self.ready.set(false);
         let conn = super::connect(&self.url, &self.name).await?;

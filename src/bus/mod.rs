@@ -1,13 +1,15 @@
 //! RabbitMQ: the topology of the bus contract, confirmed publishing and consuming.
 
 mod consumer;
+mod ladder;
 mod link;
 mod publisher;
 mod topology;
 
-pub use consumer::{CommandConsumer, DeliveryInfo};
+pub use consumer::{CommandConsumer, DeliveryInfo, Inbound};
+pub use ladder::{Ladder, Rung};
 pub use link::PublisherLink;
-pub use publisher::{PublishError, Publisher, header_text};
+pub use publisher::{Expiry, Marks, Parcel, PublishError, Publisher, header_text};
 pub use topology::{Names, declare, delete_all, queue_depth};
 
 use lapin::{Connection, ConnectionProperties};
@@ -25,12 +27,18 @@ pub mod headers {
     /// Marks a command held for the provider's working hours whose `deferred` event is
     /// already out.
     pub const DEFERRED: &str = "x-payfleet-deferred";
+    /// How often a command was deferred by a rate limit or throttled by the provider:
+    /// those returns are not failed attempts.
+    pub const DEFERRALS: &str = "x-payfleet-rate-deferrals";
+    /// The ticket a rate-limit deferral handed out (µs, Redis time): the command's
+    /// place in the limiter's queue when it comes back.
+    pub const RATE_TICKET: &str = "x-payfleet-rate-ticket";
     /// W3C trace context, carried from publisher to result event.
     pub const TRACEPARENT: &str = "traceparent";
-    /// When payfleet published the message, in milliseconds since the epoch (the AMQP
-    /// timestamp has whole seconds only): for the queue-wait metric.
     /// Set by quorum queues: how often the message was delivered and handed back.
     pub const DELIVERY_COUNT: &str = "x-delivery-count";
+    /// When payfleet published the message, in milliseconds since the epoch (the AMQP
+    /// timestamp has whole seconds only): for the queue-wait metric.
     pub const PUBLISHED_MS: &str = "x-payfleet-published-ms";
 }
 

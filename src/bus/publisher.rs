@@ -1,7 +1,7 @@
 //! Publishing with confirms: a publish succeeds only when the broker has taken
 //! responsibility for the message. Mandatory publishes that come back unroutable fail.
 
-use super::{Names, headers};
+use super::{DeliveryInfo, Names, Rung, headers};
 use crate::contract::Event;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
@@ -170,60 +170,36 @@ impl Publisher {
         .await
     }
 
-    /// Parks a command in the delay queue of `delay_ms`; it comes back to the commands
-    /// exchange with the same routing key when its time is up. Each message expires a
-    /// little early at random (up to a fifth), so retries of a burst do not return as a
-    /// burst; a queue only expires messages at its head, so the spread stays that small.
-    pub async fn delay(
-        &self,
-        delay_ms: u64,
-        routing_key: &str,
-        body: &[u8],
-        h: FieldTable,
-        attempt: u32,
-    ) -> Result<(), PublishError> {
-        // Expire a little early at random (up to a fifth), so the retries of a burst do
-        // not come back as a burst; a queue expires messages only at its head, so the
-        // spread stays that small.
-        let expiration = delay_ms - rand::random_range(0..=delay_ms / 5);
-        self.delay_exact(delay_ms, expiration, routing_key, body, h, attempt)
-            .await
-    }
-
-    /// Parks a command in the delay queue of `queue_ms` for exactly `expiration_ms` (at
-    /// most `queue_ms`): for callers that spread their messages themselves.
-    pub async fn delay_exact(
-        &self,
-        queue_ms: u64,
-        expiration_ms: u64,
-        routing_key: &str,
-        body: &[u8],
-        mut h: FieldTable,
-        attempt: u32,
-    ) -> Result<(), PublishError> {
+    /// Parks a command in a delay queue; it comes back to the commands exchange with
+    /// the same routing key when its time is up.
+    pub async fn park(&self, parcel: Parcel<'_>) -> Result<(), PublishError> {
+        let rung = parcel.rung.ms();
+        let mut h = parcel.marks.on(parcel.from);
         h.insert(
             headers::ATTEMPT.into(),
-            AMQPValue::LongLongInt(attempt.into()),
+            AMQPValue::LongLongInt(parcel.attempt.into()),
         );
         self.publish_with(
-            &self.names.delay(queue_ms),
-            routing_key,
-            body,
+            &self.names.delay(rung),
+            parcel.routing_key,
+            parcel.body,
             h,
             None,
-            Some(expiration_ms.min(queue_ms)),
+            Some(parcel.expiry.ms(rung)),
         )
         .await
     }
 
-    /// Sends what no worker can process to the dead-letter queue, with the reason.
+    /// Sends what no worker can process to the dead-letter queue, with the reason and
+    /// the headers it came with.
     pub async fn dead_letter(
         &self,
         routing_key: &str,
         body: &[u8],
-        mut h: FieldTable,
+        from: &DeliveryInfo,
         reason: &str,
     ) -> Result<(), PublishError> {
+        let mut h = from.headers.clone();
         h.insert(headers::REASON.into(), header_text(reason));
         h.insert(headers::ROUTING_KEY.into(), header_text(routing_key));
         self.publish(&self.names.dead(), routing_key, body, h, None)
@@ -235,5 +211,131 @@ impl Publisher {
     pub async fn close(&self) {
         let _ = tokio::time::timeout(CONFIRM_TIMEOUT, self.channel.wait_for_confirms()).await;
         let _ = super::bounded("closing a channel", self.channel.close(200, "bye".into())).await;
+    }
+}
+
+/// A command put in a delay queue, continuing the delivery `from` (whose headers it
+/// keeps).
+pub struct Parcel<'a> {
+    pub routing_key: &'a str,
+    pub body: &'a [u8],
+    pub from: &'a DeliveryInfo,
+    pub rung: Rung,
+    pub expiry: Expiry,
+    /// The attempt it comes back as.
+    pub attempt: u32,
+    pub marks: Marks,
+}
+
+/// When a parked command expires, within its rung.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// A little early at random (up to a fifth), so the retries of a burst do not come
+    /// back as a burst; a queue expires messages only at its head, so the spread stays
+    /// that small.
+    Early,
+    /// Exactly after this many ms.
+    Exact(u64),
+    /// After `from` ms and up to `spread` ms more at random.
+    Spread { from: u64, spread: u64 },
+}
+
+impl Expiry {
+    /// The message's expiration in a delay queue of `rung` ms (never past it).
+    fn ms(self, rung: u64) -> u64 {
+        let ms = match self {
+            Expiry::Early => rung - rand::random_range(0..=rung / 5),
+            Expiry::Exact(ms) => ms,
+            Expiry::Spread { from, spread } => from + rand::random_range(0..=spread),
+        };
+        ms.min(rung)
+    }
+}
+
+/// What a parked command says about itself when it comes back (see [`headers`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// It comes back to check on its open payment ([`headers::CHECK_BACK`]).
+    pub check_back: bool,
+    /// Its `deferred` event is out ([`headers::DEFERRED`]).
+    pub deferred_announced: bool,
+    /// One more rate-limit deferral on its count ([`headers::DEFERRALS`]).
+    pub rate_deferral: bool,
+    /// The limiter's new ticket ([`headers::RATE_TICKET`]); without one, an old one
+    /// stays: Redis ignores it once it is stale.
+    pub rate_ticket: Option<u64>,
+}
+
+impl Marks {
+    fn on(self, from: &DeliveryInfo) -> FieldTable {
+        let mut h = from.headers.clone();
+        if self.check_back {
+            h.insert(headers::CHECK_BACK.into(), AMQPValue::Boolean(true));
+        }
+        if self.deferred_announced {
+            h.insert(headers::DEFERRED.into(), AMQPValue::Boolean(true));
+        }
+        if self.rate_deferral {
+            let count = i64::from(from.deferrals) + 1;
+            h.insert(headers::DEFERRALS.into(), AMQPValue::LongLongInt(count));
+        }
+        if let Some(t) = self.rate_ticket {
+            h.insert(
+                headers::RATE_TICKET.into(),
+                AMQPValue::LongLongInt(t as i64),
+            );
+        }
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_stays_within_its_rung() {
+        for _ in 0..200 {
+            let early = Expiry::Early.ms(1000);
+            assert!((800..=1000).contains(&early), "{early}");
+            let spread = Expiry::Spread {
+                from: 1000,
+                spread: 500,
+            }
+            .ms(2000);
+            assert!((1000..=1500).contains(&spread), "{spread}");
+        }
+        assert_eq!(Expiry::Exact(700).ms(1000), 700);
+        assert_eq!(Expiry::Exact(7000).ms(1000), 1000);
+        assert!(
+            Expiry::Spread {
+                from: 900,
+                spread: 500
+            }
+            .ms(1000)
+                <= 1000
+        );
+    }
+
+    #[test]
+    fn marks_add_to_the_headers_the_command_came_with() {
+        let mut from = DeliveryInfo::default();
+        from.continue_trace("00-abc-def-01".into());
+        from.deferrals = 2;
+        let h = Marks {
+            check_back: true,
+            deferred_announced: true,
+            rate_deferral: true,
+            rate_ticket: Some(42),
+        }
+        .on(&from);
+        let get = |k: &str| h.inner().get(k).cloned();
+        assert_eq!(get(headers::CHECK_BACK), Some(AMQPValue::Boolean(true)));
+        assert_eq!(get(headers::DEFERRED), Some(AMQPValue::Boolean(true)));
+        assert_eq!(get(headers::DEFERRALS), Some(AMQPValue::LongLongInt(3)));
+        assert_eq!(get(headers::RATE_TICKET), Some(AMQPValue::LongLongInt(42)));
+        assert!(get(headers::TRACEPARENT).is_some());
+        let plain = Marks::default().on(&from);
+        assert_eq!(plain.inner().len(), 1, "only what it came with");
     }
 }

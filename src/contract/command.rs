@@ -5,111 +5,16 @@
 //! goes to the dead-letter queue; anything else that is wrong becomes a `rejected` event
 //! for its key.
 
-use super::{IdempotencyKey, Money};
-use crate::providers::ecommpay::homebank_payout::HomebankPayout;
-use crate::providers::ecommpay::india_payout::IndiaPayout;
-use crate::providers::ecommpay::india_refund::IndiaRefund;
-use crate::providers::ecommpay::india_sale::IndiaSale;
-use crate::providers::epay::{
-    card, confirm_3ds::Confirm3ds, google_pay::GooglePay, p2p_transfer::P2pTransfer,
+use super::card::{self, FingerprintKey};
+use super::methods::{
+    Confirm3ds, GooglePay, HomebankPayout, IndiaPayout, IndiaRefund, IndiaSale, P2pTransfer,
 };
+use super::{Fingerprint, IdempotencyKey, Method, Money, Operation, ProviderName, valid_account};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::Deserialize;
 use std::fmt;
 
 pub const CONTRACT_VERSION: u32 = 1;
-
-/// Which provider a method belongs to: also the first part of the routing key and the
-/// name of the provider's command queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderName {
-    Ecommpay,
-    Epay,
-}
-
-impl ProviderName {
-    pub const ALL: [ProviderName; 2] = [ProviderName::Ecommpay, ProviderName::Epay];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderName::Ecommpay => "ecommpay",
-            ProviderName::Epay => "epay",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    Homebank,
-    GooglePay,
-    P2p,
-    BanksOfIndia,
-}
-
-impl Method {
-    /// Every method, so metrics start at zero for each (extend with every new variant).
-    pub const ALL: [Method; 4] = [
-        Method::Homebank,
-        Method::BanksOfIndia,
-        Method::GooglePay,
-        Method::P2p,
-    ];
-
-    pub fn provider(self) -> ProviderName {
-        match self {
-            Method::Homebank => ProviderName::Ecommpay,
-            Method::GooglePay | Method::P2p => ProviderName::Epay,
-            Method::BanksOfIndia => ProviderName::Ecommpay,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Homebank => "homebank",
-            Method::GooglePay => "google_pay",
-            Method::P2p => "p2p",
-            Method::BanksOfIndia => "banks_of_india",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Operation {
-    Payout,
-    Payment,
-    Transfer,
-    #[serde(rename = "confirm_3ds")]
-    Confirm3ds,
-    Sale,
-    Refund,
-}
-
-impl Operation {
-    /// Every operation, so metrics start at zero for each (extend with every new variant).
-    pub const ALL: [Operation; 6] = [
-        Operation::Payout,
-        Operation::Sale,
-        Operation::Refund,
-        Operation::Payment,
-        Operation::Transfer,
-        Operation::Confirm3ds,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Payout => "payout",
-            Operation::Payment => "payment",
-            Operation::Transfer => "transfer",
-            Operation::Confirm3ds => "confirm_3ds",
-            Operation::Sale => "sale",
-            Operation::Refund => "refund",
-        }
-    }
-}
 
 /// The method's own fields, typed and validated.
 #[derive(Debug, Clone)]
@@ -165,46 +70,6 @@ pub fn routing_key_of(body: &serde_json::Value) -> Result<String, String> {
     Ok(routing_key(method, operation))
 }
 
-/// SHA-256 of the command's canonical JSON: the same key with a different fingerprint
-/// is a different payment and is refused.
-///
-/// Card data (PAN, expiry, CVC, holder name, Google Pay token) is replaced by its
-/// HMAC under a secret key before hashing (`providers::epay::card::keyed`): a plain
-/// SHA-256 over a body holding a PAN could be brute-forced back to the PAN (a PAN has
-/// few unknown digits), and this fingerprint is stored in Redis. Keying only the card
-/// fields, rather than the whole body, keeps every existing fingerprint (bodies
-/// without card data) unchanged, so records made before the change still match.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fingerprint(String);
-
-impl Fingerprint {
-    fn of(value: &serde_json::Value) -> Self {
-        // serde_json's map is ordered by key, so re-serialising gives one canonical form
-        // whatever order or spacing the publisher used.
-        let value = card::keyed(value);
-        let canonical = serde_json::to_vec(&*value).expect("a Value always serialises");
-        Fingerprint(hex(&Sha256::digest(&canonical)))
-    }
-
-    pub fn from_stored(s: String) -> Self {
-        Fingerprint(s)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
 /// What the bus gave us, after decoding.
 #[derive(Debug)]
 pub enum Decoded {
@@ -247,16 +112,8 @@ struct Envelope {
     account: Option<String>,
 }
 
-/// An account name as configuration spells it (an environment variable part, too).
-pub(crate) fn valid_account(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
-
-/// Decodes and validates one message body.
-pub fn decode(body: &[u8]) -> Decoded {
+/// Decodes and validates one message body; `key` keys the card data in its fingerprint.
+pub fn decode(body: &[u8], fingerprint_key: &FingerprintKey) -> Decoded {
     let value: serde_json::Value = match serde_json::from_slice(body) {
         Ok(v @ serde_json::Value::Object(_)) => v,
         Ok(_) => return Decoded::Undecodable("body is JSON but not an object".into()),
@@ -270,7 +127,7 @@ pub fn decode(body: &[u8]) -> Decoded {
         Some(_) => return Decoded::Undecodable("idempotency_key must be a string".into()),
         None => return Decoded::Undecodable("idempotency_key is missing".into()),
     };
-    let fingerprint = Fingerprint::of(&value);
+    let fingerprint = Fingerprint::of(&value, fingerprint_key);
     // Serde's messages quote the values they choke on: never let card data into a reason.
     let carries_cards = card::carries_card_data(&value);
     let invalid = |reason: String| {
@@ -358,6 +215,10 @@ pub fn decode(body: &[u8]) -> Decoded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn decode(body: &[u8]) -> Decoded {
+        super::decode(body, &FingerprintKey::new("test-key".to_owned().into()))
+    }
 
     fn payout(amount: u64, currency: &str) -> String {
         format!(

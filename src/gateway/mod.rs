@@ -1,28 +1,27 @@
 //! The gateway: takes providers' callbacks over HTTP, applies each outcome to its
 //! command's record once, publishes the event, and only then answers 200.
 
-mod ecommpay;
-mod epay;
-mod settle;
+mod callback;
 
 use crate::bus::PublisherLink;
-use crate::pipeline::announce::Announcer;
+use crate::contract::ProviderName;
+use crate::outcome::Announcer;
+use crate::providers::Providers;
 use crate::state::StateStore;
 use crate::telemetry::{Metrics, Readiness, ops_router};
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::post;
-use secrecy::SecretString;
 use std::sync::Arc;
 
 pub struct Gateway {
     pub store: StateStore,
     pub link: PublisherLink,
     pub metrics: Arc<Metrics>,
-    pub ecommpay_secret: SecretString,
-    /// Confirms epay postLinks with check-status; finds their secret_hash.
-    pub epay: Arc<crate::providers::epay::Epay>,
-    /// The secret keys of the further ECommPay accounts (`ecommpay.accounts`).
-    pub ecommpay_account_secrets: Vec<SecretString>,
+    /// Each proves and reads its own callbacks (epay's confirmed with check-status).
+    pub providers: Providers,
 }
 
 impl Gateway {
@@ -35,25 +34,21 @@ impl Gateway {
     }
 }
 
-/// The gateway's routes, with the ops endpoints beside them.
+/// The gateway's routes, `/callbacks/<provider>` for each provider, with the ops
+/// endpoints beside them.
 pub fn router(gateway: Arc<Gateway>, ready: Readiness) -> Router {
-    Router::new()
-        .route("/callbacks/ecommpay", post(ecommpay::callback))
-        .route("/callbacks/epay", post(epay::callback))
+    let mut router = Router::new();
+    for provider in ProviderName::ALL {
+        router = router.route(
+            &format!("/callbacks/{}", provider.as_str()),
+            post(
+                move |State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes| async move {
+                    callback::handle(&gw, provider, &headers, &body).await
+                },
+            ),
+        );
+    }
+    router
         .with_state(gateway.clone())
         .merge(ops_router(gateway.metrics.clone(), ready))
-}
-
-/// The `traceparent` header a provider sent with a callback, if any: the event
-/// continues it rather than the command's own trace.
-fn header_traceparent(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers.get("traceparent").and_then(|v| v.to_str().ok())
-}
-
-/// How long after its submission a payment's result arrived.
-fn record_submitted_lag(gw: &Gateway, provider: &str, context: &crate::state::TraceContext) {
-    if let Some(lag) = context.sent_at.and_then(|t| t.elapsed().ok()) {
-        gw.metrics
-            .callback_lag(provider, "submitted", lag.as_secs_f64());
-    }
 }

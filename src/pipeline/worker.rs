@@ -4,13 +4,13 @@
 //! broker goes away.
 
 use super::handle::{HandleError, Handler, Incoming};
-use crate::bus::{self, CommandConsumer, DeliveryInfo, Names, Publisher};
+use crate::bus::{self, CommandConsumer, Inbound, Ladder, Names, Publisher};
 use crate::config::Settings;
+use crate::contract::FingerprintKey;
 use crate::ratelimit::{Global, RateLimiter};
 use crate::state::{StateStore, StoreError};
+use crate::telemetry::label::{Finished, NoEvent, Service, Stage};
 use crate::telemetry::{Metrics, Readiness};
-use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
@@ -20,32 +20,23 @@ use tracing::Instrument;
 pub struct Worker {
     settings: Settings,
     store: StateStore,
-    providers: super::Providers,
+    providers: crate::providers::Providers,
     metrics: Arc<Metrics>,
     ready: Readiness,
     name: String,
     limiter: Arc<RateLimiter>,
-}
-
-/// Stops a running worker: `stop()` then await the task.
-pub struct WorkerHandle {
-    stop: watch::Sender<bool>,
-}
-
-impl WorkerHandle {
-    pub fn stop(&self) {
-        let _ = self.stop.send(true);
-    }
+    fingerprint_key: FingerprintKey,
 }
 
 impl Worker {
     pub fn new(
         settings: Settings,
         store: StateStore,
-        providers: super::Providers,
+        providers: crate::providers::Providers,
         metrics: Arc<Metrics>,
         ready: Readiness,
         name: String,
+        fingerprint_key: FingerprintKey,
     ) -> Self {
         let client = redis::Client::open(settings.redis.url.as_str())
             .expect("the Redis URL parsed when the store connected");
@@ -62,12 +53,8 @@ impl Worker {
             metrics,
             ready,
             name,
+            fingerprint_key,
         }
-    }
-
-    pub fn handle() -> (WorkerHandle, watch::Receiver<bool>) {
-        let (tx, rx) = watch::channel(false);
-        (WorkerHandle { stop: tx }, rx)
     }
 
     /// Runs until `stop` turns true, reconnecting to the broker whenever it is lost.
@@ -78,7 +65,7 @@ impl Worker {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     self.ready.set(false);
-                    self.metrics.reconnect("amqp", &e.to_string());
+                    self.metrics.reconnect(Service::Amqp, &e.to_string());
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = stop.changed() => return Ok(()),
@@ -107,7 +94,7 @@ impl Worker {
         let handler = Arc::new(Handler {
             store: self.store.clone(),
             publisher: publisher.clone(),
-            announcer: super::announce::Announcer {
+            announcer: crate::outcome::Announcer {
                 publisher: publisher.clone(),
                 store: self.store.clone(),
                 metrics: self.metrics.clone(),
@@ -115,6 +102,8 @@ impl Worker {
             providers: self.providers.clone(),
             metrics: self.metrics.clone(),
             settings: s.worker.clone(),
+            ladder: Ladder::new(&s.worker.retry_delays_ms),
+            fingerprint_key: self.fingerprint_key.clone(),
             limiter: self.limiter.clone(),
             delivery_limit: s.amqp.delivery_limit,
         });
@@ -169,20 +158,16 @@ impl Worker {
     }
 }
 
-async fn handle_delivery(handler: &Handler, delivery: Delivery) {
-    let mut info = DeliveryInfo::of(&delivery);
+async fn handle_delivery(handler: &Handler, delivery: Inbound) {
+    let mut info = delivery.info();
     // A command that came without a valid trace starts one here; its retries and
     // check-backs (republished with these headers) stay in it.
-    let traceparent = crate::telemetry::trace::continue_from(info.traceparent.as_deref());
-    info.headers.insert(
-        crate::bus::headers::TRACEPARENT.into(),
-        crate::bus::header_text(&traceparent),
-    );
-    info.traceparent = Some(traceparent);
+    info.continue_trace(crate::telemetry::trace::continue_from(
+        info.traceparent.as_deref(),
+    ));
     let metrics = &handler.metrics;
     let provider = delivery
-        .routing_key
-        .as_str()
+        .routing_key()
         .split('.')
         .next()
         .unwrap_or("unknown");
@@ -205,11 +190,11 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
         (now - sent as f64 / 1000.0).max(0.0)
     });
     if let Some(wait) = queue_wait {
-        metrics.stage("queue_wait", wait);
+        metrics.stage(Stage::QueueWait, wait);
     }
     let span = tracing::info_span!(
         "command",
-        routing_key = %delivery.routing_key,
+        routing_key = %delivery.routing_key(),
         attempt = info.attempt,
         traceparent = info.traceparent.as_deref().unwrap_or(""),
         trace_id = info
@@ -222,15 +207,15 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
     );
     let started = std::time::Instant::now();
     let msg = Incoming {
-        body: &delivery.data,
-        routing_key: delivery.routing_key.as_str(),
+        body: delivery.body(),
+        routing_key: delivery.routing_key(),
         info: &info,
     };
     async {
         let (labels, result) = handler.handle(&msg).await;
         match result {
             Ok(handled) => {
-                if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+                if let Err(e) = delivery.ack().await {
                     tracing::warn!(error = %e, "ack failed: the command will be redelivered");
                 }
                 metrics.command_finished(
@@ -254,15 +239,16 @@ async fn handle_delivery(handler: &Handler, delivery: Delivery) {
                     && (r.is_io_error() || r.is_connection_dropped() || r.is_connection_refusal())
                 {
                     // The connection manager reconnects on the next command.
-                    metrics.reconnect("redis", &r.to_string());
+                    metrics.reconnect(Service::Redis, &r.to_string());
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                let requeue = BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                };
-                let _ = delivery.nack(requeue).await;
-                metrics.command_finished(provider, labels.method, labels.operation, "handed_back");
+                let _ = delivery.hand_back().await;
+                metrics.command_finished(
+                    provider,
+                    labels.method,
+                    labels.operation,
+                    Finished::NoEvent(NoEvent::HandedBack),
+                );
             }
         }
     }

@@ -1,11 +1,17 @@
 //! Payment providers behind one trait. Each provider lives in its own folder with one
 //! file per method; its quirks (signatures, decimal amounts, codes) stay there.
 
+pub mod callback;
+mod clients;
 pub mod ecommpay;
 pub mod epay;
 
+pub use callback::CallbackVerdict;
+pub use clients::Providers;
+
 use crate::contract::{Command, Method, Operation};
 use crate::state::{Outcome, State};
+use crate::telemetry::label::{RequestResult, RetryReason};
 use futures::future::BoxFuture;
 use std::time::Duration;
 
@@ -71,13 +77,24 @@ impl ProviderError {
     }
 
     /// Bounded label for metrics.
-    pub fn class(&self) -> &'static str {
+    pub fn class(&self) -> RequestResult {
         match self {
-            ProviderError::NotSent(_) => "not_sent",
-            ProviderError::Unknown(_) => "unknown",
-            ProviderError::Refused { .. } => "refused",
-            ProviderError::AlreadyExists => "already_exists",
-            ProviderError::Throttled { .. } => "throttled",
+            ProviderError::NotSent(_) => RequestResult::NotSent,
+            ProviderError::Unknown(_) => RequestResult::Unknown,
+            ProviderError::Refused { .. } => RequestResult::Refused,
+            ProviderError::AlreadyExists => RequestResult::AlreadyExists,
+            ProviderError::Throttled { .. } => RequestResult::Throttled,
+        }
+    }
+
+    /// Why a command this error stopped is parked for a later attempt.
+    pub fn retry_reason(&self) -> RetryReason {
+        match self {
+            ProviderError::NotSent(_) => RetryReason::NotSent,
+            ProviderError::Unknown(_) => RetryReason::Unknown,
+            ProviderError::Refused { .. } => RetryReason::Refused,
+            ProviderError::AlreadyExists => RetryReason::AlreadyExists,
+            ProviderError::Throttled { .. } => RetryReason::Throttled,
         }
     }
 }
@@ -145,6 +162,9 @@ pub trait Provider: Send + Sync {
     ) -> BoxFuture<'a, Result<Status, ProviderError>>;
 
     fn timing(&self, method: Method, operation: Operation) -> Timing;
+
+    /// Proves and reads a callback the provider sent to the gateway.
+    fn callback<'a>(&'a self, body: &'a [u8]) -> BoxFuture<'a, CallbackVerdict>;
 
     /// The HTTP requests one call (submission or status query) makes to the provider:
     /// each counts against the account's rate limit.

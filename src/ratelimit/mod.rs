@@ -21,17 +21,14 @@ mod local;
 
 pub use global::{Answer, Global};
 
-use crate::config::ConfigError;
-use crate::contract::ProviderName;
+pub use crate::config::{Limit, RateLimitSettings};
+use crate::contract::{DEFAULT_ACCOUNT, ProviderName};
 use crate::telemetry::Metrics;
-use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap};
+use crate::telemetry::label::{RateLimitDecision, Stage};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-/// The account a command uses when it names none.
-pub const DEFAULT_ACCOUNT: &str = "default";
 
 /// The class a limit falls back to when a class has none of its own.
 pub const ALL: &str = "all";
@@ -44,65 +41,16 @@ pub const STATUS: &str = "status";
 /// its command is parked.
 const LATE_RETRIES: usize = 3;
 
-/// Message header counting how often a command was deferred by a limit (or throttled
-/// by the provider): those returns are not failed attempts.
-pub const DEFERRALS_HEADER: &str = "x-payfleet-rate-deferrals";
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitSettings {
-    pub max_wait_ms: u64,
-    pub expected_workers: u32,
-    pub redis_timeout_ms: u64,
-    pub redis_grace_ms: u64,
-    pub redis_retry_ms: u64,
-    /// provider → account → class → limit.
-    #[serde(default)]
-    pub limits: BTreeMap<String, BTreeMap<String, BTreeMap<String, Limit>>>,
-}
-
-/// `burst` requests may go at once, then `per_second` per second.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Limit {
-    pub per_second: u32,
-    pub burst: u32,
-}
-
-impl RateLimitSettings {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let fail = |why: String| Err(ConfigError::Invalid(why));
-        if self.expected_workers == 0 {
-            return fail("rate_limit.expected_workers must be at least 1".into());
-        }
-        if self.redis_timeout_ms == 0 {
-            return fail("rate_limit.redis_timeout_ms must be at least 1".into());
-        }
-        for (provider, accounts) in &self.limits {
-            if !ProviderName::ALL.iter().any(|p| p.as_str() == provider) {
-                return fail(format!("rate_limit.limits.{provider}: unknown provider"));
-            }
-            for (account, classes) in accounts {
-                for (class, limit) in classes {
-                    if limit.per_second == 0 || limit.burst == 0 {
-                        return fail(format!(
-                            "rate_limit.limits.{provider}.{account}.{class}: per_second and burst must be at least 1"
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(())
+/// The limit a request counts against, and the class it is kept under.
+fn limit_for(settings: &RateLimitSettings, key: &RateKey) -> Option<(&'static str, Limit)> {
+    let classes = settings
+        .limits
+        .get(key.provider.as_str())?
+        .get(&key.account)?;
+    if let Some(l) = classes.get(key.class) {
+        return Some((key.class, *l));
     }
-
-    /// The limit a request counts against, and the class it is kept under.
-    fn limit_for(&self, key: &RateKey) -> Option<(&'static str, Limit)> {
-        let classes = self.limits.get(key.provider.as_str())?.get(&key.account)?;
-        if let Some(l) = classes.get(key.class) {
-            return Some((key.class, *l));
-        }
-        classes.get(ALL).map(|l| (ALL, *l))
-    }
+    classes.get(ALL).map(|l| (ALL, *l))
 }
 
 /// What a limit is kept for: one provider account and one class of request.
@@ -192,7 +140,7 @@ impl RateLimiter {
     /// in the metrics. A request without a configured limit goes at once. `ticket`:
     /// what the previous deferral of this request handed out.
     pub async fn acquire(&self, key: &RateKey, requests: u32, ticket: Option<u64>) -> Decision {
-        let Some((class, limit)) = self.settings.limit_for(key) else {
+        let Some((class, limit)) = limit_for(&self.settings, key) else {
             return Decision::Go {
                 waited: Duration::ZERO,
             };
@@ -210,7 +158,7 @@ impl RateLimiter {
         let provider = key.provider.as_str();
         self.metrics.rate_limit(provider, label, seconds);
         self.metrics
-            .stage("rate_limit", started.elapsed().as_secs_f64());
+            .stage(Stage::RateLimit, started.elapsed().as_secs_f64());
         decision
     }
 
@@ -220,7 +168,7 @@ impl RateLimiter {
         limit: Limit,
         requests: u32,
         ticket: Option<u64>,
-    ) -> (Decision, &'static str) {
+    ) -> (Decision, RateLimitDecision) {
         let local = self.local(key, limit);
         let max_wait = self.max_wait();
         // In front: this worker alone already sends at the fleet's limit, so Redis
@@ -229,7 +177,10 @@ impl RateLimiter {
         if let Some(wait) = local.front_wait(requests) {
             if wait > max_wait {
                 let after = wait;
-                return (Decision::Defer { after, ticket }, "deferred");
+                return (
+                    Decision::Defer { after, ticket },
+                    RateLimitDecision::Deferred,
+                );
             }
             tokio::time::sleep(wait).await;
             waited = wait;
@@ -248,11 +199,11 @@ impl RateLimiter {
                 Decision::Go {
                     waited: waited + more,
                 },
-                "fallback",
+                RateLimitDecision::Fallback,
             ),
             None => (
                 Decision::defer(local.fallback_period().max(max_wait)),
-                "deferred",
+                RateLimitDecision::Deferred,
             ),
         }
     }
@@ -265,7 +216,7 @@ impl RateLimiter {
         requests: u32,
         mut ticket: Option<u64>,
         waited: Duration,
-    ) -> Option<(Decision, &'static str)> {
+    ) -> Option<(Decision, RateLimitDecision)> {
         let max_wait = self.max_wait();
         let timeout = Duration::from_millis(self.settings.redis_timeout_ms);
         // A slot is a moment: a request that wakes much later than its slot (the
@@ -287,13 +238,20 @@ impl RateLimiter {
                         continue;
                     }
                     let waited = waited + asked.elapsed();
-                    let label = if wait.is_zero() { "allowed" } else { "waited" };
+                    let label = if wait.is_zero() {
+                        RateLimitDecision::Allowed
+                    } else {
+                        RateLimitDecision::Waited
+                    };
                     return Some((Decision::Go { waited }, label));
                 }
                 Ok(Ok(Answer::Defer { after, ticket })) => {
                     self.redis_answered();
                     let ticket = Some(ticket);
-                    return Some((Decision::Defer { after, ticket }, "deferred"));
+                    return Some((
+                        Decision::Defer { after, ticket },
+                        RateLimitDecision::Deferred,
+                    ));
                 }
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => "the limiter call timed out".to_owned(),
@@ -304,12 +262,12 @@ impl RateLimiter {
             let silent = self.since_start_ms() - self.redis_ok_at.load(Ordering::Relaxed);
             if silent < self.settings.redis_grace_ms {
                 tracing::debug!(error, "rate limiter: no answer from Redis; deferring");
-                return Some((Decision::defer(max_wait), "deferred"));
+                return Some((Decision::defer(max_wait), RateLimitDecision::Deferred));
             }
             self.redis_failed(&error);
             return None;
         }
-        Some((Decision::defer(max_wait), "deferred"))
+        Some((Decision::defer(max_wait), RateLimitDecision::Deferred))
     }
 
     fn redis_answered(&self) {

@@ -13,78 +13,20 @@
 //! its refusal of a known id plus a status query guard against paying twice even when
 //! this record is lost.
 
+mod changes;
+mod events;
+mod index;
+mod record;
 mod store;
 
-pub use store::{
-    Claim, ClaimMode, EventState, Lease, RejectVerdict, Settle, StateStore, StoreError, Transition,
-};
-pub use store::{TRACE_FIELD, TraceContext};
+pub use changes::{Claim, ClaimMode, Lease, RejectVerdict, Settle, Transition};
+pub use events::EventState;
+pub use record::{Record, TraceContext};
+pub use store::{StateStore, StoreError};
 
-use crate::contract::{EventStatus, Method, Money, Operation};
+pub use crate::contract::State;
+use crate::contract::{Method, Money, Operation};
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum State {
-    Received,
-    Submitting,
-    Submitted,
-    ActionRequired,
-    Unknown,
-    Succeeded,
-    Declined,
-    Failed,
-    Rejected,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Received => "received",
-            State::Submitting => "submitting",
-            State::Submitted => "submitted",
-            State::ActionRequired => "action_required",
-            State::Unknown => "unknown",
-            State::Succeeded => "succeeded",
-            State::Declined => "declined",
-            State::Failed => "failed",
-            State::Rejected => "rejected",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            State::Received,
-            State::Submitting,
-            State::Submitted,
-            State::ActionRequired,
-            State::Unknown,
-            State::Succeeded,
-            State::Declined,
-            State::Failed,
-            State::Rejected,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
-    }
-
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            State::Succeeded | State::Declined | State::Failed | State::Rejected
-        )
-    }
-
-    /// The event a terminal state is announced with.
-    pub fn terminal_event(self) -> Option<EventStatus> {
-        match self {
-            State::Succeeded => Some(EventStatus::Succeeded),
-            State::Declined => Some(EventStatus::Declined),
-            State::Failed => Some(EventStatus::Failed),
-            State::Rejected => Some(EventStatus::Rejected),
-            _ => None,
-        }
-    }
-}
 
 /// What the record remembers of the command, so that a callback can be turned into a
 /// full event without the command at hand.

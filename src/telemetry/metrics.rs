@@ -1,3 +1,9 @@
+use super::label::{
+    CallbackResult, DeadLetterReason, Finished, Label, LagSince, ProviderRequest,
+    RateLimitDecision, ReconcilerAction, RequestResult, RetryReason, Service, Stage,
+};
+use crate::contract::{EventStatus, Method, Operation, ProviderName, State};
+use prometheus::core::{MetricVec, MetricVecBuilder};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -10,99 +16,36 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// One process's metrics. Labels take only bounded values: provider, method, operation,
 /// outcome, status class, stage, reason class. Never an id, a key or an amount.
 pub struct Metrics {
-    registry: Registry,
-    commands_received: IntCounterVec,
-    commands_finished: IntCounterVec,
-    command_duration: HistogramVec,
-    stage_duration: HistogramVec,
-    provider_requests: IntCounterVec,
-    provider_duration: HistogramVec,
-    in_flight: IntGauge,
-    retries: IntCounterVec,
-    dead_letters: IntCounterVec,
-    duplicates: IntCounterVec,
-    callbacks: IntCounterVec,
-    transitions: IntCounterVec,
-    events_published: IntCounterVec,
-    reconnects: IntCounterVec,
-    reconciler: IntCounterVec,
-    callbacks_received: IntCounterVec,
-    callbacks_verified: IntCounterVec,
-    payment_events: IntCounterVec,
-    callback_lag: HistogramVec,
-    payments_open: IntGauge,
-    payments_awaiting: IntGaugeVec,
-    rate_limit_decisions: IntCounterVec,
-    rate_limit_wait: HistogramVec,
+    pub(super) registry: Registry,
+    pub(super) commands_received: IntCounterVec,
+    pub(super) commands_finished: IntCounterVec,
+    pub(super) command_duration: HistogramVec,
+    pub(super) stage_duration: HistogramVec,
+    pub(super) provider_requests: IntCounterVec,
+    pub(super) provider_duration: HistogramVec,
+    pub(super) in_flight: IntGauge,
+    pub(super) retries: IntCounterVec,
+    pub(super) dead_letters: IntCounterVec,
+    pub(super) duplicates: IntCounterVec,
+    pub(super) callbacks: IntCounterVec,
+    pub(super) transitions: IntCounterVec,
+    pub(super) events_published: IntCounterVec,
+    pub(super) reconnects: IntCounterVec,
+    pub(super) reconciler: IntCounterVec,
+    pub(super) callbacks_received: IntCounterVec,
+    pub(super) callbacks_verified: IntCounterVec,
+    pub(super) payment_events: IntCounterVec,
+    pub(super) callback_lag: HistogramVec,
+    pub(super) payments_open: IntGauge,
+    pub(super) payments_awaiting: IntGaugeVec,
+    pub(super) rate_limit_decisions: IntCounterVec,
+    pub(super) rate_limit_wait: HistogramVec,
 }
 
 /// Slow things: callbacks arrive seconds to hours after the request.
 const LAG_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0,
 ];
-
-/// Pipeline stages of [`Metrics::stage`], started at zero.
-const STAGES: &[&str] = &[
-    "queue_wait",
-    "validate",
-    "idempotency",
-    "rate_limit",
-    "token",
-    "provider",
-    "publish",
-];
-
-/// Outcomes of [`Metrics::command_finished`] besides the event statuses.
-const OUTCOMES: &[&str] = &[
-    "retrying",
-    "duplicate",
-    "dead_lettered",
-    "fenced",
-    "unresolved",
-    "awaiting",
-    "record_lost",
-    "handed_back",
-];
-
-const PROVIDER_RESULTS: &[&str] = &[
-    "ok",
-    "not_sent",
-    "unknown",
-    "refused",
-    "already_exists",
-    "throttled",
-];
-const PROVIDER_REQUESTS: &[&str] = &["submit", "status"];
-const CALLBACK_RESULTS: &[&str] = &[
-    "applied",
-    "duplicate",
-    "conflicting",
-    "refused_signature",
-    "malformed",
-    "unknown_payment",
-    "in_progress",
-    "error",
-];
-const RETRY_REASONS: &[&str] = &[
-    "busy",
-    "event_pending",
-    "status_not_yet",
-    "not_sent",
-    "unknown",
-    "throttled",
-];
-const DEAD_LETTER_REASONS: &[&str] = &["undecodable", "idempotency_conflict", "delivery_limit"];
-const RECONCILER_ACTIONS: &[&str] = &[
-    "settled",
-    "expired",
-    "never_sent",
-    "still_open",
-    "dropped",
-    "error",
-];
-const SERVICES: &[&str] = &["amqp", "redis"];
-const CALLBACK_LAG_SINCE: &[&str] = &["submitted", "provider_time"];
-const RATE_LIMIT_DECISIONS: &[&str] = &["allowed", "waited", "deferred", "fallback"];
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
@@ -304,53 +247,28 @@ impl Metrics {
     /// Creates every known bounded label combination, so dashboards and alerts have
     /// series (at zero) before the first event of a kind.
     fn start_at_zero(&self) {
-        use crate::contract::{EventStatus, Method, Operation, ProviderName};
-        for stage in STAGES {
-            self.stage_duration.with_label_values(&[stage]);
-        }
-        for status in EventStatus::ALL {
-            self.events_published.with_label_values(&[status.as_str()]);
-        }
-        for reason in DEAD_LETTER_REASONS {
-            self.dead_letters.with_label_values(&[reason]);
-        }
-        for action in RECONCILER_ACTIONS {
-            self.reconciler.with_label_values(&[action]);
-        }
-        for service in SERVICES {
-            self.reconnects.with_label_values(&[service]);
-        }
-        for name in [
-            "received",
-            "submitting",
-            "submitted",
-            "action_required",
-            "unknown",
-            "succeeded",
-            "declined",
-            "failed",
-            "rejected",
-        ] {
-            self.transitions.with_label_values(&[name]);
-        }
+        zero(&self.stage_duration, &[], Stage::ALL);
+        zero(&self.events_published, &[], EventStatus::ALL.as_slice());
+        zero(&self.dead_letters, &[], DeadLetterReason::ALL);
+        zero(&self.reconciler, &[], ReconcilerAction::ALL);
+        zero(&self.reconnects, &[], Service::ALL);
+        zero(&self.transitions, &[], State::ALL.as_slice());
         for provider in ProviderName::ALL.map(ProviderName::as_str) {
             self.commands_received.with_label_values(&[provider]);
             self.callbacks_received.with_label_values(&[provider]);
             self.callbacks_verified.with_label_values(&[provider]);
-            for since in CALLBACK_LAG_SINCE {
-                self.callback_lag.with_label_values(&[provider, since]);
-            }
             self.rate_limit_wait.with_label_values(&[provider]);
-            for result in CALLBACK_RESULTS {
-                self.callbacks.with_label_values(&[provider, result]);
+            for since in LagSince::ALL {
+                self.callback_lag
+                    .with_label_values(&[provider, since.as_str()]);
             }
-            for reason in RETRY_REASONS {
-                self.retries.with_label_values(&[provider, reason]);
-            }
-            for decision in RATE_LIMIT_DECISIONS {
-                self.rate_limit_decisions
-                    .with_label_values(&[provider, decision]);
-            }
+            zero(&self.callbacks, &[provider], CallbackResult::ALL);
+            zero(&self.retries, &[provider], RetryReason::ALL);
+            zero(
+                &self.rate_limit_decisions,
+                &[provider],
+                RateLimitDecision::ALL,
+            );
             for operation in Operation::ALL.map(Operation::as_str) {
                 self.command_duration
                     .with_label_values(&[provider, operation]);
@@ -359,23 +277,25 @@ impl Metrics {
         for method in Method::ALL {
             let (provider, m) = (method.provider().as_str(), method.as_str());
             self.payments_awaiting.with_label_values(&[provider, m]);
-            for request in PROVIDER_REQUESTS {
+            for request in ProviderRequest::ALL.iter().map(|r| r.as_str()) {
                 self.provider_duration
                     .with_label_values(&[provider, m, request]);
-                for result in PROVIDER_RESULTS {
-                    self.provider_requests
-                        .with_label_values(&[provider, m, request, result]);
-                }
+                zero(
+                    &self.provider_requests,
+                    &[provider, m, request],
+                    RequestResult::ALL,
+                );
             }
             for operation in Operation::ALL.map(Operation::as_str) {
-                let statuses = EventStatus::ALL.map(EventStatus::as_str);
-                for status in statuses {
-                    self.payment_events
-                        .with_label_values(&[provider, m, operation, status]);
-                }
-                for outcome in statuses.iter().chain(OUTCOMES) {
-                    self.commands_finished
-                        .with_label_values(&[provider, m, operation, outcome]);
+                let at = [provider, m, operation];
+                zero(&self.payment_events, &at, EventStatus::ALL.as_slice());
+                for outcome in Finished::all() {
+                    self.commands_finished.with_label_values(&[
+                        provider,
+                        m,
+                        operation,
+                        outcome.as_str(),
+                    ]);
                 }
             }
         }
@@ -388,177 +308,21 @@ impl Metrics {
             .expect("text encoding cannot fail");
         String::from_utf8(buf).expect("prometheus text is UTF-8")
     }
+}
 
-    pub fn command_received(&self, provider: &str) {
-        self.commands_received.with_label_values(&[provider]).inc();
-    }
-
-    pub fn in_flight(&self) -> &IntGauge {
-        &self.in_flight
-    }
-
-    pub fn command_finished(&self, provider: &str, method: &str, operation: &str, outcome: &str) {
-        tracing::info!(provider, method, operation, outcome, "command finished");
-        self.commands_finished
-            .with_label_values(&[provider, method, operation, outcome])
-            .inc();
-    }
-
-    pub fn command_duration(&self, provider: &str, operation: &str, seconds: f64) {
-        self.command_duration
-            .with_label_values(&[provider, operation])
-            .observe(seconds);
-    }
-
-    pub fn stage(&self, stage: &str, seconds: f64) {
-        self.stage_duration
-            .with_label_values(&[stage])
-            .observe(seconds);
-    }
-
-    /// A provider request made outside one method's flow (e.g. a token), or by a caller
-    /// that does not know the method: recorded with `method="none"`.
-    pub fn provider_request(&self, provider: &str, request: &str, result: &str, seconds: f64) {
-        self.provider_call(provider, "none", request, result, seconds);
-    }
-
-    /// One request to a provider: `request` is submit, status, token, ...; `result` is
-    /// the result class (`ok` or a `ProviderError` class).
-    pub fn provider_call(
-        &self,
-        provider: &str,
-        method: &str,
-        request: &str,
-        result: &str,
-        seconds: f64,
-    ) {
-        tracing::debug!(
-            provider,
-            method,
-            request,
-            result,
-            seconds,
-            "provider request"
-        );
-        self.provider_requests
-            .with_label_values(&[provider, method, request, result])
-            .inc();
-        self.provider_duration
-            .with_label_values(&[provider, method, request])
-            .observe(seconds);
-    }
-
-    pub fn retry(&self, provider: &str, reason: &str, attempt: u32, delay_ms: u64) {
-        tracing::warn!(
-            provider,
-            reason,
-            attempt,
-            delay_ms,
-            "command parked for a retry"
-        );
-        self.retries.with_label_values(&[provider, reason]).inc();
-    }
-
-    pub fn dead_letter(&self, reason_class: &str, reason: &str) {
-        tracing::error!(reason_class, reason, "message dead-lettered");
-        self.dead_letters.with_label_values(&[reason_class]).inc();
-    }
-
-    pub fn duplicate(&self, provider: &str, state: &str) {
-        tracing::info!(provider, state, "duplicate delivery of a known command");
-        self.duplicates.with_label_values(&[provider, state]).inc();
-    }
-
-    pub fn callback(&self, provider: &str, result: &str) {
-        tracing::info!(provider, result, "callback");
-        self.callbacks.with_label_values(&[provider, result]).inc();
-    }
-
-    /// An event announced for a payment: the provider view's outcomes, wherever the
-    /// outcome was learnt (the worker's answer, a callback, the reconciler).
-    pub fn payment_event(&self, provider: &str, method: &str, operation: &str, status: &str) {
-        self.payment_events
-            .with_label_values(&[provider, method, operation, status])
-            .inc();
-    }
-
-    /// A callback request arrived (counted before its signature or body is checked).
-    pub fn callback_received(&self, provider: &str) {
-        self.callbacks_received.with_label_values(&[provider]).inc();
-    }
-
-    /// A callback proved authentic (its signature or secret hash matched).
-    pub fn callback_verified(&self, provider: &str) {
-        self.callbacks_verified.with_label_values(&[provider]).inc();
-    }
-
-    /// A callback settled a payment `seconds` after `since`: `submitted` (payfleet's
-    /// last submission: how long the provider took) or `provider_time` (the provider's
-    /// operation time: how late the callback was delivered).
-    pub fn callback_lag(&self, provider: &str, since: &str, seconds: f64) {
-        tracing::debug!(provider, since, seconds, "callback lag");
-        self.callback_lag
-            .with_label_values(&[provider, since])
-            .observe(seconds.max(0.0));
-    }
-
-    /// How many payments wait for a provider's result now.
-    pub fn payments_open(&self, open: u64) {
-        self.payments_open.set(open as i64);
-    }
-
-    /// How many payments of each method wait for a provider's result; methods not
-    /// counted are set to zero.
-    pub fn payments_awaiting(
-        &self,
-        counts: &std::collections::HashMap<crate::contract::Method, u64>,
-    ) {
-        for method in crate::contract::Method::ALL {
-            let n = counts.get(&method).copied().unwrap_or(0);
-            self.payments_awaiting
-                .with_label_values(&[method.provider().as_str(), method.as_str()])
-                .set(n as i64);
-        }
-    }
-
-    pub fn transition(&self, to: &str) {
-        tracing::debug!(to, "state transition");
-        self.transitions.with_label_values(&[to]).inc();
-    }
-
-    pub fn event_published(&self, status: &str) {
-        tracing::debug!(status, "event published");
-        self.events_published.with_label_values(&[status]).inc();
-    }
-
-    pub fn reconciler_action(&self, action: &str) {
-        tracing::debug!(action, "reconciler check");
-        self.reconciler.with_label_values(&[action]).inc();
-    }
-
-    pub fn reconnect(&self, service: &str, error: &str) {
-        tracing::warn!(service, error, "reconnecting");
-        self.reconnects.with_label_values(&[service]).inc();
-    }
-
-    /// One rate-limiter decision (`allowed`, `waited`, `deferred`, `fallback`) and the
-    /// wait it imposed.
-    pub fn rate_limit(&self, provider: &str, decision: &str, wait_seconds: f64) {
-        tracing::debug!(provider, decision, wait_seconds, "rate limit");
-        self.rate_limit_decisions
-            .with_label_values(&[provider, decision])
-            .inc();
-        self.rate_limit_wait
-            .with_label_values(&[provider])
-            .observe(wait_seconds);
+/// Creates the series `at` + each of `values` at zero.
+fn zero<B: MetricVecBuilder, L: Label>(vec: &MetricVec<B>, at: &[&str], values: &[L]) {
+    for value in values {
+        let labels: Vec<&str> = at.iter().copied().chain([value.as_str()]).collect();
+        vec.with_label_values(&labels);
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn line<'a>(text: &'a str, series: &str) -> &'a str {
+    pub(crate) fn line<'a>(text: &'a str, series: &str) -> &'a str {
         text.lines()
             .find(|l| l.starts_with(series))
             .unwrap_or_else(|| panic!("no {series} in\n{text}"))
@@ -567,7 +331,7 @@ mod tests {
     #[test]
     fn known_series_start_at_zero() {
         let text = Metrics::new("worker").render();
-        for stage in STAGES {
+        for stage in Stage::ALL.iter().map(|s| s.as_str()) {
             let count = format!("payfleet_stage_duration_seconds_count{{stage=\"{stage}\"}}");
             assert_eq!(line(&text, &count), format!("{count} 0"));
         }
@@ -576,37 +340,12 @@ mod tests {
             "payfleet_rate_limit_decisions_total{decision=\"fallback\",provider=\"ecommpay\"} 0",
             "payfleet_payment_events_total{method=\"homebank\",operation=\"payout\",provider=\"ecommpay\",status=\"succeeded\"} 0",
             "payfleet_reconnects_total{service=\"redis\"} 0",
+            "payfleet_callbacks_total{provider=\"ecommpay\",result=\"too_early\"} 0",
+            "payfleet_callbacks_total{provider=\"ecommpay\",result=\"late\"} 0",
+            "payfleet_callbacks_total{provider=\"epay\",result=\"refused_secret\"} 0",
+            "payfleet_state_transitions_total{to=\"action_required\"} 0",
         ] {
             assert!(text.lines().any(|l| l == series), "no {series}");
         }
-    }
-
-    #[test]
-    fn rate_limit_decisions_and_waits_are_recorded() {
-        let m = Metrics::new("worker");
-        m.rate_limit("ecommpay", "waited", 0.2);
-        m.rate_limit("ecommpay", "allowed", 0.0);
-        let text = m.render();
-        assert!(
-            line(
-                &text,
-                "payfleet_rate_limit_decisions_total{decision=\"waited\",provider=\"ecommpay\"}"
-            )
-            .ends_with(" 1")
-        );
-        assert!(
-            line(
-                &text,
-                "payfleet_rate_limit_wait_seconds_count{provider=\"ecommpay\"}"
-            )
-            .ends_with(" 2")
-        );
-        assert!(
-            line(
-                &text,
-                "payfleet_rate_limit_wait_seconds_sum{provider=\"ecommpay\"}"
-            )
-            .ends_with(" 0.2")
-        );
     }
 }

@@ -229,14 +229,14 @@ impl TestFleet {
     }
 
     /// The recorded state of a key.
-    pub async fn state(&self, key: &str) -> Option<String> {
+    pub async fn state(&self, key: &str) -> Option<payfleet::state::State> {
         let rec = self
             .store()
             .await
             .record(&IdempotencyKey::parse(key).unwrap())
             .await
             .unwrap();
-        rec.get("st").cloned()
+        rec.map(|rec| rec.state)
     }
 
     /// Posts a callback body to the gateway, signed with `secret`.

@@ -1,11 +1,74 @@
-//! Reading a signed callback (or status answer) into a payfleet outcome.
+//! Proving a callback by its signature and reading it (or a status answer) into a
+//! payfleet outcome.
 //!
 //! Outcomes are read from the operation (`operation.type` / `operation.status`), not
 //! from `payment.status`: a declined refund leaves `payment.status` at `success`.
 
 use super::gate::code_text;
-use crate::state::{Outcome, State};
+use super::signature::Signed;
+use crate::contract::{IdempotencyKey, Operation};
+use crate::providers::callback::{Authentic, CallbackVerdict, Refusal, Settlement};
+use crate::state::{Meta, Outcome, State};
 use serde_json::Value;
+
+/// Proves a callback with the secret keys of the fleet's projects (it is signed with
+/// the key of the project it is about) and reads it. ECommPay resends a callback until
+/// it is answered 200, so one about a payment payfleet did not make is `NotOurs`.
+pub fn verdict<'s>(body: &[u8], mut secrets: impl Iterator<Item = &'s [u8]>) -> CallbackVerdict {
+    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+        return CallbackVerdict::Refused(Refusal::Malformed("body is not JSON"));
+    };
+    // Flattened once, whatever the number of keys.
+    let authentic =
+        Signed::root(&json).is_some_and(|signed| secrets.any(|k| signed.verified_by(k)));
+    if !authentic {
+        return CallbackVerdict::Refused(Refusal::BadSignature);
+    }
+    CallbackVerdict::Authentic(authentic_verdict(&json))
+}
+
+fn authentic_verdict(json: &Value) -> Authentic {
+    let report = match read(json) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "authentic callback that cannot be read");
+            return Authentic::Malformed("callback is missing required fields");
+        }
+    };
+    let Ok(key) = IdempotencyKey::parse(report.payment_id.as_str()) else {
+        return Authentic::NotOurs;
+    };
+    let Some(state) = report.state else {
+        return Authentic::InProgress;
+    };
+    let operation = match report.operation_type.as_str() {
+        "payout" => Some(Operation::Payout),
+        "sale" => Some(Operation::Sale),
+        "refund" => Some(Operation::Refund),
+        _ => None,
+    };
+    Authentic::Settle(Settlement {
+        key,
+        state,
+        outcome: report.outcome,
+        payment_id: report.gate_payment_id,
+        meta: Meta {
+            operation,
+            ..Meta::default()
+        },
+        reported_at: reported_at(json),
+    })
+}
+
+/// When the provider says the operation reached its status (`operation.date`, else
+/// `payment.date`, e.g. `2018-09-28T12:04:40+0000`).
+fn reported_at(json: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    ["/operation/date", "/payment/date"]
+        .iter()
+        .find_map(|p| json.pointer(p)?.as_str())
+        .and_then(|s| chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z").ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
 
 /// What a verified callback says.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,5 +216,65 @@ mod tests {
         assert_eq!(read(&body).unwrap().state, None);
         let e = read(&json!({"payment": {}})).unwrap_err();
         assert_eq!(e.0, "payment.id");
+    }
+
+    fn signed(secret: &[u8], mut body: Value) -> Vec<u8> {
+        super::super::signature::sign_root(secret, &mut body);
+        serde_json::to_vec(&body).unwrap()
+    }
+
+    fn judge(body: &[u8]) -> CallbackVerdict {
+        verdict(
+            body,
+            [b"main".as_slice(), b"account".as_slice()].into_iter(),
+        )
+    }
+
+    #[test]
+    fn a_callback_signed_by_any_project_of_the_fleet_settles() {
+        let body = signed(
+            b"account",
+            json!({
+                "payment": {"id": "po-1"},
+                "operation": {"type": "payout", "status": "success", "code": "0",
+                              "date": "2018-09-28T12:04:40+0000"}
+            }),
+        );
+        let CallbackVerdict::Authentic(Authentic::Settle(s)) = judge(&body) else {
+            panic!("not settled: {:?}", judge(&body));
+        };
+        assert_eq!((s.key.as_str(), s.state), ("po-1", State::Succeeded));
+        assert_eq!(s.meta.operation, Some(Operation::Payout));
+        assert_eq!(
+            s.reported_at.unwrap().to_rfc3339(),
+            "2018-09-28T12:04:40+00:00"
+        );
+    }
+
+    #[test]
+    fn forged_unreadable_foreign_and_unfinished_callbacks_are_told_apart() {
+        assert_eq!(
+            judge(b"not json"),
+            CallbackVerdict::Refused(Refusal::Malformed("body is not JSON"))
+        );
+        let payout = json!({"payment": {"id": "po-1"}, "operation": {"type": "payout", "status": "success"}});
+        assert_eq!(
+            judge(&signed(b"stranger", payout)),
+            CallbackVerdict::Refused(Refusal::BadSignature)
+        );
+        assert!(matches!(
+            judge(&signed(b"main", json!({"payment": {"id": "po-1"}}))),
+            CallbackVerdict::Authentic(Authentic::Malformed(_))
+        ));
+        let foreign = json!({"payment": {"id": "not a key"}, "operation": {"type": "payout", "status": "success"}});
+        assert_eq!(
+            judge(&signed(b"main", foreign)),
+            CallbackVerdict::Authentic(Authentic::NotOurs)
+        );
+        let open = json!({"payment": {"id": "po-1"}, "operation": {"type": "payout", "status": "processing"}});
+        assert_eq!(
+            judge(&signed(b"main", open)),
+            CallbackVerdict::Authentic(Authentic::InProgress)
+        );
     }
 }

@@ -1,82 +1,16 @@
-//! Banks of India: what its purchases, payouts and refunds share (currency, field
-//! rules). Each operation has its own file: `india_sale`, `india_payout`,
-//! `india_refund`; the bank list is `india_banks`, the payout hours `india_hours`.
-
-use crate::contract::{Currency, Money};
-use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
+//! Banks of India: what its purchases, payouts and refunds share. Each operation has its
+//! own file: `india_sale`, `india_payout`, `india_refund` (their commands' fields and
+//! rules are in `contract::methods`); the bank list is `india_banks`, the payout hours
+//! `india_hours`.
 
 /// Gate's `payment.method` for this method in callbacks.
 pub const METHOD_NAME: &str = "India banks";
 
-/// A customer's IPv4 or IPv6 address, refused with a reason that names the field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct IpAddress(pub IpAddr);
-
-impl<'de> Deserialize<'de> for IpAddress {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map(IpAddress).map_err(|_| {
-            serde::de::Error::custom(format!(
-                "ip_address {text:?} is not an IPv4 or IPv6 address"
-            ))
-        })
-    }
-}
-
-impl std::fmt::Display for IpAddress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// Banks of India pays and is paid in Indian rupees only.
-pub fn require_inr(amount: Money) -> Result<(), String> {
-    if amount.currency != Currency::INR {
-        return Err(format!(
-            "Banks of India works in INR only, not {}",
-            amount.currency
-        ));
-    }
-    Ok(())
-}
-
-/// A required text field: not blank, at most `max` characters.
-pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), String> {
-    if value.trim().is_empty() || value.chars().count() > max {
-        return Err(format!("details.{field} must be 1 to {max} characters"));
-    }
-    Ok(())
-}
-
-/// An optional text field: when present, as a required one.
-pub fn check_optional(field: &str, value: &Option<String>, max: usize) -> Result<(), String> {
-    value
-        .as_deref()
-        .map_or(Ok(()), |v| check_text(field, v, max))
-}
-
-/// What the method's unit tests share.
+/// A gate for the India unit tests.
 #[cfg(test)]
 pub mod test_support {
-    use crate::contract::{Amount, Currency, Money};
     use crate::providers::ecommpay::Gate;
     use std::time::Duration;
-
-    pub fn inr(minor: u64) -> Money {
-        Money {
-            minor: Amount::parse(minor).unwrap(),
-            currency: Currency::INR,
-        }
-    }
-
-    pub fn usd(minor: u64) -> Money {
-        Money {
-            currency: Currency::USD,
-            ..inr(minor)
-        }
-    }
 
     pub fn gate(project_id: u64) -> Gate {
         let second = Duration::from_secs(1);
@@ -88,26 +22,5 @@ pub mod test_support {
             second,
         )
         .unwrap()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::test_support::{inr, usd};
-    use super::*;
-
-    #[test]
-    fn only_rupees() {
-        assert!(require_inr(inr(100)).is_ok());
-        assert!(require_inr(usd(100)).unwrap_err().contains("USD"));
-    }
-
-    #[test]
-    fn text_fields() {
-        assert!(check_text("a", "x", 3).is_ok());
-        assert!(check_text("a", "  ", 3).is_err());
-        assert!(check_text("a", "abcd", 3).is_err());
-        assert!(check_optional("a", &None, 3).is_ok());
-        assert!(check_optional("a", &Some(String::new()), 3).is_err());
     }
 }

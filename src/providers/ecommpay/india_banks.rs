@@ -102,7 +102,7 @@ pub async fn fetch(gate: &Gate, direction: Direction) -> Result<Vec<Bank>, Provi
     let payment_id = format!("banks-{}", uuid::Uuid::new_v4().simple());
     let body = json!({
         "general": gate.general(&payment_id),
-        "payment": { "amount": super::india_payout::MIN_MINOR, "currency": "INR" },
+        "payment": { "amount": crate::contract::methods::india_payout::MIN_MINOR, "currency": "INR" },
     });
     let (http, answer) = gate.post(&direction.path(), body).await?;
     if answer.get("status").and_then(serde_json::Value::as_str) == Some("error") {

@@ -16,7 +16,7 @@ pub mod status;
 pub use gate::{Gate, GateAnswer};
 
 use crate::contract::{Command, Details, Method, Operation};
-use crate::providers::{Provider, ProviderError, Status, Submission, Timing};
+use crate::providers::{CallbackVerdict, Provider, ProviderError, Status, Submission, Timing};
 use futures::future::BoxFuture;
 use india_banks::{BankList, Direction};
 use india_hours::{Clock, OffsetClock};
@@ -238,6 +238,14 @@ impl Provider for Ecommpay {
                 status_not_before: STATUS_NOT_BEFORE,
             },
         }
+    }
+
+    fn callback<'a>(&'a self, body: &'a [u8]) -> BoxFuture<'a, CallbackVerdict> {
+        let secrets = std::iter::once(&self.gate).chain(self.accounts.values());
+        Box::pin(std::future::ready(callback::verdict(
+            body,
+            secrets.map(Gate::secret),
+        )))
     }
 
     fn check<'a>(&'a self, command: &'a Command) -> BoxFuture<'a, Result<(), String>> {

@@ -5,17 +5,17 @@
 pub mod amount;
 pub mod answer;
 pub mod api;
-pub mod card;
 pub mod check_status;
 pub mod codes;
 pub mod confirm_3ds;
 pub mod google_pay;
 pub mod invoice;
 pub mod p2p_transfer;
+pub mod postlink;
 pub mod token;
 
-use crate::contract::{Command, Currency, Details, Method, Money, Operation};
-use crate::providers::{Provider, ProviderError, Status, Submission, Timing};
+use crate::contract::{Command, Details, Method, Operation};
+use crate::providers::{CallbackVerdict, Provider, ProviderError, Status, Submission, Timing};
 use crate::telemetry::Metrics;
 use api::Api;
 use futures::future::BoxFuture;
@@ -58,24 +58,6 @@ impl Epay {
             .map_err(|e| ProviderError::NotSent(format!("allocating the invoice id: {e}")))
     }
 }
-
-/// Parses a payment's `details`: the method's fields, and epay's currencies.
-fn parse_details<T: serde::de::DeserializeOwned>(
-    details: serde_json::Value,
-    amount: Money,
-) -> Result<T, String> {
-    let parsed = serde_json::from_value(details).map_err(|e| format!("details: {e}"))?;
-    if !CURRENCIES.contains(&amount.currency) {
-        return Err(format!(
-            "epay takes KZT, USD, EUR or RUB, not {}",
-            amount.currency
-        ));
-    }
-    Ok(parsed)
-}
-
-/// The currencies epay takes.
-pub const CURRENCIES: [Currency; 4] = [Currency::KZT, Currency::USD, Currency::EUR, Currency::RUB];
 
 impl Provider for Epay {
     /// The invoice id allocated in Redis for the key (or, for a 3-D Secure
@@ -162,5 +144,9 @@ impl Provider for Epay {
                 status_not_before: Duration::from_secs(1),
             },
         }
+    }
+
+    fn callback<'a>(&'a self, body: &'a [u8]) -> BoxFuture<'a, CallbackVerdict> {
+        Box::pin(postlink::verdict(self, body))
     }
 }

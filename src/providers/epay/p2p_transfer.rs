@@ -4,69 +4,16 @@
 
 use super::Epay;
 use super::amount::EpayAmount;
-use super::card::Card;
 use super::token::Transaction;
-use crate::contract::Money;
+use crate::contract::methods::P2pTransfer;
+use crate::contract::methods::p2p_transfer::Party;
 use crate::providers::{ProviderError, Submission};
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
+use serde::Serialize;
 
 pub const PATH: &str = "/p2p/transfer";
 
-/// The command's `details` for a P2P transfer.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct P2pTransfer {
-    pub description: String,
-    #[serde(default)]
-    pub sender_ip: Option<IpAddr>,
-    #[serde(default)]
-    pub sender_email: Option<String>,
-    #[serde(default)]
-    pub back_link: Option<String>,
-    #[serde(default)]
-    pub failure_back_link: Option<String>,
-    pub sender: Party,
-    pub receiver: Party,
-}
-
-/// One side of a transfer: exactly one of `card` and `card_id`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Party {
-    #[serde(default)]
-    pub card: Option<Card>,
-    /// A card saved with epay (`TYPECARDID`).
-    #[serde(default)]
-    pub card_id: Option<String>,
-    /// Ask epay to save the card.
-    #[serde(default)]
-    pub save: bool,
-}
-
-impl Party {
-    fn check(&self, at: &str, sender: bool) -> Result<(), String> {
-        match (&self.card, &self.card_id) {
-            (Some(card), None) => card.check(&format!("{at}.card"), sender),
-            (None, Some(id)) if !id.trim().is_empty() && id.len() <= 64 => Ok(()),
-            (None, Some(_)) => Err(format!("{at}.card_id must be 1 to 64 characters")),
-            _ => Err(format!("{at} needs exactly one of card and card_id")),
-        }
-    }
-}
-
 impl P2pTransfer {
-    pub fn parse(details: serde_json::Value, amount: Money) -> Result<Self, String> {
-        let t: P2pTransfer = super::parse_details(details, amount)?;
-        if t.description.trim().is_empty() {
-            return Err("details.description is required".into());
-        }
-        t.sender.check("details.sender", true)?;
-        t.receiver.check("details.receiver", false)?;
-        Ok(t)
-    }
-
     pub async fn submit(
         &self,
         epay: &Epay,
@@ -179,40 +126,4 @@ struct Side<'a> {
 struct Expire<'a> {
     month: &'a str,
     year: &'a str,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::contract::{Amount, Currency};
-    use serde_json::json;
-
-    fn kzt() -> Money {
-        Money {
-            minor: Amount::parse(10000).unwrap(),
-            currency: Currency::KZT,
-        }
-    }
-
-    fn details() -> serde_json::Value {
-        json!({"description": "TEST p2p",
-            "sender": {"card": {"pan": "4405639704015096", "expiry": {"month": "01", "year": "25"}, "cvc": "815", "name": "ARMAN ALI"}},
-            "receiver": {"card_id": "86496cb0-bb5d-4791-bb49-cc27a0f660ce"}})
-    }
-
-    #[test]
-    fn sender_and_receiver_are_checked_without_echoing_card_data() {
-        assert!(P2pTransfer::parse(details(), kzt()).is_ok());
-        let mut no_cvc = details();
-        no_cvc["sender"]["card"]["cvc"] = json!("81a5");
-        let e = P2pTransfer::parse(no_cvc, kzt()).unwrap_err();
-        assert!(e.contains("cvc") && !e.contains("81a5"), "{e}");
-        let mut both = details();
-        both["receiver"]["card"] = json!({"pan": "5522042705066736"});
-        assert!(
-            P2pTransfer::parse(both, kzt())
-                .unwrap_err()
-                .contains("exactly one")
-        );
-    }
 }

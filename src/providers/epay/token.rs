@@ -64,7 +64,10 @@ pub async fn fetch(
 ) -> Result<Token, ProviderError> {
     let started = Instant::now();
     let result = request(api, scope, transaction).await;
-    metrics.stage("token", started.elapsed().as_secs_f64());
+    metrics.stage(
+        crate::telemetry::label::Stage::Token,
+        started.elapsed().as_secs_f64(),
+    );
     result
 }
 

@@ -6,7 +6,6 @@
 
 use super::load::{self, Message, Pacing, Target, require_all};
 use super::usage::{self, CpuMeter, ProcessUsage};
-use lapin::options::BasicAckOptions;
 use lapin::types::FieldTable;
 use payfleet::bus::{self, CommandConsumer, Names, Publisher};
 use payfleet::config::Settings;
@@ -122,13 +121,13 @@ async fn relay(
                 .publish(
                     &events,
                     "payment.succeeded",
-                    &delivery.data,
+                    delivery.body(),
                     FieldTable::default(),
                     None,
                 )
                 .await;
             if sent.is_ok() {
-                let _ = delivery.ack(BasicAckOptions::default()).await;
+                let _ = delivery.ack().await;
             }
             drop(permit);
         });

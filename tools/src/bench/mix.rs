@@ -179,7 +179,8 @@ mod tests {
         assert_eq!(msgs[2].key, "bench-r1-2");
         assert_eq!(msgs[2].payment_id, msgs[2].key);
         for m in &msgs {
-            let decoded = payfleet::contract::command::decode(&m.body);
+            let key = payfleet::contract::FingerprintKey::new("bench".to_owned().into());
+            let decoded = payfleet::contract::command::decode(&m.body, &key);
             assert!(matches!(
                 decoded,
                 payfleet::contract::command::Decoded::Valid(_)

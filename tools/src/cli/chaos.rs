@@ -489,7 +489,7 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
             "key": k,
             "events": seen,
             "sandbox_executed": executions(k),
-            "record": store.record(k).await.unwrap_or_default(),
+            "record": format!("{:?}", store.record(k).await.ok().flatten()),
         }));
     }
     let lost = keys.len() - with_terminal;

@@ -1,209 +1,10 @@
-//! Configuration: compiled-in defaults (`config/default.toml`), an optional file, then
-//! `PAYFLEET__SECTION__KEY` environment variables. Secrets come only from the
-//! environment, so no file in the repo or the image can hold one.
+//! Loading and checking the settings: defaults, an optional file, the environment.
 
+use super::secrets::account_secret;
+use super::{ConfigError, DEFAULTS, ENV_PREFIX, LIST_KEYS, Secrets, Settings};
 use secrecy::SecretString;
-use serde::Deserialize;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
-
-pub const DEFAULTS: &str = include_str!("../config/default.toml");
-const ENV_PREFIX: &str = "PAYFLEET";
-const LIST_KEYS: [&str; 1] = ["worker.retry_delays_ms"];
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("configuration: {0}")]
-    Invalid(String),
-    #[error("configuration: {setting} is not set (set the environment variable {env})")]
-    MissingSecret { setting: &'static str, env: String },
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    pub amqp: AmqpSettings,
-    pub redis: RedisSettings,
-    pub worker: WorkerSettings,
-    pub reconciler: ReconcilerSettings,
-    pub gateway: GatewaySettings,
-    pub ecommpay: EcommpaySettings,
-    pub epay: EpaySettings,
-    /// The provider simulator's section (its own crate reads it): skipped here, so that
-    /// one file and one environment (`PAYFLEET__SANDBOX__*`) serve every process.
-    #[serde(default, rename = "sandbox")]
-    _sandbox: serde::de::IgnoredAny,
-    pub telemetry: TelemetrySettings,
-    pub rate_limit: crate::ratelimit::RateLimitSettings,
-    #[serde(skip)]
-    pub secrets: Secrets,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AmqpSettings {
-    pub url: String,
-    pub namespace: String,
-    pub declare_events_queue: bool,
-    pub prefetch: u16,
-    pub delivery_limit: u32,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RedisSettings {
-    pub url: String,
-    pub key_prefix: String,
-    pub retention_ms: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkerSettings {
-    pub max_in_flight: usize,
-    pub lease_ms: u64,
-    pub retry_delays_ms: Vec<u64>,
-    pub max_attempts: u32,
-    pub check_back: bool,
-    pub ops_listen: SocketAddr,
-    pub shutdown_grace_ms: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReconcilerSettings {
-    pub embedded: bool,
-    pub interval_ms: u64,
-    pub batch: usize,
-    pub time_scale: f64,
-    pub ops_listen: SocketAddr,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GatewaySettings {
-    pub listen: SocketAddr,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EcommpaySettings {
-    pub base_url: String,
-    pub project_id: u64,
-    pub connect_timeout_ms: u64,
-    pub request_timeout_ms: u64,
-    pub bank_list_ttl_ms: u64,
-    pub clock_offset_ms: i64,
-    /// Further ECommPay projects by account name; `project_id` is the `default` account.
-    #[serde(default)]
-    pub accounts: std::collections::BTreeMap<String, EcommpayAccount>,
-}
-
-/// Another ECommPay project the fleet serves; its secret comes from the environment
-/// (`PAYFLEET__ECOMMPAY__ACCOUNTS__<NAME>__SECRET_KEY`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EcommpayAccount {
-    pub project_id: u64,
-}
-
-/// Halyk epay: every base URL is configuration (the documents' test and production
-/// hosts differ in shape, e.g. `/epay2` and `/api` prefixes on the test hosts).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EpaySettings {
-    pub oauth_url: String,
-    pub api_url: String,
-    pub status_url: String,
-    /// The P2P counterpart of check-status's payment path (see config/default.toml).
-    pub p2p_status_path: String,
-    pub client_id: String,
-    pub terminal_id: String,
-    pub post_link_url: String,
-    pub failure_post_link_url: String,
-    pub term_url: String,
-    pub connect_timeout_ms: u64,
-    pub request_timeout_ms: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Json,
-    Pretty,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TelemetrySettings {
-    pub log_format: LogFormat,
-    pub log_level: String,
-}
-
-/// Secrets, read from the environment only. Each is optional here; the process that
-/// needs one asks for it and gets an error naming the variable.
-#[derive(Debug, Clone, Default)]
-pub struct Secrets {
-    pub ecommpay_secret_key: Option<SecretString>,
-    pub epay_client_secret: Option<SecretString>,
-    pub epay_fingerprint_key: Option<SecretString>,
-    /// Secret keys of the further ECommPay accounts, by account name.
-    pub ecommpay_accounts: std::collections::BTreeMap<String, SecretString>,
-}
-
-impl Secrets {
-    const ECOMMPAY: (&'static str, &'static str) = ("ecommpay.secret_key", "ECOMMPAY__SECRET_KEY");
-
-    const EPAY: (&'static str, &'static str) = ("epay.client_secret", "EPAY__CLIENT_SECRET");
-    const EPAY_FINGERPRINT: (&'static str, &'static str) =
-        ("epay.fingerprint_key", "EPAY__FINGERPRINT_KEY");
-
-    fn env_name(suffix: &str) -> String {
-        format!("{ENV_PREFIX}__{suffix}")
-    }
-
-    fn require(
-        value: &Option<SecretString>,
-        (setting, suffix): (&'static str, &'static str),
-    ) -> Result<SecretString, ConfigError> {
-        value.clone().ok_or_else(|| ConfigError::MissingSecret {
-            setting,
-            env: Self::env_name(suffix),
-        })
-    }
-
-    pub fn ecommpay(&self) -> Result<SecretString, ConfigError> {
-        Self::require(&self.ecommpay_secret_key, Self::ECOMMPAY)
-    }
-
-    pub fn epay(&self) -> Result<SecretString, ConfigError> {
-        Self::require(&self.epay_client_secret, Self::EPAY)
-    }
-
-    /// Keys the HMAC that stands in for card data in command fingerprints.
-    pub fn epay_fingerprint(&self) -> Result<SecretString, ConfigError> {
-        Self::require(&self.epay_fingerprint_key, Self::EPAY_FINGERPRINT)
-    }
-
-    /// The environment variable holding an ECommPay account's secret key.
-    fn ecommpay_account_env(account: &str) -> String {
-        Self::env_name(&format!(
-            "ECOMMPAY__ACCOUNTS__{}__SECRET_KEY",
-            account.to_uppercase()
-        ))
-    }
-
-    /// The secret key of a further ECommPay account (`ecommpay.accounts.<name>`).
-    pub fn ecommpay_account(&self, account: &str) -> Result<SecretString, ConfigError> {
-        self.ecommpay_accounts.get(account).cloned().ok_or_else(|| {
-            ConfigError::Invalid(format!(
-                "the secret key of ecommpay.accounts.{account} is not set (set the environment variable {})",
-                Self::ecommpay_account_env(account)
-            ))
-        })
-    }
-}
 
 impl Settings {
     /// Loads from the process environment.
@@ -298,9 +99,7 @@ impl Settings {
         }
         self.rate_limit.validate()?;
         for name in self.ecommpay.accounts.keys() {
-            if !crate::contract::command::valid_account(name)
-                || name == crate::ratelimit::DEFAULT_ACCOUNT
-            {
+            if !crate::contract::valid_account(name) || name == crate::contract::DEFAULT_ACCOUNT {
                 return fail(
                     &format!("ecommpay.accounts.{name}"),
                     "must be named with a-z, 0-9, _ and - (and not `default`, which is ecommpay.project_id)",
@@ -325,15 +124,6 @@ impl Settings {
         }
         Ok(())
     }
-}
-
-/// The account named by `PAYFLEET__ECOMMPAY__ACCOUNTS__<NAME>__SECRET_KEY`, lowercased
-/// as every other environment key is.
-fn account_secret(key: &str) -> Option<String> {
-    let name = key
-        .strip_prefix(&format!("{ENV_PREFIX}__ECOMMPAY__ACCOUNTS__"))?
-        .strip_suffix("__SECRET_KEY")?;
-    (!name.is_empty()).then(|| name.to_lowercase())
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
-//! Card data: PAN, expiry, CVC, the holder's name, and the Google Pay token. It lives
-//! in `secrecy` types (masked in Debug), travels only in the command and in the
-//! request to epay, and is kept out of everything payfleet stores or publishes: the
-//! fingerprint holds a keyed hash of it, rejection reasons are scrubbed, and dead
-//! letters are redacted.
+//! The card-data policy, in one place. Card data is the PAN, expiry, CVC, the holder's
+//! name, and the Google Pay token. It lives in `secrecy` types (masked in Debug),
+//! travels only in the command and in the request to epay, and is kept out of
+//! everything payfleet stores, logs or publishes: the fingerprint holds a keyed hash of
+//! it ([`keyed`] under a [`FingerprintKey`]), rejection reasons are scrubbed
+//! ([`scrub`]), and dead letters are redacted ([`redact`]).
 
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
@@ -10,7 +11,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::Sha256;
 use std::borrow::Cow;
-use std::sync::OnceLock;
 
 /// Where card data sits in a command body (JSON pointers).
 pub const CARD_FIELDS: [&str; 9] = [
@@ -86,31 +86,24 @@ impl Card {
     }
 }
 
-static FINGERPRINT_KEY: OnceLock<SecretString> = OnceLock::new();
+/// The key of the HMAC that stands in for card data in command fingerprints
+/// (`PAYFLEET__EPAY__FINGERPRINT_KEY`). Every process that decodes commands must hold
+/// the fleet's one key, or a redelivered command would look like a different body: so
+/// it is passed in, never defaulted.
+#[derive(Debug, Clone)]
+pub struct FingerprintKey(SecretString);
 
-/// Sets the key of the card-data HMAC in fingerprints (`PAYFLEET__EPAY__FINGERPRINT_KEY`).
-/// Once per process; every worker of a fleet must use the same key, or a redelivered
-/// command would look like a different body.
-pub fn install_fingerprint_key(key: SecretString) {
-    if FINGERPRINT_KEY.set(key).is_err() {
-        tracing::debug!("the fingerprint key is already installed");
+impl FingerprintKey {
+    pub fn new(key: SecretString) -> Self {
+        FingerprintKey(key)
     }
-}
 
-fn fingerprint_key() -> &'static SecretString {
-    FINGERPRINT_KEY.get_or_init(|| {
-        // Only processes that never built the epay client get here (unit tests, tools):
-        // their fingerprints are consistent within the process and useless to anyone else.
-        tracing::warn!("no epay fingerprint key installed: using a random one for this process");
-        SecretString::from(uuid::Uuid::new_v4().simple().to_string())
-    })
-}
-
-fn hmac_hex(value: &Value) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(fingerprint_key().expose_secret().as_bytes())
-        .expect("HMAC takes any key length");
-    mac.update(&serde_json::to_vec(value).expect("a Value always serialises"));
-    crate::contract::command::hex(&mac.finalize().into_bytes())
+    fn hmac_hex(&self, value: &Value) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.expose_secret().as_bytes())
+            .expect("HMAC takes any key length");
+        mac.update(&serde_json::to_vec(value).expect("a Value always serialises"));
+        super::fingerprint::hex(&mac.finalize().into_bytes())
+    }
 }
 
 /// Whether `s` looks like a card number: 13 to 19 digits passing the Luhn check.
@@ -163,14 +156,14 @@ fn replace(value: &mut Value, with: &dyn Fn(&Value) -> Value) -> bool {
 }
 
 /// The body as the fingerprint sees it: card data replaced by its keyed hash.
-pub fn keyed(value: &Value) -> Cow<'_, Value> {
+pub fn keyed<'a>(value: &'a Value, key: &FingerprintKey) -> Cow<'a, Value> {
     if !holds_card_data(value) {
         // The common case (no cards): no copy.
         return Cow::Borrowed(value);
     }
     let mut copy = value.clone();
     replace(&mut copy, &|v| {
-        Value::String(format!("hmac:{}", hmac_hex(v)))
+        Value::String(format!("hmac:{}", key.hmac_hex(v)))
     });
     Cow::Owned(copy)
 }
@@ -271,23 +264,30 @@ mod tests {
             "description": "x"}})
     }
 
+    fn key(k: &str) -> FingerprintKey {
+        FingerprintKey::new(SecretString::from(k.to_owned()))
+    }
+
     #[test]
     fn keyed_hides_card_data_and_is_stable() {
         let b = body();
+        let keyed = |v: &Value| keyed(v, &key("k1")).into_owned();
         let k = keyed(&b);
-        let text = serde_json::to_string(&*k).unwrap();
+        let text = serde_json::to_string(&k).unwrap();
         // (Hex digests may contain "815" by chance: look for the value itself.)
         assert!(!text.contains(PAN) && !text.contains("\"815\""), "{text}");
-        assert_eq!(serde_json::to_string(&*keyed(&b)).unwrap(), text);
+        assert_eq!(serde_json::to_string(&keyed(&b)).unwrap(), text);
         let mut other = body();
         other["details"]["sender"]["card"]["cvc"] = json!("816");
-        assert_ne!(serde_json::to_string(&*keyed(&other)).unwrap(), text);
+        assert_ne!(serde_json::to_string(&keyed(&other)).unwrap(), text);
+        let other_key = super::keyed(&b, &key("k2")).into_owned();
+        assert_ne!(serde_json::to_string(&other_key).unwrap(), text);
     }
 
     #[test]
     fn a_body_without_cards_is_untouched() {
         let b = json!({"method": "homebank", "details": {"customer": {"phone": "77074544579"}}});
-        assert!(matches!(keyed(&b), Cow::Borrowed(_)));
+        assert!(matches!(keyed(&b, &key("k")), Cow::Borrowed(_)));
         assert!(!carries_card_data(&b));
         let raw = serde_json::to_vec(&b).unwrap();
         assert!(matches!(redact(&raw), Cow::Borrowed(_)));

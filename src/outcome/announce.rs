@@ -1,5 +1,6 @@
 //! Turning a recorded state into its event: publish with a confirm, then note in the
-//! record that it was published, so duplicates and redeliveries do not repeat it.
+//! record that it was published, so duplicates and redeliveries do not repeat it; and
+//! republishing, from the record, a terminal event that was recorded but never confirmed.
 
 use crate::bus::{PublishError, Publisher};
 use crate::contract::{Event, EventStatus, IdempotencyKey, ProviderResult};
@@ -69,17 +70,18 @@ impl Announcer {
         state: State,
     ) -> Result<(), AnnounceError> {
         let key = &event.idempotency_key;
+        let started = Instant::now();
         if let Err(e) = self.publisher.publish_event(event, traceparent).await {
             // Best effort: if this fails too, the claim simply expires.
             let _ = self.store.publish_release(key, state).await;
             return Err(e.into());
         }
-        self.metrics.event_published(event.status.as_str());
+        self.metrics.event_published(event.status);
         self.metrics.payment_event(
             event.method.map_or("unknown", |m| m.provider().as_str()),
             event.method.map_or("unknown", |m| m.as_str()),
             event.operation.map_or("unknown", |o| o.as_str()),
-            event.status.as_str(),
+            event.status,
         );
         // Only these events are ever published again from the record (by duplicates,
         // the reconciler, a resent redirect), so only they need noting; `accepted` and
@@ -87,6 +89,10 @@ impl Announcer {
         if state.is_terminal() || state == State::ActionRequired {
             self.store.publish_done(key, state).await?;
         }
+        self.metrics.stage(
+            crate::telemetry::label::Stage::Publish,
+            started.elapsed().as_secs_f64(),
+        );
         Ok(())
     }
 
@@ -125,35 +131,25 @@ impl Announcer {
         key: &IdempotencyKey,
         traceparent: Option<&str>,
     ) -> Result<bool, AnnounceError> {
-        let rec = self.store.record(key).await?;
-        let Some(state) = rec.get("st").and_then(|s| State::parse(s)) else {
+        let Some(rec) = self.store.record(key).await? else {
             return Ok(true);
         };
-        let Some(status) = state.terminal_event() else {
+        let Some(status) = rec.state.terminal_event() else {
             return Ok(true);
         };
-        if !self.store.claim_publish(key, state).await? {
+        if !self.store.claim_publish(key, rec.state).await? {
             return Ok(false);
         }
-        let meta: Meta = rec
-            .get("meta")
-            .and_then(|m| serde_json::from_str(m).ok())
-            .unwrap_or_default();
-        let outcome: Outcome = rec
-            .get("out")
-            .and_then(|o| serde_json::from_str(o).ok())
-            .unwrap_or_default();
-        let payment_id = rec.get("pid").filter(|p| !p.is_empty()).map(String::as_str);
         self.announce(
             Announcement {
                 key,
                 status,
-                meta: &meta,
-                outcome: &outcome,
-                payment_id,
+                meta: &rec.meta,
+                outcome: &rec.outcome.unwrap_or_default(),
+                payment_id: rec.payment_id.as_deref(),
                 traceparent,
             },
-            state,
+            rec.state,
         )
         .await?;
         Ok(true)

@@ -1,0 +1,34 @@
+//! The command's `details` for `epay.confirm_3ds`: completing a 3-D Secure transfer.
+
+use serde::Deserialize;
+
+/// The command's `details` for `epay.confirm_3ds`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confirm3ds {
+    /// The transfer's invoice id: the `payment_id` of its `action_required` event.
+    pub invoice_id: String,
+    /// The epay transaction id (`action.ID`).
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "PaRes")]
+    pub pa_res: String,
+    #[serde(rename = "MD")]
+    pub md: String,
+}
+
+impl Confirm3ds {
+    pub fn parse(details: serde_json::Value) -> Result<Self, String> {
+        let c: Confirm3ds = serde_json::from_value(details).map_err(|e| format!("details: {e}"))?;
+        let inv = &c.invoice_id;
+        if !(6..=15).contains(&inv.len()) || !inv.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(
+                "details.invoice_id must be the transfer's invoice id (6 to 15 digits)".into(),
+            );
+        }
+        if c.id.is_empty() || c.pa_res.is_empty() || c.md.is_empty() {
+            return Err("details.ID, details.PaRes and details.MD are required".into());
+        }
+        Ok(c)
+    }
+}

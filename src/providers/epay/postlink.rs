@@ -1,0 +1,58 @@
+//! epay's postLink / failurePostLink. epay signs nothing, so a postLink is proven by the
+//! `secret_hash` payfleet gave its transaction's token request (compared in constant
+//! time), and its outcome is never taken from the postLink itself: it is asked of
+//! check-status, and only a final status is applied.
+
+use super::{Epay, check_status, invoice};
+use crate::contract::IdempotencyKey;
+use crate::providers::Status;
+use crate::providers::callback::{Authentic, CallbackVerdict, Refusal, Settlement};
+use crate::state::Meta;
+use serde_json::Value;
+
+pub async fn verdict(epay: &Epay, body: &[u8]) -> CallbackVerdict {
+    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+        return CallbackVerdict::Refused(Refusal::Malformed("body is not JSON"));
+    };
+    let field = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| json.get(*n).and_then(Value::as_str))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let invoice_id = field(&["invoiceId", "invoiceID", "invoice_id"]);
+    let secret_hash = field(&["secret_hash", "secretHash"]);
+    if invoice_id.is_empty() || secret_hash.is_empty() {
+        return CallbackVerdict::Refused(Refusal::Malformed(
+            "invoiceId and secret_hash are required",
+        ));
+    }
+    let (key, expected) = match epay.invoices.find(&invoice_id).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return CallbackVerdict::Refused(Refusal::UnknownPayment),
+        Err(e) => {
+            return CallbackVerdict::Unchecked(format!("looking invoice {invoice_id} up: {e}"));
+        }
+    };
+    if !invoice::secret_matches(&expected, &secret_hash) {
+        tracing::warn!(invoice_id, "postLink with a wrong secret_hash refused");
+        return CallbackVerdict::Refused(Refusal::WrongSecret);
+    }
+    let Ok(key) = IdempotencyKey::parse(key) else {
+        return CallbackVerdict::Refused(Refusal::UnknownPayment);
+    };
+    // The postLink only says "look": check-status says what happened.
+    CallbackVerdict::Authentic(match check_status::query(epay, &invoice_id).await {
+        Ok(Status::Final { state, outcome }) => Authentic::Settle(Settlement {
+            key,
+            state,
+            outcome,
+            payment_id: invoice_id,
+            meta: Meta::default(),
+            reported_at: None,
+        }),
+        Ok(_) => Authentic::InProgress,
+        Err(e) => Authentic::Unconfirmed(format!("check-status of invoice {invoice_id}: {e}")),
+    })
+}

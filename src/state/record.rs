@@ -1,0 +1,148 @@
+//! A command's record read whole, as a typed [`Record`]: the one place outside the Lua
+//! scripts that knows the record's field names.
+
+use super::events::EventState;
+use super::store::{Result, StoreError};
+use super::{Meta, Outcome, State, StateStore};
+use crate::contract::IdempotencyKey;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The record's field that holds what it remembers of the command ([`Meta`] as JSON).
+pub(super) const META: &str = "meta";
+/// The prefix of the fields noting where each state's event stands (see `prelude.lua`).
+const EVENT: &str = "ev:";
+
+/// What a settler needs to continue a command's trace and measure its callback lag.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TraceContext {
+    /// The W3C traceparent of the command that first claimed the record.
+    pub traceparent: Option<String>,
+    /// When the payment was last sent to the provider.
+    pub sent_at: Option<SystemTime>,
+}
+
+impl TraceContext {
+    /// From the record's `tp` and `sent` fields as the scripts give them ('' for none).
+    pub(super) fn read(traceparent: &str, sent_ms: &str) -> Self {
+        TraceContext {
+            traceparent: Some(traceparent.to_owned()).filter(|tp| !tp.is_empty()),
+            sent_at: at(sent_ms),
+        }
+    }
+}
+
+/// One command's record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub state: State,
+    /// The id the provider knows the payment by; `None` for a command never sent.
+    pub payment_id: Option<String>,
+    pub meta: Meta,
+    /// The provider's or payfleet's last word on it, once there is one.
+    pub outcome: Option<Outcome>,
+    /// Until when the worker submitting it holds its lease.
+    pub lease_until: Option<SystemTime>,
+    /// Claims so far (a hold for the provider's working hours does not count).
+    pub attempts: u32,
+    /// Raised by every claim: a write with an older fence is refused.
+    pub fence: i64,
+    pub created: Option<SystemTime>,
+    /// The last change of state.
+    pub updated: Option<SystemTime>,
+    pub trace: TraceContext,
+    /// Where the event of each state stands, for the states that noted one, judged by
+    /// this process's clock.
+    pub events: HashMap<State, EventState>,
+}
+
+impl StateStore {
+    /// The command's record; `None` when there is none (never seen, expired, or lost).
+    pub async fn record(&self, key: &IdempotencyKey) -> Result<Option<Record>> {
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.record_key(key))
+            .query_async(&mut conn)
+            .await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        parse(&fields).map(Some)
+    }
+}
+
+fn parse(fields: &HashMap<String, String>) -> Result<Record> {
+    let get = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
+    let state = State::parse(get("st"))
+        .ok_or_else(|| StoreError::Protocol(format!("record in state {:?}", get("st"))))?;
+    let now = SystemTime::now();
+    let events = fields
+        .iter()
+        .filter_map(|(name, flag)| {
+            let state = State::parse(name.strip_prefix(EVENT)?)?;
+            let event = match flag.strip_prefix('p') {
+                None => EventState::Published,
+                Some(until) if at(until).is_some_and(|until| until > now) => EventState::Publishing,
+                Some(_) => EventState::Unpublished,
+            };
+            Some((state, event))
+        })
+        .collect();
+    Ok(Record {
+        state,
+        payment_id: Some(get("pid").to_owned()).filter(|p| !p.is_empty()),
+        meta: serde_json::from_str(get(META)).unwrap_or_default(),
+        outcome: serde_json::from_str(get("out")).ok(),
+        lease_until: at(get("lease")),
+        attempts: get("att").parse().unwrap_or_default(),
+        fence: get("fence").parse().unwrap_or_default(),
+        created: at(get("created")),
+        updated: at(get("upd")),
+        trace: TraceContext::read(get("tp"), get("sent")),
+        events,
+    })
+}
+
+/// A time the scripts wrote (Redis server time, ms since the epoch).
+fn at(ms: &str) -> Option<SystemTime> {
+    ms.parse()
+        .ok()
+        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_into_its_typed_fields() {
+        let fields: HashMap<String, String> = [
+            ("st", "succeeded"),
+            ("pid", "po-1"),
+            ("meta", r#"{"operation":"payout"}"#),
+            ("out", r#"{"code":"0"}"#),
+            ("att", "2"),
+            ("fence", "3"),
+            ("created", "1000"),
+            ("tp", ""),
+            ("sent", "2000"),
+            ("ev:submitted", "1"),
+            ("ev:succeeded", "p1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let rec = parse(&fields).unwrap();
+        assert_eq!(rec.state, State::Succeeded);
+        assert_eq!(rec.payment_id.as_deref(), Some("po-1"));
+        assert_eq!(rec.meta.operation, Some(crate::contract::Operation::Payout));
+        assert_eq!(rec.outcome.unwrap().code.as_deref(), Some("0"));
+        assert_eq!((rec.attempts, rec.fence, rec.lease_until), (2, 3, None));
+        assert_eq!(rec.created, Some(UNIX_EPOCH + Duration::from_secs(1)));
+        assert_eq!(rec.trace.traceparent, None);
+        assert_eq!(rec.trace.sent_at, Some(UNIX_EPOCH + Duration::from_secs(2)));
+        assert_eq!(rec.events[&State::Submitted], EventState::Published);
+        // A publish claim that ran out long ago.
+        assert_eq!(rec.events[&State::Succeeded], EventState::Unpublished);
+    }
+}
