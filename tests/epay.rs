@@ -664,6 +664,42 @@ async fn a_lost_answer_is_settled_by_check_status_without_paying_twice() {
     app.stop().await;
 }
 
+/// Issue 14, cases 2 and 3: a transfer executed whose answer was lost, which
+/// check-status does not find for a while and which the payment path calls "check
+/// transaction type (payment/p2p)": its resend is refused with 488 "Invoice already
+/// exists", which is no decline; the P2P path settles it, paid once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_invoice_that_already_exists_is_settled_by_the_p2p_status_never_declined() {
+    let mut s = common::settings("t-epay-exists");
+    // epay's 60 s basic time becomes 60 ms: the worker asks check-status at once.
+    s.reconciler.time_scale = 0.001;
+    s.reconciler.interval_ms = 100;
+    let app = spawn_app_with(s, 1).await;
+    let faults = json!({
+        "endpoints": {P2P_ENDPOINT: {"error_after_rate": 1.0}},
+        "callbacks": {"loss_rate": 1.0},
+        "answers": {"epay_status_lag_rate": 1.0, "epay_status_lag_ms": 1500,
+                    "epay_p2p_status_split_rate": 1.0}
+    });
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(faults).unwrap());
+    app.publish(&p2p(
+        "p2p-exists",
+        60_000,
+        json!({"card": card(VISA)}),
+        json!({"card_id": "c-1"}),
+    ))
+    .await;
+    let event = app.terminal("p2p-exists").await;
+    assert_eq!(event.status, EventStatus::Succeeded, "{event:?}");
+    let invoice = invoice_of(&app, "p2p-exists").await;
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(stats.executed.get(&invoice), Some(&1), "{stats:?}");
+    assert!(stats.duplicate_submissions_refused >= 1, "{stats:?}");
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn epay_commands_route_to_their_own_quorum_queue() {
     use payfleet::contract::ProviderName;
