@@ -151,7 +151,32 @@ async fn a_transfer_from_a_locked_card_is_declined_with_its_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_3ds_transfer_completes_through_confirm_3ds() {
-    let app = spawn_app("t-epay-3ds", 1).await;
+    a_3ds_transfer_confirmed("t-epay-3ds", json!({})).await;
+}
+
+/// Issue 14, case 4: `/payment/confirm` answers as the P2P document says, with a
+/// redirect to the payform's success page; it is read, not followed, and sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_confirmation_answered_by_redirect_is_read_not_followed() {
+    let answers = json!({"answers": {"epay_confirm_redirect_rate": 1.0}});
+    let app = a_3ds_transfer_confirmed("t-epay-3ds-redirect", answers).await;
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(
+        stats.requests.get("POST /payment/confirm"),
+        Some(&1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.faults.get("confirm_redirect"), Some(&1), "{stats:?}");
+    app.stop().await;
+}
+
+/// A 3-D Secure transfer, then its confirmation, with `faults` in force; returns the
+/// fleet still running.
+async fn a_3ds_transfer_confirmed(label: &str, faults: Value) -> TestFleet {
+    let app = spawn_app(label, 1).await;
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(faults).unwrap());
     app.publish(&p2p(
         "p2p-3ds",
         50_000,
@@ -192,6 +217,35 @@ async fn a_3ds_transfer_completes_through_confirm_3ds() {
     let stats = app.fleet.sandbox.stats();
     assert_eq!(stats.executed.get(&invoice), Some(&1));
     assert!(stats.executed_more_than_once.is_empty());
+    app
+}
+
+/// Issue 14, case 5: a Google Pay answer that carries a status (AUTH, or FAILED for a
+/// decline) is confirmed by check-status before its outcome is published, without the
+/// postLink's help.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn google_pay_outcomes_in_the_answer_are_confirmed_by_check_status() {
+    let app = spawn_app("t-epay-gp-status", 1).await;
+    let faults = json!({"callbacks": {"loss_rate": 1.0},
+                        "answers": {"epay_google_pay_status_rate": 1.0}});
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(faults).unwrap());
+    app.publish(&google_pay("gp-st-ok", 10_000, "1111")).await;
+    app.publish(&google_pay("gp-st-locked", 10_000, "7597"))
+        .await;
+    let ok = app.terminal("gp-st-ok").await;
+    assert_eq!(ok.status, EventStatus::Succeeded, "{ok:?}");
+    let locked = app.terminal("gp-st-locked").await;
+    assert_eq!(locked.status, EventStatus::Declined, "{locked:?}");
+    let stats = app.fleet.sandbox.stats();
+    let asked = stats
+        .requests
+        .get("GET /check-status/payment/transaction/:invoiceid")
+        .copied()
+        .unwrap_or(0);
+    assert!(asked >= 2, "each outcome confirmed: {stats:?}");
+    assert_eq!(stats.executed.len(), 1, "{stats:?}");
     app.stop().await;
 }
 
