@@ -6,7 +6,6 @@ mod common;
 
 use chrono::{DateTime, Utc};
 use common::{TestFleet, settings, spawn_app_with};
-use payfleet::config::Settings;
 use payfleet::contract::Fingerprint;
 use payfleet::contract::{Event, EventStatus, IdempotencyKey, Method, Operation};
 use payfleet::providers::ecommpay::india_banks::Direction;
@@ -14,6 +13,7 @@ use payfleet::providers::ecommpay::india_hours::OffsetClock;
 use payfleet::providers::{Provider, Status};
 use payfleet::state::{Claim, Meta, State};
 use payfleet_sim::ecommpay::india_sale::act_as_customer;
+use payfleet_tools::settings::FleetSettings;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,7 @@ fn gmt8(s: &str) -> DateTime<Utc> {
 }
 
 /// Settings whose worker and sandbox clocks both read `at` now.
-fn settings_at(label: &str, at: DateTime<Utc>) -> Settings {
+fn settings_at(label: &str, at: DateTime<Utc>) -> FleetSettings {
     let mut s = settings(label);
     let offset = OffsetClock::reading(at).offset.num_milliseconds();
     s.ecommpay.clock_offset_ms = offset;
@@ -810,7 +810,8 @@ async fn refunds_full_too_large_declined_partial_and_unknown() {
             35000,
             "x",
             EventStatus::Declined,
-            "3062",
+            // Gate's "Transaction not found": it never registered the purchase.
+            "3061",
         ),
     ];
     for (key, purchase, minor, description, _, _) in cases {

@@ -151,7 +151,32 @@ async fn a_transfer_from_a_locked_card_is_declined_with_its_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_3ds_transfer_completes_through_confirm_3ds() {
-    let app = spawn_app("t-epay-3ds", 1).await;
+    a_3ds_transfer_confirmed("t-epay-3ds", json!({})).await;
+}
+
+/// Issue 14, case 4: `/payment/confirm` answers as the P2P document says, with a
+/// redirect to the payform's success page; it is read, not followed, and sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_confirmation_answered_by_redirect_is_read_not_followed() {
+    let answers = json!({"answers": {"epay_confirm_redirect_rate": 1.0}});
+    let app = a_3ds_transfer_confirmed("t-epay-3ds-redirect", answers).await;
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(
+        stats.requests.get("POST /payment/confirm"),
+        Some(&1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.faults.get("confirm_redirect"), Some(&1), "{stats:?}");
+    app.stop().await;
+}
+
+/// A 3-D Secure transfer, then its confirmation, with `faults` in force; returns the
+/// fleet still running.
+async fn a_3ds_transfer_confirmed(label: &str, faults: Value) -> TestFleet {
+    let app = spawn_app(label, 1).await;
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(faults).unwrap());
     app.publish(&p2p(
         "p2p-3ds",
         50_000,
@@ -192,6 +217,35 @@ async fn a_3ds_transfer_completes_through_confirm_3ds() {
     let stats = app.fleet.sandbox.stats();
     assert_eq!(stats.executed.get(&invoice), Some(&1));
     assert!(stats.executed_more_than_once.is_empty());
+    app
+}
+
+/// Issue 14, case 5: a Google Pay answer that carries a status (AUTH, or FAILED for a
+/// decline) is confirmed by check-status before its outcome is published, without the
+/// postLink's help.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn google_pay_outcomes_in_the_answer_are_confirmed_by_check_status() {
+    let app = spawn_app("t-epay-gp-status", 1).await;
+    let faults = json!({"callbacks": {"loss_rate": 1.0},
+                        "answers": {"epay_google_pay_status_rate": 1.0}});
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(faults).unwrap());
+    app.publish(&google_pay("gp-st-ok", 10_000, "1111")).await;
+    app.publish(&google_pay("gp-st-locked", 10_000, "7597"))
+        .await;
+    let ok = app.terminal("gp-st-ok").await;
+    assert_eq!(ok.status, EventStatus::Succeeded, "{ok:?}");
+    let locked = app.terminal("gp-st-locked").await;
+    assert_eq!(locked.status, EventStatus::Declined, "{locked:?}");
+    let stats = app.fleet.sandbox.stats();
+    let asked = stats
+        .requests
+        .get("GET /check-status/payment/transaction/:invoiceid")
+        .copied()
+        .unwrap_or(0);
+    assert!(asked >= 2, "each outcome confirmed: {stats:?}");
+    assert_eq!(stats.executed.len(), 1, "{stats:?}");
     app.stop().await;
 }
 
@@ -199,7 +253,7 @@ async fn a_3ds_transfer_completes_through_confirm_3ds() {
 async fn bad_credentials_end_the_payment_without_a_payment_request() {
     let mut settings = common::settings("t-epay-creds");
     settings.secrets.epay_client_secret = Some("not-the-secret".to_owned().into());
-    settings.secrets.sandbox_epay_client_secret = Some("the-secret".to_owned().into());
+    settings.sandbox_epay_client_secret = Some("the-secret".to_owned().into());
     let app = spawn_app_with(settings, 1).await;
     app.publish(&google_pay("gp-bad-creds", 10_000, "1111"))
         .await;
@@ -661,6 +715,42 @@ async fn a_lost_answer_is_settled_by_check_status_without_paying_twice() {
         "asked, not sent again"
     );
     assert!(stats.faults.get("error_after").is_some_and(|n| *n >= 1));
+    app.stop().await;
+}
+
+/// Issue 14, cases 2 and 3: a transfer executed whose answer was lost, which
+/// check-status does not find for a while and which the payment path calls "check
+/// transaction type (payment/p2p)": its resend is refused with 488 "Invoice already
+/// exists", which is no decline; the P2P path settles it, paid once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_invoice_that_already_exists_is_settled_by_the_p2p_status_never_declined() {
+    let mut s = common::settings("t-epay-exists");
+    // epay's 60 s basic time becomes 60 ms: the worker asks check-status at once.
+    s.reconciler.time_scale = 0.001;
+    s.reconciler.interval_ms = 100;
+    let app = spawn_app_with(s, 1).await;
+    let faults = json!({
+        "endpoints": {P2P_ENDPOINT: {"error_after_rate": 1.0}},
+        "callbacks": {"loss_rate": 1.0},
+        "answers": {"epay_status_lag_rate": 1.0, "epay_status_lag_ms": 1500,
+                    "epay_p2p_status_split_rate": 1.0}
+    });
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(faults).unwrap());
+    app.publish(&p2p(
+        "p2p-exists",
+        60_000,
+        json!({"card": card(VISA)}),
+        json!({"card_id": "c-1"}),
+    ))
+    .await;
+    let event = app.terminal("p2p-exists").await;
+    assert_eq!(event.status, EventStatus::Succeeded, "{event:?}");
+    let invoice = invoice_of(&app, "p2p-exists").await;
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(stats.executed.get(&invoice), Some(&1), "{stats:?}");
+    assert!(stats.duplicate_submissions_refused >= 1, "{stats:?}");
     app.stop().await;
 }
 

@@ -10,7 +10,7 @@ use payfleet_sim::faults::{CallbackFaults, EndpointFaults};
 
 const PAYOUT: &str = "POST /v2/payment/cash-out-kz/homebank/payout";
 
-fn fast_settings(label: &str) -> payfleet::config::Settings {
+fn fast_settings(label: &str) -> payfleet_tools::settings::FleetSettings {
     let mut s = common::settings(label);
     // Gate's 10 s status delay becomes 10 ms, HomeBank's 15 min basic time 0.9 s.
     s.reconciler.time_scale = 0.001;
@@ -192,5 +192,73 @@ async fn a_payment_whose_record_redis_lost_is_still_settled() {
         app.fleet.sandbox.stats().duplicate_submissions_refused >= 1,
         "the provider refused the known id"
     );
+    app.stop().await;
+}
+
+/// Issue 14, case 1: a payout Gate never registered (HTTP 500, not processed) is told
+/// "not found" (3061 "Transaction not found") by the status request, in every form the
+/// simulator gives it (HTTP 400 unsigned, 404, 200, signed): it is sent again with the
+/// same payment id and paid once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payout_gate_never_registered_is_sent_again_whatever_form_not_found_takes() {
+    use payfleet_sim::faults::Answers;
+    let app = spawn_app_with(fast_settings("t-not-found"), 1).await;
+    let forms = [
+        ("nf-400", Answers::default()),
+        (
+            "nf-404",
+            Answers {
+                ecommpay_not_found_404_rate: 1.0,
+                ..Default::default()
+            },
+        ),
+        (
+            "nf-200",
+            Answers {
+                ecommpay_not_found_200_rate: 1.0,
+                ..Default::default()
+            },
+        ),
+        (
+            "nf-signed",
+            Answers {
+                ecommpay_not_found_signed_rate: 1.0,
+                ..Default::default()
+            },
+        ),
+    ];
+    for (key, answers) in forms {
+        let dropped = || {
+            app.fleet
+                .sandbox
+                .stats()
+                .faults
+                .get("ecommpay_dropped")
+                .copied()
+        };
+        let before = dropped().unwrap_or(0);
+        app.fleet.sandbox.set_faults(Faults {
+            answers: Answers {
+                ecommpay_dropped_rate: 1.0,
+                ..answers.clone()
+            },
+            ..Default::default()
+        });
+        app.publish(&payout(key, 200000, "KZT", "1")).await;
+        // Only the first submission is lost before Gate registers it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while dropped().unwrap_or(0) == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{key}: never submitted"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        app.fleet.sandbox.set_faults(Faults {
+            answers,
+            ..Default::default()
+        });
+        assert_paid_once(&app, key).await;
+    }
     app.stop().await;
 }

@@ -18,7 +18,7 @@ const DELAYS: &str = "250,500,1000,2000,4000,8000,16000,32000";
 const DEFAULT_PROJECT: u64 = 198;
 const SECOND_PROJECT: u64 = 199;
 
-fn settings(label: &str) -> payfleet::config::Settings {
+fn settings(label: &str) -> payfleet_tools::settings::FleetSettings {
     let mut s = common::settings(label);
     s.worker.retry_delays_ms = DELAYS.split(',').map(|d| d.parse().unwrap()).collect();
     s.sandbox.ecommpay_extra_project_ids = vec![SECOND_PROJECT];
@@ -417,7 +417,7 @@ async fn the_redis_gcra_reserves_a_burst_then_paces_and_spreads_deferrals() {
 #[tokio::test]
 async fn without_redis_a_worker_keeps_to_its_share_after_a_grace_period() {
     let _serial = SERIAL.lock().await;
-    let mut s = common::settings("t-rl-fallback").rate_limit;
+    let mut s = common::settings("t-rl-fallback").core.rate_limit;
     s.limits = [(
         "ecommpay".to_owned(),
         [(

@@ -74,6 +74,7 @@ async fn a_payment_retried_after_redis_lost_its_invoice_id_is_not_paid_twice() {
             loss_rate: 1.0,
             ..Default::default()
         },
+        ..Default::default()
     });
     app.publish(&google_pay("gp-wiped")).await;
     let deadline = Instant::now() + Duration::from_secs(10);

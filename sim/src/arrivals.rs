@@ -1,9 +1,8 @@
-//! When each provider request arrived and when it was answered, by payment id: the hook
-//! `payfleet bench` uses to measure the fleet's own overhead (publish → request at the
-//! provider) and how many requests the provider held at once. Records nothing unless
-//! `sandbox.record_arrivals` is on; served at `GET /sandbox/arrivals`.
+//! When each provider request arrived and when it was answered, by payment id (the
+//! hook `payfleet bench` measures the fleet's overhead with). Records nothing unless
+//! `record_arrivals` is on; served at `GET /sandbox/arrivals`.
 
-use super::Sandbox;
+use crate::Sandbox;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -38,14 +37,17 @@ pub fn unix_micros() -> u64 {
         .unwrap_or_default()
 }
 
-#[derive(Deserialize)]
-struct Probe {
-    general: General,
-}
-
-#[derive(Deserialize)]
-struct General {
-    payment_id: String,
+/// The id a request is about: ECommPay's `general.payment_id`, epay's `invoiceId` or
+/// `order.id`.
+fn id_of(raw: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    [
+        &v["general"]["payment_id"],
+        &v["invoiceId"],
+        &v["order"]["id"],
+    ]
+    .into_iter()
+    .find_map(|x| x.as_str().map(str::to_owned))
 }
 
 /// Outermost middleware of the provider endpoints, so arrival is taken before faults.
@@ -58,9 +60,7 @@ pub async fn record(State(sandbox): State<Arc<Sandbox>>, req: Request, next: Nex
     let Ok(raw) = axum::body::to_bytes(body, 2 << 20).await else {
         return (StatusCode::BAD_REQUEST, "unreadable body").into_response();
     };
-    let payment_id = serde_json::from_slice::<Probe>(&raw)
-        .ok()
-        .map(|p| p.general.payment_id);
+    let payment_id = id_of(&raw);
     let response = next.run(Request::from_parts(parts, Body::from(raw))).await;
     if let Some(payment_id) = payment_id {
         sandbox

@@ -1,9 +1,11 @@
-//! Fault injection: what a real provider does on a bad day, per endpoint, on demand.
+//! Fault injection and configured answers: what a real provider does on a bad day, per
+//! endpoint, on demand.
 //!
 //! `PUT /sandbox/faults` takes a [`Faults`] document; `GET` shows the one in force.
-//! Rates are probabilities from 0 to 1, rolled per request or per callback.
+//! Rates are probabilities from 0 to 1, rolled per request or per callback. Everything
+//! is off by default.
 
-use super::Sandbox;
+use crate::Sandbox;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -20,6 +22,9 @@ pub struct Faults {
     /// By endpoint (`"POST /v2/payment/status"`), or `"*"` for every provider endpoint.
     pub endpoints: BTreeMap<String, EndpointFaults>,
     pub callbacks: CallbackFaults,
+    /// Answers the providers' documents allow that a client must not take at face
+    /// value.
+    pub answers: Answers,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -27,7 +32,8 @@ pub struct Faults {
 pub struct EndpointFaults {
     /// Answer HTTP 500 without processing the request.
     pub error_rate: f64,
-    /// Process the request, then answer HTTP 500: the caller cannot know it worked.
+    /// Process the request (money may move), then answer HTTP 502: the caller cannot
+    /// know it worked. Works on every provider endpoint, epay's included.
     pub error_after_rate: f64,
     /// Process the request, then hold the answer for `timeout_ms` (past the caller's
     /// timeout).
@@ -53,6 +59,56 @@ pub struct CallbackFaults {
     pub late_ms: u64,
 }
 
+/// Answers real providers give that a client has mishandled. Each rate is rolled per
+/// request (or per callback); all are off by default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Answers {
+    /// ECommPay submissions (sale, payout, refund): answer HTTP 500 and do not register
+    /// the payment, as when the request is lost before Gate registers it. A later
+    /// status query answers "not found".
+    pub ecommpay_dropped_rate: f64,
+    /// Status of a payment Gate never registered: answer HTTP 404 (instead of 400).
+    pub ecommpay_not_found_404_rate: f64,
+    /// Status of a payment Gate never registered: answer HTTP 200 with the error body.
+    pub ecommpay_not_found_200_rate: f64,
+    /// Sign the "not found" error body at its root. Off, it is unsigned: answers
+    /// without payment data may be unsigned.
+    pub ecommpay_not_found_signed_rate: f64,
+    /// Before an outcome callback, send an authentically signed one whose
+    /// `payment.sum` and `operation.sum_*` carry another amount and currency.
+    pub ecommpay_callback_mismatch_rate: f64,
+    /// Alongside an outcome callback, send a signed callback for a payment id the
+    /// merchant never sent.
+    pub ecommpay_callback_unknown_payment_rate: f64,
+    /// Add `"redirect_data": {}` to an authentic callback after signing: empty objects
+    /// are not part of the signature, so it still verifies.
+    pub ecommpay_callback_empty_object_rate: f64,
+    /// Leave `redirect_data` out of the status answer of a purchase waiting for its
+    /// customer (by default it is there, so a lost redirect callback can be recovered).
+    pub ecommpay_status_without_action_rate: f64,
+    /// For `epay_status_lag_ms` after a transaction is created, check-status does not
+    /// find it (resultCode 102), as after a lost answer.
+    pub epay_status_lag_rate: f64,
+    pub epay_status_lag_ms: u64,
+    /// check-status on the payment path answers 102 "check transaction type
+    /// (payment/p2p)" for a P2P transfer; the P2P path finds it.
+    pub epay_p2p_status_split_rate: f64,
+    /// `POST /payment/confirm` answers with a redirect (302, `Location`) to the payform's
+    /// success page (amount, currency, invoiceID, …) or error page (invoiceID, code,
+    /// message), as the P2P document shows.
+    pub epay_confirm_redirect_rate: f64,
+    /// The Google Pay answer carries the transaction's `status` (`AUTH`, `NEW` with
+    /// 3-D Secure data, `FAILED`), a decline answered HTTP 200 with `status: FAILED`.
+    pub epay_google_pay_status_rate: f64,
+    /// Send an authentic postLink of a finished transaction again `epay_replay_ms`
+    /// later (a replay).
+    pub epay_postlink_replay_rate: f64,
+    pub epay_replay_ms: u64,
+    /// A token, once used for a payment, transfer or confirmation, is refused after.
+    pub epay_token_single_use_rate: f64,
+}
+
 impl Faults {
     fn for_endpoint(&self, endpoint: &str) -> Option<&EndpointFaults> {
         self.endpoints
@@ -65,13 +121,23 @@ pub fn roll(rate: f64) -> bool {
     rate > 0.0 && rand::random::<f64>() < rate
 }
 
+/// ECommPay submissions: the requests that register a payment or an operation.
+fn is_gate_submission(path: &str) -> bool {
+    path.starts_with("/v2/payment/") && path != "/v2/payment/status"
+}
+
 /// Middleware in front of the simulated provider endpoints.
 pub async fn inject(State(sandbox): State<Arc<Sandbox>>, req: Request, next: Next) -> Response {
+    let faults = sandbox.faults();
+    let count = |kind: &str| sandbox.with_stats(|s| s.fault(kind));
+    if is_gate_submission(req.uri().path()) && roll(faults.answers.ecommpay_dropped_rate) {
+        count("ecommpay_dropped");
+        return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response();
+    }
     let endpoint = format!("{} {}", req.method(), req.uri().path());
-    let Some(f) = sandbox.faults().for_endpoint(&endpoint).cloned() else {
+    let Some(f) = faults.for_endpoint(&endpoint).cloned() else {
         return next.run(req).await;
     };
-    let count = |kind: &str| sandbox.stats.lock().expect("stats lock").fault(kind);
     if f.slow_ms > 0 {
         tokio::time::sleep(Duration::from_millis(f.slow_ms)).await;
     }
@@ -79,7 +145,7 @@ pub async fn inject(State(sandbox): State<Arc<Sandbox>>, req: Request, next: Nex
         count("reset");
         // Unwinding the connection's task drops the socket with no answer; resuming
         // skips the panic hook, so nothing is printed.
-        std::panic::resume_unwind(Box::new("sandbox: injected connection reset"));
+        std::panic::resume_unwind(Box::new("simulator: injected connection reset"));
     }
     if roll(f.error_rate) {
         count("error");
@@ -100,7 +166,29 @@ pub async fn inject(State(sandbox): State<Arc<Sandbox>>, req: Request, next: Nex
             .status(StatusCode::OK)
             .header("content-type", "text/html")
             .body(Body::from("<html><body>upstream hiccup</body></html>"))
-            .expect("a static response builds");
+            .unwrap_or_else(|_| StatusCode::OK.into_response());
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_faults_document_reads_with_only_some_fields() {
+        let f: Faults = serde_json::from_str(
+            r#"{"endpoints": {"*": {"error_rate": 0.5}}, "answers": {"epay_status_lag_ms": 5}}"#,
+        )
+        .expect("reads");
+        assert_eq!(f.endpoints["*"].error_rate, 0.5);
+        assert_eq!(f.answers.epay_status_lag_ms, 5);
+        assert!(serde_json::from_str::<Faults>(r#"{"answerz": {}}"#).is_err());
+    }
+
+    #[test]
+    fn rates_of_zero_and_one_are_certain() {
+        assert!(!roll(0.0));
+        assert!(roll(1.0));
+    }
 }

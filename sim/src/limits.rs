@@ -1,25 +1,21 @@
-//! What a provider does with a merchant account that sends too much: the sandbox
-//! counts every provider request per account and Unix second (`GET /sandbox/stats`,
-//! `per_account_per_second`) and, when told to, answers HTTP 429 with Retry-After over
-//! an account's limit.
+//! What a provider does with a merchant account that sends too much: every provider
+//! request is counted per account and Unix second (`per_account_per_second` in the
+//! stats) and, when told to, answered HTTP 429 with Retry-After over the account's
+//! limit.
 //!
 //! `PUT /sandbox/limits` takes `{"<account>": {"per_second": N, "burst": B}}` (an
 //! ECommPay account is its project id); `GET` shows the limits in force.
 
-use super::Sandbox;
+use crate::Sandbox;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use payfleet::ratelimit::Limit;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::num::NonZeroU32;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The limits by account.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -33,9 +29,45 @@ pub struct LimitDoc {
     pub burst: u32,
 }
 
+/// A token bucket: `burst` requests at once, refilled at `per_second`.
+#[derive(Debug)]
+struct Bucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(l: LimitDoc) -> Option<Self> {
+        (l.per_second > 0).then(|| Bucket {
+            rate: f64::from(l.per_second),
+            capacity: f64::from(l.burst.max(1)),
+            tokens: f64::from(l.burst.max(1)),
+            at: Instant::now(),
+        })
+    }
+
+    /// Takes a token, or says how long until one is there.
+    fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        }
+    }
+}
+
+/// Each limited account's bucket.
+type Buckets = HashMap<String, Arc<Mutex<Bucket>>>;
+
 #[derive(Default)]
 pub struct AccountLimits {
-    inner: RwLock<(Limits, HashMap<String, Arc<DefaultDirectRateLimiter>>)>,
+    inner: RwLock<(Limits, Buckets)>,
 }
 
 impl AccountLimits {
@@ -45,36 +77,27 @@ impl AccountLimits {
 
     /// Replaces every limit (and starts their buckets full).
     pub fn set(&self, limits: Limits) {
-        let limiters = limits
+        let buckets = limits
             .0
             .iter()
             .filter_map(|(account, l)| {
-                let limit = Limit {
-                    per_second: l.per_second,
-                    burst: l.burst,
-                };
-                let period = Duration::from_secs(1).checked_div(limit.per_second)?;
-                let quota = Quota::with_period(period)?
-                    .allow_burst(NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN));
-                Some((account.clone(), Arc::new(RateLimiter::direct(quota))))
+                Some((account.clone(), Arc::new(Mutex::new(Bucket::new(*l)?))))
             })
             .collect();
-        *self.inner.write().expect("limits lock") = (limits, limiters);
+        *self.inner.write().expect("limits lock") = (limits, buckets);
     }
 
     /// `Some(wait)` when the account is over its limit.
-    fn over(&self, account: &str) -> Option<Duration> {
-        let limiter = self
+    pub fn over(&self, account: &str) -> Option<Duration> {
+        let bucket = self
             .inner
             .read()
             .expect("limits lock")
             .1
             .get(account)?
             .clone();
-        limiter
-            .check()
-            .err()
-            .map(|n| n.wait_time_from(DefaultClock::default().now()))
+        let mut bucket = bucket.lock().expect("bucket lock");
+        bucket.take(Instant::now()).err()
     }
 }
 
@@ -86,7 +109,7 @@ fn account_of(body: &[u8]) -> String {
         .map_or_else(|| "unknown".to_owned(), |id| id.to_string())
 }
 
-/// Middleware in front of the simulated provider endpoints (and of fault injection).
+/// Middleware in front of the provider endpoints (and of fault injection).
 pub async fn count_and_limit(
     State(sandbox): State<Arc<Sandbox>>,
     req: Request,
@@ -101,19 +124,9 @@ pub async fn count_and_limit(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
-    sandbox
-        .stats
-        .lock()
-        .expect("stats lock")
-        .account_request(&account, second);
+    sandbox.with_stats(|s| s.account_request(&account, second));
     if let Some(wait) = sandbox.limits.over(&account) {
-        *sandbox
-            .stats
-            .lock()
-            .expect("stats lock")
-            .throttled
-            .entry(account)
-            .or_default() += 1;
+        sandbox.with_stats(|s| *s.throttled.entry(account).or_default() += 1);
         // Retry-After is in whole seconds: round up, so the advice is never too early.
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         return (
@@ -125,4 +138,23 @@ pub async fn count_and_limit(
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_lets_its_burst_through_then_asks_to_wait() {
+        let limits = AccountLimits::default();
+        let doc = LimitDoc {
+            per_second: 2,
+            burst: 3,
+        };
+        limits.set(Limits([("198".to_owned(), doc)].into()));
+        assert!((0..3).all(|_| limits.over("198").is_none()));
+        let wait = limits.over("198").expect("over the limit");
+        assert!(wait <= Duration::from_millis(500));
+        assert!(limits.over("other").is_none());
+    }
 }

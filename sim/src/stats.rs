@@ -1,16 +1,19 @@
-use serde::Serialize;
+//! What the simulator saw, at `GET /sandbox/stats`. `executed` is the ground truth for
+//! "paid twice" checks: it counts money actually moved, per payment id / invoice id.
+
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// What the sandbox saw, at `GET /sandbox/stats`.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Stats {
     /// Requests per endpoint (`POST /v2/...`), including refused ones.
     pub requests: BTreeMap<String, u64>,
-    /// How many times each payment id was executed (money moved). Must never exceed 1.
+    /// How many times each payment id (ECommPay) or invoice id (epay) moved money.
+    /// Must never exceed 1.
     pub executed: BTreeMap<String, u64>,
-    /// Payment ids executed more than once (always empty unless something is badly wrong).
+    /// Ids executed more than once (always empty unless something is badly wrong).
     pub executed_more_than_once: Vec<String>,
-    /// Submissions refused because their payment id already existed.
+    /// Submissions refused because their payment id / invoice id already existed.
     pub duplicate_submissions_refused: u64,
     /// Requests refused for a bad signature or bad fields.
     pub invalid_requests_refused: u64,
@@ -20,20 +23,20 @@ pub struct Stats {
     pub epay_tokens_issued: u64,
     #[serde(default)]
     pub epay_tokens_refused: u64,
-    /// Faults injected, by kind.
+    /// Faults and configured answers injected, by kind.
     pub faults: BTreeMap<String, u64>,
-    /// Every provider request by account (ECommPay: `general.project_id`, or
+    /// Every provider request by account (ECommPay's `general.project_id`, or
     /// `unknown`) and Unix second, refused ones included.
     #[serde(default)]
     pub per_account_per_second: BTreeMap<String, BTreeMap<u64, u64>>,
-    /// Requests answered 429 by the sandbox's own limits, by account.
+    /// Requests answered 429 by the simulator's own limits, by account.
     #[serde(default)]
     pub throttled: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CallbackStats {
-    /// Callbacks scheduled (one per outcome).
+    /// Callbacks scheduled (one per outcome, postLinks included).
     pub scheduled: u64,
     /// HTTP attempts made, resends included.
     pub attempts: u64,
@@ -61,11 +64,11 @@ impl Stats {
         *self.faults.entry(kind.to_owned()).or_default() += 1;
     }
 
-    pub fn executed(&mut self, payment_id: &str) {
-        let n = self.executed.entry(payment_id.to_owned()).or_default();
+    pub fn executed(&mut self, id: &str) {
+        let n = self.executed.entry(id.to_owned()).or_default();
         *n += 1;
         if *n == 2 {
-            self.executed_more_than_once.push(payment_id.to_owned());
+            self.executed_more_than_once.push(id.to_owned());
         }
     }
 }

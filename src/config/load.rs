@@ -30,10 +30,8 @@ impl Settings {
         }
         let secret_suffixes = [
             Secrets::ECOMMPAY.1,
-            Secrets::SANDBOX_ECOMMPAY.1,
             Secrets::EPAY.1,
             Secrets::EPAY_FINGERPRINT.1,
-            Secrets::SANDBOX_EPAY.1,
         ];
         let plain_env: config::Map<String, String> = env
             .iter()
@@ -67,10 +65,8 @@ impl Settings {
         };
         settings.secrets = Secrets {
             ecommpay_secret_key: secret(Secrets::ECOMMPAY.1),
-            sandbox_ecommpay_secret_key: secret(Secrets::SANDBOX_ECOMMPAY.1),
             epay_client_secret: secret(Secrets::EPAY.1),
             epay_fingerprint_key: secret(Secrets::EPAY_FINGERPRINT.1),
-            sandbox_epay_client_secret: secret(Secrets::SANDBOX_EPAY.1),
             ecommpay_accounts: env
                 .iter()
                 .filter(|(_, v)| !v.is_empty())
@@ -110,15 +106,8 @@ impl Settings {
                 );
             }
         }
-        if self.sandbox.callback_retry_ms.is_empty() {
-            return fail("sandbox.callback_retry_ms", "must list at least one wait");
-        }
         for (setting, url) in [
             ("ecommpay.base_url", &self.ecommpay.base_url),
-            (
-                "sandbox.ecommpay_callback_url",
-                &self.sandbox.ecommpay_callback_url,
-            ),
             ("epay.oauth_url", &self.epay.oauth_url),
             ("epay.api_url", &self.epay.api_url),
             ("epay.status_url", &self.epay.status_url),

@@ -14,11 +14,7 @@ pub use secrets::Secrets;
 
 pub const DEFAULTS: &str = include_str!("../../config/default.toml");
 const ENV_PREFIX: &str = "PAYFLEET";
-const LIST_KEYS: [&str; 3] = [
-    "worker.retry_delays_ms",
-    "sandbox.callback_retry_ms",
-    "sandbox.ecommpay_extra_project_ids",
-];
+const LIST_KEYS: [&str; 1] = ["worker.retry_delays_ms"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -61,7 +57,10 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     pub ecommpay: EcommpaySettings,
     pub epay: EpaySettings,
-    pub sandbox: SandboxSettings,
+    /// The provider simulator's section (its own crate reads it): skipped here, so that
+    /// one file and one environment (`PAYFLEET__SANDBOX__*`) serve every process.
+    #[serde(default, rename = "sandbox")]
+    _sandbox: serde::de::IgnoredAny,
     pub telemetry: TelemetrySettings,
     pub rate_limit: RateLimitSettings,
     #[serde(skip)]
@@ -144,6 +143,8 @@ pub struct EpaySettings {
     pub oauth_url: String,
     pub api_url: String,
     pub status_url: String,
+    /// The P2P counterpart of check-status's payment path (see config/default.toml).
+    pub p2p_status_path: String,
     pub client_id: String,
     pub terminal_id: String,
     pub post_link_url: String,
@@ -151,26 +152,6 @@ pub struct EpaySettings {
     pub term_url: String,
     pub connect_timeout_ms: u64,
     pub request_timeout_ms: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SandboxSettings {
-    pub listen: SocketAddr,
-    pub ecommpay_project_id: u64,
-    pub ecommpay_callback_url: String,
-    pub callback_delay_ms: u64,
-    pub callback_retry_ms: Vec<u64>,
-    pub callback_max_attempts: u32,
-    pub epay_client_id: String,
-    pub epay_terminal_id: String,
-    pub epay_token_ttl_s: u64,
-    pub clock_offset_ms: i64,
-    pub india_sale_threshold_ms: u64,
-    pub record_arrivals: bool,
-    /// Further projects the simulator accepts (same secret), e.g. for rate-limit tests.
-    #[serde(default)]
-    pub ecommpay_extra_project_ids: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -8,10 +8,8 @@ use secrecy::SecretString;
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
     pub ecommpay_secret_key: Option<SecretString>,
-    pub sandbox_ecommpay_secret_key: Option<SecretString>,
     pub epay_client_secret: Option<SecretString>,
     pub epay_fingerprint_key: Option<SecretString>,
-    pub sandbox_epay_client_secret: Option<SecretString>,
     /// Secret keys of the further ECommPay accounts, by account name.
     pub ecommpay_accounts: std::collections::BTreeMap<String, SecretString>,
 }
@@ -19,17 +17,11 @@ pub struct Secrets {
 impl Secrets {
     pub(super) const ECOMMPAY: (&'static str, &'static str) =
         ("ecommpay.secret_key", "ECOMMPAY__SECRET_KEY");
-    pub(super) const SANDBOX_ECOMMPAY: (&'static str, &'static str) = (
-        "sandbox.ecommpay_secret_key",
-        "SANDBOX__ECOMMPAY_SECRET_KEY",
-    );
 
     pub(super) const EPAY: (&'static str, &'static str) =
         ("epay.client_secret", "EPAY__CLIENT_SECRET");
     pub(super) const EPAY_FINGERPRINT: (&'static str, &'static str) =
         ("epay.fingerprint_key", "EPAY__FINGERPRINT_KEY");
-    pub(super) const SANDBOX_EPAY: (&'static str, &'static str) =
-        ("sandbox.epay_client_secret", "SANDBOX__EPAY_CLIENT_SECRET");
 
     pub(super) fn env_name(suffix: &str) -> String {
         format!("{ENV_PREFIX}__{suffix}")
@@ -49,10 +41,6 @@ impl Secrets {
         Self::require(&self.ecommpay_secret_key, Self::ECOMMPAY)
     }
 
-    pub fn sandbox_ecommpay(&self) -> Result<SecretString, ConfigError> {
-        Self::require(&self.sandbox_ecommpay_secret_key, Self::SANDBOX_ECOMMPAY)
-    }
-
     pub fn epay(&self) -> Result<SecretString, ConfigError> {
         Self::require(&self.epay_client_secret, Self::EPAY)
     }
@@ -60,10 +48,6 @@ impl Secrets {
     /// Keys the HMAC that stands in for card data in command fingerprints.
     pub fn epay_fingerprint(&self) -> Result<SecretString, ConfigError> {
         Self::require(&self.epay_fingerprint_key, Self::EPAY_FINGERPRINT)
-    }
-
-    pub fn sandbox_epay(&self) -> Result<SecretString, ConfigError> {
-        Self::require(&self.sandbox_epay_client_secret, Self::SANDBOX_EPAY)
     }
 
     /// The environment variable holding an ECommPay account's secret key.

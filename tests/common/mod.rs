@@ -5,16 +5,16 @@
 use futures::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use payfleet::config::Settings;
 use payfleet::contract::{Event, IdempotencyKey};
 use payfleet_tools::local::{EventTap, LocalFleet, isolated};
+use payfleet_tools::settings::FleetSettings;
 use secrecy::ExposeSecret;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Settings from the defaults and the environment (so CI may point elsewhere), isolated.
-pub fn settings(label: &str) -> Settings {
-    let mut s = Settings::load(None).expect("settings load");
+pub fn settings(label: &str) -> FleetSettings {
+    let mut s = FleetSettings::load(None).expect("settings load");
     s.secrets.ecommpay_secret_key = None;
     s.worker.retry_delays_ms = vec![300, 1000];
     s.sandbox.callback_delay_ms = 20;
@@ -24,7 +24,7 @@ pub fn settings(label: &str) -> Settings {
 
 /// A `payfleet worker` child process on the fleet's namespace and Redis prefix, with
 /// every provider's URL and secret; add settings, then spawn it.
-pub fn worker_process(s: &Settings, name: &str) -> tokio::process::Command {
+pub fn worker_process(s: &payfleet::config::Settings, name: &str) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_payfleet"));
     let secret = |v: Result<secrecy::SecretString, _>| -> String {
         v.expect("isolated settings carry every secret")
@@ -67,7 +67,7 @@ pub async fn spawn_app(label: &str, workers: usize) -> TestFleet {
     spawn_app_with(settings(label), workers).await
 }
 
-pub async fn spawn_app_with(settings: Settings, workers: usize) -> TestFleet {
+pub async fn spawn_app_with(settings: FleetSettings, workers: usize) -> TestFleet {
     let fleet = LocalFleet::start(settings, workers)
         .await
         .expect("the fleet starts: are RabbitMQ (127.0.0.1:5672) and Redis (127.0.0.1:6379) running? scripts/ensure-services starts them");

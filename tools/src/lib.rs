@@ -5,6 +5,7 @@
 //! Map of the crate:
 //! - [`local`]: a whole fleet in one process (simulator, gateway, workers) in a
 //!   namespace of its own: the demo, the benchmarks and the integration tests run on it.
+//! - [`settings`]: a local fleet's settings, the core's and the simulator's together.
 //! - [`bench`]: `payfleet bench`, throughput and costs of a real fleet against the broker.
 //! - [`cli`]: the `demo`, `bench` and `chaos` commands, and the child-process fleet
 //!   ([`cli::processes`]) that chaos and bench share.
@@ -12,3 +13,4 @@
 pub mod bench;
 pub mod cli;
 pub mod local;
+pub mod settings;

@@ -2,13 +2,13 @@
 //! on the local RabbitMQ and Redis: the demo, the benchmarks and the integration tests
 //! all run on it, so they exercise the same code as separate processes would.
 
+use crate::settings::FleetSettings;
 use anyhow::Context;
 use futures::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use payfleet::app::{self, Shutdown};
 use payfleet::bus::{self, Names};
-use payfleet::config::Settings;
 use payfleet::contract::{Event, IdempotencyKey};
 use payfleet_sim::Sandbox;
 use secrecy::SecretString;
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 pub struct LocalFleet {
-    pub settings: Settings,
+    pub settings: FleetSettings,
     pub sandbox: Arc<Sandbox>,
     pub gateway_addr: SocketAddr,
     pub sandbox_addr: SocketAddr,
@@ -30,7 +30,7 @@ pub struct LocalFleet {
 
 /// Settings for a fleet of its own: a fresh namespace and key prefix, ports chosen by
 /// the OS, and a random shared secret unless one is set.
-pub fn isolated(mut settings: Settings, label: &str) -> Settings {
+pub fn isolated(mut settings: FleetSettings, label: &str) -> FleetSettings {
     let run = &uuid::Uuid::new_v4().simple().to_string()[..10];
     settings.amqp.namespace = format!("{label}-{run}");
     settings.redis.key_prefix = format!("{label}-{run}");
@@ -41,15 +41,15 @@ pub fn isolated(mut settings: Settings, label: &str) -> Settings {
     if settings.secrets.ecommpay_secret_key.is_none() {
         let secret = SecretString::from(uuid::Uuid::new_v4().simple().to_string());
         settings.secrets.ecommpay_secret_key = Some(secret.clone());
-        settings.secrets.sandbox_ecommpay_secret_key = Some(secret);
+        settings.sandbox_ecommpay_secret_key = Some(secret);
     }
     if settings.secrets.epay_client_secret.is_none() {
         let secret = SecretString::from(uuid::Uuid::new_v4().simple().to_string());
         settings.secrets.epay_client_secret = Some(secret.clone());
-        settings.secrets.sandbox_epay_client_secret = Some(secret);
+        settings.sandbox_epay_client_secret = Some(secret);
     }
-    if settings.secrets.sandbox_epay_client_secret.is_none() {
-        settings.secrets.sandbox_epay_client_secret = settings.secrets.epay_client_secret.clone();
+    if settings.sandbox_epay_client_secret.is_none() {
+        settings.sandbox_epay_client_secret = settings.secrets.epay_client_secret.clone();
     }
     if settings.secrets.epay_fingerprint_key.is_none() {
         let key = SecretString::from(uuid::Uuid::new_v4().simple().to_string());
@@ -64,7 +64,7 @@ pub fn isolated(mut settings: Settings, label: &str) -> Settings {
 impl LocalFleet {
     /// Starts the gateway, then the sandbox calling back to it, then `workers` workers
     /// calling the sandbox.
-    pub async fn start(mut settings: Settings, workers: usize) -> anyhow::Result<Self> {
+    pub async fn start(mut settings: FleetSettings, workers: usize) -> anyhow::Result<Self> {
         let shutdown = Shutdown::default();
         let conn = bus::connect(&settings.amqp.url, "payfleet-local-setup").await?;
         let s = &settings;
@@ -80,11 +80,8 @@ impl LocalFleet {
         // The sandbox's address first: the gateway confirms epay postLinks with it.
         let sandbox_listener = tokio::net::TcpListener::bind(settings.sandbox.listen).await?;
         let sandbox_addr = sandbox_listener.local_addr()?;
-        for url in [
-            &mut settings.epay.oauth_url,
-            &mut settings.epay.api_url,
-            &mut settings.epay.status_url,
-        ] {
+        let epay = &mut settings.core.epay;
+        for url in [&mut epay.oauth_url, &mut epay.api_url, &mut epay.status_url] {
             *url = format!("http://{sandbox_addr}");
         }
         let (gateway_addr, gateway) = app::spawn_gateway(&settings, &shutdown).await?;
@@ -93,7 +90,7 @@ impl LocalFleet {
         settings.epay.post_link_url = format!("http://{gateway_addr}/callbacks/epay");
         settings.epay.failure_post_link_url = format!("http://{gateway_addr}/callbacks/epay");
         let (sandbox_addr, sandbox, sandbox_task) =
-            payfleet_sim::spawn_on(sandbox_listener, &settings, &shutdown)?;
+            spawn_sandbox(sandbox_listener, &settings, &shutdown)?;
         settings.ecommpay.base_url = format!("http://{sandbox_addr}");
         let mut fleet = LocalFleet {
             settings,
@@ -169,6 +166,35 @@ impl LocalFleet {
         let _ = conn.close(200, "bye".into()).await;
         Ok(())
     }
+}
+
+/// Serves the simulator on a listener already bound (so that its address can be
+/// configured into the processes that call it before it starts) until `shutdown`.
+pub fn spawn_sandbox(
+    listener: tokio::net::TcpListener,
+    settings: &FleetSettings,
+    shutdown: &Shutdown,
+) -> anyhow::Result<(SocketAddr, Arc<Sandbox>, JoinHandle<()>)> {
+    let addr = listener.local_addr()?;
+    let sandbox = Sandbox::new(
+        settings.sandbox.clone(),
+        secret(&settings.sandbox_ecommpay_secret_key, "sandbox ECommPay")?,
+        secret(&settings.sandbox_epay_client_secret, "sandbox epay")?,
+    );
+    let serving = payfleet_sim::serve(listener, sandbox.clone(), shutdown.wait());
+    let task = tokio::spawn(async move {
+        if let Err(e) = serving.await {
+            tracing::error!(error = %e, "the simulator stopped");
+        }
+    });
+    Ok((addr, sandbox, task))
+}
+
+/// A secret the simulator needs, which `isolated` always sets.
+fn secret(value: &Option<SecretString>, what: &str) -> anyhow::Result<SecretString> {
+    value
+        .clone()
+        .with_context(|| format!("the {what} secret is not set"))
 }
 
 /// Every event the fleet publishes, read from its `<ns>.events` queue. The tap

@@ -1,101 +1,114 @@
-//! `POST /v2/payment/banks/india/payout`, as the Banks of India document describes.
+//! `POST /v2/payment/banks/india/payout` (Banks of India, "Payout by using Gate"):
+//! `general`, `payment` (amount, currency), `customer` (id, ip_address), `account`
+//! (number, bank_code "IFSC code of the bank branch", bank_id, customer_name). Amounts
+//! 1,000.00–500,000.00 INR ("Operations support"); only in working hours.
 //!
-//! Test rules (deterministic, documented in the README):
-//! - outside Monday to Friday 10:30-19:00 GMT+8 (by the sandbox's clock,
-//!   `sandbox.clock_offset_ms`) the request is refused, code 3400;
-//! - `account.customer_name` starting with `decline` → declined, code 20000 "General
-//!   decline";
-//! - anything else → paid out, code 0 "Success".
+//! Test rules: outside Mon–Fri 10:30–19:00 GMT+8 refused (code 3400);
+//! `account.customer_name` starting with `decline` → declined by callback, 20000
+//! "General decline"; otherwise paid out.
 
-use super::{Answer, Payment, accept, call_back, india_banks, invalid, register, signed_report};
-use crate::Sandbox;
+use super::book::{self, OpStatus, Payment};
+use super::{callbacks, codes, gate, india_banks, india_hours};
+use crate::{Sandbox, money};
 use axum::body::Bytes;
 use axum::extract::State;
-use payfleet::contract::{Amount, Currency, Money};
-use payfleet::providers::ecommpay::india_hours::{self, OffsetClock};
-use payfleet::providers::ecommpay::{codes, india, india_payout};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
 use std::sync::Arc;
 
-pub const PATH: &str = india_payout::PATH;
+pub const PATH: &str = "/v2/payment/banks/india/payout";
+/// `payment.method` of the document's callbacks.
+pub const METHOD: &str = "India banks";
+pub const MIN_MINOR: u64 = 1_000_00;
+pub const MAX_MINOR: u64 = 500_000_00;
 
-pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Answer {
-    let req = match accept(&sandbox, &format!("POST {PATH}"), &raw) {
+/// An IFSC: four letters, a zero, six letters or digits.
+pub fn is_ifsc(code: &str) -> bool {
+    let b = code.as_bytes();
+    b.len() == 11
+        && b[..4].iter().all(u8::is_ascii_uppercase)
+        && b[4] == b'0'
+        && b[5..].iter().all(u8::is_ascii_alphanumeric)
+}
+
+pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Response {
+    let req = match gate::accept(&sandbox, &format!("POST {PATH}"), &raw) {
         Ok(r) => r,
         Err(answer) => return answer,
     };
-    let b = &req.body;
-    let Some(amount) = super::india_sale::inr_amount(b) else {
-        return invalid(
+    let amount = money::gate_minor(&req.body["payment"]["amount"]);
+    let Some(amount) = amount.filter(|_| req.text("payment", "currency") == Some("INR")) else {
+        return req.invalid(
             &sandbox,
-            &req,
             "payment.amount and payment.currency INR are required",
         );
     };
-    let money = Money {
-        minor: Amount::parse(amount).expect("positive"),
-        currency: Currency::INR,
-    };
-    if let Err(e) = payfleet::contract::methods::india_payout::check_amount(money) {
-        return invalid(&sandbox, &req, &e);
-    }
-    for field in ["id", "ip_address"] {
-        if b["customer"][field].as_str().is_none_or(str::is_empty) {
-            return invalid(&sandbox, &req, &format!("customer.{field} is required"));
-        }
-    }
-    let account = &b["account"];
-    for field in ["number", "bank_code", "customer_name"] {
-        if account[field].as_str().is_none_or(str::is_empty) {
-            return invalid(&sandbox, &req, &format!("account.{field} is required"));
-        }
-    }
-    if !payfleet::contract::methods::india_payout::is_ifsc(
-        account["bank_code"].as_str().unwrap_or_default(),
-    ) {
-        return invalid(&sandbox, &req, "account.bank_code must be an IFSC");
-    }
-    let bank_id = account["bank_id"]
-        .as_u64()
-        .and_then(|id| u32::try_from(id).ok());
-    if bank_id.and_then(india_banks::name).is_none() {
-        return invalid(&sandbox, &req, "account.bank_id is not a supported bank");
-    }
-    let project_id = sandbox.settings.ecommpay_project_id;
-    let clock = OffsetClock::from_ms(sandbox.settings.clock_offset_ms);
-    if !india_hours::is_open(india_hours::Clock::now(&clock)) {
-        return req.error(
-            project_id,
-            codes::OUTSIDE_WORKING_HOURS,
-            "Payouts are processed Monday to Friday 10:30-19:00 GMT+8",
+    if !(MIN_MINOR..=MAX_MINOR).contains(&amount) {
+        return req.invalid(
+            &sandbox,
+            "payment.amount must be 1,000.00 to 500,000.00 INR",
         );
     }
-    let declined = account["customer_name"]
-        .as_str()
-        .is_some_and(|n| n.starts_with("decline"));
-    let (status, code, message) = if declined {
-        ("decline", codes::GENERAL_DECLINE, "General decline")
+    if let Err(a) = req.require(&sandbox, "customer", &["id", "ip_address"]) {
+        return a;
+    }
+    if let Err(a) = req.require(
+        &sandbox,
+        "account",
+        &["number", "bank_code", "customer_name"],
+    ) {
+        return a;
+    }
+    if !is_ifsc(req.text("account", "bank_code").unwrap_or_default()) {
+        return req.invalid(&sandbox, "account.bank_code must be an IFSC");
+    }
+    if india_banks::listed(&req.body["account"]["bank_id"]).is_none() {
+        return req.invalid(&sandbox, "account.bank_id is not a supported bank");
+    }
+    if !india_hours::is_open(india_hours::provider_now(sandbox.settings.clock_offset_ms)) {
+        let m = "Payouts are processed Monday to Friday 10:30-19:00 GMT+8";
+        return req.error(StatusCode::BAD_REQUEST, codes::OUTSIDE_WORKING_HOURS, m);
+    }
+    let holder = req.text("account", "customer_name").unwrap_or_default();
+    let mut op = book::operation("payout", amount, "INR", &req.request_id);
+    (op.status, op.code, op.message) = if holder.starts_with("decline") {
+        (OpStatus::Decline, codes::GENERAL_DECLINE, "General decline")
     } else {
-        ("success", codes::SUCCESS, "Success")
+        (OpStatus::Success, codes::SUCCESS, "Success")
     };
     let payment = Payment {
+        payment_id: req.payment_id.clone(),
+        project_id: req.project_id,
         payment_type: "payout",
-        operation_type: "payout",
-        method: india::METHOD_NAME,
-        operation_id: 0,
-        amount,
-        currency: "INR".to_owned(),
-        customer: serde_json::json!({ "id": b["customer"]["id"] }),
-        status,
-        code,
-        message,
+        method: METHOD,
+        description: req
+            .text("payment", "description")
+            .unwrap_or_default()
+            .to_owned(),
+        customer: json!({ "id": req.body["customer"]["id"] }),
+        account: Some(json!({ "number": req.body["account"]["number"] })),
+        op,
+        sale: None,
+        refund: None,
     };
-    let payment = match register(&sandbox, &req, payment) {
-        Ok(p) => p,
-        Err(answer) => return answer,
+    let Some(payment) = book::register(&sandbox, payment) else {
+        return req.duplicate(&sandbox);
     };
-    let mut callback = signed_report(&sandbox, &req.payment_id, &payment, false);
-    callback["account"] = serde_json::json!({ "number": account["number"] });
-    super::sign(&sandbox, &mut callback);
-    call_back(&sandbox, callback);
-    req.accepted(project_id)
+    callbacks::call_back(&sandbox, &payment);
+    req.accepted()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ifsc_codes_are_checked() {
+        assert!(is_ifsc("HDFC0001234"));
+        assert!(is_ifsc("SBIN0ABC123"));
+        for bad in ["test_code", "HDFC1001234", "hdfc0001234", "HDFC000123", ""] {
+            assert!(!is_ifsc(bad), "{bad}");
+        }
+    }
 }

@@ -1,14 +1,26 @@
-//! `POST /payment/confirm`: the result of the customer's 3-D Secure check.
+//! `POST /payment/confirm` with `{"ID", "PaRes", "MD"}`: "Payment confirmation (sending
+//! the result of the 3DSecure password check)" (P2P document). The document's answer is
+//! a redirect: "Success <https://epay.homebank.kz/payform/success.html> Params amount
+//! currency invoiceID accountID description reference language cardid"; "Error
+//! <https://epay.homebank.kz/payform/> invoiceID code message". By default the
+//! simulator answers JSON (as payfleet's sandbox did); `epay_confirm_redirect_rate`
+//! gives the document's 302 redirects.
 
-use super::{Answer, accept, authorise, count, decline, failure, invalid, post_link};
-use crate::Sandbox;
+use super::answer::{self, SECURE3D_FAILED};
+use super::{accept, authorise, decline, invalid, postlink};
+use crate::faults::roll;
+use crate::{Sandbox, money, web};
+use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use payfleet::providers::epay::{codes, confirm_3ds};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use serde_json::json;
 use std::sync::Arc;
 
-pub const PATH: &str = confirm_3ds::PATH;
+pub const PATH: &str = "/payment/confirm";
+pub const SUCCESS_PAGE: &str = "https://epay.homebank.kz/payform/success.html";
+pub const ERROR_PAGE: &str = "https://epay.homebank.kz/payform/";
 
 #[derive(Deserialize)]
 struct Body {
@@ -20,11 +32,15 @@ struct Body {
     md: String,
 }
 
+fn redirect(to: String) -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
+}
+
 pub async fn handle(
     State(sandbox): State<Arc<Sandbox>>,
     headers: HeaderMap,
     raw: axum::body::Bytes,
-) -> Answer {
+) -> Response {
     let b: Body = match accept(&sandbox, PATH, &raw, "ID, PaRes and MD are required") {
         Ok(b) => b,
         Err(a) => return a,
@@ -34,62 +50,76 @@ pub async fn handle(
         book.txns.values().find(|t| t.id == b.id).cloned()
     };
     let Some(mut txn) = found else {
-        return failure(
-            StatusCode::NOT_FOUND,
-            codes::INVALID_REQUEST,
-            "transaction not found",
-            "",
-        );
+        return invalid(&sandbox, "transaction not found", "");
     };
     if let Err(a) = authorise(&sandbox, &headers, None, Some(&txn.invoice_id)) {
         return a;
     }
-    if txn.status != "NEW" || txn.md.as_deref() != Some(b.md.as_str()) {
+    let pending = {
+        let mut book = sandbox.epay.lock().expect("epay lock");
+        match book.txns.get_mut(&txn.invoice_id) {
+            Some(t) if t.status == "NEW" && t.md.as_deref() == Some(b.md.as_str()) => {
+                if b.pa_res == "FAIL" {
+                    decline(t, "3D", SECURE3D_FAILED, "3-D Secure verification failed");
+                } else {
+                    t.status = "AUTH";
+                }
+                txn = t.clone();
+                true
+            }
+            _ => false,
+        }
+    };
+    if !pending {
         return invalid(
             &sandbox,
             "no 3-D Secure check pending for this ID and MD",
             &txn.invoice_id,
         );
     }
-    if b.pa_res == "FAIL" {
-        decline(
-            &mut txn,
-            "3D",
-            codes::SECURE3D_FAILED,
-            "3-D Secure verification failed",
-        );
-    } else {
-        txn.status = "AUTH";
-        count(&sandbox, |s| s.executed(&txn.invoice_id));
+    if txn.status == "AUTH" {
+        sandbox.with_stats(|s| s.executed(&txn.invoice_id));
     }
-    sandbox
-        .epay
-        .lock()
-        .expect("epay lock")
-        .txns
-        .insert(txn.invoice_id.clone(), txn.clone());
-    post_link(&sandbox, &txn);
+    postlink::send(&sandbox, &txn);
+    if roll(sandbox.answers().epay_confirm_redirect_rate) {
+        sandbox.with_stats(|s| s.fault("confirm_redirect"));
+        return if txn.status == "AUTH" {
+            let q = web::query(&[
+                (
+                    "amount",
+                    money::epay_decimal_text(txn.amount_minor, &txn.currency),
+                ),
+                ("currency", txn.currency.clone()),
+                ("invoiceID", txn.invoice_id.clone()),
+                ("accountID", txn.account_id.clone()),
+                ("description", txn.description.clone()),
+                ("reference", answer::reference(&txn)),
+                ("language", "rus".to_owned()),
+                ("cardid", String::new()),
+            ]);
+            redirect(format!("{SUCCESS_PAGE}?{q}"))
+        } else {
+            let q = web::query(&[
+                ("invoiceID", txn.invoice_id.clone()),
+                ("code", txn.reason_code.to_string()),
+                ("message", txn.reason.clone()),
+            ]);
+            redirect(format!("{ERROR_PAGE}?{q}"))
+        };
+    }
     if txn.status != "AUTH" {
-        return failure(
+        return answer::failure(
             StatusCode::BAD_REQUEST,
             txn.reason_code,
-            txn.reason,
+            &txn.reason,
             &txn.invoice_id,
         );
     }
-    (
-        StatusCode::OK,
-        axum::Json(serde_json::json!({
-            "code": codes::SUCCESS,
-            "status": "AUTH",
-            "invoiceID": txn.invoice_id,
-            "amount": super::amount_json(&txn),
-            "currency": txn.currency,
-            "accountID": "",
-            "description": txn.description,
-            "reference": format!("{:012}", txn.amount_minor),
-            "language": "rus",
-            "cardid": "",
-        })),
-    )
+    let mut body = answer::base(&txn);
+    body["code"] = json!(answer::SUCCESS);
+    body["status"] = json!("AUTH");
+    body["invoiceID"] = json!(txn.invoice_id);
+    body["language"] = json!("rus");
+    body["cardid"] = json!("");
+    (StatusCode::OK, Json(body)).into_response()
 }

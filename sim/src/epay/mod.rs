@@ -1,69 +1,33 @@
-//! Halyk epay, simulated: the token endpoint, Google Pay and P2P payments, 3-D Secure
-//! confirmation, check-status, and postLinks carrying the transaction's secret_hash.
+//! Halyk epay, simulated from the Google Pay/status and P2P documents: the token
+//! endpoint, Google Pay payments, P2P transfers, 3-D Secure confirmation,
+//! check-status, and postLinks echoing the transaction's secret_hash.
 //!
-//! Test rules (deterministic, documented in the README):
-//! - the P2P document's test cards: 4405639704015096 (01/25, 815), 377514500004820
-//!   (01/25, 4169) pay at once; 5522042705066736 (01/25, 525) asks for 3-D Secure;
-//!   the locked 4003032704547597 and 5578342710750560 decline with code 454; a test
-//!   card with the wrong expiry or CVC declines with code 455; other card numbers pay;
-//! - Google Pay: `info.cardDetails` "6736" asks for 3-D Secure, "7597" declines (454);
-//! - 3-D Secure: `PaRes` "FAIL" fails verification (456), any other completes it.
+//! Test rules: the P2P document's test cards: 4405639704015096 (01/25, 815) and
+//! 377514500004820 (01/25, 4169) pay at once; 5522042705066736 (01/25, 525) asks for
+//! 3-D Secure; the locked 4003032704547597 and 5578342710750560 decline (454); a test
+//! card with the wrong expiry or CVC declines (455); other cards pay. Google Pay:
+//! `info.cardDetails` "6736" asks for 3-D Secure, "7597" declines (454). 3-D Secure:
+//! `PaRes` "FAIL" fails (456), any other completes it.
 
-mod check_status;
-mod confirm;
-mod google_pay;
-mod p2p_transfer;
-mod token;
+pub mod answer;
+pub mod book;
+pub mod check_status;
+pub mod confirm;
+pub mod google_pay;
+pub mod p2p_transfer;
+pub mod postlink;
+pub mod token;
 
-use super::Sandbox;
+use crate::Sandbox;
+use crate::faults::roll;
+use answer::{INVALID_REQUEST, TOKEN_INVALID, failure};
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
-use payfleet::providers::epay::{amount, codes};
-use serde_json::{Value, json};
-use std::collections::HashMap;
+use book::{Grant, Kind, Txn};
 use std::sync::Arc;
-use std::time::Instant;
-
-/// Where the simulated issuer's 3-D Secure page would be.
-pub const ACS_URL: &str = "https://acs.sandbox.invalid/3ds";
-
-/// A token the simulated OAuth server issued.
-#[derive(Debug, Clone)]
-pub struct Grant {
-    pub scope: String,
-    /// The transaction it is bound to; `None` for a terminal-wide (status) token.
-    pub invoice_id: Option<String>,
-    pub amount_minor: Option<u64>,
-    pub currency: Option<String>,
-    pub secret_hash: String,
-    pub expires: Instant,
-}
-
-/// A transaction the simulated epay knows.
-#[derive(Debug, Clone)]
-pub struct Txn {
-    pub id: String,
-    pub invoice_id: String,
-    pub amount_minor: u64,
-    pub currency: String,
-    pub description: String,
-    /// `NEW` (waiting for 3-D Secure), `AUTH`, `FAILED` or `3D`.
-    pub status: &'static str,
-    pub reason_code: i64,
-    pub reason: &'static str,
-    pub card_mask: String,
-    pub secret_hash: String,
-    pub post_link: String,
-    pub failure_post_link: String,
-    pub md: Option<String>,
-}
-
-#[derive(Default)]
-pub struct Book {
-    pub tokens: HashMap<String, Grant>,
-    pub txns: HashMap<String, Txn>,
-}
+use std::time::{Duration, Instant};
 
 pub fn routes() -> Router<Arc<Sandbox>> {
     Router::new()
@@ -71,43 +35,45 @@ pub fn routes() -> Router<Arc<Sandbox>> {
         .route(google_pay::PATH, post(google_pay::handle))
         .route(p2p_transfer::PATH, post(p2p_transfer::handle))
         .route(confirm::PATH, post(confirm::handle))
-        .route(check_status::ROUTE, get(check_status::handle))
+        .route(check_status::PAYMENT_ROUTE, get(check_status::payment))
+        .route(check_status::P2P_ROUTE, get(check_status::p2p))
 }
 
-pub type Answer = (StatusCode, axum::Json<Value>);
+/// Counts a request to `path` and reads its JSON body; `what` says what was expected.
+pub fn accept<T: serde::de::DeserializeOwned>(
+    sandbox: &Sandbox,
+    path: &str,
+    raw: &[u8],
+    what: &str,
+) -> Result<T, Response> {
+    sandbox.with_stats(|s| s.request(&format!("POST {path}")));
+    serde_json::from_slice(raw).map_err(|_| invalid(sandbox, what, ""))
+}
 
-/// The failure body of the P2P document.
-pub fn failure(status: StatusCode, code: i64, message: &str, invoice_id: &str) -> Answer {
-    (
-        status,
-        axum::Json(json!({
-            "code": code,
-            "message": message,
-            "invoiceId": invoice_id,
-            "id": "",
-            "reference": "",
-            "accountId": "",
-        })),
+/// Refuses a request with missing or malformed fields, and counts it.
+pub fn invalid(sandbox: &Sandbox, message: &str, invoice_id: &str) -> Response {
+    sandbox.with_stats(|s| s.invalid_requests_refused += 1);
+    failure(
+        StatusCode::BAD_REQUEST,
+        INVALID_REQUEST,
+        message,
+        invoice_id,
     )
 }
 
-fn count(sandbox: &Sandbox, f: impl FnOnce(&mut super::Stats)) {
-    f(&mut sandbox.stats.lock().expect("stats lock"));
-}
-
-/// The bearer token of a request, checked: known, unexpired, of `scope` (if given), and
-/// bound to `invoice_id` (if given).
+/// The request's bearer token, checked: known, unexpired, of `scope` (if given), bound
+/// to `invoice_id` (if given), and not spent.
 pub fn authorise(
     sandbox: &Sandbox,
     headers: &HeaderMap,
     scope: Option<&str>,
     invoice_id: Option<&str>,
-) -> Result<Grant, Answer> {
+) -> Result<Grant, Response> {
     let refuse = |message: &str| {
-        count(sandbox, |s| s.epay_tokens_refused += 1);
+        sandbox.with_stats(|s| s.epay_tokens_refused += 1);
         Err(failure(
             StatusCode::UNAUTHORIZED,
-            codes::TOKEN_INVALID,
+            TOKEN_INVALID,
             message,
             invoice_id.unwrap_or_default(),
         ))
@@ -119,219 +85,130 @@ pub fn authorise(
     else {
         return refuse("Authorization: Bearer token required");
     };
-    let Some(grant) = sandbox
-        .epay
-        .lock()
-        .expect("epay lock")
-        .tokens
-        .get(token)
-        .cloned()
-    else {
+    let mut book = sandbox.epay.lock().expect("epay lock");
+    let Some(grant) = book.tokens.get_mut(token) else {
+        drop(book);
         return refuse("unknown token");
     };
-    if grant.expires <= Instant::now() {
-        return refuse("token expired");
-    }
-    if scope.is_some_and(|s| s != grant.scope) {
-        return refuse("token scope does not allow this operation");
-    }
-    if let Some(invoice) = invoice_id
-        && grant.invoice_id.as_deref() != Some(invoice)
-    {
-        return refuse("token was issued for another invoice");
-    }
-    Ok(grant)
-}
-
-/// Reads a JSON amount exactly (from its text, never through a float).
-pub fn exact_amount(raw: &serde_json::value::RawValue, currency: &str) -> Option<u64> {
-    let currency = serde_json::from_value(Value::from(currency)).ok()?;
-    amount::parse_minor(raw.get(), currency)
-}
-
-/// The payment as the check-status and postLink bodies describe it.
-fn amount_json(t: &Txn) -> Value {
-    let currency = serde_json::from_value(Value::from(t.currency.as_str()))
-        .unwrap_or(payfleet::contract::Currency::KZT);
-    let money = payfleet::contract::Money {
-        minor: payfleet::contract::Amount::parse(t.amount_minor)
-            .unwrap_or(payfleet::contract::Amount::parse(1).expect("1 > 0")),
-        currency,
-    };
-    serde_json::from_str(
-        &serde_json::to_string(&amount::EpayAmount::of(money)).expect("serialises"),
-    )
-    .expect("a decimal is JSON")
-}
-
-/// Sends the transaction's postLink (success) or failurePostLink, with its secret_hash.
-pub fn post_link(sandbox: &Arc<Sandbox>, t: &Txn) {
-    let ok = t.status == "AUTH";
-    let body = json!({
-        "id": t.id,
-        "invoiceId": t.invoice_id,
-        "amount": amount_json(t),
-        "currency": t.currency,
-        "description": t.description,
-        "cardMask": t.card_mask,
-        "code": if ok { "ok" } else { "error" },
-        "reason": t.reason,
-        "reasonCode": t.reason_code,
-        "reference": if ok { format!("{:012}", t.amount_minor) } else { String::new() },
-        "terminal": sandbox.settings.epay_terminal_id,
-        "secret_hash": t.secret_hash,
-        "dateTime": chrono::Utc::now().to_rfc3339(),
-    });
-    let url = if ok || t.failure_post_link.is_empty() {
-        t.post_link.clone()
+    let problem = if grant.expires <= Instant::now() {
+        Some("token expired")
+    } else if scope.is_some_and(|s| s != grant.scope) {
+        Some("token scope does not allow this operation")
+    } else if invoice_id.is_some_and(|i| grant.invoice_id.as_deref() != Some(i)) {
+        Some("token was issued for another invoice")
+    } else if grant.single_use && grant.used {
+        Some("token was used already")
     } else {
-        t.failure_post_link.clone()
+        None
     };
-    if url.is_empty() {
-        return;
-    }
-    super::callbacks::deliver(sandbox.clone(), url, body);
-}
-
-/// First six and last four digits, as epay shows cards.
-pub fn mask(pan: &str) -> String {
-    if pan.len() < 10 {
-        return "******".into();
-    }
-    format!("{}******{}", &pan[..6], &pan[pan.len() - 4..])
-}
-
-/// Records a new transaction, or refuses its invoice id if it is taken.
-pub fn record(sandbox: &Arc<Sandbox>, txn: Txn) -> Result<Txn, Answer> {
-    let mut book = sandbox.epay.lock().expect("epay lock");
-    if book.txns.contains_key(&txn.invoice_id) {
+    if let Some(problem) = problem {
         drop(book);
-        count(sandbox, |s| s.duplicate_submissions_refused += 1);
-        return Err(failure(
-            StatusCode::BAD_REQUEST,
-            codes::DUPLICATE_INVOICE,
-            "Invoice ID already exists",
-            &txn.invoice_id,
-        ));
+        return refuse(problem);
     }
-    book.txns.insert(txn.invoice_id.clone(), txn.clone());
-    drop(book);
-    if txn.status == "AUTH" {
-        count(sandbox, |s| s.executed(&txn.invoice_id));
+    if scope.is_some() {
+        grant.used = true;
     }
-    if txn.status != "NEW" {
-        post_link(sandbox, &txn);
-    }
-    Ok(txn)
+    Ok(grant.clone())
 }
 
-/// The answer to a payment request, by the transaction's state.
-pub fn payment_answer(t: &Txn, extra: Value) -> Answer {
-    let mut body = json!({
-        "id": t.id,
-        "invoiceId": t.invoice_id,
-        "amount": amount_json(t),
-        "currency": t.currency,
-        "description": t.description,
-        "reference": format!("{:012}", t.amount_minor),
-        "terminalID": "98120001",
-    });
-    match t.status {
-        "AUTH" => {
-            body["code"] = json!(codes::SUCCESS);
-            body["status"] = json!("AUTH");
-        }
-        "NEW" => {
-            body["code"] = json!(codes::SUCCESS);
-            body["status"] = json!("NEW");
-            body["secure3D"] = json!({
-                "action": ACS_URL,
-                "paReq": format!("sandbox-pareq-{}", t.invoice_id),
-                "md": t.md,
-            });
-        }
-        _ => {
-            return failure(
-                StatusCode::BAD_REQUEST,
-                t.reason_code,
-                t.reason,
-                &t.invoice_id,
-            );
-        }
-    }
-    if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
-        b.extend(e);
-    }
-    (StatusCode::OK, axum::Json(body))
-}
-
-/// Fields the transaction inherits from its token, checked against the request.
+/// The amount of a request, exact, and the same as its token's.
 pub fn bound_amount(
     sandbox: &Sandbox,
     grant: &Grant,
     raw_amount: &serde_json::value::RawValue,
     currency: &str,
     invoice_id: &str,
-) -> Result<u64, Answer> {
-    let amount = exact_amount(raw_amount, currency);
-    if amount.is_none()
-        || amount != grant.amount_minor
-        || Some(currency) != grant.currency.as_deref()
-    {
-        count(sandbox, |s| s.invalid_requests_refused += 1);
-        return Err(failure(
-            StatusCode::BAD_REQUEST,
-            codes::INVALID_REQUEST,
+) -> Result<u64, Response> {
+    match crate::money::epay_minor_json(raw_amount, currency) {
+        Some(a) if Some(a) == grant.amount_minor && Some(currency) == grant.currency.as_deref() => {
+            Ok(a)
+        }
+        _ => Err(invalid(
+            sandbox,
             "amount and currency must match the token's",
             invoice_id,
-        ));
+        )),
     }
-    Ok(amount.expect("checked"))
 }
 
-pub fn new_txn(grant: &Grant, invoice_id: &str, amount_minor: u64, description: &str) -> Txn {
+/// A new transaction, paid unless changed.
+pub fn new_txn(
+    grant: &Grant,
+    kind: Kind,
+    invoice_id: &str,
+    amount_minor: u64,
+    description: &str,
+) -> Txn {
     Txn {
         id: uuid::Uuid::new_v4().to_string(),
         invoice_id: invoice_id.to_owned(),
+        kind,
         amount_minor,
         currency: grant.currency.clone().unwrap_or_default(),
         description: description.to_owned(),
+        account_id: String::new(),
         status: "AUTH",
         reason_code: 0,
-        reason: "Successfully",
+        reason: "Successfully".to_owned(),
         card_mask: String::new(),
         secret_hash: grant.secret_hash.clone(),
         post_link: String::new(),
         failure_post_link: String::new(),
         md: None,
+        created: chrono::Utc::now(),
+        visible_from: Instant::now(),
     }
 }
 
-/// Declines a transaction: its status and the reason the failure answer gives.
-pub fn decline(t: &mut Txn, status: &'static str, code: i64, reason: &'static str) {
+/// Declines a transaction: its status and the reason its answers give.
+pub fn decline(t: &mut Txn, status: &'static str, code: i64, reason: &str) {
     t.status = status;
     t.reason_code = code;
-    t.reason = reason;
+    t.reason = reason.to_owned();
 }
 
-/// Counts a request to `path` and reads its JSON body; `what` says what was expected.
-pub fn accept<T: serde::de::DeserializeOwned>(
-    sandbox: &Sandbox,
-    path: &str,
-    raw: &[u8],
-    what: &str,
-) -> Result<T, Answer> {
-    count(sandbox, |s| s.request(&format!("POST {path}")));
-    serde_json::from_slice(raw).map_err(|_| invalid(sandbox, what, ""))
+/// Starts a 3-D Secure check on a transaction.
+pub fn ask_3ds(t: &mut Txn) {
+    t.status = "NEW";
+    t.md = Some(format!("{}-{}", t.invoice_id, &t.id[..8]));
 }
 
-/// Counts a request that failed the common checks.
-pub fn invalid(sandbox: &Sandbox, message: &str, invoice_id: &str) -> Answer {
-    count(sandbox, |s| s.invalid_requests_refused += 1);
-    failure(
-        StatusCode::BAD_REQUEST,
-        codes::INVALID_REQUEST,
-        message,
-        invoice_id,
-    )
+/// Records a new transaction, or refuses its invoice id with 488 when it is taken
+/// (also after a lost answer, while check-status may not show it yet).
+pub fn record(sandbox: &Arc<Sandbox>, mut txn: Txn) -> Result<Txn, Response> {
+    let answers = sandbox.answers();
+    if roll(answers.epay_status_lag_rate) {
+        sandbox.with_stats(|s| s.fault("epay_status_lag"));
+        txn.visible_from = Instant::now() + Duration::from_millis(answers.epay_status_lag_ms);
+    }
+    {
+        let mut book = sandbox.epay.lock().expect("epay lock");
+        if book.txns.contains_key(&txn.invoice_id) {
+            drop(book);
+            sandbox.with_stats(|s| s.duplicate_submissions_refused += 1);
+            return Err(failure(
+                StatusCode::BAD_REQUEST,
+                answer::DUPLICATE_INVOICE,
+                answer::DUPLICATE_MESSAGE,
+                &txn.invoice_id,
+            ));
+        }
+        book.txns.insert(txn.invoice_id.clone(), txn.clone());
+    }
+    if txn.status == "AUTH" {
+        sandbox.with_stats(|s| s.executed(&txn.invoice_id));
+    }
+    if txn.status != "NEW" {
+        postlink::send(sandbox, &txn);
+    }
+    Ok(txn)
+}
+
+/// The P2P document's masked card: first four and last four digits.
+pub fn mask(pan: &str) -> String {
+    let digits: String = pan.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 12 {
+        return "****".to_owned();
+    }
+    format!("{}********{}", &digits[..4], &digits[digits.len() - 4..])
 }

@@ -1,8 +1,9 @@
-//! ECommPay codes payfleet and its sandbox both rely on.
+//! ECommPay codes payfleet relies on.
 //!
-//! Codes `0`, `20000`, `20602` and `3283` are from the provider documents. The documents
-//! do not list the request-level error codes, so the ones below are the sandbox's and
-//! payfleet keys its handling on the kind of refusal, not on those numbers alone.
+//! Codes `0`, `20000`, `20602` and `3283` are from the provider documents, and `3061`
+//! "Transaction not found" is Gate's answer to a status request for a payment it never
+//! registered. The documents give no code for a payment id already used, so payfleet
+//! never learns from a refusal's code that Gate has a payment: a status answer says so.
 
 pub const SUCCESS: &str = "0";
 /// General decline (Banks of India document).
@@ -12,13 +13,6 @@ pub const TIME_OUT: &str = "20602";
 /// Refund larger than the purchase (Banks of India document).
 pub const REFUND_TOO_LARGE: &str = "3283";
 
-/// A payment with this `payment_id` already exists in the project.
-pub const DUPLICATE_PAYMENT_ID: &str = "3061";
-/// No payment with this `payment_id` in the project (status request).
-pub const PAYMENT_NOT_FOUND: &str = "3062";
-/// The request's signature is wrong.
-pub const INVALID_SIGNATURE: &str = "1201";
-/// A required parameter is missing or malformed.
-pub const INVALID_PARAMETERS: &str = "1202";
-/// Banks of India payouts outside the provider's working hours (the sandbox's code).
-pub const OUTSIDE_WORKING_HOURS: &str = "3400";
+/// "Transaction not found": no payment with this `payment_id` in the project (status
+/// request), whatever the HTTP status and whether signed or not.
+pub const NOT_FOUND: &str = "3061";

@@ -1,6 +1,6 @@
 //! Gate over HTTP: signs each request and sorts its answer into payfleet's terms.
 
-use super::{codes, signature};
+use super::signature;
 use crate::providers::ProviderError;
 use backon::{ExponentialBuilder, Retryable};
 use secrecy::{ExposeSecret, SecretString};
@@ -116,14 +116,11 @@ impl Gate {
     }
 }
 
-/// Turns Gate's error answer into an error, recognising a known payment id.
+/// Turns Gate's error answer into a refusal. Its code never says that Gate already has
+/// the payment (the documents give none for that): `Ecommpay::submit` asks the status.
 pub fn refusal(answer: &GateAnswer) -> ProviderError {
-    let code = answer.code.as_ref().map(code_text).unwrap_or_default();
-    if code == codes::DUPLICATE_PAYMENT_ID {
-        return ProviderError::AlreadyExists;
-    }
     ProviderError::Refused {
-        code,
+        code: answer.code.as_ref().map(code_text).unwrap_or_default(),
         message: answer.message.clone().unwrap_or_default(),
     }
 }

@@ -64,6 +64,36 @@ impl Ecommpay {
         self
     }
 
+    /// Sends the command's payment request: Gate's acceptance is all it says.
+    async fn send(&self, gate: &Gate, command: &Command) -> Result<Submission, ProviderError> {
+        let payment_id = command.key.as_str();
+        match &command.details {
+            Details::HomebankPayout(p) => p.submit(gate, payment_id, command.amount).await?,
+            Details::IndiaSale(s) => {
+                let body = s.request(gate, payment_id, command.amount);
+                gate.submit(india_sale::PATH, body).await?
+            }
+            Details::IndiaPayout(p) => {
+                let body = p.request(gate, payment_id, command.amount);
+                gate.submit(india_payout::PATH, body).await?
+            }
+            Details::IndiaRefund(r) => {
+                let body = r.request(gate, &command.key, command.amount);
+                gate.submit(india_refund::PATH, body).await?
+            }
+            // Routed by method: epay's commands never reach ECommPay.
+            Details::EpayGooglePay(_)
+            | Details::EpayP2pTransfer(_)
+            | Details::EpayConfirm3ds(_) => {
+                return Err(ProviderError::Refused {
+                    code: "routing".into(),
+                    message: "not an ECommPay command".into(),
+                });
+            }
+        }
+        Ok(Submission::Accepted)
+    }
+
     pub fn gate(&self) -> &Gate {
         &self.gate
     }
@@ -79,6 +109,18 @@ impl Ecommpay {
                     message: format!("no ECommPay account {name:?} is configured"),
                 }),
         }
+    }
+}
+
+/// A refusal stands only if Gate does not have the payment: the documents give no code
+/// for a payment id already used, so a resubmission after an attempt that may have
+/// reached Gate can be refused for the payment Gate has. Only the status answer settles
+/// that; when it cannot be had, the outcome is unknown.
+fn confirm_refusal(refused: ProviderError, known: Result<Status, ProviderError>) -> ProviderError {
+    match known {
+        Ok(Status::NotFound) => refused,
+        Ok(_) => ProviderError::AlreadyExists,
+        Err(e) => ProviderError::Unknown(format!("{refused}; its status is unknown: {e}")),
     }
 }
 
@@ -119,33 +161,19 @@ impl Provider for Ecommpay {
         command: &'a Command,
     ) -> BoxFuture<'a, Result<Submission, ProviderError>> {
         Box::pin(async move {
-            let payment_id = command.key.as_str();
             let gate = self.gate_for(command.account.as_deref())?;
-            match &command.details {
-                Details::HomebankPayout(p) => p.submit(gate, payment_id, command.amount).await?,
-                Details::IndiaSale(s) => {
-                    let body = s.request(gate, payment_id, command.amount);
-                    gate.submit(india_sale::PATH, body).await?
+            match self.send(gate, command).await {
+                // A refund is known by its purchase's payment id, so the status cannot
+                // tell it from an earlier refund of the same purchase: its refusal stands.
+                Err(refused @ ProviderError::Refused { .. })
+                    if command.operation != Operation::Refund =>
+                {
+                    let op = operation_type(command.operation);
+                    let known = status::query(gate, &payment_id(command), op).await;
+                    Err(confirm_refusal(refused, known))
                 }
-                Details::IndiaPayout(p) => {
-                    let body = p.request(gate, payment_id, command.amount);
-                    gate.submit(india_payout::PATH, body).await?
-                }
-                Details::IndiaRefund(r) => {
-                    let body = r.request(gate, &command.key, command.amount);
-                    gate.submit(india_refund::PATH, body).await?
-                }
-                // Routed by method: epay's commands never reach ECommPay.
-                Details::EpayGooglePay(_)
-                | Details::EpayP2pTransfer(_)
-                | Details::EpayConfirm3ds(_) => {
-                    return Err(ProviderError::Refused {
-                        code: "routing".into(),
-                        message: "not an ECommPay command".into(),
-                    });
-                }
+                sent => sent,
             }
-            Ok(Submission::Accepted)
         })
     }
 
@@ -239,5 +267,29 @@ impl Provider for Ecommpay {
             Details::IndiaPayout(_) => india_hours::wait(self.clock.as_ref()),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resubmission Gate refuses (with a code the documents do not give) for a payment
+    /// it already has is no decline: the status answer decides.
+    #[test]
+    fn a_refusal_stands_only_when_gate_does_not_have_the_payment() {
+        let refused = || ProviderError::Refused {
+            code: "3057".into(),
+            message: "Payment with such payment_id already exists".into(),
+        };
+        assert_eq!(confirm_refusal(refused(), Ok(Status::NotFound)), refused());
+        for known in [Status::Pending, Status::ActionRequired(Default::default())] {
+            assert_eq!(
+                confirm_refusal(refused(), Ok(known)),
+                ProviderError::AlreadyExists
+            );
+        }
+        let lost = ProviderError::Unknown("Gate answered HTTP 502".into());
+        assert!(confirm_refusal(refused(), Err(lost)).may_have_reached_provider());
     }
 }

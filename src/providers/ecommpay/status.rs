@@ -16,17 +16,27 @@ pub async fn query(
     let (http, body) = gate
         .post(PATH, json!({ "general": gate.general(payment_id) }))
         .await?;
+    read(gate.secret(), http, body, operation_type)
+}
+
+/// Reads a status answer (HTTP status and JSON body) about `operation_type`.
+fn read(
+    secret: &[u8],
+    http: u16,
+    body: Value,
+    operation_type: &str,
+) -> Result<Status, ProviderError> {
+    // "Not found" carries no payment data, so it may come unsigned, and as HTTP 400, 404
+    // or 200: its code alone says it.
     if body.get("status").and_then(Value::as_str) == Some("error") {
         let answer: super::gate::GateAnswer = serde_json::from_value(body)
             .map_err(|e| ProviderError::Unknown(format!("status answer: {e}")))?;
-        if answer.code.as_ref().map(super::gate::code_text).as_deref()
-            == Some(codes::PAYMENT_NOT_FOUND)
-        {
+        if answer.code.as_ref().map(super::gate::code_text).as_deref() == Some(codes::NOT_FOUND) {
             return Ok(Status::NotFound);
         }
         return Err(super::gate::refusal(&answer));
     }
-    if !signature::verify_root(gate.secret(), &body) {
+    if !signature::verify_root(secret, &body) {
         return Err(ProviderError::Unknown(format!(
             "status answer (HTTP {http}) has a wrong signature"
         )));
@@ -86,5 +96,27 @@ mod tests {
             "success"
         );
         assert!(about(&body, "payout").is_none());
+    }
+
+    /// Gate's answer for a payment it never registered: 3061 "Transaction not found",
+    /// unsigned (it carries no payment data) or signed, as HTTP 400, 404 or 200.
+    #[test]
+    fn transaction_not_found_is_not_found_in_every_form() {
+        let secret = b"key";
+        let unsigned = json!({"status": "error", "request_id": "r", "project_id": 198,
+            "payment_id": "p-1", "code": "3061", "message": "Transaction not found"});
+        let mut signed = unsigned.clone();
+        signature::sign_root(secret, &mut signed);
+        for body in [unsigned, signed] {
+            for http in [400, 404, 200] {
+                assert_eq!(
+                    read(secret, http, body.clone(), "payout"),
+                    Ok(Status::NotFound),
+                    "HTTP {http}: {body}"
+                );
+            }
+        }
+        let numeric = json!({"status": "error", "code": 3061, "message": "Transaction not found"});
+        assert_eq!(read(secret, 400, numeric, "payout"), Ok(Status::NotFound));
     }
 }

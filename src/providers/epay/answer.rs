@@ -34,7 +34,10 @@ pub fn read((http, body): Answer, term_url: &str) -> Result<Submission, Provider
     let code = body.get("code").map(code_text).unwrap_or_default();
     let message = text("message").to_owned();
     if !code.is_empty() && code != codes::SUCCESS.to_string() {
-        if code == codes::DUPLICATE_INVOICE.to_string() {
+        // "Already exists" is no decline: epay has the payment.
+        if code == codes::DUPLICATE_INVOICE.to_string()
+            || message.to_lowercase().contains("already exists")
+        {
             return Err(ProviderError::AlreadyExists);
         }
         return Err(ProviderError::Refused { code, message });
@@ -86,7 +89,8 @@ mod tests {
                 message: "Not permitted to merchant".into()
             })
         );
-        let dup = json!({"code": codes::DUPLICATE_INVOICE, "message": "exists"});
+        let dup = json!({"code": 488, "message": "Invoice already exists", "invoiceId": "100000000001",
+            "id": "", "reference": "", "accountId": ""});
         assert_eq!(read((400, dup), "t"), Err(ProviderError::AlreadyExists));
         let s3 = json!({"id": "x", "status": "NEW", "secure3D": {"action": "https://acs", "paReq": "p", "md": "m"}});
         match read((200, s3), "https://term") {

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 pub struct Api {
     pub http: reqwest::Client,
+    /// Follows no redirect: `/payment/confirm` answers with one, to be read, not fetched.
+    unfollowed: reqwest::Client,
     pub settings: EpaySettings,
     pub client_secret: SecretString,
 }
@@ -21,13 +23,19 @@ impl Api {
         settings: EpaySettings,
         client_secret: SecretString,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
-            .timeout(Duration::from_millis(settings.request_timeout_ms))
-            .pool_max_idle_per_host(256)
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+                .timeout(Duration::from_millis(settings.request_timeout_ms))
+                .pool_max_idle_per_host(256)
+        };
+        let http = builder().build()?;
+        let unfollowed = builder()
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Api {
             http,
+            unfollowed,
             settings,
             client_secret,
         })
@@ -52,6 +60,37 @@ impl Api {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
         read(request.send().await).await
+    }
+
+    /// POSTs like [`Api::post_json`] without following a redirect: `Ok(Err(location))`
+    /// when epay answers with one.
+    pub async fn post_json_unfollowed(
+        &self,
+        path: &str,
+        token: &SecretString,
+        body: Vec<u8>,
+    ) -> Result<Result<Answer, String>, ProviderError> {
+        let response = self
+            .unfollowed
+            .post(Self::url(&self.settings.api_url, path))
+            .bearer_auth(token.expose_secret())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await;
+        if let Ok(r) = &response
+            && r.status().is_redirection()
+        {
+            let location = r.headers().get(reqwest::header::LOCATION);
+            return match location.and_then(|l| l.to_str().ok()) {
+                Some(l) => Ok(Err(l.to_owned())),
+                None => Err(ProviderError::Unknown(format!(
+                    "epay answered HTTP {} without a Location",
+                    r.status().as_u16()
+                ))),
+            };
+        }
+        read(response).await.map(Ok)
     }
 
     pub async fn get(&self, url: String, token: &SecretString) -> Result<Answer, ProviderError> {

@@ -1,6 +1,8 @@
 //! `GET {status}/check-status/payment/transaction/:invoiceid`: what epay knows of a
 //! transaction. Used on unknown outcomes, by the reconciler, and by the gateway to
-//! confirm every postLink before anything is published.
+//! confirm every postLink before anything is published. resultCode 102 says "not found,
+//! try again later or check transaction type (payment/p2p)": P2P transfers are found at
+//! `epay.p2p_status_path`, so a 102 is asked of that path before it is concluded.
 
 use super::Epay;
 use super::api::{Api, code_text};
@@ -15,17 +17,22 @@ pub async fn query(epay: &Epay, invoice_id: &str) -> Result<Status, ProviderErro
     // A status request is not a transaction: a token of the terminal, without invoice.
     let token =
         super::token::fetch(&epay.api, &epay.metrics, super::codes::SCOPE_PAYMENT, None).await?;
-    let url = Api::url(
-        &epay.api.settings.status_url,
-        &format!("{PATH}{invoice_id}"),
-    );
-    let (http, body) = epay.api.get(url, &token.access).await?;
-    if http == 401 || http == 403 {
-        return Err(ProviderError::Unknown(format!(
-            "check-status refused the token (HTTP {http})"
-        )));
+    let settings = &epay.api.settings;
+    let mut answer = Status::NotFound;
+    for path in [PATH, settings.p2p_status_path.as_str()] {
+        let url = Api::url(&settings.status_url, &format!("{path}{invoice_id}"));
+        let (http, body) = epay.api.get(url, &token.access).await?;
+        if http == 401 || http == 403 {
+            return Err(ProviderError::Unknown(format!(
+                "check-status refused the token (HTTP {http})"
+            )));
+        }
+        answer = read(&body)?;
+        if answer != Status::NotFound {
+            break;
+        }
     }
-    read(&body)
+    Ok(answer)
 }
 
 /// Maps an answer: `resultCode` first, then the transaction's `statusName`.

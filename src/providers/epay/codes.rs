@@ -1,10 +1,11 @@
-//! epay codes payfleet and its sandbox both rely on.
+//! epay codes payfleet relies on.
 //!
-//! `487` comes from the P2P document; the check-status `resultCode`s and `statusName`s
-//! from the status document. The documents list no codes for token, duplicate-invoice,
-//! locked-card or 3-D Secure failures: the ones marked "sandbox" are the simulator's,
-//! and payfleet keys its handling on the kind of answer (HTTP status, `secure3D`),
-//! never on them alone, except [`DUPLICATE_INVOICE`].
+//! `487` comes from the P2P document, `488` "Invoice already exists" is epay's refusal of
+//! an invoice id it already has; the check-status `resultCode`s and `statusName`s from
+//! the status document. The documents list no codes for token, locked-card or 3-D
+//! Secure failures: the ones marked "sandbox" are the simulator's, and payfleet keys
+//! its handling on the kind of answer (HTTP status, `secure3D`), never on them alone,
+//! except [`DUPLICATE_INVOICE`].
 
 /// A successful payment answer.
 pub const SUCCESS: i64 = 0;
@@ -18,8 +19,9 @@ pub const CARD_DATA_INVALID: i64 = 455;
 pub const SECURE3D_FAILED: i64 = 456;
 /// The bearer token is missing, expired, or issued for another invoice (sandbox).
 pub const TOKEN_INVALID: i64 = 1500;
-/// A payment with this invoice id already exists (sandbox).
-pub const DUPLICATE_INVOICE: i64 = 1501;
+/// "Invoice already exists": epay has a payment with this invoice id, so its outcome
+/// comes from check-status and the postLink, never from this refusal.
+pub const DUPLICATE_INVOICE: i64 = 488;
 /// A required field is missing or malformed (sandbox).
 pub const INVALID_REQUEST: i64 = 1502;
 

@@ -36,10 +36,22 @@ impl Confirm3ds {
             amount,
             secret_hash: &secret_hash,
         };
-        match epay
-            .transact(super::codes::SCOPE_TRANSFER, PATH, tx, body)
+        let token = super::token::fetch(
+            &epay.api,
+            &epay.metrics,
+            super::codes::SCOPE_TRANSFER,
+            Some(tx),
+        )
+        .await?;
+        let answer = match epay
+            .api
+            .post_json_unfollowed(PATH, &token.access, body)
             .await?
         {
+            Ok(answer) => super::answer::read(answer, &epay.api.settings.term_url)?,
+            Err(location) => redirected(&location)?,
+        };
+        match answer {
             // Confirmed: the 3-D Secure step is done; the transfer settles by postLink.
             Submission::Accepted | Submission::Final { .. } => Ok(Submission::Final {
                 state: State::Succeeded,
@@ -56,6 +68,33 @@ impl Confirm3ds {
     }
 }
 
+/// The document's answer: a redirect to the payform's success page (amount, currency,
+/// invoiceID, …) or its error page (invoiceID, code, message), read from the Location's
+/// query without fetching the page.
+fn redirected(location: &str) -> Result<Submission, ProviderError> {
+    let url = reqwest::Url::parse(location).map_err(|_| {
+        ProviderError::Unknown(format!(
+            "epay redirected to a URL it cannot read: {location}"
+        ))
+    })?;
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    match (param("code"), param("invoiceID")) {
+        (Some(code), _) => Err(ProviderError::Refused {
+            code,
+            message: param("message").unwrap_or_default(),
+        }),
+        (None, Some(_)) => Ok(Submission::Accepted),
+        (None, None) => Err(ProviderError::Unknown(format!(
+            "epay redirected to a page that names no invoice: {}",
+            url.path()
+        ))),
+    }
+}
+
 #[derive(Serialize)]
 struct Request<'a> {
     #[serde(rename = "ID")]
@@ -64,4 +103,30 @@ struct Request<'a> {
     pa_res: &'a str,
     #[serde(rename = "MD")]
     md: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The P2P document's two redirects, read without following them.
+    #[test]
+    fn the_confirmation_redirect_is_read_from_its_location() {
+        let success = "https://epay.homebank.kz/payform/success.html?amount=100.00&currency=KZT\
+            &invoiceID=100000000001&accountID=&description=x&reference=000000010000&language=rus&cardid=";
+        assert_eq!(redirected(success), Ok(Submission::Accepted));
+        let error = "https://epay.homebank.kz/payform/?invoiceID=100000000001&code=456&message=3DS%20failed";
+        assert_eq!(
+            redirected(error),
+            Err(ProviderError::Refused {
+                code: "456".into(),
+                message: "3DS failed".into()
+            })
+        );
+        assert!(
+            redirected("https://epay.homebank.kz/payform/")
+                .unwrap_err()
+                .may_have_reached_provider()
+        );
+    }
 }

@@ -1,13 +1,15 @@
 //! Google Pay payment: the `PAYMENT_GATEWAY` token Google gave the merchant's page,
 //! sent with the payer's fields to `POST {api}/payment/cryptopay`, under a token of the
-//! long `payment` scope.
+//! long `payment` scope. The document says to process its answer "using the Payment
+//! Status Check service": an answer that tells an outcome (a status, a decline) is
+//! confirmed by check-status before it counts.
 
 use super::Epay;
 use super::amount::EpayAmount;
 use super::token::Transaction;
 use crate::contract::methods::GooglePay;
 use crate::contract::methods::google_pay::CardInfo;
-use crate::providers::{ProviderError, Submission};
+use crate::providers::{ProviderError, Status, Submission};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
@@ -54,8 +56,42 @@ impl GooglePay {
             },
         };
         let body = serde_json::to_vec(&body).expect("the request serialises");
-        epay.transact(super::codes::SCOPE_PAYMENT, PATH, tx, body)
-            .await
+        // A refused token is no answer about the payment: it was never sent.
+        let token = super::token::fetch(
+            &epay.api,
+            &epay.metrics,
+            super::codes::SCOPE_PAYMENT,
+            Some(tx),
+        )
+        .await?;
+        let answer = epay.api.post_json(PATH, &token.access, body).await?;
+        let answer = super::answer::read(answer, &s.term_url);
+        match answer {
+            Ok(Submission::Final { .. }) | Err(ProviderError::Refused { .. }) => {
+                let known = super::check_status::query(epay, invoice_id).await;
+                confirmed(answer, known)
+            }
+            other => other,
+        }
+    }
+}
+
+/// An outcome the answer told (`said`), as check-status (`known`) confirms it: its final
+/// status settles it; a refusal stands only if epay does not have the payment; anything
+/// else waits for the postLink or a later status query.
+fn confirmed(
+    said: Result<Submission, ProviderError>,
+    known: Result<Status, ProviderError>,
+) -> Result<Submission, ProviderError> {
+    match (said, known) {
+        (_, Ok(Status::Final { state, outcome })) => Ok(Submission::Final { state, outcome }),
+        (Err(refused), Ok(Status::NotFound)) => Err(refused),
+        (Err(refused), Err(e)) => Err(ProviderError::Unknown(format!(
+            "{refused}; check-status could not confirm it: {e}"
+        ))),
+        (Err(_), Ok(Status::ActionRequired(_) | Status::Pending)) | (Ok(_), _) => {
+            Ok(Submission::Accepted)
+        }
     }
 }
 
@@ -105,4 +141,59 @@ struct TokenBody<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
     token: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Outcome, State};
+
+    fn final_(state: State) -> Submission {
+        Submission::Final {
+            state,
+            outcome: Outcome::default(),
+        }
+    }
+
+    /// The answer's `status: AUTH` or a decline is no outcome until check-status says so.
+    #[test]
+    fn an_outcome_in_the_answer_waits_for_check_status() {
+        let declined = || ProviderError::Refused {
+            code: "454".into(),
+            message: "Card is locked".into(),
+        };
+        let status = |state| {
+            Ok(Status::Final {
+                state,
+                outcome: Outcome::default(),
+            })
+        };
+        let auth = || Ok(final_(State::Succeeded));
+        assert_eq!(
+            confirmed(auth(), status(State::Succeeded)),
+            Ok(final_(State::Succeeded))
+        );
+        assert_eq!(
+            confirmed(auth(), Ok(Status::Pending)),
+            Ok(Submission::Accepted)
+        );
+        assert_eq!(
+            confirmed(auth(), Ok(Status::NotFound)),
+            Ok(Submission::Accepted)
+        );
+        assert_eq!(
+            confirmed(Err(declined()), status(State::Declined)),
+            Ok(final_(State::Declined))
+        );
+        assert_eq!(
+            confirmed(Err(declined()), Ok(Status::NotFound)),
+            Err(declined())
+        );
+        assert_eq!(
+            confirmed(Err(declined()), Ok(Status::Pending)),
+            Ok(Submission::Accepted)
+        );
+        let unknown = confirmed(Err(declined()), Err(ProviderError::Unknown("502".into())));
+        assert!(unknown.unwrap_err().may_have_reached_provider());
+    }
 }

@@ -3,6 +3,7 @@
 //! the bench process, all in a namespace of their own on the local RabbitMQ and Redis.
 
 use crate::cli::processes::{Proc, child_env, free_port, wait_http};
+use crate::settings::FleetSettings;
 use anyhow::{Context, bail};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
@@ -41,7 +42,7 @@ pub enum Services {
 }
 
 pub struct Fleet {
-    pub settings: Settings,
+    pub settings: FleetSettings,
     pub sandbox_url: String,
     pub logs: PathBuf,
     procs: Vec<Proc>,
@@ -52,7 +53,7 @@ impl Fleet {
     /// Starts the sandbox and gateway, then `workers` workers, and returns once every
     /// worker consumes.
     pub async fn start(
-        mut settings: Settings,
+        mut settings: FleetSettings,
         workers: usize,
         services: Services,
     ) -> anyhow::Result<Self> {
@@ -74,7 +75,9 @@ impl Fleet {
                 let (gateway, gateway_task) = app::spawn_gateway(&settings, &shutdown).await?;
                 settings.sandbox.ecommpay_callback_url =
                     format!("http://{gateway}/callbacks/ecommpay");
-                let (sandbox, _, sandbox_task) = payfleet_sim::spawn(&settings, &shutdown).await?;
+                let listener = tokio::net::TcpListener::bind(settings.sandbox.listen).await?;
+                let (sandbox, _, sandbox_task) =
+                    crate::local::spawn_sandbox(listener, &settings, &shutdown)?;
                 fleet.in_process = Some((shutdown, vec![gateway_task, sandbox_task]));
                 (sandbox.port(), gateway.port())
             }

@@ -22,9 +22,9 @@ pub use mix::Mix;
 pub use usage::ProcessUsage;
 
 use crate::local::isolated;
+use crate::settings::FleetSettings;
 use fleet::Fleet;
 use load::{Message, Target};
-use payfleet::config::Settings;
 use payfleet::contract::EventStatus;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -118,7 +118,7 @@ fn terminal_event(body: &[u8]) -> Option<(String, &'static str)> {
         .then(|| (p.idempotency_key, p.status.as_str()))
 }
 
-pub async fn run(settings: Settings, opts: Options) -> anyhow::Result<Report> {
+pub async fn run(settings: FleetSettings, opts: Options) -> anyhow::Result<Report> {
     let machine = Machine {
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         load_average: std::fs::read_to_string("/proc/loadavg")

@@ -2,7 +2,7 @@
 //! against the broker ceiling measured in the same run (the logic is in `crate::bench`).
 
 use crate::bench::{self, Mix, Options, Report, Services};
-use payfleet::config::Settings;
+use crate::settings::FleetSettings;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -48,7 +48,7 @@ pub struct Args {
     json: bool,
 }
 
-pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode> {
     if args.commands == 0 {
         anyhow::bail!("--commands must be at least 1");
     }

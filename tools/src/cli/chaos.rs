@@ -8,11 +8,11 @@
 use super::mix::{Mix, Outgoing, Sink};
 use super::processes::{Proc, child_env, free_port, wait_http};
 use crate::local::{EventTap, isolated};
+use crate::settings::FleetSettings;
 use anyhow::{Context, bail};
 use futures::future::BoxFuture;
 use payfleet::bus::trace_headers;
 use payfleet::bus::{self, Names, PublisherLink};
-use payfleet::config::Settings;
 use payfleet::contract::IdempotencyKey;
 use payfleet::telemetry::{Metrics, Readiness};
 use payfleet_sim::faults::{CallbackFaults, EndpointFaults};
@@ -170,6 +170,7 @@ fn chaos_faults() -> Faults {
             late_rate: 0.05,
             late_ms: 2000,
         },
+        ..Faults::default()
     }
 }
 
@@ -250,7 +251,7 @@ async fn sandbox_stats(port: u16) -> anyhow::Result<Stats> {
     )
 }
 
-pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut s = isolated(settings, "payfleet-chaos");
     s.reconciler.time_scale = 0.005;

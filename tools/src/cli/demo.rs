@@ -3,7 +3,7 @@
 //! and a verdict: every command in exactly one terminal state, nothing paid twice.
 
 use crate::local::{EventTap, LocalFleet, isolated};
-use payfleet::config::Settings;
+use crate::settings::FleetSettings;
 use payfleet::contract::{EventStatus, IdempotencyKey};
 use serde::Serialize;
 use serde_json::json;
@@ -92,7 +92,7 @@ pub struct Summary {
     pub ok: bool,
 }
 
-pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode> {
     let mut settings = isolated(settings, "payfleet-demo");
     settings.sandbox.callback_delay_ms = 50;
     let (clock_offset_ms, window_opens) = super::demo_india::clock(super::demo_india::OPENS_IN);

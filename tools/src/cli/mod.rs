@@ -9,8 +9,8 @@ mod demo_india;
 mod mix;
 pub mod processes;
 
+use crate::settings::FleetSettings;
 use clap::{Parser, Subcommand};
-use payfleet::config::Settings;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,7 +41,7 @@ enum Command {
 
 impl Cli {
     pub async fn run(self) -> ExitCode {
-        let settings = match Settings::load(self.config.as_deref()) {
+        let settings = match FleetSettings::load(self.config.as_deref()) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("payfleet: {e}");

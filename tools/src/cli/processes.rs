@@ -1,8 +1,8 @@
 //! A fleet as separate `payfleet` processes on the local RabbitMQ and Redis: starting,
 //! stopping and configuring them. Shared by `payfleet chaos` and `payfleet bench`.
 
+use crate::settings::FleetSettings;
 use anyhow::{Context, bail};
-use payfleet::config::Settings;
 use secrecy::ExposeSecret;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -93,7 +93,7 @@ pub fn free_port() -> anyhow::Result<u16> {
 }
 
 /// The settings every child gets, as `PAYFLEET__…` variables.
-pub fn child_env(s: &Settings, sandbox: u16, gateway: u16) -> Vec<(String, String)> {
+pub fn child_env(s: &FleetSettings, sandbox: u16, gateway: u16) -> Vec<(String, String)> {
     let secret = s
         .secrets
         .ecommpay()
@@ -109,6 +109,12 @@ pub fn child_env(s: &Settings, sandbox: u16, gateway: u16) -> Vec<(String, Strin
         .epay_fingerprint()
         .expect("isolated settings carry a fingerprint key");
     let fingerprint_key = fingerprint_key.expose_secret().to_owned();
+    let sim_secret = |v: &Option<secrecy::SecretString>| {
+        v.as_ref()
+            .expect("isolated settings carry the simulator's secrets")
+            .expose_secret()
+            .to_owned()
+    };
     let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
     [
         ("AMQP__URL", s.amqp.url.clone()),
@@ -136,7 +142,7 @@ pub fn child_env(s: &Settings, sandbox: u16, gateway: u16) -> Vec<(String, Strin
             "ECOMMPAY__REQUEST_TIMEOUT_MS",
             s.ecommpay.request_timeout_ms.to_string(),
         ),
-        ("ECOMMPAY__SECRET_KEY", secret.clone()),
+        ("ECOMMPAY__SECRET_KEY", secret),
         ("ECOMMPAY__PROJECT_ID", s.ecommpay.project_id.to_string()),
         (
             "SANDBOX__ECOMMPAY_PROJECT_ID",
@@ -168,9 +174,15 @@ pub fn child_env(s: &Settings, sandbox: u16, gateway: u16) -> Vec<(String, Strin
             "SANDBOX__CALLBACK_RETRY_MS",
             list(&s.sandbox.callback_retry_ms),
         ),
-        ("SANDBOX__ECOMMPAY_SECRET_KEY", secret),
-        ("EPAY__CLIENT_SECRET", epay_secret.clone()),
-        ("SANDBOX__EPAY_CLIENT_SECRET", epay_secret),
+        (
+            "SANDBOX__ECOMMPAY_SECRET_KEY",
+            sim_secret(&s.sandbox_ecommpay_secret_key),
+        ),
+        ("EPAY__CLIENT_SECRET", epay_secret),
+        (
+            "SANDBOX__EPAY_CLIENT_SECRET",
+            sim_secret(&s.sandbox_epay_client_secret),
+        ),
         ("EPAY__FINGERPRINT_KEY", fingerprint_key),
         ("EPAY__CLIENT_ID", s.epay.client_id.clone()),
         ("EPAY__TERMINAL_ID", s.epay.terminal_id.clone()),
