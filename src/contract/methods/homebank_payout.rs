@@ -78,12 +78,7 @@ pub fn check_amount(amount: Money) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn kzt(minor: u64) -> Money {
-        Money {
-            minor: Amount::parse(minor).unwrap(),
-            currency: Currency::KZT,
-        }
-    }
+    use crate::contract::methods::test_support::kzt;
 
     #[test]
     fn kzt_denominations() {

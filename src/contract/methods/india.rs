@@ -52,30 +52,10 @@ pub fn check_optional(field: &str, value: &Option<String>, max: usize) -> Result
         .map_or(Ok(()), |v| check_text(field, v, max))
 }
 
-/// Money for the India unit tests.
-#[cfg(test)]
-pub(crate) mod test_support {
-    use crate::contract::{Amount, Currency, Money};
-
-    pub fn inr(minor: u64) -> Money {
-        Money {
-            minor: Amount::parse(minor).unwrap(),
-            currency: Currency::INR,
-        }
-    }
-
-    pub fn usd(minor: u64) -> Money {
-        Money {
-            currency: Currency::USD,
-            ..inr(minor)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::test_support::{inr, usd};
     use super::*;
+    use crate::contract::methods::test_support::{inr, usd};
 
     #[test]
     fn only_rupees() {

@@ -86,15 +86,10 @@ pub fn is_ifsc(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::methods::india::test_support::{inr, usd};
+    use crate::contract::methods::test_support::{inr, usd};
     use serde_json::json;
 
-    fn details() -> serde_json::Value {
-        json!({
-            "customer": {"id": "24900", "ip_address": "1.2.3.4"},
-            "account": {"number": "5588994446666", "bank_code": "HDFC0001234", "bank_id": 412, "customer_name": "John Waynen"}
-        })
-    }
+    use crate::contract::methods::test_support::india_payout_details as details;
 
     #[test]
     fn limits_are_inclusive() {

@@ -35,7 +35,7 @@ impl IndiaRefund {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::methods::india::test_support::{inr, usd};
+    use crate::contract::methods::test_support::{inr, usd};
     use serde_json::json;
 
     #[test]

@@ -102,17 +102,10 @@ fn is_email(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::methods::india::test_support::{inr, usd};
+    use crate::contract::methods::test_support::{inr, usd};
     use serde_json::json;
 
-    fn details() -> serde_json::Value {
-        json!({
-            "customer": {"id": "c1", "ip_address": "1.2.3.4", "email": "a@example.com",
-                         "phone": "919876543210", "zip": "400009", "city": "Mumbai",
-                         "first_name": "John", "last_name": "Waynen", "address": "99, Chakla Street"},
-            "return_url": {"success": "https://shop.example/return"}
-        })
-    }
+    use crate::contract::methods::test_support::india_sale_details as details;
 
     #[test]
     fn every_rule_is_checked() {

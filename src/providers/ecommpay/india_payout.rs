@@ -33,16 +33,11 @@ impl IndiaPayout {
 #[cfg(test)]
 mod tests {
     use crate::contract::methods::IndiaPayout;
-    use crate::contract::methods::india::test_support::inr;
+    use crate::contract::methods::test_support::inr;
     use crate::providers::ecommpay::india::test_support::gate;
     use serde_json::json;
 
-    fn details() -> serde_json::Value {
-        json!({
-            "customer": {"id": "24900", "ip_address": "1.2.3.4"},
-            "account": {"number": "5588994446666", "bank_code": "HDFC0001234", "bank_id": 412, "customer_name": "John Waynen"}
-        })
-    }
+    use crate::contract::methods::test_support::india_payout_details as details;
 
     #[test]
     fn the_request_has_the_documented_shape() {

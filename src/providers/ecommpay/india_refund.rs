@@ -29,7 +29,7 @@ impl IndiaRefund {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::methods::india::test_support::inr;
+    use crate::contract::methods::test_support::inr;
     use crate::providers::ecommpay::india::test_support::gate;
 
     #[test]

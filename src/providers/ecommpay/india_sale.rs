@@ -44,18 +44,11 @@ impl IndiaSale {
 #[cfg(test)]
 mod tests {
     use crate::contract::methods::IndiaSale;
-    use crate::contract::methods::india::test_support::inr;
+    use crate::contract::methods::test_support::inr;
     use crate::providers::ecommpay::india::test_support::gate;
     use serde_json::json;
 
-    fn details() -> serde_json::Value {
-        json!({
-            "customer": {"id": "c1", "ip_address": "1.2.3.4", "email": "a@example.com",
-                         "phone": "919876543210", "zip": "400009", "city": "Mumbai",
-                         "first_name": "John", "last_name": "Waynen", "address": "99, Chakla Street"},
-            "return_url": {"success": "https://shop.example/return"}
-        })
-    }
+    use crate::contract::methods::test_support::india_sale_details as details;
 
     #[test]
     fn a_full_purchase_parses_and_builds_the_documented_request() {

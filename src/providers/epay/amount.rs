@@ -62,12 +62,7 @@ mod tests {
     use crate::contract::Amount;
     use proptest::prelude::*;
 
-    fn kzt(minor: u64) -> Money {
-        Money {
-            minor: Amount::parse(minor).unwrap(),
-            currency: Currency::KZT,
-        }
-    }
+    use crate::contract::methods::test_support::kzt;
 
     #[test]
     fn known_values() {
