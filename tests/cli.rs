@@ -54,3 +54,19 @@ fn an_unknown_command_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
 }
+
+#[test]
+fn the_simulator_reads_lists_from_the_environment() {
+    for list in ["1000", "200,1000"] {
+        // A bad address after the list: the run stops at the first setting it cannot read.
+        let out = Command::new(env!("CARGO_BIN_EXE_payfleet"))
+            .arg("sandbox")
+            .env("PAYFLEET__SANDBOX__CALLBACK_RETRY_MS", list)
+            .env("PAYFLEET__SANDBOX__ECOMMPAY_EXTRA_PROJECT_IDS", list)
+            .env("PAYFLEET__SANDBOX__LISTEN", "not-an-address")
+            .output()
+            .expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("sandbox.listen"), "{list}: {stderr}");
+    }
+}

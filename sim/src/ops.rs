@@ -27,6 +27,12 @@ fn label(v: &str) -> String {
 async fn metrics(State(sandbox): State<Arc<Sandbox>>) -> impl IntoResponse {
     let s = sandbox.stats();
     let mut out = String::new();
+    // The fleet's dashboards list every process by this series, the simulator included.
+    let _ = writeln!(
+        out,
+        "# HELP payfleet_build_info Build of this process (always 1).\n# TYPE payfleet_build_info gauge\npayfleet_build_info{{process=\"sandbox\",version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
     let _ = writeln!(
         out,
         "# HELP payfleet_sim_requests_total Provider requests by endpoint.\n# TYPE payfleet_sim_requests_total counter"

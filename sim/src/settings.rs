@@ -74,6 +74,21 @@ impl SimSettings {
         // The secrets share the prefix but are not settings.
         table.remove("ecommpay_secret_key");
         table.remove("epay_client_secret");
+        // A list from the environment keeps its items as text ("200,1000"), and one
+        // item alone arrives as a number; the lists are of numbers.
+        for key in ["callback_retry_ms", "ecommpay_extra_project_ids"] {
+            let Some(value) = table.get_mut(key) else {
+                continue;
+            };
+            if !value.is_array() {
+                *value = serde_json::Value::Array(vec![value.take()]);
+            }
+            for item in value.as_array_mut().into_iter().flatten() {
+                if let Some(n) = item.as_str().and_then(|t| t.trim().parse::<u64>().ok()) {
+                    *item = n.into();
+                }
+            }
+        }
         // `try_parsing` turns an all-digit string into a number; the ids are text.
         for key in ["epay_client_id", "epay_terminal_id"] {
             if let Some(v) = table.get_mut(key).filter(|v| v.is_number()) {
