@@ -51,7 +51,7 @@ async fn metrics(State(sandbox): State<Arc<Sandbox>>) -> impl IntoResponse {
             s.executed.values().sum::<u64>(),
         ),
         (
-            "executed_more_than_once",
+            "ids_executed_more_than_once_total",
             "Ids that moved money more than once.",
             s.executed_more_than_once.len() as u64,
         ),
