@@ -198,9 +198,17 @@ impl Reconciler {
             traceparent: None,
         };
         let (settled, _) = crate::outcome::settle(&announcer, report).await?;
-        if settled == Settled::Publishing {
-            self.recheck(key, Duration::from_secs(1)).await?;
-            return Ok(Action::StillOpen);
+        match settled {
+            Settled::Publishing => {
+                self.recheck(key, Duration::from_secs(1)).await?;
+                return Ok(Action::StillOpen);
+            }
+            // Redis lost it since it was read, as when there was none to read.
+            Settled::Missing => {
+                self.store.untrack(key).await?;
+                return Ok(Action::Dropped);
+            }
+            _ => {}
         }
         self.store.untrack(key).await?;
         tracing::info!(key = %key, state = to.as_str(), "reconciled");

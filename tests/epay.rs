@@ -1031,3 +1031,45 @@ async fn a_crash_looping_transfer_is_dead_lettered_without_its_card_data() {
     assert_eq!(stats.requests.get(P2P_ENDPOINT), None, "never sent");
     app.stop().await;
 }
+
+/// Issue 14, case 6: a replayed authentic postLink for a finished payment is answered
+/// from its record: no token, no check-status call, no second event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replayed_postlink_is_answered_from_the_final_record() {
+    let app = spawn_app("t-epay-replay", 1).await;
+    let faults = json!({"answers": {"epay_postlink_replay_rate": 1.0, "epay_replay_ms": 1500}});
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(faults).unwrap());
+    app.publish(&google_pay("gp-replay", 10_000, "1111")).await;
+    assert_eq!(
+        app.terminal("gp-replay").await.status,
+        EventStatus::Succeeded
+    );
+    let events = app.settled_event_count("gp-replay").await;
+    let check_status = |s: &payfleet_sim::Stats| -> u64 {
+        s.requests
+            .iter()
+            .filter(|(endpoint, _)| endpoint.contains("check-status"))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let before = app.fleet.sandbox.stats();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.fleet.sandbox.stats().callbacks.delivered < before.callbacks.delivered + 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replay never came"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = app.fleet.sandbox.stats();
+    assert_eq!(after.faults.get("postlink_replay"), Some(&1), "{after:?}");
+    assert_eq!(
+        after.epay_tokens_issued, before.epay_tokens_issued,
+        "{after:?}"
+    );
+    assert_eq!(check_status(&after), check_status(&before), "{after:?}");
+    assert_eq!(app.events_for("gp-replay").len(), events);
+    app.stop().await;
+}

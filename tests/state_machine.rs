@@ -138,14 +138,11 @@ async fn a_provider_outcome_wins_over_a_worker_mid_call_and_applies_once() {
         ..Default::default()
     };
     assert!(matches!(
-        store
-            .settle(&k, State::Succeeded, &outcome, &Meta::default(), "p")
-            .await
-            .unwrap(),
-        Settle::Applied {
+        store.settle(&k, State::Succeeded, &outcome).await.unwrap(),
+        Some(Settle::Applied {
             previous: Some(State::Submitting),
             ..
-        }
+        })
     ));
     // The worker comes back from its call: too late, nothing is overwritten.
     assert_eq!(
@@ -157,21 +154,15 @@ async fn a_provider_outcome_wins_over_a_worker_mid_call_and_applies_once() {
     );
     // A contradicting or repeated report changes nothing.
     let again = store
-        .settle(
-            &k,
-            State::Declined,
-            &Outcome::default(),
-            &Meta::default(),
-            "p",
-        )
+        .settle(&k, State::Declined, &Outcome::default())
         .await
         .unwrap();
     assert!(matches!(
         again,
-        Settle::Duplicate {
+        Some(Settle::Duplicate {
             state: State::Succeeded,
             ..
-        }
+        })
     ));
     assert_eq!(
         store
@@ -189,13 +180,11 @@ async fn one_process_at_a_time_may_publish_a_terminal_event() {
     let store = store().await;
     let k = key("publish");
     store
-        .settle(
-            &k,
-            State::Declined,
-            &Outcome::default(),
-            &Meta::default(),
-            "p",
-        )
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default(), None)
+        .await
+        .unwrap();
+    store
+        .settle(&k, State::Declined, &Outcome::default())
         .await
         .unwrap();
     // Settling took the right to publish: nobody else gets it meanwhile.

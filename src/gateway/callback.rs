@@ -4,16 +4,18 @@
 //!
 //! Answers: 200 once an authentic callback's outcome is durably recorded and its event
 //! confirmed (duplicates included: ECommPay resends until it gets 200), or when it has
-//! nothing to record; 400 malformed or forged; 403 a wrong secret_hash; 404 a payment
+//! nothing to record (a payment payfleet has no record of: nothing is created for it),
+//! or once its refusal is durably noted (other money than the command's); 400 malformed or forged; 403 a wrong secret_hash; 404 a payment
 //! payfleet never made (when nothing can prove the callback); 503 a redirect that came
 //! before the worker recorded Gate's answer; 500 when it could not be checked or
 //! recorded, so that the provider sends it again.
 
 use super::Gateway;
+use crate::contract::Money;
 use crate::contract::ProviderName;
 use crate::outcome::{Report, Settled};
-use crate::providers::callback::{Authentic, CallbackVerdict, Refusal, Settlement};
-use crate::state::{State, TraceContext};
+use crate::providers::callback::{Authentic, CallbackVerdict, Refusal, Settlement, Sum};
+use crate::state::{Meta, Record, State, TraceContext};
 use crate::telemetry::label::{CallbackResult, LagSince};
 use axum::http::{HeaderMap, StatusCode};
 use tracing::Instrument;
@@ -42,7 +44,7 @@ pub async fn handle(
     // thread while the task sleeps, so other callbacks nest under it without end (under
     // `payfleet bench` load the gateway died of a stack overflow).
     let (answer, label) = async {
-        let verdict = gw.providers.named(provider).callback(body).await;
+        let verdict = gw.providers.named(provider).callback(body, &gw.store).await;
         if let CallbackVerdict::Authentic(_) = verdict {
             gw.metrics.callback_verified(name);
         }
@@ -109,15 +111,27 @@ async fn settle(
     span.record("key", s.key.as_str());
     span.record("state", s.state.as_str());
     span.record("payment_id", s.payment_id.as_str());
-    if s.state == State::ActionRequired && submitting(gw, &s).await {
-        // The worker has not yet recorded Gate's answer: taken now, its `accepted`
-        // would follow (and seem to replace) this `action_required`. Gate resends.
-        return (
-            (StatusCode::SERVICE_UNAVAILABLE, "try again"),
-            CallbackResult::TooEarly,
-        );
+    let rec = match gw.store.record(&s.key).await {
+        Ok(rec) => rec,
+        Err(e) => {
+            tracing::error!(error = %e, "record not read; the provider will resend the callback");
+            return (AGAIN, CallbackResult::Error);
+        }
+    };
+    match judge(rec.as_ref(), &s) {
+        Judged::Apply => {}
+        Judged::Unknown => return unknown(),
+        Judged::TooEarly => {
+            return (
+                (StatusCode::SERVICE_UNAVAILABLE, "try again"),
+                CallbackResult::TooEarly,
+            );
+        }
+        Judged::Mismatch { named, command } => return refuse(gw, &s, named, command).await,
     }
-    match apply(gw, &s, traceparent).await {
+    // Settling announces what the record remembers of the command; this is the same.
+    let meta = rec.map(|rec| rec.meta).unwrap_or_default();
+    match apply(gw, &s, &meta, traceparent).await {
         Ok((Settled::Applied, context)) => {
             record_lag(gw, provider, &s, &context);
             (OK, CallbackResult::Applied)
@@ -125,6 +139,8 @@ async fn settle(
         Ok((Settled::Duplicate, _)) => (OK, CallbackResult::Duplicate),
         Ok((Settled::Conflicting, _)) => (OK, CallbackResult::Conflicting),
         Ok((Settled::Late, _)) => (OK, CallbackResult::Late),
+        // Redis lost it since it was read.
+        Ok((Settled::Missing, _)) => unknown(),
         Ok((Settled::Publishing, _)) => {
             tracing::error!("another request is still publishing this outcome; resent later");
             (AGAIN, CallbackResult::Error)
@@ -139,6 +155,7 @@ async fn settle(
 async fn apply(
     gw: &Gateway,
     s: &Settlement,
+    meta: &Meta,
     traceparent: Option<&str>,
 ) -> anyhow::Result<(Settled, TraceContext)> {
     // Connected first: a broker outage must not leave the outcome recorded with its
@@ -149,19 +166,75 @@ async fn apply(
         state: s.state,
         outcome: &s.outcome,
         payment_id: &s.payment_id,
-        meta: &s.meta,
+        meta,
         traceparent,
     };
     Ok(crate::outcome::settle(&announcer, report).await?)
 }
 
-/// Whether a worker is still between sending the payment and recording the provider's
-/// answer. Records only move on from `submitting`, so a look before settling is enough.
-async fn submitting(gw: &Gateway, s: &Settlement) -> bool {
-    match gw.store.record(&s.key).await {
-        Ok(rec) => rec.is_some_and(|rec| rec.state == State::Submitting),
-        // Settling will meet the same trouble and answer for it.
-        Err(_) => false,
+/// What an authentic outcome comes to before it is applied, by its command's record.
+#[derive(Debug, PartialEq)]
+enum Judged {
+    Apply,
+    /// No command was ever sent with this key (or Redis lost its record, which the
+    /// command's own attempts settle): creating a record would let a later command
+    /// adopt an outcome it never had, unsent.
+    Unknown,
+    /// A redirect while the worker has not yet recorded Gate's answer: taken now, its
+    /// `accepted` would follow (and seem to replace) this `action_required`. Records
+    /// only move on from `submitting`, so a look before settling is enough.
+    TooEarly,
+    /// It names other money than the command's: it proves less than it claims.
+    Mismatch {
+        named: Sum,
+        command: Money,
+    },
+}
+
+fn judge(rec: Option<&Record>, s: &Settlement) -> Judged {
+    let Some(rec) = rec else {
+        return Judged::Unknown;
+    };
+    match (&s.sum, rec.meta.amount) {
+        (Some(named), Some(command)) if named.contradicts(&command) => Judged::Mismatch {
+            named: named.clone(),
+            command,
+        },
+        _ if s.state == State::ActionRequired && rec.state == State::Submitting => Judged::TooEarly,
+        _ => Judged::Apply,
+    }
+}
+
+fn unknown() -> (Answer, CallbackResult) {
+    tracing::warn!("authentic callback for a payment payfleet has no record of; nothing recorded");
+    (OK, CallbackResult::UnknownPayment)
+}
+
+/// Refuses an outcome naming other money than the command's: it is noted on the record
+/// for operators and the payment stays open, for the status query to settle. Answered
+/// 200 once noted: the refusal is durable, and Gate would only resend the same
+/// contradiction until its retries run out.
+async fn refuse(
+    gw: &Gateway,
+    s: &Settlement,
+    named: Sum,
+    command: Money,
+) -> (Answer, CallbackResult) {
+    tracing::error!(%named, %command, "callback names other money than the command; refused");
+    let note = format!(
+        "refused a callback reporting {} for {named}: the command is for {command}; \
+         the status query settles it",
+        s.state.as_str()
+    );
+    match gw.store.note(&s.key, &note).await {
+        Ok(_) => (
+            (StatusCode::OK, "refused: other money than the payment's"),
+            CallbackResult::Mismatch,
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "refusal not noted; the provider will resend the callback");
+            (AGAIN, CallbackResult::Error)
+        }
     }
 }
 
@@ -182,4 +255,84 @@ fn record_lag(gw: &Gateway, provider: &str, s: &Settlement, context: &TraceConte
 /// continues it rather than the command's own trace.
 fn header_traceparent(headers: &HeaderMap) -> Option<&str> {
     headers.get("traceparent").and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{Amount, Currency, IdempotencyKey};
+    use crate::state::Outcome;
+
+    fn kzt(minor: u64) -> Money {
+        Money {
+            minor: Amount::parse(minor).unwrap(),
+            currency: Currency::KZT,
+        }
+    }
+
+    fn record(state: State, amount: Option<Money>) -> Record {
+        Record {
+            state,
+            payment_id: Some("po-1".into()),
+            meta: Meta {
+                amount,
+                ..Meta::default()
+            },
+            outcome: None,
+            lease_until: None,
+            attempts: 1,
+            fence: 1,
+            created: None,
+            updated: None,
+            trace: TraceContext::default(),
+            note: None,
+            events: Default::default(),
+        }
+    }
+
+    fn reported(state: State, sum: Option<(u64, &str)>) -> Settlement {
+        Settlement {
+            key: IdempotencyKey::parse("po-1").unwrap(),
+            state,
+            outcome: Outcome::default(),
+            payment_id: "po-1".into(),
+            sum: sum.map(|(minor, currency)| Sum {
+                minor,
+                currency: currency.into(),
+            }),
+            reported_at: None,
+        }
+    }
+
+    #[test]
+    fn an_outcome_without_a_record_creates_nothing() {
+        let s = reported(State::Succeeded, None);
+        assert_eq!(judge(None, &s), Judged::Unknown);
+    }
+
+    #[test]
+    fn other_money_than_the_commands_is_refused_whatever_the_state() {
+        let rec = record(State::Submitted, Some(kzt(20_000_000)));
+        for state in [State::Succeeded, State::Declined, State::ActionRequired] {
+            let s = reported(state, Some((100, "USD")));
+            assert!(matches!(judge(Some(&rec), &s), Judged::Mismatch { .. }));
+        }
+        let s = reported(State::Succeeded, Some((20_000_000, "KZT")));
+        assert_eq!(judge(Some(&rec), &s), Judged::Apply);
+        // Nothing to compare: applied as before.
+        let s = reported(State::Succeeded, None);
+        assert_eq!(judge(Some(&rec), &s), Judged::Apply);
+        let unknown_amount = record(State::Submitted, None);
+        let s = reported(State::Succeeded, Some((1, "USD")));
+        assert_eq!(judge(Some(&unknown_amount), &s), Judged::Apply);
+    }
+
+    #[test]
+    fn a_redirect_before_gates_answer_is_recorded_is_too_early() {
+        let rec = record(State::Submitting, None);
+        let s = reported(State::ActionRequired, None);
+        assert_eq!(judge(Some(&rec), &s), Judged::TooEarly);
+        let s = reported(State::Succeeded, None);
+        assert_eq!(judge(Some(&rec), &s), Judged::Apply);
+    }
 }

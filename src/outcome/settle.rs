@@ -14,8 +14,8 @@ pub struct Report<'a> {
     pub outcome: &'a Outcome,
     /// The id the provider knows the payment by.
     pub payment_id: &'a str,
-    /// What is known of the command. Settling writes it only where Redis lost the
-    /// record; the event says what the record remembers.
+    /// What is known of the command, for the event of a state reached with the lease;
+    /// a settled outcome's event says what the record remembers.
     pub meta: &'a Meta,
     /// The trace the event continues (a callback's own header, the command's delivery);
     /// `None`: settling continues the command's trace its record keeps.
@@ -37,6 +37,9 @@ pub enum Settled {
     /// not ack, answer 200 or forget it, but look again later, so the event cannot be
     /// lost if that process dies.
     Publishing,
+    /// No record: a payment payfleet never sent (or one Redis lost, which its command's
+    /// own attempts settle). Nothing was recorded, so no command can adopt it.
+    Missing,
 }
 
 /// What recording a state with the lease came to.
@@ -74,13 +77,12 @@ pub async fn settle(
         state,
         outcome,
         payment_id,
-        meta,
+        meta: _,
         traceparent,
     } = report;
-    let settled = announcer
-        .store
-        .settle(key, state, outcome, meta, payment_id)
-        .await?;
+    let Some(settled) = announcer.store.settle(key, state, outcome).await? else {
+        return Ok((Settled::Missing, TraceContext::default()));
+    };
     let (Settle::Applied { context, .. } | Settle::Duplicate { context, .. }) = &settled;
     let mut context = context.clone();
     if let Some(tp) = traceparent {

@@ -59,6 +59,7 @@ impl Handler {
                 self.park(msg, msg.routing_key, key, provider, park).await?
             }
             Settled::Duplicate | Settled::Conflicting | Settled::Late => Handled::Duplicate,
+            Settled::Missing => Handled::RecordLost,
         })
     }
 }

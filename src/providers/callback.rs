@@ -2,8 +2,8 @@
 //! own callbacks (a signature, a secret_hash, a status query to confirm) into one
 //! [`CallbackVerdict`], which the gateway applies and answers the same way for all.
 
-use crate::contract::IdempotencyKey;
-use crate::state::{Meta, Outcome, State};
+use crate::contract::{IdempotencyKey, Money};
+use crate::state::{Outcome, State};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallbackVerdict {
@@ -55,9 +55,49 @@ pub struct Settlement {
     pub outcome: Outcome,
     /// The id the provider knows the payment by.
     pub payment_id: String,
-    /// What the callback tells of the command: recorded only where Redis lost the
-    /// record.
-    pub meta: Meta,
+    /// The money the callback names, if it names any: it must be the command's.
+    pub sum: Option<Sum>,
     /// When the provider says the payment reached this state, for the delivery lag.
     pub reported_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Money as a callback names it: minor units and a currency code, unchecked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sum {
+    pub minor: u64,
+    pub currency: String,
+}
+
+impl Sum {
+    /// Whether this is other money than the command's (`command`).
+    pub fn contradicts(&self, command: &Money) -> bool {
+        self.minor != command.minor.minor() || self.currency != command.currency.code()
+    }
+}
+
+impl std::fmt::Display for Sum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} minor units of {}", self.minor, self.currency)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{Amount, Currency};
+
+    #[test]
+    fn a_sum_contradicts_the_command_by_amount_or_currency() {
+        let command = Money {
+            minor: Amount::parse(20_000_000).unwrap(),
+            currency: Currency::KZT,
+        };
+        let sum = |minor, currency: &str| Sum {
+            minor,
+            currency: currency.to_owned(),
+        };
+        assert!(!sum(20_000_000, "KZT").contradicts(&command));
+        assert!(sum(100, "KZT").contradicts(&command));
+        assert!(sum(20_000_000, "USD").contradicts(&command));
+    }
 }

@@ -10,7 +10,7 @@ pub use callback::CallbackVerdict;
 pub use clients::Providers;
 
 use crate::contract::{Command, Method, Operation};
-use crate::state::{Outcome, State};
+use crate::state::{Outcome, State, StateStore};
 use crate::telemetry::label::{RequestResult, RetryReason};
 use futures::future::BoxFuture;
 use std::time::Duration;
@@ -163,8 +163,13 @@ pub trait Provider: Send + Sync {
 
     fn timing(&self, method: Method, operation: Operation) -> Timing;
 
-    /// Proves and reads a callback the provider sent to the gateway.
-    fn callback<'a>(&'a self, body: &'a [u8]) -> BoxFuture<'a, CallbackVerdict>;
+    /// Proves and reads a callback the provider sent to the gateway; `records` tells
+    /// what is already recorded, for a provider whose callbacks cost requests to confirm.
+    fn callback<'a>(
+        &'a self,
+        body: &'a [u8],
+        records: &'a StateStore,
+    ) -> BoxFuture<'a, CallbackVerdict>;
 
     /// The HTTP requests one call (submission or status query) makes to the provider:
     /// each counts against the account's rate limit.

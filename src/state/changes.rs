@@ -190,27 +190,21 @@ impl StateStore {
         Ok(owned == 1)
     }
 
-    /// Applies an outcome the provider reported.
+    /// Applies an outcome the provider reported to its record; `None` when there is no
+    /// record, and none is created.
     pub async fn settle(
         &self,
         key: &IdempotencyKey,
         to: State,
         outcome: &Outcome,
-        fallback_meta: &Meta,
-        payment_id: &str,
-    ) -> Result<Settle> {
+    ) -> Result<Option<Settle>> {
         let outcome = serde_json::to_string(outcome).expect("outcome serialises");
-        let fallback = serde_json::to_string(fallback_meta).expect("meta serialises");
         let r = self
-            .run(
-                &self.scripts.settle,
-                key,
-                &[to.as_str(), &outcome, &fallback, payment_id],
-            )
+            .run(&self.scripts.settle, key, &[to.as_str(), &outcome])
             .await?;
         let meta: Meta = serde_json::from_str(&text(&r, 2)?).unwrap_or_default();
         let context = TraceContext::read(&text(&r, 4)?, &text(&r, 5)?);
-        Ok(match text(&r, 0)?.as_str() {
+        Ok(Some(match text(&r, 0)?.as_str() {
             "applied" => Settle::Applied {
                 previous: State::parse(&text(&r, 1)?),
                 meta,
@@ -222,8 +216,9 @@ impl StateStore {
                 event: EventState::from_flag(int(&r, 3)?),
                 context,
             },
+            "missing" => return Ok(None),
             other => return Err(StoreError::Protocol(format!("settle: {other}"))),
-        })
+        }))
     }
 
     pub async fn reject(

@@ -51,6 +51,9 @@ pub struct Record {
     /// The last change of state.
     pub updated: Option<SystemTime>,
     pub trace: TraceContext,
+    /// What an operator must know of it that its state does not say (a callback that
+    /// was refused), once there is something.
+    pub note: Option<String>,
     /// Where the event of each state stands, for the states that noted one, judged by
     /// this process's clock.
     pub events: HashMap<State, EventState>,
@@ -68,6 +71,20 @@ impl StateStore {
             return Ok(None);
         }
         parse(&fields).map(Some)
+    }
+
+    /// Notes on the record what an operator must see, leaving its state as it is;
+    /// false when there is no record.
+    pub async fn note(&self, key: &IdempotencyKey, note: &str) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let noted: i64 = self
+            .scripts
+            .note
+            .key(self.record_key(key))
+            .arg(note)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(noted == 1)
     }
 }
 
@@ -99,6 +116,7 @@ fn parse(fields: &HashMap<String, String>) -> Result<Record> {
         created: at(get("created")),
         updated: at(get("upd")),
         trace: TraceContext::read(get("tp"), get("sent")),
+        note: Some(get("note").to_owned()).filter(|n| !n.is_empty()),
         events,
     })
 }

@@ -17,6 +17,7 @@ pub(super) struct Scripts {
     pub(super) reject: Script,
     pub(super) publish: Script,
     pub(super) lead: Script,
+    pub(super) note: Script,
 }
 
 /// Every script starts with the shared prelude (server time, state helpers).
@@ -63,6 +64,7 @@ impl StateStore {
                 reject: script(include_str!("scripts/reject.lua")),
                 publish: script(include_str!("scripts/publish.lua")),
                 lead: script(include_str!("scripts/lead.lua")),
+                note: script(include_str!("scripts/note.lua")),
             }),
         })
     }

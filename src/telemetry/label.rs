@@ -157,6 +157,8 @@ labels! {
         RefusedSecret => "refused_secret",
         Malformed => "malformed",
         UnknownPayment => "unknown_payment",
+        /// Names other money than the command's: refused, noted on its record.
+        Mismatch => "mismatch",
         InProgress => "in_progress",
         /// A redirect before the worker recorded Gate's answer: Gate resends it.
         TooEarly => "too_early",

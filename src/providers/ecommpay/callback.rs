@@ -3,12 +3,15 @@
 //!
 //! Outcomes are read from the operation (`operation.type` / `operation.status`), not
 //! from `payment.status`: a declined refund leaves `payment.status` at `success`.
+//! Empty values are read as absent: ECommPay signs no empty object or array, so anyone
+//! may add one to an authentic callback (an unsigned `"redirect_data": {}` once moved a
+//! payout to `action_required`), and an empty string says nothing either.
 
 use super::gate::code_text;
 use super::signature::Signed;
-use crate::contract::{IdempotencyKey, Operation};
-use crate::providers::callback::{Authentic, CallbackVerdict, Refusal, Settlement};
-use crate::state::{Meta, Outcome, State};
+use crate::contract::IdempotencyKey;
+use crate::providers::callback::{Authentic, CallbackVerdict, Refusal, Settlement, Sum};
+use crate::state::{Outcome, State};
 use serde_json::Value;
 
 /// Proves a callback with the secret keys of the fleet's projects (it is signed with
@@ -41,21 +44,12 @@ fn authentic_verdict(json: &Value) -> Authentic {
     let Some(state) = report.state else {
         return Authentic::InProgress;
     };
-    let operation = match report.operation_type.as_str() {
-        "payout" => Some(Operation::Payout),
-        "sale" => Some(Operation::Sale),
-        "refund" => Some(Operation::Refund),
-        _ => None,
-    };
     Authentic::Settle(Settlement {
         key,
         state,
         outcome: report.outcome,
         payment_id: report.gate_payment_id,
-        meta: Meta {
-            operation,
-            ..Meta::default()
-        },
+        sum: report.sum,
         reported_at: reported_at(json),
     })
 }
@@ -65,7 +59,7 @@ fn authentic_verdict(json: &Value) -> Authentic {
 fn reported_at(json: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
     ["/operation/date", "/payment/date"]
         .iter()
-        .find_map(|p| json.pointer(p)?.as_str())
+        .find_map(|p| present(json.pointer(p))?.as_str())
         .and_then(|s| chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z").ok())
         .map(|t| t.with_timezone(&chrono::Utc))
 }
@@ -83,48 +77,76 @@ pub struct Report {
     /// The state this report moves the payment to; `None` while still in progress.
     pub state: Option<State>,
     pub outcome: Outcome,
-    pub amount_minor: Option<u64>,
-    pub currency: Option<String>,
+    /// The operation's money (`operation.sum_initial`, else `payment.sum`).
+    pub sum: Option<Sum>,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("callback is missing {0}")]
 pub struct Malformed(pub &'static str);
 
-/// The operation the report is about: `operation`, or the last of `operations`.
+/// `value` unless it carries nothing: null, an empty string, or an object or array with
+/// nothing but such values inside (none of which a signature can vouch for).
+fn present(value: Option<&Value>) -> Option<&Value> {
+    fn meaningful(v: &Value) -> bool {
+        match v {
+            Value::Null => false,
+            Value::String(s) => !s.is_empty(),
+            Value::Array(items) => items.iter().any(meaningful),
+            Value::Object(map) => map.values().any(meaningful),
+            Value::Bool(_) | Value::Number(_) => true,
+        }
+    }
+    value.filter(|v| meaningful(v))
+}
+
+/// `body[key]`, if it carries anything.
+fn field<'a>(body: &'a Value, key: &str) -> Option<&'a Value> {
+    present(body.get(key))
+}
+
+/// The operation the report is about: `operation`, or the last of `operations` (empty
+/// ones skipped).
 fn operation(body: &Value) -> Option<&Value> {
-    body.get("operation").or_else(|| {
-        body.get("operations")
+    field(body, "operation").or_else(|| {
+        field(body, "operations")
             .and_then(Value::as_array)
-            .and_then(|ops| ops.last())
+            .and_then(|ops| ops.iter().rev().find_map(|op| present(Some(op))))
+    })
+}
+
+/// The money `op` (else its `payment`) names.
+fn sum(op: &Value, payment: &Value) -> Option<Sum> {
+    let sum = field(op, "sum_initial").or_else(|| field(payment, "sum"))?;
+    Some(Sum {
+        minor: field(sum, "amount")?.as_u64()?,
+        currency: field(sum, "currency")?.as_str()?.to_owned(),
     })
 }
 
 pub fn read(body: &Value) -> Result<Report, Malformed> {
-    let payment = body.get("payment").ok_or(Malformed("payment"))?;
-    let id = payment
-        .get("id")
+    let payment = field(body, "payment").ok_or(Malformed("payment"))?;
+    let id = field(payment, "id")
         .and_then(Value::as_str)
         .ok_or(Malformed("payment.id"))?;
     let op = operation(body).ok_or(Malformed("operation"))?;
-    let operation_type = op
-        .get("type")
+    let operation_type = field(op, "type")
         .and_then(Value::as_str)
         .ok_or(Malformed("operation.type"))?
         .to_owned();
     // A refund is reported on its purchase; its own id is the merchant's refund id.
-    let refund_id = payment
-        .get("merchant_refund_id")
+    let refund_id = field(payment, "merchant_refund_id")
         .and_then(Value::as_str)
         .filter(|_| operation_type == "refund");
     let payment_id = refund_id.unwrap_or(id).to_owned();
-    let op_status = op
-        .get("status")
+    let op_status = field(op, "status")
         .and_then(Value::as_str)
         .ok_or(Malformed("operation.status"))?;
-    let code = op.get("code").map(code_text);
-    let message = op.get("message").and_then(Value::as_str).map(str::to_owned);
-    let redirect = body.get("redirect_data").filter(|r| r.is_object());
+    let code = field(op, "code").map(code_text);
+    let message = field(op, "message")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let redirect = field(body, "redirect_data").filter(|r| r.is_object());
     let state = match op_status {
         "success" => Some(State::Succeeded),
         "decline" | "error" | "expired" | "internal error" => Some(State::Declined),
@@ -132,7 +154,6 @@ pub fn read(body: &Value) -> Result<Report, Malformed> {
         _ if redirect.is_some() => Some(State::ActionRequired),
         _ => None,
     };
-    let sum = op.get("sum_initial").or_else(|| payment.get("sum"));
     Ok(Report {
         payment_id,
         gate_payment_id: id.to_owned(),
@@ -144,11 +165,7 @@ pub fn read(body: &Value) -> Result<Report, Malformed> {
             action: redirect.cloned(),
             ..Default::default()
         },
-        amount_minor: sum.and_then(|s| s.get("amount")).and_then(Value::as_u64),
-        currency: sum
-            .and_then(|s| s.get("currency"))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        sum: sum(op, payment),
     })
 }
 
@@ -168,7 +185,11 @@ mod tests {
         let r = read(&body).unwrap();
         assert_eq!(r.state, Some(State::Declined));
         assert_eq!(r.outcome.code.as_deref(), Some("20602"));
-        assert_eq!(r.amount_minor, Some(200000));
+        let kzt = Sum {
+            minor: 200000,
+            currency: "KZT".into(),
+        };
+        assert_eq!(r.sum, Some(kzt));
     }
 
     #[test]
@@ -214,8 +235,47 @@ mod tests {
     fn processing_is_not_final_and_missing_fields_are_named() {
         let body = json!({"payment": {"id": "p"}, "operations": [{"type": "payout", "status": "processing"}]});
         assert_eq!(read(&body).unwrap().state, None);
-        let e = read(&json!({"payment": {}})).unwrap_err();
+        let e = read(&json!({"payment": {"status": "success"}})).unwrap_err();
         assert_eq!(e.0, "payment.id");
+    }
+
+    #[test]
+    fn empty_values_carry_no_meaning() {
+        let body = json!({
+            "payment": {"id": "po-1", "sum": {}},
+            "operation": {"type": "payout", "status": "processing", "code": "", "message": "",
+                          "sum_initial": {"amount": 100, "currency": ""}},
+            "redirect_data": {"body": {}, "url": ""}
+        });
+        let r = read(&body).unwrap();
+        assert_eq!((r.state, r.outcome.action, r.sum), (None, None, None));
+        assert_eq!((r.outcome.code, r.outcome.message), (None, None));
+        let empty_operation = json!({
+            "payment": {"id": "po-1"},
+            "operation": {},
+            "operations": [{"type": "payout", "status": "success"}, {}]
+        });
+        assert_eq!(
+            read(&empty_operation).unwrap().state,
+            Some(State::Succeeded)
+        );
+        let empty_id = json!({"payment": {"id": "", "status": "success"}, "operation": {"type": "payout", "status": "success"}});
+        assert_eq!(read(&empty_id).unwrap_err().0, "payment.id");
+    }
+
+    #[test]
+    fn an_unsigned_empty_redirect_does_not_move_an_authentic_payout() {
+        let mut body: Value = serde_json::from_slice(&signed(
+            b"main",
+            json!({"payment": {"id": "po-1"}, "operation": {"type": "payout", "status": "processing"}}),
+        ))
+        .unwrap();
+        body["redirect_data"] = json!({});
+        let body = serde_json::to_vec(&body).unwrap();
+        assert_eq!(
+            judge(&body),
+            CallbackVerdict::Authentic(Authentic::InProgress)
+        );
     }
 
     fn signed(secret: &[u8], mut body: Value) -> Vec<u8> {
@@ -244,7 +304,6 @@ mod tests {
             panic!("not settled: {:?}", judge(&body));
         };
         assert_eq!((s.key.as_str(), s.state), ("po-1", State::Succeeded));
-        assert_eq!(s.meta.operation, Some(Operation::Payout));
         assert_eq!(
             s.reported_at.unwrap().to_rfc3339(),
             "2018-09-28T12:04:40+00:00"

@@ -17,6 +17,7 @@ pub use gate::{Gate, GateAnswer};
 
 use crate::contract::{Command, Details, Method, Operation};
 use crate::providers::{CallbackVerdict, Provider, ProviderError, Status, Submission, Timing};
+use crate::state::StateStore;
 use futures::future::BoxFuture;
 use india_banks::{BankList, Direction};
 use india_hours::{Clock, OffsetClock};
@@ -240,7 +241,11 @@ impl Provider for Ecommpay {
         }
     }
 
-    fn callback<'a>(&'a self, body: &'a [u8]) -> BoxFuture<'a, CallbackVerdict> {
+    fn callback<'a>(
+        &'a self,
+        body: &'a [u8],
+        _records: &'a StateStore,
+    ) -> BoxFuture<'a, CallbackVerdict> {
         let secrets = std::iter::once(&self.gate).chain(self.accounts.values());
         Box::pin(std::future::ready(callback::verdict(
             body,

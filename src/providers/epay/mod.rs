@@ -16,6 +16,7 @@ pub mod token;
 
 use crate::contract::{Command, Details, Method, Operation};
 use crate::providers::{CallbackVerdict, Provider, ProviderError, Status, Submission, Timing};
+use crate::state::StateStore;
 use crate::telemetry::Metrics;
 use api::Api;
 use futures::future::BoxFuture;
@@ -146,7 +147,11 @@ impl Provider for Epay {
         }
     }
 
-    fn callback<'a>(&'a self, body: &'a [u8]) -> BoxFuture<'a, CallbackVerdict> {
-        Box::pin(postlink::verdict(self, body))
+    fn callback<'a>(
+        &'a self,
+        body: &'a [u8],
+        records: &'a StateStore,
+    ) -> BoxFuture<'a, CallbackVerdict> {
+        Box::pin(postlink::verdict(self, body, records))
     }
 }

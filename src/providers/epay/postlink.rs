@@ -1,16 +1,17 @@
 //! epay's postLink / failurePostLink. epay signs nothing, so a postLink is proven by the
 //! `secret_hash` payfleet gave its transaction's token request (compared in constant
 //! time), and its outcome is never taken from the postLink itself: it is asked of
-//! check-status, and only a final status is applied.
+//! check-status, and only a final status is applied. Once its record is final, a
+//! replayed postLink is answered from the record: no token, no check-status call.
 
 use super::{Epay, check_status, invoice};
 use crate::contract::IdempotencyKey;
 use crate::providers::Status;
 use crate::providers::callback::{Authentic, CallbackVerdict, Refusal, Settlement};
-use crate::state::Meta;
+use crate::state::StateStore;
 use serde_json::Value;
 
-pub async fn verdict(epay: &Epay, body: &[u8]) -> CallbackVerdict {
+pub async fn verdict(epay: &Epay, body: &[u8], records: &StateStore) -> CallbackVerdict {
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
         return CallbackVerdict::Refused(Refusal::Malformed("body is not JSON"));
     };
@@ -42,16 +43,28 @@ pub async fn verdict(epay: &Epay, body: &[u8]) -> CallbackVerdict {
     let Ok(key) = IdempotencyKey::parse(key) else {
         return CallbackVerdict::Refused(Refusal::UnknownPayment);
     };
-    // The postLink only says "look": check-status says what happened.
-    CallbackVerdict::Authentic(match check_status::query(epay, &invoice_id).await {
-        Ok(Status::Final { state, outcome }) => Authentic::Settle(Settlement {
+    let settle = |key, state, outcome, payment_id| {
+        Authentic::Settle(Settlement {
             key,
             state,
             outcome,
-            payment_id: invoice_id,
-            meta: Meta::default(),
+            payment_id,
+            sum: None,
             reported_at: None,
-        }),
+        })
+    };
+    match records.record(&key).await {
+        // Settling what is recorded only makes sure its event is out.
+        Ok(Some(rec)) if rec.state.is_terminal() => {
+            let outcome = rec.outcome.unwrap_or_default();
+            return CallbackVerdict::Authentic(settle(key, rec.state, outcome, invoice_id));
+        }
+        Ok(_) => {}
+        Err(e) => return CallbackVerdict::Unchecked(format!("reading the record of {key}: {e}")),
+    }
+    // The postLink only says "look": check-status says what happened.
+    CallbackVerdict::Authentic(match check_status::query(epay, &invoice_id).await {
+        Ok(Status::Final { state, outcome }) => settle(key, state, outcome, invoice_id),
         Ok(_) => Authentic::InProgress,
         Err(e) => Authentic::Unconfirmed(format!("check-status of invoice {invoice_id}: {e}")),
     })

@@ -1,8 +1,10 @@
 -- Applies an outcome reported by the provider (callback or status query). The provider
 -- is the authority, so this needs no lease; settling clears the lease, which fences out
 -- any worker still in the middle of a call. Whoever settles also claims publishing.
--- KEYS[1]: the record. ARGV: new state, outcome JSON, meta JSON (used only when the
--- record is missing), provider payment id, retention ms.
+-- A missing record is never created: a command with that key would adopt the outcome
+-- and never be sent ('missing': a payment payfleet never sent, or one Redis lost, whose
+-- command's own attempts settle it).
+-- KEYS[1]: the record. ARGV: new state, outcome JSON.
 -- Returns {verdict, state before, meta JSON, published flag for the recorded state,
 -- the command's traceparent, when it was last submitted (ms)}: the settler continues
 -- the command's trace without asking again.
@@ -10,11 +12,7 @@ local rec = KEYS[1]
 local to = ARGV[1]
 local st = redis.call('HGET', rec, 'st')
 if not st then
-  redis.call('HSET', rec, 'st', to, 'fp', '', 'out', ARGV[2], 'meta', ARGV[3], 'pid', ARGV[4],
-    'fence', 1, 'att', 0, 'created', now, 'upd', now)
-  claim_publish(rec, to)
-  redis.call('PEXPIRE', rec, tonumber(ARGV[5]))
-  return {'applied', '', ARGV[3], 0, '', ''}
+  return {'missing', '', '', 0, '', ''}
 end
 local ctx = redis.call('HMGET', rec, 'meta', 'tp', 'sent')
 local meta, tp, sent = ctx[1] or '', ctx[2] or '', ctx[3] or ''
