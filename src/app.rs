@@ -13,6 +13,7 @@ use crate::providers::Providers;
 use crate::providers::ecommpay::india_hours::OffsetClock;
 use crate::providers::ecommpay::{Ecommpay, Gate};
 use crate::providers::epay::Epay;
+use crate::ratelimit::RateLimiter;
 use crate::reconciler::Reconciler;
 use crate::state::StateStore;
 use crate::telemetry::{Metrics, Readiness, ops_router, serve_ops};
@@ -162,6 +163,7 @@ pub async fn spawn_reconciler(
             metrics.clone(),
             ready.clone(),
         ),
+        limiter: Arc::new(RateLimiter::from_settings(settings, metrics.clone())?),
         metrics,
         ready,
         interval: Duration::from_millis(settings.reconciler.interval_ms),

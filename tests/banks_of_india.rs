@@ -483,6 +483,60 @@ async fn a_customer_who_never_returns_is_declined_at_the_threshold() {
     app.stop().await;
 }
 
+/// Issue 14, case 7: a purchase whose redirect callback was lost still reaches its
+/// customer, since Gate's status answer carries `redirect_data`: the reconciler records
+/// `action_required` with it and the customer pays. When the status carries none, the
+/// purchase is declined at the threshold, as the document says Gate declines it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_redirect_callback_is_recovered_from_the_status_answer() {
+    let mut s = settings_at("t-boi-lost-redirect", gmt8("2026-11-25 12:00:00"));
+    // 5 minutes' basic time become 300 ms, the 60 minutes' threshold 3.6 s.
+    s.reconciler.time_scale = 0.001;
+    s.reconciler.interval_ms = 100;
+    let app = spawn_app_with(s, 1).await;
+    let lost = |answers: Value| {
+        let faults = json!({"callbacks": {"loss_rate": 1.0}, "answers": answers});
+        serde_json::from_value(faults).unwrap()
+    };
+    app.fleet.sandbox.set_faults(lost(json!({})));
+    let sale = |key| command(key, "sale", 1500, "INR", sale_details("c1", Some(403)));
+    app.publish(&sale("boi-lost-1")).await;
+    let action = event(&app, "boi-lost-1", EventStatus::ActionRequired)
+        .await
+        .action
+        .unwrap();
+    assert_eq!(app.state("boi-lost-1").await, Some(State::ActionRequired));
+    let http = reqwest::Client::new();
+    assert_eq!(
+        act_as_customer(&http, &action, "success", 403)
+            .await
+            .unwrap(),
+        200
+    );
+    // Its result callback is lost too: the status query settles it.
+    let paid = app.terminal("boi-lost-1").await;
+    assert_eq!(paid.status, EventStatus::Succeeded, "{paid:?}");
+
+    app.fleet
+        .sandbox
+        .set_faults(lost(json!({"ecommpay_status_without_action_rate": 1.0})));
+    let started = Instant::now();
+    app.publish(&sale("boi-lost-2")).await;
+    let done = app.terminal("boi-lost-2").await;
+    assert!(started.elapsed() >= Duration::from_millis(3600));
+    assert_eq!(done.status, EventStatus::Declined);
+    assert!(done.reason.unwrap_or_default().contains("threshold"));
+    assert!(
+        app.events_for("boi-lost-2")
+            .iter()
+            .all(|e| e.status != EventStatus::ActionRequired)
+    );
+    let stats = app.fleet.sandbox.stats();
+    assert!(stats.executed_more_than_once.is_empty(), "{stats:?}");
+    assert!(!stats.executed.contains_key("boi-lost-2"), "{stats:?}");
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_provider_declines_a_purchase_whose_customer_never_returns() {
     let mut s = settings_at("t-boi-expire", gmt8("2026-11-25 12:00:00"));

@@ -754,6 +754,56 @@ async fn an_invoice_that_already_exists_is_settled_by_the_p2p_status_never_decli
     app.stop().await;
 }
 
+/// Issue 14, case 7: a 3-D Secure transfer whose first answer (with the 3-D Secure
+/// data) was lost cannot reach its customer, and check-status carries no 3-D Secure
+/// data. epay's documents promise no outcome at any time, so past the threshold it is
+/// not declined: it stays open, asked about, for an operator, and nothing is paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_3ds_transfer_whose_answer_was_lost_stays_open_never_declined() {
+    let mut s = common::settings("t-epay-3ds-lost");
+    // The transfer's 2 hours' threshold becomes 7.2 s.
+    s.reconciler.time_scale = 0.001;
+    s.reconciler.interval_ms = 100;
+    let app = spawn_app_with(s, 1).await;
+    let faults = json!({"endpoints": {P2P_ENDPOINT: {"error_after_rate": 1.0}}});
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(faults).unwrap());
+    app.publish(&p2p(
+        "p2p-3ds-lost",
+        50_000,
+        json!({"card": card(MC_3DS)}),
+        json!({"card_id": "86496cb0-bb5d-4791-bb49-cc27a0f660ce"}),
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let events = app.events_for("p2p-3ds-lost");
+    assert!(
+        events.iter().all(|e| !matches!(
+            e.status,
+            EventStatus::Declined
+                | EventStatus::Failed
+                | EventStatus::Rejected
+                | EventStatus::Succeeded
+                | EventStatus::ActionRequired
+        )),
+        "{events:?}"
+    );
+    let state = app.state("p2p-3ds-lost").await.expect("its record");
+    assert!(
+        matches!(state, State::Submitted | State::Unknown),
+        "{state:?}"
+    );
+    let stats = app.fleet.sandbox.stats();
+    assert!(stats.executed.is_empty(), "{stats:?}");
+    assert_eq!(
+        stats.requests.get(P2P_ENDPOINT),
+        Some(&1),
+        "never sent again"
+    );
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn epay_commands_route_to_their_own_quorum_queue() {
     use payfleet::contract::ProviderName;

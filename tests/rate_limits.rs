@@ -552,3 +552,70 @@ async fn a_deferral_is_not_a_failed_attempt() {
     );
     app.stop().await;
 }
+
+/// Issue 14, case 9: the reconciler's status queries take their slots from the
+/// account's `status` class. Forty payouts whose callbacks are all lost come due at
+/// once; the reconciler asks about each, never faster than the limit, and settles all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reconciler_status_queries_keep_to_the_accounts_status_limit() {
+    const LIMIT: u32 = 4;
+    const BURST: u32 = 1;
+    const STATUS: &str = "POST /v2/payment/status";
+    const PAYOUT: &str = "POST /v2/payment/cash-out-kz/homebank/payout";
+    let _serial = SERIAL.lock().await;
+    let mut s = settings("t-ratelimit-reconciler");
+    // The payouts' basic time (15 minutes) becomes 1.8 s, their threshold 180 s.
+    s.reconciler.time_scale = 0.002;
+    s.reconciler.interval_ms = 100;
+    let status = Limit {
+        per_second: LIMIT,
+        burst: BURST,
+    };
+    s.rate_limit.limits.insert(
+        "ecommpay".into(),
+        [("default".into(), [("status".into(), status)].into())].into(),
+    );
+    let app = spawn_app_with(s, 1).await;
+    app.fleet.sandbox.set_faults(
+        serde_json::from_value(serde_json::json!({"callbacks": {"loss_rate": 1.0}})).unwrap(),
+    );
+    let keys: Vec<String> = (0..40).map(|i| format!("rl-rec-{i}")).collect();
+    for k in &keys {
+        app.publish(&payout_for(k, None)).await;
+    }
+    let requests = |endpoint: &str| {
+        let stats = app.fleet.sandbox.stats();
+        stats.requests.get(endpoint).copied().unwrap_or(0)
+    };
+    let sent = tokio::time::timeout(Duration::from_secs(30), async {
+        while requests(PAYOUT) < keys.len() as u64 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(sent.is_ok(), "the payouts were not all sent");
+    // Every request from the next full second on is a status query.
+    let queries_from = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    all_succeed(&app, &keys, Duration::from_secs(90)).await;
+    let series = Series::of(&app, DEFAULT_PROJECT);
+    let queried: Vec<(u64, u64)> = series
+        .seconds
+        .iter()
+        .filter(|(s, _)| **s >= queries_from)
+        .map(|(s, n)| (*s, *n))
+        .collect();
+    let total: u64 = queried.iter().map(|(_, n)| n).sum();
+    assert!(total >= 30, "too few status queries measured: {queried:?}");
+    assert!(
+        queried.iter().all(|(_, n)| *n <= u64::from(LIMIT + BURST)),
+        "a second saw more status queries than the limit: {queried:?}"
+    );
+    assert!(requests(STATUS) >= keys.len() as u64);
+    let stats = app.fleet.sandbox.stats();
+    assert!(stats.executed_more_than_once.is_empty(), "{stats:?}");
+    app.stop().await;
+}

@@ -176,6 +176,7 @@ impl Handler {
             method: invalid.method,
             operation: invalid.operation,
             amount: invalid.amount,
+            account: None,
         };
         let outcome = Outcome {
             reason: Some(invalid.reason.clone()),

@@ -7,7 +7,7 @@ use super::decide;
 use super::handle::{Ctx, HandleError, Handler, Incoming};
 use super::step::{Gate, Request, Seen, Step};
 use crate::bus::{Expiry, Marks, Parcel};
-use crate::contract::Command;
+use crate::contract::{Command, DEFAULT_ACCOUNT};
 use crate::providers::ProviderError;
 use crate::ratelimit::{Decision, RateKey};
 use crate::state::{Lease, Meta};
@@ -59,6 +59,7 @@ impl Handler {
             method: Some(cmd.method),
             operation: Some(cmd.operation),
             amount: Some(cmd.amount),
+            account: Some(cmd.account.as_deref().unwrap_or(DEFAULT_ACCOUNT).to_owned()),
         };
         let started = Instant::now();
         let claim = self

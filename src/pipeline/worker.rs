@@ -7,7 +7,7 @@ use super::handle::{HandleError, Handler, Incoming};
 use crate::bus::{self, CommandConsumer, Inbound, Ladder, Names, Publisher};
 use crate::config::Settings;
 use crate::contract::FingerprintKey;
-use crate::ratelimit::{Global, RateLimiter};
+use crate::ratelimit::RateLimiter;
 use crate::state::{StateStore, StoreError};
 use crate::telemetry::label::{Finished, NoEvent, Service, Stage};
 use crate::telemetry::{Metrics, Readiness};
@@ -38,13 +38,10 @@ impl Worker {
         name: String,
         fingerprint_key: FingerprintKey,
     ) -> Self {
-        let client = redis::Client::open(settings.redis.url.as_str())
-            .expect("the Redis URL parsed when the store connected");
-        let limiter = Arc::new(RateLimiter::new(
-            settings.rate_limit.clone(),
-            Global::new(client, &settings.redis.key_prefix),
-            metrics.clone(),
-        ));
+        let limiter = Arc::new(
+            RateLimiter::from_settings(&settings, metrics.clone())
+                .expect("the Redis URL parsed when the store connected"),
+        );
         Worker {
             limiter,
             settings,

@@ -135,6 +135,9 @@ pub struct Timing {
     pub basic: Duration,
     /// After this the provider settles the payment itself (ECommPay declines it).
     pub threshold: Duration,
+    /// Whether the provider's document says it declines what is unfinished at the
+    /// threshold; otherwise past it the payment stays open, asked about, for an operator.
+    pub declines_at_threshold: bool,
     /// The provider answers status requests only this long after the payment request.
     pub status_not_before: Duration,
 }
@@ -160,6 +163,18 @@ pub trait Provider: Send + Sync {
         method: Method,
         operation: Operation,
     ) -> BoxFuture<'a, Result<Status, ProviderError>>;
+
+    /// What the provider knows of a payment, asked in the account its record names
+    /// (`None`: as [`Provider::status`] asks).
+    fn status_in<'a>(
+        &'a self,
+        _account: Option<&'a str>,
+        payment_id: &'a str,
+        method: Method,
+        operation: Operation,
+    ) -> BoxFuture<'a, Result<Status, ProviderError>> {
+        self.status(payment_id, method, operation)
+    }
 
     fn timing(&self, method: Method, operation: Operation) -> Timing;
 

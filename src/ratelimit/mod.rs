@@ -119,6 +119,16 @@ impl RateLimiter {
         }
     }
 
+    /// The limiter of a process (a worker, the reconciler) from its settings.
+    pub fn from_settings(
+        settings: &crate::config::Settings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, redis::RedisError> {
+        let client = redis::Client::open(settings.redis.url.as_str())?;
+        let global = Global::new(client, &settings.redis.key_prefix);
+        Ok(Self::new(settings.rate_limit.clone(), global, metrics))
+    }
+
     fn max_wait(&self) -> Duration {
         Duration::from_millis(self.settings.max_wait_ms)
     }

@@ -38,6 +38,10 @@ pub struct Meta {
     pub operation: Option<Operation>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<Money>,
+    /// The provider account the command is sent in (`default` when it names none): the
+    /// reconciler asks there, within its limits. `None` in records written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// The recorded outcome: the provider's code and message, or payfleet's reason.

@@ -175,6 +175,14 @@ labels! {
         Expired => "expired",
         NeverSent => "never_sent",
         StillOpen => "still_open",
+        /// No status slot in the account's rate limit soon: asked next round.
+        RateLimited => "rate_limited",
+        /// The status answer carried the customer's action data a lost answer or
+        /// callback should have brought: `action_required` recorded and published.
+        ActionRecovered => "action_recovered",
+        /// Past its threshold and still in progress at a provider that settles nothing
+        /// then (epay): left open, logged, for an operator.
+        Overdue => "overdue",
         Dropped => "dropped",
         Error => "error",
     }

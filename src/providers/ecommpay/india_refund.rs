@@ -4,6 +4,14 @@
 //! and reports on it in callbacks about that purchase, with `operation.type` `refund`.
 //! `payment.merchant_refund_id` carries the refund command's own key, so its callback
 //! finds its record.
+//!
+//! The document requires `payment.description` and allows "any other additional
+//! parameters Gate supports"; payfleet adds the command's `amount` and `currency`. The
+//! method "supports full refunds processing" only, so Gate checks that amount against
+//! the purchase instead of reading it as a partial refund: equal, the whole purchase is
+//! refunded; larger, it is declined "Refund amount more than init amount" (the
+//! document's declined refund callback); smaller, refused. Without it, Gate would
+//! refund whatever the purchase was while the event reported the command's amount.
 
 use super::Gate;
 use crate::contract::methods::IndiaRefund;
@@ -44,5 +52,18 @@ mod tests {
         assert_eq!(body["general"]["payment_id"], "sale-1");
         assert_eq!(body["payment"]["merchant_refund_id"], "rf-1");
         assert_eq!(body["payment"]["amount"], 35000);
+        // The document's fields, and only the Gate parameters said above.
+        let mut fields: Vec<&str> = body["payment"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            ["amount", "currency", "description", "merchant_refund_id"]
+        );
+        assert_eq!(body["payment"]["currency"], "INR");
     }
 }

@@ -15,7 +15,7 @@ pub mod status;
 
 pub use gate::{Gate, GateAnswer};
 
-use crate::contract::{Command, Details, Method, Operation};
+use crate::contract::{Command, DEFAULT_ACCOUNT, Details, Method, Operation};
 use crate::providers::{CallbackVerdict, Provider, ProviderError, Status, Submission, Timing};
 use crate::state::StateStore;
 use futures::future::BoxFuture;
@@ -101,7 +101,7 @@ impl Ecommpay {
 
     fn gate_for(&self, account: Option<&str>) -> Result<&Gate, ProviderError> {
         match account {
-            None => Ok(&self.gate),
+            None | Some(DEFAULT_ACCOUNT) => Ok(&self.gate),
             Some(name) => self
                 .accounts
                 .get(name)
@@ -203,15 +203,34 @@ impl Provider for Ecommpay {
         self.gate_for(account).is_ok()
     }
 
+    fn status_in<'a>(
+        &'a self,
+        account: Option<&'a str>,
+        payment_id: &'a str,
+        method: Method,
+        operation: Operation,
+    ) -> BoxFuture<'a, Result<Status, ProviderError>> {
+        // A record written before records named their account: any project may know it.
+        let Some(name) = account else {
+            return self.status(payment_id, method, operation);
+        };
+        Box::pin(async move {
+            let gate = self.gate_for(Some(name))?;
+            status::query(gate, payment_id, operation_type(operation)).await
+        })
+    }
+
     fn status_of<'a>(
         &'a self,
         command: &'a Command,
         payment_id: &'a str,
     ) -> BoxFuture<'a, Result<Status, ProviderError>> {
-        Box::pin(async move {
-            let gate = self.gate_for(command.account.as_deref())?;
-            status::query(gate, payment_id, operation_type(command.operation)).await
-        })
+        self.status_in(
+            command.account.as_deref().or(Some(DEFAULT_ACCOUNT)),
+            payment_id,
+            command.method,
+            command.operation,
+        )
     }
 
     fn timing(&self, method: Method, operation: Operation) -> Timing {
@@ -221,6 +240,7 @@ impl Provider for Ecommpay {
             (Method::Homebank | Method::GooglePay | Method::P2p, _) => Timing {
                 basic: Duration::from_secs(15 * 60),
                 threshold: Duration::from_secs(25 * 3600),
+                declines_at_threshold: true,
                 status_not_before: STATUS_NOT_BEFORE,
             },
             // The document: purchases within 5 minutes, declined by the provider after
@@ -228,6 +248,7 @@ impl Provider for Ecommpay {
             (Method::BanksOfIndia, Operation::Sale) => Timing {
                 basic: Duration::from_secs(5 * 60),
                 threshold: Duration::from_secs(60 * 60),
+                declines_at_threshold: true,
                 status_not_before: STATUS_NOT_BEFORE,
             },
             // No times documented for payouts and refunds. The threshold counts from
@@ -236,6 +257,7 @@ impl Provider for Ecommpay {
             (Method::BanksOfIndia, _) => Timing {
                 basic: Duration::from_secs(15 * 60),
                 threshold: Duration::from_secs(7 * 24 * 3600),
+                declines_at_threshold: true,
                 status_not_before: STATUS_NOT_BEFORE,
             },
         }

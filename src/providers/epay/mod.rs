@@ -134,14 +134,18 @@ impl Provider for Epay {
     fn timing(&self, _method: Method, operation: Operation) -> Timing {
         match operation {
             // The customer has to pass 3-D Secure; epay answers status requests at once.
+            // Its documents promise no outcome at any time: past the threshold an
+            // unfinished payment is left for an operator, never declined.
             Operation::Transfer | Operation::Payment => Timing {
                 basic: Duration::from_secs(60),
                 threshold: Duration::from_secs(2 * 3600),
+                declines_at_threshold: false,
                 status_not_before: Duration::from_secs(1),
             },
             _ => Timing {
                 basic: Duration::from_secs(30),
                 threshold: Duration::from_secs(3600),
+                declines_at_threshold: false,
                 status_not_before: Duration::from_secs(1),
             },
         }
