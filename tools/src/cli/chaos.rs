@@ -204,14 +204,16 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         log: logs.join(format!("{name}.log")),
         child: None,
     };
-    let mut services = vec![
-        proc("sandbox", &["sandbox"]),
-        proc("gateway", &["gateway"]),
-        proc("reconciler", &["reconciler"]),
-    ];
+    // The sandbox and the gateway listen on ports picked (and freed) here: they bind
+    // them before any other process takes an ephemeral port that could be the same.
+    let mut services = vec![proc("sandbox", &["sandbox"]), proc("gateway", &["gateway"])];
     for p in &mut services {
         p.start()?;
     }
+    wait_http(&format!("http://127.0.0.1:{sandbox_port}/healthz")).await?;
+    wait_http(&format!("http://127.0.0.1:{gateway_port}/healthz")).await?;
+    services.push(proc("reconciler", &["reconciler"]));
+    services.last_mut().expect("pushed").start()?;
     let mut workers: Vec<Proc> = (0..args.workers.max(1))
         .map(|i| {
             let name = format!("worker-{i}");
@@ -221,8 +223,6 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
     for w in &mut workers {
         w.start()?;
     }
-    wait_http(&format!("http://127.0.0.1:{sandbox_port}/healthz")).await?;
-    wait_http(&format!("http://127.0.0.1:{gateway_port}/healthz")).await?;
     if args.faults {
         reqwest::Client::new()
             .put(format!("http://127.0.0.1:{sandbox_port}/sandbox/faults"))
