@@ -57,6 +57,14 @@ impl SimSettings {
     /// Defaults, then `file` (if any; only its `[sandbox]` section is read), then the
     /// environment (`PAYFLEET__SANDBOX__*`; lists comma-separated).
     pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_with(file, None)
+    }
+
+    /// `load`, with `env` standing in for the process environment when given.
+    fn load_with(
+        file: Option<&Path>,
+        env: Option<config::Map<String, String>>,
+    ) -> Result<Self, SettingsError> {
         use config::{Config, Environment, File, FileFormat};
         let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(path) = file {
@@ -68,7 +76,8 @@ impl SimSettings {
             .list_separator(",")
             .with_list_parse_key("sandbox.callback_retry_ms")
             .with_list_parse_key("sandbox.ecommpay_extra_project_ids")
-            .try_parsing(true);
+            .try_parsing(true)
+            .source(env);
         let cfg = builder.add_source(env).build()?;
         let mut table: serde_json::Map<String, serde_json::Value> = cfg.get("sandbox")?;
         // The secrets share the prefix but are not settings.
@@ -95,6 +104,17 @@ impl SimSettings {
                 *v = serde_json::Value::String(v.to_string());
             }
         }
+        // ... but leaves a list's items text; the lists are numbers.
+        for v in table
+            .values_mut()
+            .filter_map(serde_json::Value::as_array_mut)
+        {
+            for item in v.iter_mut() {
+                if let Some(n) = item.as_str().and_then(|t| t.parse::<u64>().ok()) {
+                    *item = n.into();
+                }
+            }
+        }
         Ok(serde_path_to_error::deserialize(
             serde_json::Value::Object(table),
         )?)
@@ -119,6 +139,18 @@ mod tests {
         assert_eq!(s.ecommpay_project_id, 198);
         assert_eq!(s.callback_retry_ms, vec![1000, 2000, 5000, 10000]);
         assert!(s.ecommpay_extra_project_ids.is_empty());
+    }
+
+    #[test]
+    fn lists_read_from_the_environment_are_numbers() {
+        let env = [
+            ("PAYFLEET__SANDBOX__CALLBACK_RETRY_MS", "500,1000,2000"),
+            ("PAYFLEET__SANDBOX__ECOMMPAY_EXTRA_PROJECT_IDS", "7,8"),
+        ];
+        let env = env.map(|(k, v)| (k.to_owned(), v.to_owned())).into();
+        let s = SimSettings::load_with(None, Some(env)).expect("loads");
+        assert_eq!(s.callback_retry_ms, vec![500, 1000, 2000]);
+        assert_eq!(s.ecommpay_extra_project_ids, vec![7, 8]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The small chaos run of the suite: a few hundred commands of every method and
 //! operation over separate worker, gateway, reconciler and sandbox processes with
-//! provider faults on, one kill -9 of a worker and one RabbitMQ restart.
-//! (`scripts/chaos` runs the full one.) It is the only test in this binary, so the
+//! provider faults and the providers' documented answers on, one kill -9 of a worker
+//! and one RabbitMQ restart. (`scripts/chaos` runs the full one.) It is the only test in this binary, so the
 //! broker restart disturbs no other test.
 
 use std::process::Command;
@@ -40,6 +40,9 @@ fn a_small_chaos_run_loses_nothing_and_pays_nothing_twice() {
     assert_eq!(verdict["keys_with_conflicting_terminal_statuses"], 0);
     assert_eq!(verdict["executed_more_than_once"], 0);
     assert_eq!(verdict["keys_executed_under_several_ids"], 0);
+    assert_eq!(verdict["executions_no_command_names"], 0, "{verdict:#}");
+    assert_eq!(verdict["false_outcomes"], 0, "{verdict:#}");
+    assert_eq!(verdict["false_outcome_keys"], serde_json::json!([]));
     // Confirmations are published only for transfers that asked for 3-D Secure.
     let published = verdict["commands_published"].as_u64().unwrap();
     assert!(published > 250 && published <= 300, "{verdict:#}");
@@ -68,4 +71,9 @@ fn a_small_chaos_run_loses_nothing_and_pays_nothing_twice() {
         verdict["broker_restarts"], 1,
         "the run must include a broker restart"
     );
+    // The providers' documented answers are on in the mix.
+    let injected = &verdict["faults_injected"];
+    for answer in ["ecommpay_dropped", "confirm_redirect"] {
+        assert!(injected[answer].as_u64() > Some(0), "{answer}: {verdict:#}");
+    }
 }

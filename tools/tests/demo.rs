@@ -20,6 +20,7 @@ fn the_demo_ends_every_command_once_and_pays_nothing_twice() {
     assert_eq!(summary["without_terminal_event"], 0);
     assert_eq!(summary["with_several_terminal_events"], 0);
     assert_eq!(summary["payouts_executed_twice"], 0);
+    assert_eq!(summary["false_outcomes"], 0, "{summary:#}");
     let terminal = summary["terminal"].as_object().unwrap();
     let total: u64 = terminal.values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(total, 200);

@@ -1,6 +1,7 @@
 //! `payfleet demo`: sandbox, gateway and workers in one process, a varied batch of
 //! HomeBank payouts (some succeed, some decline, some invalid, some published twice),
-//! and a verdict: every command in exactly one terminal state, nothing paid twice.
+//! and a verdict: every command in exactly one terminal state, nothing paid twice, no
+//! outcome the sandbox's executions contradict.
 
 use crate::local::{EventTap, LocalFleet, isolated};
 use crate::settings::FleetSettings;
@@ -84,6 +85,9 @@ pub struct Summary {
     pub with_several_terminal_events: usize,
     pub with_unexpected_outcome: usize,
     pub payouts_executed_twice: usize,
+    /// Commands reported `declined`, `failed` or `rejected` whose money moved at the
+    /// sandbox, or `succeeded` whose money never did.
+    pub false_outcomes: usize,
     pub duplicate_submissions_refused: u64,
     /// The Banks of India share of the commands.
     pub banks_of_india: super::demo_india::Report,
@@ -116,6 +120,8 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
     let by_key = tap.terminal_by_key();
     super::demo_india::explain(&mut india_report, &tap, &mix.india);
     let stats = fleet.sandbox.stats();
+    let ledger = super::ledger::Ledger::new(&planned, &tap.events(), &stats.executed);
+    let false_outcomes = ledger.false_outcomes(&by_key).count;
     let mut terminal: BTreeMap<&'static str, usize> = BTreeMap::new();
     let (mut missing, mut several, mut unexpected) = (0, 0, 0);
     for p in &planned {
@@ -139,6 +145,7 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         with_several_terminal_events: several,
         with_unexpected_outcome: unexpected,
         payouts_executed_twice: stats.executed_more_than_once.len(),
+        false_outcomes,
         duplicate_submissions_refused: stats.duplicate_submissions_refused,
         banks_of_india: india_report,
         elapsed_seconds: (elapsed * 1000.0).round() / 1000.0,
@@ -146,6 +153,7 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         ok: missing == 0
             && several == 0
             && unexpected == 0
+            && false_outcomes == 0
             && stats.executed_more_than_once.is_empty(),
     };
     publisher.close().await;
@@ -180,6 +188,7 @@ fn print_table(s: &Summary) {
         ),
         ("with an unexpected outcome", s.with_unexpected_outcome),
         ("payouts executed twice", s.payouts_executed_twice),
+        ("false outcomes", s.false_outcomes),
     ] {
         println!("{label:<32} {n:>8}");
     }

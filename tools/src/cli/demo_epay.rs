@@ -42,14 +42,20 @@ fn confirm_key(key: &IdempotencyKey) -> IdempotencyKey {
     IdempotencyKey::parse(format!("{key}{CONFIRM_SUFFIX}")).expect("demo keys are valid")
 }
 
+/// The transfer a confirmation's key confirms.
+pub fn confirmed_transfer(key: &IdempotencyKey) -> Option<IdempotencyKey> {
+    let transfer = key.as_str().strip_suffix(CONFIRM_SUFFIX)?;
+    IdempotencyKey::parse(transfer).ok()
+}
+
 /// The planned confirmations, each with its transfer's key and body.
 pub fn confirmations(planned: &[Planned]) -> Vec<Confirmation> {
     planned
         .iter()
         .filter(|p| p.routing_key == "epay.confirm_3ds")
         .filter_map(|c| {
-            let transfer = c.key.as_str().strip_suffix(CONFIRM_SUFFIX)?;
-            let t = planned.iter().find(|p| p.key.as_str() == transfer)?;
+            let transfer = confirmed_transfer(&c.key)?;
+            let t = planned.iter().find(|p| p.key == transfer)?;
             Some(Confirmation {
                 key: c.key.clone(),
                 transfer: t.key.clone(),

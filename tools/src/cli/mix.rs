@@ -2,7 +2,8 @@
 //! Banks of India purchases (completed or declined at the bank page), payouts and
 //! refunds, Halyk epay Google Pay payments and P2P transfers (3-D Secure ones confirmed
 //! with `epay.confirm_3ds`). `payfleet demo` publishes it straight to the broker,
-//! `payfleet chaos` paced and through broker restarts, both with the same drivers.
+//! `payfleet chaos` paced and through broker restarts ([`PacedSink`]), both with the
+//! same drivers.
 
 use super::demo::Planned;
 use super::demo_india::{IndiaPlanned, Report};
@@ -10,10 +11,12 @@ use crate::local::EventTap;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use payfleet::bus::Publisher;
 use payfleet::bus::trace_headers;
+use payfleet::bus::{Publisher, PublisherLink};
 use payfleet::contract::{Event, EventStatus, IdempotencyKey};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Publishes awaiting their confirm at once, per driver.
@@ -160,6 +163,60 @@ impl Mix {
         Ok(Driven {
             publishes: queued? + india_publishes + confirmed,
             india,
+        })
+    }
+}
+
+/// Publishes paced, and through broker restarts retries until confirmed (a repeat is
+/// just another duplicate for payfleet to recognise); remembers what it published.
+pub struct PacedSink {
+    pub link: PublisherLink,
+    pacer: tokio::sync::Mutex<tokio::time::Interval>,
+    pub publishes: AtomicUsize,
+    published: Mutex<HashSet<IdempotencyKey>>,
+}
+
+impl PacedSink {
+    pub fn new(link: PublisherLink, rate: u32) -> Self {
+        let mut ticks =
+            tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+        // After a stall (broker restart) keep the pace instead of bursting.
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        PacedSink {
+            link,
+            pacer: tokio::sync::Mutex::new(ticks),
+            publishes: AtomicUsize::new(0),
+            published: Mutex::default(),
+        }
+    }
+
+    pub fn published(&self) -> HashSet<IdempotencyKey> {
+        self.published.lock().expect("published lock").clone()
+    }
+}
+
+impl Sink for PacedSink {
+    fn send<'a>(&'a self, c: Outgoing<'a>) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.pacer.lock().await.tick().await;
+            loop {
+                let sent = match self.link.get().await {
+                    Ok(publisher) => publisher
+                        .publish_command(c.routing_key, c.body, trace_headers())
+                        .await
+                        .is_ok(),
+                    Err(_) => false,
+                };
+                if sent {
+                    self.publishes.fetch_add(1, Ordering::Relaxed);
+                    self.published
+                        .lock()
+                        .expect("published lock")
+                        .insert(c.key.clone());
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         })
     }
 }

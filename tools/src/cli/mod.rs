@@ -6,6 +6,7 @@ mod chaos;
 mod demo;
 mod demo_epay;
 mod demo_india;
+mod ledger;
 mod mix;
 pub mod processes;
 

@@ -1,8 +1,10 @@
 //! A fleet as separate `payfleet` processes on the local RabbitMQ and Redis: starting,
-//! stopping and configuring them. Shared by `payfleet chaos` and `payfleet bench`.
+//! stopping and configuring them, and restarting the local RabbitMQ and Redis under
+//! them. Shared by `payfleet chaos` and `payfleet bench`.
 
 use crate::settings::FleetSettings;
 use anyhow::{Context, bail};
+use payfleet::bus;
 use secrecy::ExposeSecret;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -225,4 +227,74 @@ pub async fn wait_http(url: &str) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("{url} did not answer")
+}
+
+async fn run_cmd(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .with_context(|| format!("running {program}"))?;
+    if !out.status.success() {
+        bail!(
+            "{program} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Restarts the local RabbitMQ (`rabbitmqctl stop_app` / `start_app`) and waits for it.
+pub async fn restart_broker(url: &str) -> anyhow::Result<()> {
+    run_cmd("rabbitmqctl", &["stop_app"]).await?;
+    run_cmd("rabbitmqctl", &["start_app"]).await?;
+    for _ in 0..120 {
+        if bus::connect(url, "payfleet-chaos-probe").await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    bail!("RabbitMQ did not come back within 60 s")
+}
+
+/// Restarts the local Redis with nothing saved: everything it held is lost.
+pub async fn restart_redis(url: &str) -> anyhow::Result<()> {
+    if !url.starts_with("redis://127.0.0.1:6379") {
+        bail!("--restart-redis only restarts the local Redis at 127.0.0.1:6379, not {url}");
+    }
+    // SHUTDOWN closes the connection instead of answering; the error is expected.
+    let _ = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"])
+        .output()
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    run_cmd(
+        "redis-server",
+        &[
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    )
+    .await?;
+    for _ in 0..100 {
+        if let Ok(c) = redis::Client::open(url)
+            && let Ok(mut conn) = c.get_multiplexed_async_connection().await
+            && redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("Redis did not come back within 10 s")
 }
