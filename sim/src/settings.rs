@@ -104,17 +104,6 @@ impl SimSettings {
                 *v = serde_json::Value::String(v.to_string());
             }
         }
-        // ... but leaves a list's items text; the lists are numbers.
-        for v in table
-            .values_mut()
-            .filter_map(serde_json::Value::as_array_mut)
-        {
-            for item in v.iter_mut() {
-                if let Some(n) = item.as_str().and_then(|t| t.parse::<u64>().ok()) {
-                    *item = n.into();
-                }
-            }
-        }
         Ok(serde_path_to_error::deserialize(
             serde_json::Value::Object(table),
         )?)
