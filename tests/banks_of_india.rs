@@ -1084,3 +1084,58 @@ async fn payfleet_banks_prints_the_providers_list() {
     assert_eq!(requests(&app, "POST /v2/info/banks/india/sale/list"), 1);
     app.stop().await;
 }
+
+/// Found by the chaos run: Redis lost a paid refund's record, its command came again,
+/// Gate refused the resubmission, and the refund was reported declined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refund_resent_after_redis_lost_its_record_is_never_declined() {
+    let app = spawn("t-boi-refund-loss").await;
+    paid_purchase(&app, "boi-lp1", 35000).await;
+    let refund = command(
+        "boi-lrf1",
+        "refund",
+        35000,
+        "INR",
+        refund_details("boi-lp1", "returned goods"),
+    );
+    app.publish(&refund).await;
+    assert_eq!(
+        app.terminal("boi-lrf1").await.status,
+        EventStatus::Succeeded
+    );
+    // Redis loses everything of this fleet; the command comes again.
+    let store = app.store().await;
+    assert!(store.delete_all().await.unwrap() > 0);
+    app.publish(&refund).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while app.state("boi-lrf1").await.is_none_or(|s| !s.is_terminal()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the resent refund settles"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.settled_event_count("boi-lrf1").await;
+    let statuses: Vec<_> = app
+        .events_for("boi-lrf1")
+        .into_iter()
+        .map(|e| e.status)
+        .filter(|s| s.is_terminal())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == EventStatus::Succeeded),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.fleet
+            .sandbox
+            .stats()
+            .executed
+            .values()
+            .filter(|n| **n > 1)
+            .count(),
+        0,
+        "nothing moved twice"
+    );
+    app.stop().await;
+}

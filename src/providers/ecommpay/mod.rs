@@ -164,13 +164,17 @@ impl Provider for Ecommpay {
         Box::pin(async move {
             let gate = self.gate_for(command.account.as_deref())?;
             match self.send(gate, command).await {
-                // A refund is known by its purchase's payment id, so the status cannot
-                // tell it from an earlier refund of the same purchase: its refusal stands.
-                Err(refused @ ProviderError::Refused { .. })
-                    if command.operation != Operation::Refund =>
-                {
-                    let op = operation_type(command.operation);
-                    let known = status::query(gate, &payment_id(command), op).await;
+                // A refusal is believed only once the status says Gate never had the
+                // payment: a resubmission after Redis lost its record is refused too, and
+                // the money may have moved. A refund is asked about by its own id.
+                Err(refused @ ProviderError::Refused { .. }) => {
+                    let id = payment_id(command);
+                    let known = match command.operation {
+                        Operation::Refund => {
+                            status::query_refund(gate, &id, command.key.as_str()).await
+                        }
+                        op => status::query(gate, &id, operation_type(op)).await,
+                    };
                     Err(confirm_refusal(refused, known))
                 }
                 sent => sent,

@@ -19,6 +19,29 @@ pub async fn query(
     read(gate.secret(), http, body, operation_type)
 }
 
+/// The status of the refund a command sent as `merchant_refund_id`. Gate knows a refund
+/// by its purchase's payment id, so a refund another command made of the same purchase
+/// answers too: only the one carrying this command's id is this refund.
+pub async fn query_refund(
+    gate: &Gate,
+    payment_id: &str,
+    merchant_refund_id: &str,
+) -> Result<Status, ProviderError> {
+    let (http, body) = gate
+        .post(PATH, json!({ "general": gate.general(payment_id) }))
+        .await?;
+    let ours = body
+        .pointer("/payment/merchant_refund_id")
+        .and_then(Value::as_str)
+        == Some(merchant_refund_id);
+    // `read` checks the signature first, so `ours` counts only on a signed answer.
+    Ok(only_ours(read(gate.secret(), http, body, "refund")?, ours))
+}
+
+fn only_ours(status: Status, ours: bool) -> Status {
+    if ours { status } else { Status::NotFound }
+}
+
 /// Reads a status answer (HTTP status and JSON body) about `operation_type`.
 fn read(
     secret: &[u8],
@@ -118,5 +141,16 @@ mod tests {
         }
         let numeric = json!({"status": "error", "code": 3061, "message": "Transaction not found"});
         assert_eq!(read(secret, 400, numeric, "payout"), Ok(Status::NotFound));
+    }
+
+    #[test]
+    fn a_refund_another_command_made_is_not_this_one() {
+        let paid = || Status::Final {
+            state: State::Succeeded,
+            outcome: Default::default(),
+        };
+        assert_eq!(super::only_ours(paid(), true), paid());
+        assert_eq!(super::only_ours(paid(), false), Status::NotFound);
+        assert_eq!(super::only_ours(Status::Pending, false), Status::NotFound);
     }
 }
