@@ -186,6 +186,11 @@ impl Reconciler {
             Verdict::Settle(to, outcome, action) => (to, outcome, action),
             Verdict::Overdue => {
                 tracing::warn!(key = %key, state = state.as_str(), reason = OVERDUE, "payment overdue");
+                // On the record too, where operators (and the chaos verdict) look for
+                // payments that wait for them; a refused callback's note is kept.
+                if let Some(note) = overdue_note(rec.note.as_deref()) {
+                    self.store.note(key, &note).await?;
+                }
                 self.recheck(key, RECHECK_CAP).await?;
                 return Ok(Action::Overdue);
             }
@@ -282,6 +287,15 @@ fn judge(status: Option<Status>, state: State, age: Duration, timing: &Timing) -
         // money did not move, so the payment stays open for an operator.
         Some(Status::Pending | Status::ActionRequired(_)) if past_threshold => Verdict::Overdue,
         _ => Verdict::Wait,
+    }
+}
+
+/// The record's note once it is known to be overdue; `None` when it already says so.
+pub fn overdue_note(note: Option<&str>) -> Option<String> {
+    match note {
+        Some(n) if n.contains(OVERDUE) => None,
+        Some(n) => Some(format!("{n}; overdue: {OVERDUE}")),
+        None => Some(format!("overdue: {OVERDUE}")),
     }
 }
 
@@ -400,5 +414,15 @@ mod tests {
             judge(None, State::Unknown, 61 * MIN, &timing(true)),
             Verdict::Wait
         );
+    }
+
+    #[test]
+    fn an_overdue_payment_is_noted_once_keeping_what_was_noted_before() {
+        let first = overdue_note(None).unwrap();
+        assert!(first.starts_with("overdue: "));
+        assert_eq!(overdue_note(Some(&first)), None);
+        let both = overdue_note(Some("callback refused: amount differs")).unwrap();
+        assert!(both.starts_with("callback refused: amount differs; overdue: "));
+        assert_eq!(overdue_note(Some(&both)), None);
     }
 }

@@ -60,6 +60,12 @@ struct Verdict {
     commands_published: usize,
     publishes: usize,
     commands_with_terminal_event: usize,
+    /// Commands without a terminal event whose record says they wait for an operator
+    /// (epay payments past the threshold that the provider still reports in progress):
+    /// open and visible, not lost.
+    awaiting_operator: usize,
+    /// Up to ten of them, with what the sandbox executed and the record's note.
+    awaiting_operator_keys: Vec<serde_json::Value>,
     lost: usize,
     /// Up to ten of the lost keys, with what the sandbox and Redis know of them.
     lost_keys: Vec<serde_json::Value>,
@@ -132,10 +138,10 @@ fn chaos_answers() -> Answers {
         ecommpay_not_found_404_rate: 0.3,
         ecommpay_not_found_200_rate: 0.4,
         ecommpay_not_found_signed_rate: 0.5,
-        // Left off until the fleet refuses them (issue 14, case 6): a mismatched amount
-        // settles a payout, a callback for an unknown payment creates a record.
-        ecommpay_callback_mismatch_rate: 0.0,
-        ecommpay_callback_unknown_payment_rate: 0.0,
+        // Signed, and refused: a mismatched amount is noted, an unknown payment creates
+        // nothing; the authentic callback (or the status query) settles the payment.
+        ecommpay_callback_mismatch_rate: 0.05,
+        ecommpay_callback_unknown_payment_rate: 0.05,
         ecommpay_callback_empty_object_rate: 0.05,
         ecommpay_status_without_action_rate: 0.5,
         epay_status_lag_rate: 0.1,
@@ -148,6 +154,27 @@ fn chaos_answers() -> Answers {
         // Not one of issue 14's answers.
         epay_token_single_use_rate: 0.0,
     }
+}
+
+/// Open commands looked up in Redis each round once the publisher is done, at most.
+const AWAITING_LOOKUPS: usize = 500;
+
+/// Those of `open` whose record is noted overdue, with the note: the reconciler's word
+/// that nothing but an operator (or the provider's final status) can settle them.
+async fn awaiting_operator(
+    store: &payfleet::state::StateStore,
+    open: &[IdempotencyKey],
+) -> HashMap<IdempotencyKey, String> {
+    let mut awaiting = HashMap::new();
+    for k in open {
+        if let Ok(Some(rec)) = store.record(k).await
+            && let Some(note) = rec.note.filter(|n| n.contains("overdue: "))
+            && !rec.state.is_terminal()
+        {
+            awaiting.insert(k.clone(), note);
+        }
+    }
+    awaiting
 }
 
 async fn sandbox_stats(port: u16) -> anyhow::Result<Stats> {
@@ -261,10 +288,15 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         planned.iter().filter(|k| done.contains_key(*k)).count() as f64
             / planned.len().max(1) as f64
     };
-    let all_published_ended = |tap: &EventTap| {
+    // Published keys with no terminal event yet.
+    let unended = |tap: &EventTap| {
         let done = tap.terminal_by_key();
-        sink.published().iter().all(|k| done.contains_key(k))
+        let mut open: Vec<IdempotencyKey> = sink.published().into_iter().collect();
+        open.retain(|k| !done.contains_key(k));
+        open
     };
+    let store = payfleet::app::connect_store(&s).await?;
+    let (mut awaiting, mut looked_up) = (HashMap::new(), Instant::now());
     let (mut kills, mut broker_restarts, mut redis_restarts) = (0, 0, 0);
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let mut next_kill = Instant::now() + Duration::from_millis(args.kill_every_ms);
@@ -276,9 +308,20 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         if publisher.as_ref().is_some_and(|h| h.is_finished()) {
             driven = Some(publisher.take().expect("checked").await??);
         }
-        // Done once everything published has ended (a 3-D Secure confirmation is not
-        // published for a transfer that ended without asking for it).
-        if publisher.is_none() && all_published_ended(&tap) || Instant::now() > deadline {
+        // Done once everything published has ended or waits for an operator (a 3-D
+        // Secure confirmation is not published for a transfer that ended without asking
+        // for it).
+        if publisher.is_none() {
+            let open = unended(&tap);
+            if open.len() <= AWAITING_LOOKUPS && looked_up.elapsed() > Duration::from_secs(2) {
+                awaiting = awaiting_operator(&store, &open).await;
+                looked_up = Instant::now();
+            }
+            if open.len() == awaiting.len() {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
             break;
         }
         let killing = (p < 0.9 || publisher.is_some()) && args.max_kills.is_none_or(|m| kills < m);
@@ -370,9 +413,22 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         let _ = bus::delete_all(&ch, &names, &s.worker.retry_delays_ms).await;
         let _ = conn.close(200, "bye".into()).await;
     }
-    let store = payfleet::app::connect_store(&s).await?;
+    // Judged again now: one may have ended since, and a Redis restart loses notes.
+    let awaiting = awaiting_operator(&store, &unended(&tap)).await;
+    let awaiting_operator_keys = awaiting
+        .iter()
+        .take(10)
+        .map(|(k, note)| {
+            serde_json::json!({
+                "key": k,
+                "sandbox_executed": ledger.executions(k),
+                "note": note,
+            })
+        })
+        .collect();
     let mut lost_keys = Vec::new();
-    for k in keys.iter().filter(|k| !by_key.contains_key(**k)).take(10) {
+    let lost_now = |k: &&&IdempotencyKey| !by_key.contains_key(**k) && !awaiting.contains_key(**k);
+    for k in keys.iter().filter(lost_now).take(10) {
         let seen: Vec<&str> = events
             .iter()
             .filter(|e| &e.idempotency_key == *k)
@@ -385,11 +441,13 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
             "record": format!("{:?}", store.record(k).await.ok().flatten()),
         }));
     }
-    let lost = keys.len() - with_terminal;
+    let lost = keys.len() - with_terminal - awaiting.len();
     let verdict = Verdict {
         commands_published: keys.len(),
         publishes: sink.publishes.load(Ordering::Relaxed),
         commands_with_terminal_event: with_terminal,
+        awaiting_operator: awaiting.len(),
+        awaiting_operator_keys,
         lost,
         lost_keys,
         dead_letters,
