@@ -155,3 +155,22 @@ async fn an_added_empty_object_carries_no_meaning() {
     );
     app.stop().await;
 }
+
+/// A payout settled by its callback leaves the open-payments index at once (it used to
+/// count as open until the reconciler's next look, minutes later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_settled_by_callback_leaves_the_open_index() {
+    let app = spawn_app("t-cb-untrack", 1).await;
+    app.publish(&payout("cb-open-1", 200_000, "KZT", "444567"))
+        .await;
+    let event = app.terminal("cb-open-1").await;
+    assert_eq!(event.status, EventStatus::Succeeded, "{event:?}");
+    let store = app.store().await;
+    let later = std::time::SystemTime::now() + Duration::from_secs(86_400);
+    let open = store.due(later, 10_000).await.unwrap();
+    assert!(
+        !open.iter().any(|k| k.as_str() == "cb-open-1"),
+        "settled, still indexed as open: {open:?}"
+    );
+    app.stop().await;
+}

@@ -103,6 +103,10 @@ pub async fn settle(
         };
         announcer.announce(a, state).await
     };
+    let recorded = match &settled {
+        Settle::Applied { .. } => state,
+        Settle::Duplicate { state, .. } => *state,
+    };
     let verdict = match settled {
         Settle::Applied { meta, .. } => {
             announcer.metrics.transition(state);
@@ -151,6 +155,11 @@ pub async fn settle(
             }
         }
     };
+    // Settled for good, and its event out: the reconciler has nothing left to watch
+    // (left in the index, it counted as open until its next check, minutes later).
+    if recorded.is_terminal() && !matches!(verdict, Settled::Publishing) {
+        announcer.store.untrack(key).await?;
+    }
     Ok((verdict, context))
 }
 
