@@ -273,11 +273,15 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         ),
         args.rate,
     ));
+    let abandoned: Arc<super::mix::Abandoned> = Arc::default();
     let publisher = {
         let (mix, sink, tap) = (mix.clone(), sink.clone(), tap.clone());
+        let abandoned = abandoned.clone();
         let timeout = Duration::from_secs(args.timeout);
         tokio::spawn(async move {
-            let driven = mix.drive(&*sink, &tap, window_opens, timeout).await;
+            let driven = mix
+                .drive(&*sink, &tap, window_opens, timeout, &abandoned)
+                .await;
             sink.link.close().await;
             driven
         })
@@ -311,15 +315,14 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         // Done once everything published has ended or waits for an operator (a 3-D
         // Secure confirmation is not published for a transfer that ended without asking
         // for it).
-        if publisher.is_none() {
-            let open = unended(&tap);
-            if open.len() <= AWAITING_LOOKUPS && looked_up.elapsed() > Duration::from_secs(2) {
-                awaiting = awaiting_operator(&store, &open).await;
-                looked_up = Instant::now();
-            }
-            if open.len() == awaiting.len() {
-                break;
-            }
+        let open = unended(&tap);
+        if open.len() <= AWAITING_LOOKUPS && looked_up.elapsed() > Duration::from_secs(2) {
+            awaiting = awaiting_operator(&store, &open).await;
+            looked_up = Instant::now();
+            *abandoned.lock().expect("abandoned lock") = awaiting.keys().cloned().collect();
+        }
+        if publisher.is_none() && open.iter().all(|k| awaiting.contains_key(k)) {
+            break;
         }
         if Instant::now() > deadline {
             break;

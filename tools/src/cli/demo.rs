@@ -109,7 +109,9 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
     let mix = super::mix::Mix::plan(run_id, args.count);
     let started = Instant::now();
     let wait = Duration::from_secs(args.timeout);
-    let driven = mix.drive(&publisher, &tap, window_opens, wait).await?;
+    let driven = mix
+        .drive(&publisher, &tap, window_opens, wait, &Default::default())
+        .await?;
     let (published, mut india_report) = (driven.publishes, driven.india);
     let planned: Vec<Planned> = mix.planned().cloned().collect();
     let keys: Vec<IdempotencyKey> = planned.iter().map(|p| p.key.clone()).collect();

@@ -160,6 +160,7 @@ pub async fn confirm_3ds<S: Sink>(
     sink: &S,
     mut waiting: Vec<Confirmation>,
     timeout: Duration,
+    abandoned: &super::mix::Abandoned,
 ) -> usize {
     let deadline = Instant::now() + timeout;
     let mut seen = Seen::default();
@@ -169,7 +170,11 @@ pub async fn confirm_3ds<S: Sink>(
         let mut still = Vec::new();
         for c in waiting {
             let Some(asked) = seen.asked.get(&c.transfer) else {
-                if !seen.terminal.contains_key(&c.transfer) {
+                let gave_up = abandoned
+                    .lock()
+                    .expect("abandoned lock")
+                    .contains(&c.transfer);
+                if !seen.terminal.contains_key(&c.transfer) && !gave_up {
                     still.push(c);
                 }
                 continue;

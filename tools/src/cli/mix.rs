@@ -152,12 +152,13 @@ impl Mix {
         tap: &EventTap,
         window_opens: Instant,
         timeout: Duration,
+        abandoned: &Abandoned,
     ) -> anyhow::Result<Driven> {
         let confirmations = super::demo_epay::confirmations(&self.queued);
         let (queued, india, confirmed) = tokio::join!(
             send_all(sink, self.queued.iter()),
             super::demo_india::drive(sink, tap, &self.india, window_opens, timeout),
-            super::demo_epay::confirm_3ds(tap, sink, confirmations, timeout),
+            super::demo_epay::confirm_3ds(tap, sink, confirmations, timeout, abandoned),
         );
         let (india, india_publishes) = india?;
         Ok(Driven {
@@ -166,6 +167,10 @@ impl Mix {
         })
     }
 }
+
+/// Keys whose payment waits for an operator (the record says so): nobody waits for
+/// their customer any more.
+pub type Abandoned = Mutex<HashSet<IdempotencyKey>>;
 
 /// Publishes paced, and through broker restarts retries until confirmed (a repeat is
 /// just another duplicate for payfleet to recognise); remembers what it published.
