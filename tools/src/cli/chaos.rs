@@ -50,6 +50,15 @@ pub struct Args {
     /// Commands published per second (so the run lasts long enough for the chaos).
     #[arg(long, default_value_t = 150)]
     rate: u32,
+    /// Make Redis unreachable for the fleet this long once mid-run (0: never). Redis
+    /// keeps running and keeps its data; the path to it is cut.
+    #[arg(long, default_value_t = 150)]
+    redis_outage_secs: u64,
+    /// Mix in what a hostile publisher sends (card data where it does not belong, a
+    /// card number as the key, out-of-range numbers, a forged delivery count, 20 KiB of
+    /// headers) and scan everything payfleet wrote for card numbers.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    hostile: bool,
     /// Seconds to wait for quiescence before judging.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
@@ -95,6 +104,16 @@ struct Verdict {
     worker_kills: usize,
     broker_restarts: usize,
     redis_restarts: usize,
+    redis_outage_seconds: u64,
+    /// Hostile publications, and those that did not come to what they must: a
+    /// `rejected` event, or processed like any other command.
+    hostile_published: usize,
+    hostile_unanswered: Vec<String>,
+    /// Dead letters that are not a hostile publication's (an outage must cause none).
+    dead_letters_unexplained: usize,
+    /// Places (events, dead letters, Redis keys, logs, metrics) holding a card number
+    /// of the run (expected none).
+    card_data_found: Vec<String>,
     faults_injected: BTreeMap<String, u64>,
     duration_seconds: f64,
     logs: String,
@@ -223,7 +242,27 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
     let logs = std::env::temp_dir().join(&s.amqp.namespace);
     std::fs::create_dir_all(&logs)?;
     let (sandbox_port, gateway_port) = (free_port()?, free_port()?);
-    let env = child_env(&s, sandbox_port, gateway_port);
+    let mut env = child_env(&s, sandbox_port, gateway_port);
+    let relay = if args.redis_outage_secs > 0 {
+        let relay = super::outage::Relay::start(6379).await?;
+        let local = "redis://127.0.0.1:6379";
+        anyhow::ensure!(
+            s.redis.url.starts_with(local),
+            "--redis-outage-secs cuts the path to the local Redis at 127.0.0.1:6379 only"
+        );
+        let through = s
+            .redis
+            .url
+            .replacen(local, &format!("redis://127.0.0.1:{}", relay.port), 1);
+        for (name, value) in &mut env {
+            if name.ends_with("REDIS__URL") {
+                *value = through.clone();
+            }
+        }
+        Some(relay)
+    } else {
+        None
+    };
     let proc = |name: &str, args: &[&str]| Proc {
         name: name.to_owned(),
         args: args.iter().map(|a| a.to_string()).collect(),
@@ -274,6 +313,17 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         args.rate,
     ));
     let abandoned: Arc<super::mix::Abandoned> = Arc::default();
+    let hostile = if args.hostile {
+        super::hostile::commands(run_id)
+    } else {
+        Vec::new()
+    };
+    let publisher_of_hostile = sink.link.get().await?;
+    for h in &hostile {
+        publisher_of_hostile
+            .publish_command(h.routing_key, h.body.as_bytes(), h.headers.clone())
+            .await?;
+    }
     let publisher = {
         let (mix, sink, tap) = (mix.clone(), sink.clone(), tap.clone());
         let abandoned = abandoned.clone();
@@ -302,6 +352,7 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
     let store = payfleet::app::connect_store(&s).await?;
     let (mut awaiting, mut looked_up) = (HashMap::new(), Instant::now());
     let (mut kills, mut broker_restarts, mut redis_restarts) = (0, 0, 0);
+    let mut outage: Option<Instant> = None;
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let mut next_kill = Instant::now() + Duration::from_millis(args.kill_every_ms);
     let mut publisher = Some(publisher);
@@ -343,7 +394,26 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
             restart_broker(&s.amqp.url).await?;
             broker_restarts += 1;
         }
-        if args.restart_redis && redis_restarts == 0 && p >= 0.6 {
+        if let Some(relay) = relay
+            .as_ref()
+            .filter(|_| (broker_restarts > 0 || !args.restart_broker) && p >= 0.45)
+        {
+            match outage {
+                None => {
+                    eprintln!("chaos: Redis unreachable for {} s", args.redis_outage_secs);
+                    relay.cut(true);
+                    outage = Some(Instant::now());
+                }
+                Some(at) if at.elapsed() >= Duration::from_secs(args.redis_outage_secs) => {
+                    relay.cut(false);
+                }
+                Some(_) => {}
+            }
+        }
+        let outage_over =
+            outage.is_some_and(|at| at.elapsed() >= Duration::from_secs(args.redis_outage_secs));
+        if args.restart_redis && redis_restarts == 0 && p >= 0.6 && (relay.is_none() || outage_over)
+        {
             eprintln!("chaos: restarting Redis (everything in it is lost)");
             restart_redis(&s.redis.url).await?;
             redis_restarts += 1;
@@ -401,18 +471,41 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
             .entry(first.status.as_str())
             .or_default() += 1;
     }
+    // Everything payfleet wrote, for the card-data scan: metrics while the gateway
+    // serves them, then events, dead letters, Redis and the logs.
+    let mut written: Vec<(String, String)> = Vec::new();
+    if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{gateway_port}/metrics")).await {
+        written.push(("gateway metrics".into(), r.text().await.unwrap_or_default()));
+    }
     for w in &mut workers {
         w.terminate().await;
     }
     for p in services.iter_mut().rev() {
         p.terminate().await;
     }
+    for e in &events {
+        written.push((
+            format!("event of {}", e.idempotency_key),
+            serde_json::to_string(e)?,
+        ));
+    }
     let mut dead_letters = 0;
+    let mut dead_letters_unexplained = 0;
     if let Ok(conn) = bus::connect(&s.amqp.url, "payfleet-chaos-cleanup").await {
         let ch = conn.create_channel().await?;
         dead_letters = bus::queue_depth(&ch, &names.dead())
             .await
             .unwrap_or_default();
+        for (i, d) in super::hostile::dead_letters(&ch, &names.dead())
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            if !d.contains(super::hostile::MARK) {
+                dead_letters_unexplained += 1;
+            }
+            written.push((format!("dead letter {i}"), d));
+        }
         let _ = bus::delete_all(&ch, &names, &s.worker.retry_delays_ms).await;
         let _ = conn.close(200, "bye".into()).await;
     }
@@ -445,6 +538,20 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         }));
     }
     let lost = keys.len() - with_terminal - awaiting.len();
+    for (i, entry) in super::hostile::redis_dump(&s.redis.url, &s.redis.key_prefix)
+        .await?
+        .into_iter()
+        .enumerate()
+    {
+        written.push((format!("redis entry {i}"), entry));
+    }
+    written.extend(super::hostile::fleet_logs(&logs));
+    let mut pans = super::hostile::hostile_pans();
+    for p in mix.planned() {
+        pans.extend(super::hostile::pans_in(&p.body));
+    }
+    let card_data_found = super::hostile::holding_cards(&written, &pans);
+    let hostile_unanswered = super::hostile::unanswered(&hostile, &events);
     let verdict = Verdict {
         commands_published: keys.len(),
         publishes: sink.publishes.load(Ordering::Relaxed),
@@ -468,6 +575,11 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         worker_kills: kills,
         broker_restarts,
         redis_restarts,
+        redis_outage_seconds: outage.map_or(0, |_| args.redis_outage_secs),
+        hostile_published: hostile.len(),
+        hostile_unanswered: hostile_unanswered.clone(),
+        dead_letters_unexplained,
+        card_data_found: card_data_found.clone(),
         faults_injected: stats.faults,
         duration_seconds: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         logs: logs.display().to_string(),
@@ -475,7 +587,10 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
             && conflicting == 0
             && stats.executed_more_than_once.is_empty()
             && under_several_ids == 0
-            && false_outcomes.count == 0,
+            && false_outcomes.count == 0
+            && hostile_unanswered.is_empty()
+            && dead_letters_unexplained == 0
+            && card_data_found.is_empty(),
     };
     println!("{}", serde_json::to_string(&verdict)?);
     Ok(if verdict.ok {

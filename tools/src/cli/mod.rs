@@ -6,8 +6,10 @@ mod chaos;
 mod demo;
 mod demo_epay;
 mod demo_india;
+mod hostile;
 mod ledger;
 mod mix;
+mod outage;
 pub mod processes;
 
 use crate::settings::FleetSettings;
