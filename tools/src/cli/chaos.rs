@@ -318,12 +318,24 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
     } else {
         Vec::new()
     };
-    let publisher_of_hostile = sink.link.get().await?;
+    // Frames as large as the broker takes: payfleet's own 8 KiB could not carry the
+    // oversize headers.
+    let sep = if s.amqp.url.contains('?') { '&' } else { '?' };
+    let hostile_link = PublisherLink::new(
+        &format!("{}{sep}frame_max=131072", s.amqp.url),
+        "payfleet-chaos-hostile",
+        names.clone(),
+        Arc::new(Metrics::new("chaos")),
+        Readiness::default(),
+    );
     for h in &hostile {
-        publisher_of_hostile
+        hostile_link
+            .get()
+            .await?
             .publish_command(h.routing_key, h.body.as_bytes(), h.headers.clone())
             .await?;
     }
+    hostile_link.close().await;
     let publisher = {
         let (mix, sink, tap) = (mix.clone(), sink.clone(), tap.clone());
         let abandoned = abandoned.clone();
