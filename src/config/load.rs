@@ -97,6 +97,21 @@ impl Settings {
         if self.worker.max_attempts == 0 {
             return fail("worker.max_attempts", "must be at least 1");
         }
+        let g = &self.gateway;
+        for (setting, value) in [
+            ("gateway.header_read_timeout_ms", g.header_read_timeout_ms),
+            ("gateway.body_timeout_ms", g.body_timeout_ms),
+            ("gateway.idle_timeout_ms", g.idle_timeout_ms),
+            ("gateway.max_body_bytes", g.max_body_bytes as u64),
+        ] {
+            if value == 0 {
+                return fail(setting, "must be at least 1");
+            }
+        }
+        // The cap is a semaphore's permits, all taken back at shutdown at once.
+        if !(1..=1_000_000).contains(&g.max_connections) {
+            return fail("gateway.max_connections", "must be between 1 and 1000000");
+        }
         self.rate_limit.validate()?;
         for name in self.ecommpay.accounts.keys() {
             if !crate::contract::valid_account(name) || name == crate::contract::DEFAULT_ACCOUNT {

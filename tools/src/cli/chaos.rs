@@ -195,8 +195,8 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
 
     let logs = std::env::temp_dir().join(&s.amqp.namespace);
     std::fs::create_dir_all(&logs)?;
-    let (sandbox_port, gateway_port) = (free_port()?, free_port()?);
-    let env = child_env(&s, sandbox_port, gateway_port);
+    let (sandbox_port, gateway_port, gateway_ops_port) = (free_port()?, free_port()?, free_port()?);
+    let env = child_env(&s, sandbox_port, gateway_port, gateway_ops_port);
     let proc = |name: &str, args: &[&str]| Proc {
         name: name.to_owned(),
         args: args.iter().map(|a| a.to_string()).collect(),
@@ -211,7 +211,7 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         p.start()?;
     }
     wait_http(&format!("http://127.0.0.1:{sandbox_port}/healthz")).await?;
-    wait_http(&format!("http://127.0.0.1:{gateway_port}/healthz")).await?;
+    wait_http(&format!("http://127.0.0.1:{gateway_ops_port}/healthz")).await?;
     services.push(proc("reconciler", &["reconciler"]));
     services.last_mut().expect("pushed").start()?;
     let mut workers: Vec<Proc> = (0..args.workers.max(1))
