@@ -224,6 +224,41 @@ mod tests {
     }
 
     #[test]
+    fn gateway_limits_come_from_the_environment_and_zero_is_refused() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("PAYFLEET__GATEWAY__OPS_LISTEN", "0.0.0.0:9101"),
+                ("PAYFLEET__GATEWAY__MAX_CONNECTIONS", "2000"),
+                ("PAYFLEET__GATEWAY__HEADER_READ_TIMEOUT_MS", "2500"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.gateway.ops_listen.to_string(), "0.0.0.0:9101");
+        assert_eq!(s.gateway.max_connections, 2000);
+        assert_eq!(s.gateway.header_read_timeout_ms, 2500);
+        for (var, setting) in [
+            (
+                "PAYFLEET__GATEWAY__MAX_CONNECTIONS",
+                "gateway.max_connections",
+            ),
+            (
+                "PAYFLEET__GATEWAY__IDLE_TIMEOUT_MS",
+                "gateway.idle_timeout_ms",
+            ),
+            (
+                "PAYFLEET__GATEWAY__BODY_TIMEOUT_MS",
+                "gateway.body_timeout_ms",
+            ),
+        ] {
+            let e = Settings::load_from(None, env(&[(var, "0")]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(setting), "{e}");
+        }
+    }
+
+    #[test]
     fn a_missing_secret_names_its_variable() {
         let s = Settings::load_from(None, HashMap::new()).unwrap();
         let e = s.secrets.ecommpay().unwrap_err().to_string();
