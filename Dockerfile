@@ -29,9 +29,9 @@ COPY --from=builder /out/ /usr/local/bin/
 # For reference and `--config`; the defaults are compiled into the binary.
 COPY config/ /etc/payfleet/
 USER 10001:10001
-# gateway, sandbox, worker ops, reconciler ops (/metrics, /healthz, /readyz); each must listen on 0.0.0.0
-# in a container: PAYFLEET__GATEWAY__LISTEN, PAYFLEET__SANDBOX__LISTEN, PAYFLEET__WORKER__OPS_LISTEN,
-# PAYFLEET__RECONCILER__OPS_LISTEN.
-EXPOSE 8080 8090 9100 9102
+# gateway callbacks, sandbox, worker ops, gateway ops, reconciler ops (/metrics, /healthz, /readyz);
+# each must listen on 0.0.0.0 in a container: PAYFLEET__GATEWAY__LISTEN, PAYFLEET__SANDBOX__LISTEN,
+# PAYFLEET__WORKER__OPS_LISTEN, PAYFLEET__GATEWAY__OPS_LISTEN, PAYFLEET__RECONCILER__OPS_LISTEN.
+EXPOSE 8080 8090 9100 9101 9102
 ENTRYPOINT ["payfleet"]
 CMD ["--help"]

@@ -16,7 +16,8 @@ use crate::providers::epay::Epay;
 use crate::ratelimit::RateLimiter;
 use crate::reconciler::Reconciler;
 use crate::state::StateStore;
-use crate::telemetry::{Metrics, Readiness, ops_router, serve_ops};
+use crate::telemetry::label::Listener;
+use crate::telemetry::{Limits, Metrics, Readiness, Served, bind_and_serve, serve_ops};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -143,9 +144,8 @@ pub async fn spawn_reconciler(
 ) -> anyhow::Result<(Option<SocketAddr>, JoinHandle<()>)> {
     let ready = Readiness::default();
     let ops = if serve_ops_endpoints {
-        let router = ops_router(metrics.clone(), ready.clone());
         let listen = settings.reconciler.ops_listen;
-        let (addr, _) = serve_ops(listen, router, shutdown.wait())
+        let (addr, _) = serve_ops(listen, metrics.clone(), ready.clone(), shutdown.wait())
             .await
             .with_context(|| format!("binding reconciler.ops_listen {listen}"))?;
         Some(addr)
@@ -195,8 +195,8 @@ pub async fn spawn_worker(
     let store = connect_store(settings).await?;
     let providers = providers(settings, &metrics).await?;
     let ops = if serve_ops_endpoints {
-        let router = ops_router(metrics.clone(), ready.clone());
-        let (addr, _) = serve_ops(settings.worker.ops_listen, router, shutdown.wait())
+        let listen = settings.worker.ops_listen;
+        let (addr, _) = serve_ops(listen, metrics.clone(), ready.clone(), shutdown.wait())
             .await
             .with_context(|| format!("binding worker.ops_listen {}", settings.worker.ops_listen))?;
         Some(addr)
@@ -231,11 +231,22 @@ pub async fn spawn_worker(
     Ok((ops, task))
 }
 
-/// Starts the gateway; returns the address it listens on.
+/// Where a started gateway listens.
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayAddrs {
+    /// `gateway.listen`: providers' callbacks.
+    pub callbacks: SocketAddr,
+    /// `gateway.ops_listen`: `/metrics`, `/healthz`, `/readyz`.
+    pub ops: SocketAddr,
+}
+
+/// Starts the gateway: callbacks on `gateway.listen`, ops endpoints on
+/// `gateway.ops_listen`; the task ends after `shutdown`, once callbacks in progress
+/// are answered.
 pub async fn spawn_gateway(
     settings: &Settings,
     shutdown: &Shutdown,
-) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+) -> anyhow::Result<(GatewayAddrs, JoinHandle<()>)> {
     let metrics = Arc::new(Metrics::new("gateway"));
     let ready = Readiness::default();
     let store = connect_store(settings).await?;
@@ -255,17 +266,30 @@ pub async fn spawn_gateway(
         store,
         link,
         providers: providers(settings, &metrics).await?,
-        metrics,
+        metrics: metrics.clone(),
     });
-    let router = gateway::router(gw.clone(), ready);
-    let (addr, server) = serve_ops(settings.gateway.listen, router, shutdown.wait())
+    let g = &settings.gateway;
+    let (ops, _) = serve_ops(g.ops_listen, metrics.clone(), ready, shutdown.wait())
         .await
-        .with_context(|| format!("binding gateway.listen {}", settings.gateway.listen))?;
+        .with_context(|| format!("binding gateway.ops_listen {}", g.ops_listen))?;
+    let served = Served {
+        listener: Listener::Callbacks,
+        limits: Limits::from(g),
+        metrics,
+    };
+    let (callbacks, server) = bind_and_serve(
+        g.listen,
+        gateway::router(gw.clone()),
+        served,
+        shutdown.wait(),
+    )
+    .await
+    .with_context(|| format!("binding gateway.listen {}", g.listen))?;
     let task = tokio::spawn(async move {
         let _ = server.await;
         gw.link.close().await;
     });
-    Ok((addr, task))
+    Ok((GatewayAddrs { callbacks, ops }, task))
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@
 //!    `Money`, `IdempotencyKey`, payment states, the card-data policy); imports nothing.
 //! 2. [`config`]: layered settings, secrets from the environment.
 //! 3. [`telemetry`]: logs and metrics (one call per thing that happens, labels from
-//!    enums), `/metrics` `/healthz` `/readyz`, W3C trace context.
+//!    enums), `/metrics` `/healthz` `/readyz`, the HTTP server every listener runs
+//!    (timeouts, connection cap), W3C trace context.
 //! 4. [`state`]: the Redis state machine that keeps a payment from being paid twice; it
 //!    returns typed records, and no Redis field name leaves it.
 //! 5. [`ratelimit`]: fleet-wide request limits per provider account (Redis GCRA);

@@ -87,7 +87,7 @@ fn subcommand(service: &Value) -> Option<String> {
 fn listen_setting(subcommand: &str) -> (&'static str, &'static str) {
     match subcommand {
         "sandbox" => ("sandbox", "listen"),
-        "gateway" => ("gateway", "listen"),
+        "gateway" => ("gateway", "ops_listen"),
         "worker" => ("worker", "ops_listen"),
         "reconciler" => ("reconciler", "ops_listen"),
         other => panic!("compose runs `payfleet {other}`, which serves no /metrics"),
@@ -101,9 +101,14 @@ fn port_of(addr: &str) -> u16 {
         .unwrap_or_else(|| panic!("{addr} has no port"))
 }
 
-/// The address a payfleet service listens on: its environment, else the default.
+/// The address a payfleet service serves /metrics on: its environment, else the default.
 fn listen_of(service: &Value, sub: &str) -> String {
     let (section, key) = listen_setting(sub);
+    setting_of(service, section, key)
+}
+
+/// A service's address setting: its environment, else the default.
+fn setting_of(service: &Value, section: &str, key: &str) -> String {
     let var = format!(
         "PAYFLEET__{}__{}",
         section.to_uppercase(),
@@ -204,6 +209,40 @@ fn every_payfleet_service_listens_where_its_ports_say() {
     assert_eq!(seen, all, "compose must run every long-running process");
 }
 
+/// Host ports a service publishes (`ports: ["host:container"]`), by container port.
+fn published_ports(service: &Value) -> BTreeSet<u16> {
+    service["ports"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|p| port_of(p.as_str().expect("port mapping as a string")))
+        .collect()
+}
+
+#[test]
+fn the_gateway_publishes_its_callback_port_and_keeps_its_ops_port_inside() {
+    let c = compose();
+    let gateway = &services(&c)["gateway"];
+    let callbacks = setting_of(gateway, "gateway", "listen");
+    let ops = setting_of(gateway, "gateway", "ops_listen");
+    assert!(
+        callbacks.starts_with("0.0.0.0:"),
+        "callbacks on {callbacks}"
+    );
+    assert_ne!(port_of(&callbacks), port_of(&ops), "one port for both");
+    let published = published_ports(gateway);
+    assert!(published.contains(&port_of(&callbacks)), "{published:?}");
+    assert!(
+        !published.contains(&port_of(&ops)),
+        "the gateway's ops port is published on the host: {published:?}"
+    );
+    assert_eq!(
+        port_of(&callbacks),
+        port_of(defaults()["gateway"]["listen"].as_str().expect("string")),
+        "gateway.listen's port differs from the default"
+    );
+}
+
 #[test]
 fn workers_scale() {
     let c = compose();
@@ -243,7 +282,7 @@ fn the_stack_has_its_backing_services_configured() {
     assert!(gateway_env["PAYFLEET__REDIS__URL"].contains("//redis:6379/"));
     let sandbox_env = env(&s["sandbox"]);
     let callback = &sandbox_env["PAYFLEET__SANDBOX__ECOMMPAY_CALLBACK_URL"];
-    let gateway_port = port_of(&listen_of(&s["gateway"], "gateway"));
+    let gateway_port = port_of(&setting_of(&s["gateway"], "gateway", "listen"));
     assert!(
         callback.starts_with(&format!("http://gateway:{gateway_port}/")),
         "sandbox calls back to {callback}"

@@ -367,7 +367,7 @@ async fn a_forged_post_link_is_refused_counted_and_changes_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(app.state("p2p-forged").await, Some(State::Succeeded));
     assert_eq!(app.events_for("p2p-forged").len(), before);
-    let metrics = reqwest::get(format!("http://{}/metrics", app.fleet.gateway_addr))
+    let metrics = reqwest::get(format!("http://{}/metrics", app.fleet.gateway_ops_addr))
         .await
         .unwrap()
         .text()
@@ -613,7 +613,7 @@ async fn card_data_reaches_no_log_redis_key_event_dead_letter_or_metric() {
                 .map(|l| format!("dead letter: {l}")),
         );
     }
-    for addr in [app.fleet.gateway_addr, app.fleet.sandbox_addr] {
+    for addr in [app.fleet.gateway_ops_addr, app.fleet.sandbox_addr] {
         let metrics = reqwest::get(format!("http://{addr}/metrics"))
             .await
             .unwrap()

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 pub async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     let shutdown = Shutdown::default();
-    let (addr, task) = spawn_gateway(&settings, &shutdown).await?;
-    tracing::info!(%addr, "gateway listening");
+    let (addrs, task) = spawn_gateway(&settings, &shutdown).await?;
+    tracing::info!(callbacks = %addrs.callbacks, ops = %addrs.ops, "gateway listening");
     termination_signal().await;
     shutdown.trigger();
     task.await?;

@@ -97,6 +97,21 @@ impl Settings {
         if self.worker.max_attempts == 0 {
             return fail("worker.max_attempts", "must be at least 1");
         }
+        let g = &self.gateway;
+        for (setting, value) in [
+            ("gateway.header_read_timeout_ms", g.header_read_timeout_ms),
+            ("gateway.body_timeout_ms", g.body_timeout_ms),
+            ("gateway.idle_timeout_ms", g.idle_timeout_ms),
+            ("gateway.max_body_bytes", g.max_body_bytes as u64),
+        ] {
+            if value == 0 {
+                return fail(setting, "must be at least 1");
+            }
+        }
+        // The cap is a semaphore's permits, all taken back at shutdown at once.
+        if !(1..=1_000_000).contains(&g.max_connections) {
+            return fail("gateway.max_connections", "must be between 1 and 1000000");
+        }
         self.rate_limit.validate()?;
         for name in self.ecommpay.accounts.keys() {
             if !crate::contract::valid_account(name) || name == crate::contract::DEFAULT_ACCOUNT {
@@ -206,6 +221,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("amqp.prefetch"), "{e}");
+    }
+
+    #[test]
+    fn gateway_limits_come_from_the_environment_and_zero_is_refused() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("PAYFLEET__GATEWAY__OPS_LISTEN", "0.0.0.0:9101"),
+                ("PAYFLEET__GATEWAY__MAX_CONNECTIONS", "2000"),
+                ("PAYFLEET__GATEWAY__HEADER_READ_TIMEOUT_MS", "2500"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.gateway.ops_listen.to_string(), "0.0.0.0:9101");
+        assert_eq!(s.gateway.max_connections, 2000);
+        assert_eq!(s.gateway.header_read_timeout_ms, 2500);
+        for (var, setting) in [
+            (
+                "PAYFLEET__GATEWAY__MAX_CONNECTIONS",
+                "gateway.max_connections",
+            ),
+            (
+                "PAYFLEET__GATEWAY__IDLE_TIMEOUT_MS",
+                "gateway.idle_timeout_ms",
+            ),
+            (
+                "PAYFLEET__GATEWAY__BODY_TIMEOUT_MS",
+                "gateway.body_timeout_ms",
+            ),
+        ] {
+            let e = Settings::load_from(None, env(&[(var, "0")]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(setting), "{e}");
+        }
     }
 
     #[test]

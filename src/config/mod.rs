@@ -110,7 +110,15 @@ pub struct ReconcilerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewaySettings {
+    /// Providers' callbacks only.
     pub listen: SocketAddr,
+    /// `/metrics`, `/healthz` and `/readyz`, apart from the public callback port.
+    pub ops_listen: SocketAddr,
+    pub header_read_timeout_ms: u64,
+    pub body_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub max_connections: usize,
+    pub max_body_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -8,7 +8,7 @@ use crate::contract::ProviderName;
 use crate::outcome::Announcer;
 use crate::providers::Providers;
 use crate::state::StateStore;
-use crate::telemetry::{Metrics, Readiness, ops_router};
+use crate::telemetry::Metrics;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -34,9 +34,9 @@ impl Gateway {
     }
 }
 
-/// The gateway's routes, `/callbacks/<provider>` for each provider, with the ops
-/// endpoints beside them.
-pub fn router(gateway: Arc<Gateway>, ready: Readiness) -> Router {
+/// The gateway's public routes: `/callbacks/<provider>` for each provider, nothing else
+/// (its ops endpoints are on a listener of their own).
+pub fn router(gateway: Arc<Gateway>) -> Router {
     let mut router = Router::new();
     for provider in ProviderName::ALL {
         router = router.route(
@@ -48,7 +48,5 @@ pub fn router(gateway: Arc<Gateway>, ready: Readiness) -> Router {
             ),
         );
     }
-    router
-        .with_state(gateway.clone())
-        .merge(ops_router(gateway.metrics.clone(), ready))
+    router.with_state(gateway)
 }

@@ -3,8 +3,9 @@
 
 use super::Metrics;
 use super::label::{
-    CallbackResult, DeadLetterReason, Finished, Label, LagSince, ProviderRequest,
-    RateLimitDecision, ReconcilerAction, RequestResult, RetryReason, Service, Stage,
+    CallbackResult, ConnectionCut, DeadLetterReason, Finished, Label, LagSince, Listener,
+    ProviderRequest, RateLimitDecision, ReconcilerAction, RequestResult, RetryReason, Service,
+    Stage,
 };
 use crate::contract::{EventStatus, Method, State};
 use prometheus::IntGauge;
@@ -188,6 +189,21 @@ impl Metrics {
         self.rate_limit_wait
             .with_label_values(&[provider])
             .observe(wait_seconds);
+    }
+
+    /// A connection the server closed before its client did (a limit reached). Logged
+    /// at debug: under attack there is one per connection; the metric shows them.
+    pub fn connection_cut(&self, listener: Listener, reason: ConnectionCut) {
+        let (listener, reason) = (listener.as_str(), reason.as_str());
+        tracing::debug!(listener, reason, "connection cut");
+        self.connections_cut
+            .with_label_values(&[listener, reason])
+            .inc();
+    }
+
+    pub fn connections_open(&self, listener: Listener) -> IntGauge {
+        self.connections_open
+            .with_label_values(&[listener.as_str()])
     }
 }
 

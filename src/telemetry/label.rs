@@ -217,3 +217,29 @@ labels! {
         Fallback => "fallback",
     }
 }
+
+labels! {
+    /// An HTTP listener.
+    Listener {
+        /// The gateway's public port: providers' callbacks.
+        Callbacks => "callbacks",
+        /// `/metrics`, `/healthz`, `/readyz`.
+        Ops => "ops",
+    }
+}
+
+labels! {
+    /// Why the server closed a connection before its client did.
+    ConnectionCut {
+        /// Past the connection cap: answered 503.
+        Full => "full",
+        /// Past the cap with 503 answers piled up too: closed unanswered.
+        Shed => "shed",
+        /// A request head not complete within the header timeout of its first byte.
+        HeaderTimeout => "header_timeout",
+        /// A body not complete within the body timeout: answered 408.
+        BodyTimeout => "body_timeout",
+        /// Silent with no request in progress for the idle timeout.
+        IdleTimeout => "idle_timeout",
+    }
+}

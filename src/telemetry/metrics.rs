@@ -1,6 +1,7 @@
 use super::label::{
-    CallbackResult, DeadLetterReason, Finished, Label, LagSince, ProviderRequest,
-    RateLimitDecision, ReconcilerAction, RequestResult, RetryReason, Service, Stage,
+    CallbackResult, ConnectionCut, DeadLetterReason, Finished, Label, LagSince, Listener,
+    ProviderRequest, RateLimitDecision, ReconcilerAction, RequestResult, RetryReason, Service,
+    Stage,
 };
 use crate::contract::{EventStatus, Method, Operation, ProviderName, State};
 use prometheus::core::{MetricVec, MetricVecBuilder};
@@ -40,6 +41,8 @@ pub struct Metrics {
     pub(super) payments_awaiting: IntGaugeVec,
     pub(super) rate_limit_decisions: IntCounterVec,
     pub(super) rate_limit_wait: HistogramVec,
+    pub(super) connections_open: IntGaugeVec,
+    pub(super) connections_cut: IntCounterVec,
 }
 
 /// Slow things: callbacks arrive seconds to hours after the request.
@@ -238,6 +241,25 @@ impl Metrics {
                 "Wait a rate limit imposed on a request (for a deferral, the time it is parked).",
                 &["provider"],
             ),
+            connections_open: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "payfleet_http_connections_open",
+                        "HTTP connections being served, by listener (callbacks, ops).",
+                    ),
+                    &["listener"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
+            connections_cut: counter(
+                &r,
+                "payfleet_http_connections_cut_total",
+                "HTTP connections the server closed before its client: past the cap (full: \
+                 answered 503; shed: unanswered) or a timeout (header, body, idle).",
+                &["listener", "reason"],
+            ),
             registry: r,
         };
         metrics.start_at_zero();
@@ -253,6 +275,10 @@ impl Metrics {
         zero(&self.reconciler, &[], ReconcilerAction::ALL);
         zero(&self.reconnects, &[], Service::ALL);
         zero(&self.transitions, &[], State::ALL.as_slice());
+        for listener in Listener::ALL.iter().map(|l| l.as_str()) {
+            self.connections_open.with_label_values(&[listener]);
+            zero(&self.connections_cut, &[listener], ConnectionCut::ALL);
+        }
         for provider in ProviderName::ALL.map(ProviderName::as_str) {
             self.commands_received.with_label_values(&[provider]);
             self.callbacks_received.with_label_values(&[provider]);

@@ -1,4 +1,5 @@
-//! What the fleet shows of itself: logs, metrics, and the ops endpoints.
+//! What the fleet shows of itself: logs, metrics, and the ops endpoints, served (like the
+//! gateway's callbacks) by an HTTP server with timeouts and a connection cap.
 //!
 //! Following vector's rule, each thing that happens is one call in [`Metrics`] that
 //! both records the metric and writes the log line ([`events`](self) holds them), with
@@ -9,9 +10,11 @@ pub mod label;
 mod logging;
 mod metrics;
 mod ops;
+mod serve;
 pub mod trace;
 
 pub use label::Label;
 pub use logging::init_logging;
 pub use metrics::Metrics;
-pub use ops::{Readiness, ops_router, serve_on, serve_ops};
+pub use ops::{Readiness, serve_ops};
+pub use serve::{Limits, Served, bind_and_serve};

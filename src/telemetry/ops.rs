@@ -1,6 +1,9 @@
-//! `/metrics`, `/healthz` and `/readyz`, served by every long-running process.
+//! `/metrics`, `/healthz` and `/readyz`, served by every long-running process on a
+//! listener of its own, apart from any public port.
 
 use super::Metrics;
+use super::label::Listener;
+use super::serve::{Limits, Served, bind_and_serve};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -28,7 +31,7 @@ struct Ops {
     ready: Readiness,
 }
 
-pub fn ops_router(metrics: Arc<Metrics>, ready: Readiness) -> Router {
+fn ops_router(metrics: Arc<Metrics>, ready: Readiness) -> Router {
     Router::new()
         .route(
             "/metrics",
@@ -53,29 +56,18 @@ pub fn ops_router(metrics: Arc<Metrics>, ready: Readiness) -> Router {
         .with_state(Ops { metrics, ready })
 }
 
-/// Serves the ops endpoints until `shutdown` resolves; returns the bound address.
+/// Serves the ops endpoints on `addr` until `shutdown` resolves; returns the bound
+/// address.
 pub async fn serve_ops(
     addr: SocketAddr,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    metrics: Arc<Metrics>,
+    ready: Readiness,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    serve_on(tokio::net::TcpListener::bind(addr).await?, router, shutdown)
-}
-
-/// [`serve_ops`] on a listener already bound (to learn its address before serving).
-pub fn serve_on(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let bound = listener.local_addr()?;
-    let handle = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "ops server stopped");
-        }
-    });
-    Ok((bound, handle))
+    let served = Served {
+        listener: Listener::Ops,
+        limits: Limits::OPS,
+        metrics: metrics.clone(),
+    };
+    bind_and_serve(addr, ops_router(metrics, ready), served, shutdown).await
 }

@@ -51,8 +51,13 @@ impl ProcessFleet {
         let run = &uuid::Uuid::new_v4().simple().to_string()[..10];
         let namespace = format!("{label}-{run}");
         let secret = uuid::Uuid::new_v4().simple().to_string();
-        let (worker, gateway, sandbox, reconciler) =
-            (free_port(), free_port(), free_port(), free_port());
+        let (worker, gateway, gateway_ops, sandbox, reconciler) = (
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        );
         let mut fleet = ProcessFleet {
             namespace: namespace.clone(),
             targets: vec![
@@ -62,7 +67,7 @@ impl ProcessFleet {
                 },
                 Target {
                     process: "gateway",
-                    port: gateway,
+                    port: gateway_ops,
                 },
                 Target {
                     process: "sandbox",
@@ -107,8 +112,11 @@ impl ProcessFleet {
         fleet
             .spawn(
                 "gateway",
-                &[("PAYFLEET__GATEWAY__LISTEN", listen(gateway))],
-                gateway,
+                &[
+                    ("PAYFLEET__GATEWAY__LISTEN", listen(gateway)),
+                    ("PAYFLEET__GATEWAY__OPS_LISTEN", listen(gateway_ops)),
+                ],
+                gateway_ops,
             )
             .await;
         fleet

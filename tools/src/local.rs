@@ -21,7 +21,10 @@ use tokio::task::JoinHandle;
 pub struct LocalFleet {
     pub settings: FleetSettings,
     pub sandbox: Arc<Sandbox>,
+    /// The gateway's callback port.
     pub gateway_addr: SocketAddr,
+    /// The gateway's `/metrics`, `/healthz`, `/readyz`.
+    pub gateway_ops_addr: SocketAddr,
     pub sandbox_addr: SocketAddr,
     shutdown: Shutdown,
     servers: Vec<JoinHandle<()>>,
@@ -36,6 +39,7 @@ pub fn isolated(mut settings: FleetSettings, label: &str) -> FleetSettings {
     settings.redis.key_prefix = format!("{label}-{run}");
     settings.redis.retention_ms = 3_600_000;
     settings.gateway.listen = "127.0.0.1:0".parse().expect("address");
+    settings.gateway.ops_listen = "127.0.0.1:0".parse().expect("address");
     settings.sandbox.listen = "127.0.0.1:0".parse().expect("address");
     settings.worker.ops_listen = "127.0.0.1:0".parse().expect("address");
     if settings.secrets.ecommpay_secret_key.is_none() {
@@ -84,7 +88,8 @@ impl LocalFleet {
         for url in [&mut epay.oauth_url, &mut epay.api_url, &mut epay.status_url] {
             *url = format!("http://{sandbox_addr}");
         }
-        let (gateway_addr, gateway) = app::spawn_gateway(&settings, &shutdown).await?;
+        let (gateway_addrs, gateway) = app::spawn_gateway(&settings, &shutdown).await?;
+        let gateway_addr = gateway_addrs.callbacks;
         settings.sandbox.ecommpay_callback_url =
             format!("http://{gateway_addr}/callbacks/ecommpay");
         settings.epay.post_link_url = format!("http://{gateway_addr}/callbacks/epay");
@@ -96,6 +101,7 @@ impl LocalFleet {
             settings,
             sandbox,
             gateway_addr,
+            gateway_ops_addr: gateway_addrs.ops,
             sandbox_addr,
             shutdown,
             servers: vec![gateway, sandbox_task],

@@ -68,23 +68,23 @@ impl Fleet {
             in_process: None,
             settings: settings.clone(),
         };
-        let (sandbox_port, gateway_port) = match services {
-            Services::Processes => (free_port()?, free_port()?),
+        let (sandbox_port, gateway_port, gateway_ops_port) = match services {
+            Services::Processes => (free_port()?, free_port()?, free_port()?),
             Services::InProcess => {
                 let shutdown = Shutdown::default();
                 let (gateway, gateway_task) = app::spawn_gateway(&settings, &shutdown).await?;
                 settings.sandbox.ecommpay_callback_url =
-                    format!("http://{gateway}/callbacks/ecommpay");
+                    format!("http://{}/callbacks/ecommpay", gateway.callbacks);
                 let listener = tokio::net::TcpListener::bind(settings.sandbox.listen).await?;
                 let (sandbox, _, sandbox_task) =
                     crate::local::spawn_sandbox(listener, &settings, &shutdown)?;
                 fleet.in_process = Some((shutdown, vec![gateway_task, sandbox_task]));
-                (sandbox.port(), gateway.port())
+                (sandbox.port(), gateway.callbacks.port(), gateway.ops.port())
             }
         };
         fleet.sandbox_url = format!("http://127.0.0.1:{sandbox_port}");
         let s = &settings;
-        let mut env = child_env(s, sandbox_port, gateway_port);
+        let mut env = child_env(s, sandbox_port, gateway_port, gateway_ops_port);
         // Later entries win over child_env's.
         env.extend(
             [
@@ -117,7 +117,7 @@ impl Fleet {
             start(&name, &["worker", "--name", &name])?;
         }
         wait_http(&format!("{}/healthz", fleet.sandbox_url)).await?;
-        wait_http(&format!("http://127.0.0.1:{gateway_port}/readyz")).await?;
+        wait_http(&format!("http://127.0.0.1:{gateway_ops_port}/readyz")).await?;
         let queue = names.command_queue(ProviderName::Ecommpay);
         let mut consumers = 0;
         for _ in 0..300 {

@@ -241,8 +241,8 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
 
     let logs = std::env::temp_dir().join(&s.amqp.namespace);
     std::fs::create_dir_all(&logs)?;
-    let (sandbox_port, gateway_port) = (free_port()?, free_port()?);
-    let mut env = child_env(&s, sandbox_port, gateway_port);
+    let (sandbox_port, gateway_port, gateway_ops_port) = (free_port()?, free_port()?, free_port()?);
+    let mut env = child_env(&s, sandbox_port, gateway_port, gateway_ops_port);
     let relay = if args.redis_outage_secs > 0 {
         let relay = super::outage::Relay::start(6379).await?;
         let local = "redis://127.0.0.1:6379";
@@ -277,7 +277,7 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         p.start()?;
     }
     wait_http(&format!("http://127.0.0.1:{sandbox_port}/healthz")).await?;
-    wait_http(&format!("http://127.0.0.1:{gateway_port}/healthz")).await?;
+    wait_http(&format!("http://127.0.0.1:{gateway_ops_port}/healthz")).await?;
     services.push(proc("reconciler", &["reconciler"]));
     services.last_mut().expect("pushed").start()?;
     let mut workers: Vec<Proc> = (0..args.workers.max(1))
@@ -486,7 +486,7 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
     // Everything payfleet wrote, for the card-data scan: metrics while the gateway
     // serves them, then events, dead letters, Redis and the logs.
     let mut written: Vec<(String, String)> = Vec::new();
-    if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{gateway_port}/metrics")).await {
+    if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{gateway_ops_port}/metrics")).await {
         written.push(("gateway metrics".into(), r.text().await.unwrap_or_default()));
     }
     for w in &mut workers {

@@ -94,8 +94,14 @@ pub fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// The settings every child gets, as `PAYFLEET__…` variables.
-pub fn child_env(s: &FleetSettings, sandbox: u16, gateway: u16) -> Vec<(String, String)> {
+/// The settings every child gets, as `PAYFLEET__…` variables: the sandbox and the
+/// gateway's two listeners on the ports given.
+pub fn child_env(
+    s: &FleetSettings,
+    sandbox: u16,
+    gateway: u16,
+    gateway_ops: u16,
+) -> Vec<(String, String)> {
     let secret = s
         .secrets
         .ecommpay()
@@ -139,6 +145,7 @@ pub fn child_env(s: &FleetSettings, sandbox: u16, gateway: u16) -> Vec<(String, 
         ),
         ("RECONCILER__OPS_LISTEN", "127.0.0.1:0".into()),
         ("GATEWAY__LISTEN", format!("127.0.0.1:{gateway}")),
+        ("GATEWAY__OPS_LISTEN", format!("127.0.0.1:{gateway_ops}")),
         ("ECOMMPAY__BASE_URL", format!("http://127.0.0.1:{sandbox}")),
         (
             "ECOMMPAY__REQUEST_TIMEOUT_MS",
