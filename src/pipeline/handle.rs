@@ -148,9 +148,9 @@ impl Handler {
             method: Some(cmd.method),
             operation: Some(cmd.operation),
             amount: Some(cmd.amount),
+            // Not the name itself: a reason never quotes the command.
             reason: format!(
-                "account {:?} is not configured for {}",
-                account.unwrap_or_default(),
+                "account is not one configured for {}",
                 cmd.provider().as_str()
             ),
         })
@@ -163,7 +163,7 @@ impl Handler {
         reason: &str,
     ) -> Result<Handled, HandleError> {
         // Card data never goes to the dead-letter queue.
-        let body = crate::contract::card::redact(msg.body);
+        let body = crate::contract::card::redact(msg.body, msg.routing_key);
         self.publisher
             .dead_letter(msg.routing_key, &body, msg.info, reason)
             .await?;
