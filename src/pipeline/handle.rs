@@ -84,6 +84,16 @@ impl Handler {
             };
             return (labels, self.dead_letter(msg, class, &reason).await);
         }
+        if let Some(Step::DeadLetter { class, reason }) =
+            decide::oversize_headers(msg.info.headers_len, self.publisher.header_room())
+        {
+            // Before decoding: any answer would carry the headers on.
+            let labels = Labels {
+                method: "unknown",
+                operation: "unknown",
+            };
+            return (labels, self.dead_letter(msg, class, &reason).await);
+        }
         let started = Instant::now();
         let decoded = command::decode(msg.body, &self.fingerprint_key);
         self.metrics
