@@ -357,7 +357,7 @@ mod tests {
             r.starts_with("operation: expected one of") && !r.contains("44 05"),
             "{r}"
         );
-        let body = payout(200000, "KZT").replace("\"1.1.1.1\"", &format!("{pan}"));
+        let body = payout(200000, "KZT").replace("\"1.1.1.1\"", pan);
         let r = reason(&body);
         assert_eq!(
             r,
