@@ -31,7 +31,7 @@ pub enum PublishError {
 /// the frame's own bytes) and the headers payfleet adds to what a command came with
 /// (reason, routing key, marks), with room to spare: a command's headers are carried on
 /// if they fit in a frame with this much left over.
-pub const HEADROOM: usize = 2048;
+const HEADROOM: usize = 2048;
 
 /// How long a publish waits for the broker's confirm. RabbitMQ has had bugs that lost
 /// confirms (rabbitmq-server#6115, in 3.10). Past this the message counts as not
