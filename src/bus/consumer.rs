@@ -122,6 +122,8 @@ pub struct DeliveryInfo {
     /// Milliseconds since the epoch when it was published: payfleet's header, else the
     /// AMQP timestamp (whole seconds).
     pub published_at_ms: Option<u64>,
+    /// How many bytes its headers take on the wire.
+    pub headers_len: usize,
     /// Kept whole, so that a command republished to a delay queue carries them all on.
     pub(super) headers: FieldTable,
 }
@@ -170,6 +172,7 @@ impl DeliveryInfo {
                 Some(AMQPValue::LongLongInt(ms)) if *ms > 0 => Some(*ms as u64),
                 _ => delivery.properties.timestamp().map(|s| s * 1000),
             },
+            headers_len: super::table_len(&headers),
             headers,
         }
     }

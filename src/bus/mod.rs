@@ -55,7 +55,22 @@ pub fn trace_headers() -> lapin::types::FieldTable {
     h
 }
 
+/// A connection with small frames ([`FRAME_MAX`] unless `amqp.url` names a size): for
+/// processes that publish payfleet's own messages only.
 pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> {
+    open(url, name, Some(FRAME_MAX)).await
+}
+
+/// The connection a worker consumes commands on: its frames are the broker's size
+/// whatever `amqp.url` says, or a command whose headers the broker took but are larger
+/// than a frame would close the connection on delivery (a content header cannot be
+/// split), taking every command on it back to the queue, again and again. It costs
+/// lapin's buffers: 32 frames each way, 8 MiB at RabbitMQ's default of 128 KiB.
+pub async fn connect_consuming(url: &str, name: &str) -> Result<Connection, lapin::Error> {
+    open(url, name, None).await
+}
+
+async fn open(url: &str, name: &str, frame_max: Option<u32>) -> Result<Connection, lapin::Error> {
     // The parser's own message quotes the URL, password included.
     let mut uri: lapin::uri::AMQPUri = url.parse().map_err(|_| {
         std::io::Error::new(
@@ -63,7 +78,8 @@ pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> 
             "amqp.url is not an AMQP URL",
         )
     })?;
-    uri.query.frame_max.get_or_insert(FRAME_MAX);
+    // `None`: whatever the broker offers.
+    uri.query.frame_max = frame_max.map(|default| uri.query.frame_max.unwrap_or(default));
     bounded(
         "connecting",
         Connection::connect_uri(
@@ -74,11 +90,19 @@ pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> 
     .await
 }
 
-/// The AMQP frame size payfleet asks for unless `amqp.url` names one (`?frame_max=`).
+/// The AMQP frame size payfleet asks for unless `amqp.url` names one (`?frame_max=`),
+/// except on a worker's consuming connection ([`connect_consuming`]).
 /// lapin keeps 32 frames of buffer each way per connection, written through: at
 /// RabbitMQ's default of 128 KiB that was 8 MiB of every process's memory (dhat, see
 /// BENCHMARKS.md), for messages of under 2 KB. A larger message takes more frames.
 const FRAME_MAX: u32 = 8192;
+
+/// How many bytes a header table takes on the wire: a content header must fit in one
+/// frame, with the table in it.
+pub(crate) fn table_len(table: &lapin::types::FieldTable) -> usize {
+    lapin::types::generation::gen_field_table::<Vec<u8>>(table)(Vec::new().into())
+        .map_or(usize::MAX, |written| written.write.len())
+}
 
 /// How long opening (or closing) a connection or a channel may take. A broker in the middle of a
 /// restart has been seen to take a connection and never finish the handshake (the

@@ -3,6 +3,7 @@
 
 use super::{DeliveryInfo, Names, Rung, headers};
 use crate::contract::Event;
+use crate::contract::card::holds_pan;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection};
@@ -20,7 +21,17 @@ pub enum PublishError {
     Nacked,
     #[error("no confirm from the broker within {0:?}: the channel was closed")]
     NoConfirm(std::time::Duration),
+    #[error(
+        "headers of {0} bytes do not fit in a frame: not sent, as the broker would close the connection"
+    )]
+    HeadersTooLarge(usize),
 }
+
+/// What a content header holds besides the headers table (the properties payfleet sets,
+/// the frame's own bytes) and the headers payfleet adds to what a command came with
+/// (reason, routing key, marks), with room to spare: a command's headers are carried on
+/// if they fit in a frame with this much left over.
+const HEADROOM: usize = 2048;
 
 /// How long a publish waits for the broker's confirm. RabbitMQ has had bugs that lost
 /// confirms (rabbitmq-server#6115, in 3.10). Past this the message counts as not
@@ -34,6 +45,8 @@ const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 pub struct Publisher {
     channel: Channel,
     names: Names,
+    /// The connection's negotiated frame size.
+    frame_max: usize,
 }
 
 pub fn header_text(value: &str) -> AMQPValue {
@@ -50,7 +63,18 @@ impl Publisher {
             Ok(channel)
         })
         .await?;
-        Ok(Publisher { channel, names })
+        let frame_max = conn.configuration().frame_max() as usize;
+        Ok(Publisher {
+            channel,
+            names,
+            frame_max,
+        })
+    }
+
+    /// How many bytes of headers a command may come with for this publisher to carry
+    /// them on (to a delay queue, or the dead-letter queue).
+    pub fn header_room(&self) -> usize {
+        self.frame_max.saturating_sub(HEADROOM)
     }
 
     pub fn is_connected(&self) -> bool {
@@ -90,6 +114,11 @@ impl Publisher {
             headers::PUBLISHED_MS.into(),
             AMQPValue::LongLongInt(now.as_millis() as i64),
         );
+        // A content header larger than a frame makes the broker close the connection.
+        let len = super::table_len(&headers);
+        if len > self.frame_max.saturating_sub(HEADROOM / 2) {
+            return Err(PublishError::HeadersTooLarge(len));
+        }
         let mut props = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
@@ -191,7 +220,8 @@ impl Publisher {
     }
 
     /// Sends what no worker can process to the dead-letter queue, with the reason and
-    /// the headers it came with.
+    /// the headers it came with: those that may be card data (a value that looks like a
+    /// PAN) left out, and all but the trace left out if they would not fit in a frame.
     pub async fn dead_letter(
         &self,
         routing_key: &str,
@@ -199,7 +229,7 @@ impl Publisher {
         from: &DeliveryInfo,
         reason: &str,
     ) -> Result<(), PublishError> {
-        let mut h = from.headers.clone();
+        let mut h = dead_letter_headers(from, self.header_room());
         h.insert(headers::REASON.into(), header_text(reason));
         h.insert(headers::ROUTING_KEY.into(), header_text(routing_key));
         self.publish(&self.names.dead(), routing_key, body, h, None)
@@ -211,6 +241,41 @@ impl Publisher {
     pub async fn close(&self) {
         let _ = tokio::time::timeout(CONFIRM_TIMEOUT, self.channel.wait_for_confirms()).await;
         let _ = super::bounded("closing a channel", self.channel.close(200, "bye".into())).await;
+    }
+}
+
+/// The headers a dead letter keeps of those `from` came with (see
+/// [`Publisher::dead_letter`]).
+fn dead_letter_headers(from: &DeliveryInfo, room: usize) -> FieldTable {
+    let fits = from.headers_len <= room;
+    let mut h = FieldTable::default();
+    for (name, value) in from.headers.inner() {
+        let keep = if fits {
+            !holds_pan(name.as_str()) && !value_holds_pan(value)
+        } else {
+            name.as_str() == headers::TRACEPARENT
+        };
+        if keep {
+            h.insert(name.clone(), value.clone());
+        }
+    }
+    h
+}
+
+/// Whether a header value holds something that looks like a card number.
+fn value_holds_pan(value: &AMQPValue) -> bool {
+    match value {
+        AMQPValue::LongString(s) => holds_pan(&String::from_utf8_lossy(s.as_bytes())),
+        AMQPValue::ShortString(s) => holds_pan(s.as_str()),
+        AMQPValue::ByteArray(b) => holds_pan(&String::from_utf8_lossy(b.as_slice())),
+        AMQPValue::FieldTable(t) => t
+            .inner()
+            .iter()
+            .any(|(k, v)| holds_pan(k.as_str()) || value_holds_pan(v)),
+        AMQPValue::FieldArray(a) => a.as_slice().iter().any(value_holds_pan),
+        AMQPValue::LongLongInt(n) => holds_pan(&n.to_string()),
+        AMQPValue::LongUInt(n) => holds_pan(&n.to_string()),
+        _ => false,
     }
 }
 
@@ -315,6 +380,30 @@ mod tests {
             .ms(1000)
                 <= 1000
         );
+    }
+
+    #[test]
+    fn a_dead_letter_keeps_no_header_that_looks_like_a_pan_nor_any_too_large() {
+        let mut from = DeliveryInfo::default();
+        from.continue_trace("00-abc-def-01".into());
+        let mut nested = FieldTable::default();
+        nested.insert("n".into(), header_text("4405-6397-0401-5096"));
+        for (name, value) in [
+            ("x-note", header_text("card 4405 6397 0401 5096")),
+            ("x-4405639704015096", AMQPValue::Boolean(true)),
+            ("x-nested", AMQPValue::FieldTable(nested)),
+            ("x-number", AMQPValue::LongLongInt(4405639704015096)),
+            ("x-ok", header_text("order 42")),
+        ] {
+            from.headers.insert(name.into(), value);
+        }
+        from.headers_len = super::super::table_len(&from.headers);
+        let kept = dead_letter_headers(&from, from.headers_len);
+        let names: Vec<_> = kept.inner().keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["traceparent", "x-ok"]);
+        let kept = dead_letter_headers(&from, from.headers_len - 1);
+        let names: Vec<_> = kept.inner().keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["traceparent"]);
     }
 
     #[test]

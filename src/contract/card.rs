@@ -2,8 +2,9 @@
 //! name, and the Google Pay token. It lives in `secrecy` types (masked in Debug),
 //! travels only in the command and in the request to epay, and is kept out of
 //! everything payfleet stores, logs or publishes: the fingerprint holds a keyed hash of
-//! it ([`keyed`] under a [`FingerprintKey`]), rejection reasons are scrubbed
-//! ([`scrub`]), and dead letters are redacted ([`redact`]).
+//! it ([`keyed`] under a [`FingerprintKey`]), rejection reasons never quote input
+//! (see `contract::reason`), idempotency keys that look like a PAN are refused
+//! ([`holds_pan`]), and dead letters are redacted ([`redact`]).
 
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
@@ -30,7 +31,7 @@ pub const CARD_FIELDS: [&str; 9] = [
 const REDACTED: &str = "[redacted]";
 const NOT_JSON_REDACTED: &str = "[redacted: not JSON, and it may hold card data]";
 
-/// A card given by its data.
+/// A card that pays, given by its data.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Card {
@@ -41,6 +42,15 @@ pub struct Card {
     pub cvc: Option<SecretString>,
     #[serde(default)]
     pub name: Option<SecretString>,
+}
+
+/// A card that receives money: its number and nothing else. The contract asks no
+/// more of it, so a command that sends its expiry or CVC is refused rather than have
+/// them forwarded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverCard {
+    pub pan: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,15 +66,21 @@ fn digits(s: &str, len: std::ops::RangeInclusive<usize>) -> bool {
     len.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-impl Card {
-    /// Checks the card's shape; messages name the field, never its value.
-    pub fn check(&self, at: &str, full: bool) -> Result<(), String> {
-        if !digits(self.pan.expose_secret(), 12..=19) {
-            return Err(format!("{at}.pan must be 12 to 19 digits"));
-        }
-        if !full {
-            return Ok(());
-        }
+/// A card's shape, checked; messages name the field, never its value.
+pub trait CardShape {
+    fn check(&self, at: &str) -> Result<(), String>;
+}
+
+fn check_pan(pan: &SecretString, at: &str) -> Result<(), String> {
+    if !digits(pan.expose_secret(), 12..=19) {
+        return Err(format!("{at}.pan must be 12 to 19 digits"));
+    }
+    Ok(())
+}
+
+impl CardShape for Card {
+    fn check(&self, at: &str) -> Result<(), String> {
+        check_pan(&self.pan, at)?;
         let Some(expiry) = &self.expiry else {
             return Err(format!("{at}.expiry is required"));
         };
@@ -83,6 +99,12 @@ impl Card {
             Some(n) if !n.expose_secret().trim().is_empty() => Ok(()),
             _ => Err(format!("{at}.name is required")),
         }
+    }
+}
+
+impl CardShape for ReceiverCard {
+    fn check(&self, at: &str) -> Result<(), String> {
+        check_pan(&self.pan, at)
     }
 }
 
@@ -106,12 +128,39 @@ impl FingerprintKey {
     }
 }
 
-/// Whether `s` looks like a card number: 13 to 19 digits passing the Luhn check.
-fn looks_like_pan(s: &str) -> bool {
-    if !digits(s, 13..=19) {
+/// Characters that may stand between the digit groups of a card number written by
+/// hand (`4405 6397 0401 5096`, `4405-6397-…`).
+const SEPARATORS: [char; 5] = [' ', '-', '.', '_', ':'];
+
+/// Whether `text` holds something that looks like a card number anywhere: a run of 12
+/// to 19 digits passing the Luhn check, single separators between its digits allowed.
+pub fn holds_pan(text: &str) -> bool {
+    let mut run = String::new();
+    let mut last_was_digit = false;
+    for c in text.chars().chain(std::iter::once('\0')) {
+        if c.is_ascii_digit() {
+            run.push(c);
+            last_was_digit = true;
+        } else if last_was_digit && SEPARATORS.contains(&c) {
+            last_was_digit = false;
+        } else {
+            if luhn_pan(&run) {
+                return true;
+            }
+            run.clear();
+            // A separator after a separator ends the run; this one may not start one.
+            last_was_digit = false;
+        }
+    }
+    false
+}
+
+/// Whether a run of digits is 12 to 19 long and passes the Luhn check.
+fn luhn_pan(digits_only: &str) -> bool {
+    if !digits(digits_only, 12..=19) {
         return false;
     }
-    let sum: u32 = s
+    let sum: u32 = digits_only
         .bytes()
         .rev()
         .enumerate()
@@ -127,8 +176,9 @@ fn looks_like_pan(s: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// Replaces card data in `value` (the known fields, and anything else that looks like
-/// a PAN) with `with(original)`; returns whether anything was replaced.
+/// Replaces card data in `value` (the known fields, and any other value or field name
+/// that holds something looking like a PAN) with `with(original)`; returns whether
+/// anything was replaced.
 fn replace(value: &mut Value, with: &dyn Fn(&Value) -> Value) -> bool {
     let mut changed = false;
     for pointer in CARD_FIELDS {
@@ -139,16 +189,28 @@ fn replace(value: &mut Value, with: &dyn Fn(&Value) -> Value) -> bool {
     }
     fn stray(v: &mut Value, with: &dyn Fn(&Value) -> Value) -> bool {
         match v {
-            Value::String(s) if looks_like_pan(s) => {
+            Value::String(s) if holds_pan(s) => {
                 *v = with(v);
                 true
             }
-            Value::Number(n) if looks_like_pan(&n.to_string()) => {
+            Value::Number(n) if holds_pan(&n.to_string()) => {
                 *v = with(v);
                 true
             }
             Value::Array(items) => items.iter_mut().fold(false, |c, i| stray(i, with) | c),
-            Value::Object(map) => map.values_mut().fold(false, |c, i| stray(i, with) | c),
+            Value::Object(map) => {
+                let named: Vec<String> = map.keys().filter(|k| holds_pan(k)).cloned().collect();
+                for name in &named {
+                    let v = map.remove(name).expect("listed above");
+                    let key = match with(&Value::String(name.clone())) {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    map.insert(key, v);
+                }
+                map.values_mut()
+                    .fold(!named.is_empty(), |c, i| stray(i, with) | c)
+            }
             _ => false,
         }
     }
@@ -172,60 +234,43 @@ pub fn keyed<'a>(value: &'a Value, key: &FingerprintKey) -> Cow<'a, Value> {
 fn holds_card_data(value: &Value) -> bool {
     fn stray(v: &Value) -> bool {
         match v {
-            Value::String(s) => looks_like_pan(s),
-            Value::Number(n) => looks_like_pan(&n.to_string()),
+            Value::String(s) => holds_pan(s),
+            Value::Number(n) => holds_pan(&n.to_string()),
             Value::Array(items) => items.iter().any(stray),
-            Value::Object(map) => map.values().any(stray),
+            Value::Object(map) => map.iter().any(|(k, v)| holds_pan(k) || stray(v)),
             _ => false,
         }
     }
     CARD_FIELDS.iter().any(|p| value.pointer(p).is_some()) || stray(value)
 }
 
-/// Whether a command body carries (or may carry) card data.
-pub fn carries_card_data(value: &Value) -> bool {
-    let epay_method = matches!(
-        value.get("method").and_then(Value::as_str),
-        Some("p2p" | "google_pay")
-    );
-    epay_method || holds_card_data(value)
+/// Whether a command is epay's (by the routing key it came with, or the method it
+/// names): its `details` may hold card data anywhere.
+fn is_epay(routing_key: &str, value: Option<&Value>) -> bool {
+    let by_method = value
+        .and_then(|v| v.get("method"))
+        .and_then(Value::as_str)
+        .is_some_and(|m| matches!(m, "p2p" | "google_pay"));
+    by_method || routing_key.split('.').next() == Some("epay")
 }
 
-/// A message with every quoted value and every number of three digits or more masked:
-/// serde's errors quote the values they choke on.
-pub fn scrub(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut chars = message.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => {
-                for n in chars.by_ref() {
-                    if n == '"' {
-                        break;
-                    }
-                }
-                out.push_str("\"***\"");
-            }
-            d if d.is_ascii_digit() => {
-                let mut run = String::from(d);
-                while let Some(n) = chars.peek().filter(|n| n.is_ascii_digit()) {
-                    run.push(*n);
-                    chars.next();
-                }
-                out.push_str(if run.len() >= 3 { "***" } else { &run });
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// A message body with its card data redacted, for the dead-letter queue. Bodies
-/// without card data are returned untouched.
-pub fn redact(body: &[u8]) -> Cow<'_, [u8]> {
+/// A message body with its card data redacted, for the dead-letter queue, whatever the
+/// reason it goes there. An epay command loses its whole `details` (card data may sit
+/// in any field of it, misspelt or misplaced); every other body loses the card fields
+/// and anything that looks like a PAN, separators and all. A body that is not JSON is
+/// replaced whole if it is epay's or may hold card data. Bodies without card data are
+/// returned untouched.
+pub fn redact<'a>(body: &'a [u8], routing_key: &str) -> Cow<'a, [u8]> {
     match serde_json::from_slice::<Value>(body) {
         Ok(mut value) => {
-            if replace(&mut value, &|_| Value::String(REDACTED.into())) {
+            let mut changed = false;
+            if is_epay(routing_key, Some(&value))
+                && let Some(details) = value.get_mut("details")
+            {
+                *details = Value::String(REDACTED.into());
+                changed = true;
+            }
+            if replace(&mut value, &|_| Value::String(REDACTED.into())) | changed {
                 Cow::Owned(serde_json::to_vec(&value).expect("a Value always serialises"))
             } else {
                 Cow::Borrowed(body)
@@ -235,13 +280,14 @@ pub fn redact(body: &[u8]) -> Cow<'_, [u8]> {
             // Not JSON, so the fields cannot be told apart: if it may hold card data
             // (a long digit run, or a card field's name), none of it is kept.
             let text = String::from_utf8_lossy(body).to_lowercase();
-            let long_digits = text
-                .split(|c: char| !c.is_ascii_digit())
-                .any(|run| run.len() >= 12);
-            let card_words = ["pan", "cvc", "cardcred", "expir"]
+            let long_digits = holds_pan(&text)
+                || text
+                    .split(|c: char| !c.is_ascii_digit())
+                    .any(|run| run.len() >= 12);
+            let card_words = ["pan", "cvc", "cvv", "cardcred", "expir"]
                 .iter()
                 .any(|w| text.contains(w));
-            if long_digits || card_words {
+            if is_epay(routing_key, None) || long_digits || card_words {
                 Cow::Owned(NOT_JSON_REDACTED.as_bytes().to_vec())
             } else {
                 Cow::Borrowed(body)
@@ -288,34 +334,72 @@ mod tests {
     fn a_body_without_cards_is_untouched() {
         let b = json!({"method": "homebank", "details": {"customer": {"phone": "77074544579"}}});
         assert!(matches!(keyed(&b, &key("k")), Cow::Borrowed(_)));
-        assert!(!carries_card_data(&b));
         let raw = serde_json::to_vec(&b).unwrap();
-        assert!(matches!(redact(&raw), Cow::Borrowed(_)));
+        assert!(matches!(redact(&raw, "ecommpay.payout"), Cow::Borrowed(_)));
+    }
+
+    fn redacted(body: &[u8], routing_key: &str) -> String {
+        String::from_utf8(redact(body, routing_key).into_owned()).unwrap()
     }
 
     #[test]
     fn redaction_covers_known_fields_stray_pans_and_broken_json() {
         let mut b = body();
         b["details"]["note"] = json!(PAN);
-        let out = String::from_utf8(redact(&serde_json::to_vec(&b).unwrap()).into_owned()).unwrap();
+        let out = redacted(&serde_json::to_vec(&b).unwrap(), "epay.transfer");
         assert!(
             !out.contains(PAN) && !out.contains("815") && !out.contains("5522"),
             "{out}"
         );
         let broken = format!("{{\"pan\": \"{PAN}\", \"cvc\": \"815\"");
-        let out = String::from_utf8(redact(broken.as_bytes()).into_owned()).unwrap();
+        let out = redacted(broken.as_bytes(), "ecommpay.payout");
         assert!(!out.contains(PAN) && !out.contains("815"), "{out}");
-        assert!(matches!(redact(b"{not json"), Cow::Borrowed(_)));
+        assert!(matches!(
+            redact(b"{not json", "ecommpay.payout"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
-    fn scrub_masks_values_but_keeps_field_names() {
-        let m = format!(
-            "invalid type: string \"{PAN}\", expected u32 at line 1 column 40; integer `4169`; unknown field `pan`"
+    fn pans_written_with_separators_are_found_in_free_text_and_field_names() {
+        for text in [
+            "4405 6397 0401 5096",
+            "pay 4405-6397-0401-5096 now",
+            "card:4405.6397.0401.5096",
+            "order4405639704015096",
+            "3775 145000 04820",
+        ] {
+            assert!(holds_pan(text), "{text}");
+        }
+        for text in [
+            "4405 6397 0401 5097",     // fails Luhn
+            "4405  6397 0401 5096",    // two separators end the run
+            "2026-11-22",              // too short
+            "12345678901234567890123", // too long
+            "po-2026.11:22_A",
+        ] {
+            assert!(!holds_pan(text), "{text}");
+        }
+        let b = json!({"method": "homebank", "idempotency_key": "k",
+            "details": {"comment": "card 4405 6397 0401 5096", "4405-6397-0401-5096": 1}});
+        let out = redacted(&serde_json::to_vec(&b).unwrap(), "ecommpay.payout");
+        assert!(!out.contains("4405") && out.contains("[redacted]"), "{out}");
+    }
+
+    #[test]
+    fn an_epay_dead_letter_loses_its_details_whatever_they_hold() {
+        let b = json!({"idempotency_key": "k", "method": "p2p",
+            "details": {"sender": {"kard": {"number": "4405", "cvv": "815"}}}});
+        let out = redacted(&serde_json::to_vec(&b).unwrap(), "epay.transfer");
+        assert_eq!(
+            out,
+            r#"{"details":"[redacted]","idempotency_key":"k","method":"p2p"}"#
         );
-        let s = scrub(&m);
-        assert!(!s.contains(PAN) && !s.contains("4169"), "{s}");
-        assert!(s.contains("`pan`"), "{s}");
+        // By routing key as well, and a body that is not JSON at all.
+        let b = json!({"details": {"x": "815"}});
+        let out = redacted(&serde_json::to_vec(&b).unwrap(), "epay.transfer");
+        assert!(!out.contains("815"), "{out}");
+        assert!(redacted(b"cvc 815", "epay.transfer").starts_with("[redacted"));
     }
 
     #[test]
@@ -324,6 +408,20 @@ mod tests {
             serde_json::from_value(body()["details"]["sender"]["card"].clone()).unwrap();
         let debug = format!("{card:?}");
         assert!(!debug.contains(PAN) && !debug.contains("815"), "{debug}");
-        assert!(card.check("sender.card", true).is_ok());
+        assert!(card.check("sender.card").is_ok());
+    }
+
+    #[test]
+    fn a_receiver_card_is_a_pan_only() {
+        let receiver = |v: Value| serde_json::from_value::<ReceiverCard>(v);
+        assert!(receiver(json!({"pan": PAN})).unwrap().check("r").is_ok());
+        let e = receiver(json!({"pan": PAN, "cvc": "815"})).unwrap_err();
+        assert!(e.to_string().contains("unknown field `cvc`"), "{e}");
+        assert!(receiver(json!({"pan": PAN, "expiry": {"month": "01", "year": "25"}})).is_err());
+        let short = receiver(json!({"pan": "4405"}))
+            .unwrap()
+            .check("r")
+            .unwrap_err();
+        assert_eq!(short, "r.pan must be 12 to 19 digits");
     }
 }

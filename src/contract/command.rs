@@ -5,11 +5,13 @@
 //! goes to the dead-letter queue; anything else that is wrong becomes a `rejected` event
 //! for its key.
 
-use super::card::{self, FingerprintKey};
+use super::card::FingerprintKey;
 use super::methods::{
     Confirm3ds, GooglePay, HomebankPayout, IndiaPayout, IndiaRefund, IndiaSale, P2pTransfer,
 };
-use super::{Fingerprint, IdempotencyKey, Method, Money, Operation, ProviderName, valid_account};
+use super::{
+    Fingerprint, IdempotencyKey, Method, Money, Operation, ProviderName, reason, valid_account,
+};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::fmt;
@@ -112,12 +114,31 @@ struct Envelope {
     account: Option<String>,
 }
 
+/// The largest body a command may have: commands are a few KB at most, and a body is
+/// parsed whole in memory.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// Decodes and validates one message body; `key` keys the card data in its fingerprint.
+/// Reasons name fields and what they expect, never the values given (see
+/// [`super::reason`]).
 pub fn decode(body: &[u8], fingerprint_key: &FingerprintKey) -> Decoded {
-    let value: serde_json::Value = match serde_json::from_slice(body) {
-        Ok(v @ serde_json::Value::Object(_)) => v,
+    if body.len() > MAX_BODY_BYTES {
+        return Decoded::Undecodable(format!(
+            "body is {} bytes; a command has at most {MAX_BODY_BYTES}",
+            body.len()
+        ));
+    }
+    let (value, out_of_range) = match reason::lenient_json(body) {
+        Ok((v @ serde_json::Value::Object(_), out_of_range)) => (v, out_of_range),
         Ok(_) => return Decoded::Undecodable("body is JSON but not an object".into()),
-        Err(e) => return Decoded::Undecodable(format!("body is not JSON: {e}")),
+        Err(e) => {
+            return Decoded::Undecodable(format!(
+                "body is not JSON ({:?} error at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ));
+        }
     };
     let key = match value.get("idempotency_key") {
         Some(serde_json::Value::String(s)) => match IdempotencyKey::parse(s.as_str()) {
@@ -128,14 +149,7 @@ pub fn decode(body: &[u8], fingerprint_key: &FingerprintKey) -> Decoded {
         None => return Decoded::Undecodable("idempotency_key is missing".into()),
     };
     let fingerprint = Fingerprint::of(&value, fingerprint_key);
-    // Serde's messages quote the values they choke on: never let card data into a reason.
-    let carries_cards = card::carries_card_data(&value);
     let invalid = |reason: String| {
-        let reason = if carries_cards {
-            card::scrub(&reason)
-        } else {
-            reason
-        };
         let method = value
             .get("method")
             .and_then(|m| Method::deserialize(m).ok());
@@ -152,22 +166,20 @@ pub fn decode(body: &[u8], fingerprint_key: &FingerprintKey) -> Decoded {
             reason,
         })
     };
-    let env = match Envelope::deserialize(&value) {
+    if let Some(path) = out_of_range {
+        return invalid(format!("{path}: a number out of range"));
+    }
+    let env: Envelope = match reason::parse(&value, "") {
         Ok(env) => env,
-        Err(e) => return invalid(e.to_string()),
+        Err(reason) => return invalid(reason),
     };
     if env.version != CONTRACT_VERSION {
-        return invalid(format!(
-            "version {} is not supported (expected {CONTRACT_VERSION})",
-            env.version
-        ));
+        return invalid(format!("version must be {CONTRACT_VERSION}"));
     }
     if let Some(account) = &env.account
         && !valid_account(account)
     {
-        return invalid(format!(
-            "account {account:?} is not an account name (1 to 64 of a-z, 0-9, _, -)"
-        ));
+        return invalid("account is not an account name (1 to 64 of a-z, 0-9, _, -)".into());
     }
     let details = match (env.method, env.operation) {
         (Method::Homebank, Operation::Payout) => {
@@ -314,6 +326,77 @@ mod tests {
             decode(br#"{"idempotency_key":"a b"}"#),
             Decoded::Undecodable(_)
         ));
+    }
+
+    fn reason(body: &str) -> String {
+        match decode(body.as_bytes()) {
+            Decoded::Invalid(i) => i.reason,
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_number_beyond_range_is_rejected_for_its_key_with_a_reason() {
+        let huge = "9".repeat(400);
+        let body = payout(1, "KZT").replace("\"minor\":1", &format!("\"minor\":{huge}"));
+        assert_eq!(reason(&body), "amount.minor: a number out of range");
+        let body = payout(1, "KZT").replace("\"minor\":1", "\"minor\":1e30");
+        let r = reason(&body);
+        assert!(
+            r.starts_with("amount.minor: amount must be a whole number"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn reasons_never_quote_what_was_sent() {
+        let pan = "4405639704015096";
+        let body = payout(200000, "KZT").replace("\"payout\"", "\"44 05 63 97 04 01 50 96\"");
+        let r = reason(&body);
+        assert!(
+            r.starts_with("operation: expected one of") && !r.contains("44 05"),
+            "{r}"
+        );
+        let body = payout(200000, "KZT").replace("\"1.1.1.1\"", pan);
+        let r = reason(&body);
+        assert_eq!(
+            r,
+            "details.customer.ip_address: expected IP address, got a number"
+        );
+        assert!(!r.contains(pan), "{r}");
+        let body = payout(200000, "KZT").replace(
+            "\"version\":1",
+            &format!("\"version\":1,\"account\":\"{pan}X\""),
+        );
+        assert!(!reason(&body).contains(pan));
+    }
+
+    #[test]
+    fn a_struct_as_an_array_is_rejected() {
+        let body = payout(200000, "KZT").replace(
+            r#"{"id":"444567","phone":"77074544579","ip_address":"1.1.1.1"}"#,
+            r#"["444567","77074544579","1.1.1.1"]"#,
+        );
+        assert_eq!(reason(&body), "details.customer must not be an array");
+    }
+
+    #[test]
+    fn a_card_number_key_and_an_oversized_body_cannot_be_answered() {
+        let body = payout(200000, "KZT").replace("k-1", "4405-6397-0401-5096");
+        match decode(body.as_bytes()) {
+            Decoded::Undecodable(r) => {
+                assert!(r.contains("card number") && !r.contains("4405"), "{r}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let padded = payout(200000, "KZT").replace(
+            "\"version\":1",
+            &format!("\"version\":1{}", " ".repeat(MAX_BODY_BYTES)),
+        );
+        match decode(padded.as_bytes()) {
+            Decoded::Undecodable(r) => assert!(r.contains("at most 65536"), "{r}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// 1 to 64 characters of `A-Z a-z 0-9 . _ : -`. The charset keeps the key safe to use
-/// verbatim as a provider payment id and inside Redis key names.
+/// verbatim as a provider payment id and inside Redis key names. A key that looks like
+/// a card number is refused: the key stands in Redis, every event and every log line.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct IdempotencyKey(String);
@@ -20,13 +21,16 @@ impl IdempotencyKey {
                 Self::MAX_LEN
             ));
         }
-        if let Some(c) = s
+        if !s
             .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
         {
-            return Err(format!(
-                "idempotency_key contains {c:?}; allowed are A-Z a-z 0-9 . _ : -"
-            ));
+            return Err("idempotency_key may hold only A-Z a-z 0-9 . _ : -".into());
+        }
+        if super::card::holds_pan(&s) {
+            return Err("idempotency_key looks like a card number (12 to 19 digits \
+                 passing the Luhn check): a key must not be card data"
+                .into());
         }
         Ok(Self(s))
     }
@@ -63,5 +67,24 @@ mod tests {
         assert!(IdempotencyKey::parse("x".repeat(65)).is_err());
         assert!(IdempotencyKey::parse("a b").is_err());
         assert!(IdempotencyKey::parse("a{b}").is_err());
+        let e = IdempotencyKey::parse("a b").unwrap_err();
+        assert!(!e.contains('\''), "the character is not quoted: {e}");
+    }
+
+    #[test]
+    fn refuses_a_key_that_looks_like_a_card_number() {
+        for pan in [
+            "4405639704015096",
+            "4405-6397-0401-5096",
+            "pay-4405.6397.0401.5096",
+            "377514500004820",
+        ] {
+            let e = IdempotencyKey::parse(pan).unwrap_err();
+            assert!(e.contains("card number") && !e.contains("4405"), "{e}");
+        }
+        // Long digit runs that fail Luhn, or are too short or long, are keys.
+        assert!(IdempotencyKey::parse("4405639704015097").is_ok());
+        assert!(IdempotencyKey::parse("order-2026-11-22").is_ok());
+        assert!(IdempotencyKey::parse("12345678901234567890").is_ok());
     }
 }

@@ -10,6 +10,7 @@ mod idempotency;
 pub mod methods;
 mod money;
 mod names;
+mod reason;
 mod state;
 
 pub use account::{DEFAULT_ACCOUNT, valid_account};

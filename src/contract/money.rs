@@ -16,7 +16,7 @@ impl Amount {
     pub fn parse(minor: u64) -> Result<Self, String> {
         match minor {
             0 => Err("amount must be greater than zero".into()),
-            m if m > Self::MAX => Err(format!("amount {m} exceeds the maximum {}", Self::MAX)),
+            m if m > Self::MAX => Err(format!("amount must be at most {}", Self::MAX)),
             m => Ok(Self(m)),
         }
     }
@@ -28,7 +28,16 @@ impl Amount {
 
 impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Amount::parse(u64::deserialize(d)?).map_err(serde::de::Error::custom)
+        // Any JSON number, so that a fraction, a negative or a huge one gets this
+        // reason rather than serde's, which quotes it.
+        let n = serde_json::Number::deserialize(d)?;
+        let whole = n.as_u64().ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "amount must be a whole number of minor units from 1 to {}",
+                Self::MAX
+            ))
+        })?;
+        Amount::parse(whole).map_err(serde::de::Error::custom)
     }
 }
 
@@ -106,6 +115,20 @@ mod tests {
         assert!(Amount::parse(0).is_err());
         assert!(Amount::parse(Amount::MAX + 1).is_err());
         assert_eq!(Amount::parse(1).unwrap().minor(), 1);
+    }
+
+    #[test]
+    fn amounts_out_of_range_are_refused_without_quoting_them() {
+        for minor in ["-5", "1.5", "100000000000000000000000", "1e30", "0"] {
+            let e = serde_json::from_str::<Amount>(minor)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("amount must be"), "{minor}: {e}");
+            assert!(!e.contains(minor), "{e}");
+        }
+        let e = serde_json::from_str::<Amount>("1000000000000000001").unwrap_err();
+        assert!(e.to_string().starts_with("amount must be at most"), "{e}");
+        assert_eq!(serde_json::from_str::<Amount>("42").unwrap().minor(), 42);
     }
 
     #[test]

@@ -249,6 +249,20 @@ pub fn over_delivery_limit(delivery_count: u32, limit: u32) -> Option<Step> {
     })
 }
 
+/// Whether a delivery's headers are too large to carry on: payfleet republishes a
+/// command with them (to a delay queue, or the dead-letter queue), and a content
+/// header larger than a frame would make the broker close the connection. Dead-lettered
+/// first thing, without them.
+pub fn oversize_headers(headers_len: usize, room: usize) -> Option<Step> {
+    (headers_len > room).then(|| Step::DeadLetter {
+        class: DeadLetterReason::Oversize,
+        reason: format!(
+            "its AMQP headers take {headers_len} bytes; a worker carries at most {room} \
+             (the broker's frame size less what payfleet adds)"
+        ),
+    })
+}
+
 /// The state a claim found as a copy of a known command, for the duplicates metric.
 pub fn duplicate_of(claim: &Claim) -> Option<State> {
     match claim {

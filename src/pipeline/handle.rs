@@ -84,6 +84,16 @@ impl Handler {
             };
             return (labels, self.dead_letter(msg, class, &reason).await);
         }
+        if let Some(Step::DeadLetter { class, reason }) =
+            decide::oversize_headers(msg.info.headers_len, self.publisher.header_room())
+        {
+            // Before decoding: any answer would carry the headers on.
+            let labels = Labels {
+                method: "unknown",
+                operation: "unknown",
+            };
+            return (labels, self.dead_letter(msg, class, &reason).await);
+        }
         let started = Instant::now();
         let decoded = command::decode(msg.body, &self.fingerprint_key);
         self.metrics
@@ -148,9 +158,9 @@ impl Handler {
             method: Some(cmd.method),
             operation: Some(cmd.operation),
             amount: Some(cmd.amount),
+            // Not the name itself: a reason never quotes the command.
             reason: format!(
-                "account {:?} is not configured for {}",
-                account.unwrap_or_default(),
+                "account is not one configured for {}",
                 cmd.provider().as_str()
             ),
         })
@@ -163,7 +173,7 @@ impl Handler {
         reason: &str,
     ) -> Result<Handled, HandleError> {
         // Card data never goes to the dead-letter queue.
-        let body = crate::contract::card::redact(msg.body);
+        let body = crate::contract::card::redact(msg.body, msg.routing_key);
         self.publisher
             .dead_letter(msg.routing_key, &body, msg.info, reason)
             .await?;

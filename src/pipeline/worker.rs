@@ -76,7 +76,7 @@ impl Worker {
     async fn run_connected(&self, stop: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
         let s = &self.settings;
         let names = Names::new(&s.amqp.namespace);
-        let conn = bus::connect(&s.amqp.url, &self.name).await?;
+        let conn = bus::connect_consuming(&s.amqp.url, &self.name).await?;
         let setup = conn.create_channel().await?;
         bus::declare(
             &setup,

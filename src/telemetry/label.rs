@@ -144,6 +144,8 @@ labels! {
         Undecodable => "undecodable",
         IdempotencyConflict => "idempotency_conflict",
         DeliveryLimit => "delivery_limit",
+        /// Headers too large for a worker to carry on.
+        Oversize => "oversize",
     }
 }
 

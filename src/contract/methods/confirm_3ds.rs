@@ -19,7 +19,7 @@ pub struct Confirm3ds {
 
 impl Confirm3ds {
     pub fn parse(details: serde_json::Value) -> Result<Self, String> {
-        let c: Confirm3ds = serde_json::from_value(details).map_err(|e| format!("details: {e}"))?;
+        let c: Confirm3ds = crate::contract::reason::parse(&details, "details")?;
         let inv = &c.invoice_id;
         if !(6..=15).contains(&inv.len()) || !inv.bytes().all(|b| b.is_ascii_digit()) {
             return Err(

@@ -7,7 +7,7 @@ pub(super) fn parse_details<T: serde::de::DeserializeOwned>(
     details: serde_json::Value,
     amount: Money,
 ) -> Result<T, String> {
-    let parsed = serde_json::from_value(details).map_err(|e| format!("details: {e}"))?;
+    let parsed = crate::contract::reason::parse(&details, "details")?;
     if !CURRENCIES.contains(&amount.currency) {
         return Err(format!(
             "epay takes KZT, USD, EUR or RUB, not {}",

@@ -29,8 +29,7 @@ pub struct Customer {
 
 impl HomebankPayout {
     pub fn parse(details: serde_json::Value, amount: Money) -> Result<Self, String> {
-        let payout: HomebankPayout =
-            serde_json::from_value(details).map_err(|e| format!("details: {e}"))?;
+        let payout: HomebankPayout = crate::contract::reason::parse(&details, "details")?;
         check_amount(amount)?;
         let c = &payout.customer;
         if c.id.trim().is_empty() || c.id.len() > 255 {
@@ -62,7 +61,7 @@ pub fn check_amount(amount: Money) -> Result<(), String> {
         };
         if !minor.is_multiple_of(step) {
             return Err(format!(
-                "a HomeBank payout of {amount} must be a multiple of {} KZT",
+                "a HomeBank payout of this size must be a multiple of {} KZT",
                 Money {
                     minor: Amount::parse(step).expect("step > 0"),
                     currency: Currency::KZT

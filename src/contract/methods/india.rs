@@ -12,11 +12,9 @@ pub struct IpAddress(pub IpAddr);
 impl<'de> Deserialize<'de> for IpAddress {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        text.parse().map(IpAddress).map_err(|_| {
-            serde::de::Error::custom(format!(
-                "ip_address {text:?} is not an IPv4 or IPv6 address"
-            ))
-        })
+        text.parse()
+            .map(IpAddress)
+            .map_err(|_| serde::de::Error::custom("not an IPv4 or IPv6 address"))
     }
 }
 

@@ -41,8 +41,7 @@ pub struct Account {
 
 impl IndiaPayout {
     pub fn parse(details: serde_json::Value, amount: Money) -> Result<Self, String> {
-        let payout: IndiaPayout =
-            serde_json::from_value(details).map_err(|e| format!("details: {e}"))?;
+        let payout: IndiaPayout = crate::contract::reason::parse(&details, "details")?;
         check_amount(amount)?;
         check_text("customer.id", &payout.customer.id, 255)?;
         let a = &payout.account;
@@ -50,10 +49,10 @@ impl IndiaPayout {
             return Err("details.account.number must be 9 to 18 digits".into());
         }
         if !is_ifsc(&a.bank_code) {
-            return Err(format!(
-                "details.account.bank_code {:?} is not an IFSC (four capital letters, 0, six letters or digits)",
-                a.bank_code
-            ));
+            return Err(
+                "details.account.bank_code is not an IFSC (four capital letters, 0, six letters or digits)"
+                    .into(),
+            );
         }
         check_text("account.customer_name", &a.customer_name, 255)?;
         Ok(payout)
@@ -64,10 +63,7 @@ impl IndiaPayout {
 pub fn check_amount(amount: Money) -> Result<(), String> {
     require_inr(amount)?;
     if !(MIN_MINOR..=MAX_MINOR).contains(&amount.minor.minor()) {
-        return Err(format!(
-            "a Banks of India payout must be 1000.00 to 500000.00 INR, not {}",
-            amount.to_decimal_string()
-        ));
+        return Err("a Banks of India payout must be 1000.00 to 500000.00 INR".into());
     }
     Ok(())
 }
@@ -95,7 +91,11 @@ mod tests {
     fn limits_are_inclusive() {
         assert!(check_amount(inr(1_000_00)).is_ok());
         assert!(check_amount(inr(500_000_00)).is_ok());
-        assert!(check_amount(inr(999_99)).unwrap_err().contains("999.99"));
+        assert!(
+            check_amount(inr(999_99))
+                .unwrap_err()
+                .contains("1000.00 to")
+        );
         assert!(check_amount(inr(500_000_01)).is_err());
         let usd = usd(1_500_00);
         assert!(check_amount(usd).unwrap_err().contains("INR"));

@@ -18,8 +18,7 @@ pub struct IndiaRefund {
 
 impl IndiaRefund {
     pub fn parse(details: serde_json::Value, amount: Money) -> Result<Self, String> {
-        let refund: IndiaRefund =
-            serde_json::from_value(details).map_err(|e| format!("details: {e}"))?;
+        let refund: IndiaRefund = crate::contract::reason::parse(&details, "details")?;
         require_inr(amount)?;
         if refund.payment_id.is_empty()
             || refund.payment_id.len() > 255

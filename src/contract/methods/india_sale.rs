@@ -48,8 +48,7 @@ pub struct ReturnUrl {
 
 impl IndiaSale {
     pub fn parse(details: serde_json::Value, amount: Money) -> Result<Self, String> {
-        let sale: IndiaSale =
-            serde_json::from_value(details).map_err(|e| format!("details: {e}"))?;
+        let sale: IndiaSale = crate::contract::reason::parse(&details, "details")?;
         require_inr(amount)?;
         let c = &sale.customer;
         check_text("customer.id", &c.id, 255)?;

@@ -339,6 +339,20 @@ fn a_delivery_about_to_reach_the_limit_is_dead_lettered_first() {
 }
 
 #[test]
+fn headers_too_large_to_carry_on_are_dead_lettered() {
+    assert_eq!(oversize_headers(129_024, 129_024), None);
+    assert_eq!(
+        oversize_headers(129_025, 129_024),
+        Some(Step::DeadLetter {
+            class: DeadLetterReason::Oversize,
+            reason: "its AMQP headers take 129025 bytes; a worker carries at most 129024 \
+                     (the broker's frame size less what payfleet adds)"
+                .into()
+        })
+    );
+}
+
+#[test]
 fn requests_count_against_their_class_and_hand_back_as_they_stand() {
     assert_eq!(Request::Submit.class(), crate::ratelimit::PAYMENT);
     assert_eq!(

@@ -5,10 +5,11 @@
 use super::Epay;
 use super::amount::EpayAmount;
 use super::token::Transaction;
+use crate::contract::card::Card;
 use crate::contract::methods::P2pTransfer;
 use crate::contract::methods::p2p_transfer::Party;
 use crate::providers::{ProviderError, Submission};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 pub const PATH: &str = "/p2p/transfer";
@@ -38,8 +39,8 @@ impl P2pTransfer {
                 failure_post_link: &s.failure_post_link_url,
             },
             card: Cards {
-                sender: side(&self.sender),
-                receiver: side(&self.receiver),
+                sender: sender(&self.sender),
+                receiver: side(&self.receiver, |c| &c.pan),
             },
         };
         let body = serde_json::to_vec(&body).expect("the request serialises");
@@ -48,30 +49,38 @@ impl P2pTransfer {
     }
 }
 
-/// One side in the document's shape; card data is exposed only into this body.
-fn side(p: &Party) -> Side<'_> {
+/// One side in the document's shape, by its card's PAN or its saved card; card data is
+/// exposed only into this body.
+fn side<C>(p: &Party<C>, pan: impl Fn(&C) -> &SecretString) -> Side<'_> {
     let (transfer_type, cred) = match (&p.card, &p.card_id) {
-        (Some(card), _) => ("TYPEPAN", card.pan.expose_secret()),
+        (Some(card), _) => ("TYPEPAN", pan(card).expose_secret()),
         (None, id) => ("TYPECARDID", id.as_deref().unwrap_or_default()),
     };
-    let card = p.card.as_ref();
-    let expiry = card.and_then(|c| c.expiry.as_ref());
     Side {
         save: p.save,
         transfer_type,
         card_cred: cred,
-        cvc: card.and_then(|c| c.cvc.as_ref()).map(|c| c.expose_secret()),
-        expire: expiry.map(|e| Expire {
-            month: e.month.expose_secret(),
-            year: e.year.expose_secret(),
-        }),
-        name: card
-            .and_then(|c| c.name.as_ref())
-            .map(|n| n.expose_secret()),
+        cvc: None,
+        expire: None,
+        name: None,
         id: "",
         address: "",
         number: "",
     }
+}
+
+/// The paying side: with a card, its expiry, CVC and holder's name as well.
+fn sender(p: &Party<Card>) -> Side<'_> {
+    let mut side = side(p, |c| &c.pan);
+    if let Some(card) = &p.card {
+        side.cvc = card.cvc.as_ref().map(|c| c.expose_secret());
+        side.expire = card.expiry.as_ref().map(|e| Expire {
+            month: e.month.expose_secret(),
+            year: e.year.expose_secret(),
+        });
+        side.name = card.name.as_ref().map(|n| n.expose_secret());
+    }
+    side
 }
 
 #[derive(Serialize)]
