@@ -194,29 +194,56 @@ pub fn carries_card_data(value: &Value) -> bool {
 /// A message with every quoted value and every number of three digits or more masked:
 /// serde's errors quote the values they choke on.
 pub fn scrub(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut chars = message.chars().peekable();
+    let mut unquoted = String::with_capacity(message.len());
+    let mut chars = message.chars();
     while let Some(c) = chars.next() {
-        match c {
-            '"' => {
-                for n in chars.by_ref() {
-                    if n == '"' {
-                        break;
-                    }
+        if c == '"' {
+            for n in chars.by_ref() {
+                if n == '"' {
+                    break;
                 }
-                out.push_str("\"***\"");
             }
-            d if d.is_ascii_digit() => {
-                let mut run = String::from(d);
-                while let Some(n) = chars.peek().filter(|n| n.is_ascii_digit()) {
-                    run.push(*n);
-                    chars.next();
-                }
-                out.push_str(if run.len() >= 3 { "***" } else { &run });
-            }
-            other => out.push(other),
+            unquoted.push_str("\"***\"");
+        } else {
+            unquoted.push(c);
         }
     }
+    mask_digit_runs(&unquoted, 3)
+}
+
+/// A message with every run of 12 digits or more masked, the shortest a card number
+/// has: for reasons about commands that carry no card field, where [`scrub`] would
+/// hide the numbers that explain them (a limit, a multiple) but a PAN may still stand
+/// in any field.
+pub fn mask_card_numbers(message: &str) -> String {
+    mask_digit_runs(message, 12)
+}
+
+/// Masks each run of at least `min` digits, read through single separators so that a
+/// number written in groups (`4405 6397 0401 5096`, `44-05-…`) is one run.
+fn mask_digit_runs(message: &str, min: usize) -> String {
+    const SEPARATORS: &[u8] = b" -._/";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        out.push_str(&rest[..start]);
+        let run = &rest[start..];
+        let bytes = run.as_bytes();
+        let (mut end, mut digits) = (0, 0);
+        while end < bytes.len() {
+            if bytes[end].is_ascii_digit() {
+                digits += 1;
+            } else if !(SEPARATORS.contains(&bytes[end])
+                && bytes.get(end + 1).is_some_and(u8::is_ascii_digit))
+            {
+                break;
+            }
+            end += 1;
+        }
+        out.push_str(if digits >= min { "***" } else { &run[..end] });
+        rest = &run[end..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -316,6 +343,18 @@ mod tests {
         let s = scrub(&m);
         assert!(!s.contains(PAN) && !s.contains("4169"), "{s}");
         assert!(s.contains("`pan`"), "{s}");
+    }
+
+    #[test]
+    fn card_numbers_are_masked_in_groups_too_and_short_numbers_kept() {
+        let m =
+            "unknown variant `4405 6397 0401 5096`, or 44-05-63-97-04-01, max 4000.00 in 12 parts";
+        let masked = mask_card_numbers(m);
+        assert_eq!(
+            masked,
+            "unknown variant `***`, or ***, max 4000.00 in 12 parts"
+        );
+        assert_eq!(scrub("a 12.5 of 4 000"), "a *** of ***");
     }
 
     #[test]
