@@ -320,7 +320,7 @@ mod tests {
 
     #[test]
     fn a_pan_in_groups_in_a_field_without_cards_is_not_echoed() {
-        // Found by the decode_command fuzz target: serde quotes an unknown variant.
+        // Caught by the decode_command fuzz property: serde quotes an unknown variant.
         let body = payout(200000, "KZT").replace("\"homebank\"", "\"4405 6397 0401 5096\"");
         match decode(body.as_bytes()) {
             Decoded::Invalid(i) => {
