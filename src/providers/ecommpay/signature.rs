@@ -28,7 +28,10 @@ pub fn signing_string(body: &Value) -> String {
 fn signing_string_without(body: &Value, skip: &[&str]) -> String {
     let mut items = Vec::new();
     flatten(body, &mut String::new(), skip, &mut items);
-    items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // Stable: two items can share a path (`{"a": {"": {"": 1}}}` and `{"a:": 2}` both
+    // give `a::`), and an unstable sort would order them by the sort's internals, which
+    // change between toolchains. Stable keeps the body's key order, as the simulator does.
+    items.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = String::with_capacity(items.iter().map(|(p, v)| p.len() + v.len() + 2).sum());
     for (i, (path, value)) in items.iter().enumerate() {
         if i > 0 {
@@ -192,6 +195,24 @@ mod tests {
             signing_string(&body),
             "a:0:1;a:1:two;a:2:0;b:n:;b:x::y:1;nested:k:1.5"
         );
+    }
+
+    #[test]
+    fn items_sharing_a_path_keep_the_body_key_order() {
+        // Found by the ecommpay fuzz property (payfleet against the simulator): with
+        // enough of them, an unstable sort swapped items that share a path.
+        let mut body = serde_json::Map::new();
+        for i in 0..40 {
+            body.insert(format!("k{i}"), json!({"": {"": format!("A{i}")}}));
+            body.insert(format!("k{i}:"), json!(format!("B{i}")));
+        }
+        let string = signing_string(&Value::Object(body));
+        for i in 0..40 {
+            assert!(
+                string.contains(&format!("k{i}:::A{i};k{i}:::B{i}")),
+                "{string}"
+            );
+        }
     }
 
     #[test]

@@ -9,26 +9,53 @@ use crate::contract::IdempotencyKey;
 use crate::providers::Status;
 use crate::providers::callback::{Authentic, CallbackVerdict, Refusal, Settlement};
 use crate::state::StateStore;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-pub async fn verdict(epay: &Epay, body: &[u8], records: &StateStore) -> CallbackVerdict {
-    let Ok(json) = serde_json::from_slice::<Value>(body) else {
-        return CallbackVerdict::Refused(Refusal::Malformed("body is not JSON"));
-    };
-    let field = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|n| json.get(*n).and_then(Value::as_str))
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let invoice_id = field(&["invoiceId", "invoiceID", "invoice_id"]);
-    let secret_hash = field(&["secret_hash", "secretHash"]);
-    if invoice_id.is_empty() || secret_hash.is_empty() {
-        return CallbackVerdict::Refused(Refusal::Malformed(
-            "invoiceId and secret_hash are required",
-        ));
+/// What a postLink claims before it is proven: its invoice id and the secret_hash it
+/// echoes (kept secret: it proves the postLink, so it never reaches a log).
+pub struct Claim {
+    pub invoice_id: String,
+    secret_hash: SecretString,
+}
+
+impl Claim {
+    /// Reads a postLink body; both fields must be non-empty strings. Pure, so the fuzz
+    /// targets and the corpus replay check it without Redis.
+    pub fn read(body: &[u8]) -> Result<Claim, Refusal> {
+        let Ok(json) = serde_json::from_slice::<Value>(body) else {
+            return Err(Refusal::Malformed("body is not JSON"));
+        };
+        let field = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| json.get(*n).and_then(Value::as_str))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let invoice_id = field(&["invoiceId", "invoiceID", "invoice_id"]);
+        let secret_hash = field(&["secret_hash", "secretHash"]);
+        if invoice_id.is_empty() || secret_hash.is_empty() {
+            return Err(Refusal::Malformed("invoiceId and secret_hash are required"));
+        }
+        Ok(Claim {
+            invoice_id,
+            secret_hash: secret_hash.into(),
+        })
     }
+
+    /// Whether it echoes `expected`, the secret_hash its transaction was given.
+    pub fn proven_by(&self, expected: &SecretString) -> bool {
+        invoice::secret_matches(expected, self.secret_hash.expose_secret())
+    }
+}
+
+pub async fn verdict(epay: &Epay, body: &[u8], records: &StateStore) -> CallbackVerdict {
+    let claim = match Claim::read(body) {
+        Ok(claim) => claim,
+        Err(refusal) => return CallbackVerdict::Refused(refusal),
+    };
+    let invoice_id = claim.invoice_id.clone();
     let (key, expected) = match epay.invoices.find(&invoice_id).await {
         Ok(Some(found)) => found,
         Ok(None) => return CallbackVerdict::Refused(Refusal::UnknownPayment),
@@ -36,7 +63,7 @@ pub async fn verdict(epay: &Epay, body: &[u8], records: &StateStore) -> Callback
             return CallbackVerdict::Unchecked(format!("looking invoice {invoice_id} up: {e}"));
         }
     };
-    if !invoice::secret_matches(&expected, &secret_hash) {
+    if !claim.proven_by(&expected) {
         tracing::warn!(invoice_id, "postLink with a wrong secret_hash refused");
         return CallbackVerdict::Refused(Refusal::WrongSecret);
     }
@@ -68,4 +95,35 @@ pub async fn verdict(epay: &Epay, body: &[u8], records: &StateStore) -> Callback
         Ok(_) => Authentic::InProgress,
         Err(e) => Authentic::Unconfirmed(format!("check-status of invoice {invoice_id}: {e}")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    #[test]
+    fn a_claim_is_read_by_either_spelling_and_proven_only_by_its_secret() {
+        let claim = Claim::read(br#"{"invoiceID": "000001", "secretHash": "s3"}"#).unwrap();
+        assert_eq!(claim.invoice_id, "000001");
+        assert!(claim.proven_by(&secret("s3")));
+        for wrong in ["s", "s33", "S3", ""] {
+            assert!(!claim.proven_by(&secret(wrong)), "{wrong}");
+        }
+    }
+
+    #[test]
+    fn a_claim_without_both_fields_is_malformed() {
+        for body in [
+            &br#"{"invoiceId": "1"}"#[..],
+            br#"{"invoiceId": "1", "secret_hash": ""}"#,
+            br#"{"invoiceId": 1, "secret_hash": "s"}"#,
+            b"not json",
+        ] {
+            assert!(matches!(Claim::read(body), Err(Refusal::Malformed(_))));
+        }
+    }
 }
