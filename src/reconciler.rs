@@ -130,6 +130,9 @@ impl Reconciler {
             self.store.untrack(key).await?;
             return Ok(Action::Dropped);
         }
+        if state == State::ActionRequired {
+            announcer.ensure_action_announced(key, traceparent).await?;
+        }
         let (Some(method), Some(operation)) = (rec.meta.method, rec.meta.operation) else {
             self.store.untrack(key).await?;
             return Ok(Action::Dropped);

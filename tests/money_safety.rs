@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{payout, spawn_app_with};
+use common::{payout, spawn_app, spawn_app_with};
 use payfleet::contract::EventStatus;
 use payfleet::state::State;
 use payfleet_sim::Faults;
@@ -259,6 +259,69 @@ async fn a_payout_gate_never_registered_is_sent_again_whatever_form_not_found_ta
             ..Default::default()
         });
         assert_paid_once(&app, key).await;
+    }
+    app.stop().await;
+}
+
+/// An `action_required` event whose publish failed (a broker restart) is published by
+/// the next copy of the command, from the record: without it the customer never gets
+/// the action data (found by the chaos run, where a later Redis loss then left the
+/// transfer waiting for an operator).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unpublished_action_required_event_goes_out_with_the_next_copy() {
+    use payfleet::contract::command::{Decoded, decode};
+    use payfleet::contract::{FingerprintKey, IdempotencyKey};
+    use payfleet::state::{Claim, Meta, Outcome};
+    let app = spawn_app("t-action-unpublished", 1).await;
+    let body = payout("act-unpub-1", 200_000, "KZT", "444567");
+    let key_secret = app.fleet.settings.secrets.epay_fingerprint().unwrap();
+    let Decoded::Valid(cmd) = decode(body.as_bytes(), &FingerprintKey::new(key_secret)) else {
+        panic!("a valid payout");
+    };
+    let key = IdempotencyKey::parse("act-unpub-1").unwrap();
+    let store = app.store().await;
+    let meta = Meta {
+        method: Some(cmd.method),
+        operation: Some(cmd.operation),
+        amount: Some(cmd.amount),
+        ..Default::default()
+    };
+    let Claim::Claimed { lease, .. } = store
+        .claim(&key, &cmd.fingerprint, 30_000, "act-unpub-1", &meta, None)
+        .await
+        .unwrap()
+    else {
+        panic!("a fresh claim");
+    };
+    let action = Outcome {
+        action: Some(serde_json::json!({"url": "https://bank.example/3ds"})),
+        ..Default::default()
+    };
+    store
+        .transition(&key, &lease, State::ActionRequired, Some(&action))
+        .await
+        .unwrap();
+    // The recorder's publish failed: it gave the right to publish back.
+    store
+        .publish_release(&key, State::ActionRequired)
+        .await
+        .unwrap();
+    app.publish(&body).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let events = app.events_for("act-unpub-1");
+        if let Some(e) = events
+            .iter()
+            .find(|e| e.status == EventStatus::ActionRequired)
+        {
+            assert_eq!(e.action, action.action, "{e:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no action_required event: {events:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     app.stop().await;
 }

@@ -124,8 +124,25 @@ impl Announcer {
         }
     }
 
-    /// Publishes the terminal event of a finished command from its record; false when
-    /// another process holds the right to publish it.
+    /// Publishes a recorded `action_required` event that never went out (its publisher
+    /// failed, or died, before the broker confirmed it): without it the customer's action
+    /// data reaches nobody, and the payment waits for an action nobody can take. Found by
+    /// the chaos run: a broker restart failed the publish, the redelivered copy found the
+    /// state and only waited, and a later Redis loss took the action data with it.
+    pub async fn ensure_action_announced(
+        &self,
+        key: &IdempotencyKey,
+        traceparent: Option<&str>,
+    ) -> Result<(), AnnounceError> {
+        if self.store.event_state(key, State::ActionRequired).await? == EventState::Unpublished {
+            self.republish_terminal(key, traceparent).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes the event of a command's recorded state (terminal, or asking for the
+    /// customer's action) from its record; false when another process holds the right
+    /// to publish it.
     async fn republish_terminal(
         &self,
         key: &IdempotencyKey,
@@ -134,8 +151,12 @@ impl Announcer {
         let Some(rec) = self.store.record(key).await? else {
             return Ok(true);
         };
-        let Some(status) = rec.state.terminal_event() else {
-            return Ok(true);
+        let status = match rec.state {
+            State::ActionRequired => EventStatus::ActionRequired,
+            state => match state.terminal_event() {
+                Some(status) => status,
+                None => return Ok(true),
+            },
         };
         if !self.store.claim_publish(key, rec.state).await? {
             return Ok(false);

@@ -10,7 +10,7 @@ use crate::bus::{Expiry, Marks, Parcel};
 use crate::contract::{Command, DEFAULT_ACCOUNT};
 use crate::providers::ProviderError;
 use crate::ratelimit::{Decision, RateKey};
-use crate::state::{Lease, Meta};
+use crate::state::{Lease, Meta, State};
 use crate::telemetry::label::{RequestResult, Stage};
 use std::time::{Instant, SystemTime};
 
@@ -92,11 +92,16 @@ impl Handler {
                 self.finished(msg, &cmd.key, state, event, provider_label)
                     .await
             }
-            Step::Await(_) => {
+            Step::Await(state) => {
                 // A crash between recording and indexing would leave it unwatched.
                 self.store
                     .track(&cmd.key, SystemTime::now() + timing.basic, true)
                     .await?;
+                if state == State::ActionRequired {
+                    self.announcer
+                        .ensure_action_announced(&cmd.key, msg.info.traceparent.as_deref())
+                        .await?;
+                }
                 Ok(Handled::Awaiting)
             }
             Step::Park(park) => self.park(msg, &rk, &cmd.key, provider_label, park).await,

@@ -15,5 +15,6 @@ redis.call('HSET', rec, 'st', to, 'upd', now)
 if ARGV[4] ~= '' then redis.call('HSET', rec, 'out', ARGV[4]) end
 if to ~= 'submitting' then redis.call('HDEL', rec, 'own', 'lease') end
 if ARGV[5] == 'uncounted' then redis.call('HINCRBY', rec, 'att', -1) end
-if is_terminal(to) then claim_publish(rec, to) end
+-- The recorder publishes these events: a copy that finds one unpublished may take over.
+if is_terminal(to) or to == 'action_required' then claim_publish(rec, to) end
 return {'ok', st}

@@ -321,8 +321,9 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
     // Frames as large as the broker takes: payfleet's own 8 KiB could not carry the
     // oversize headers.
     let sep = if s.amqp.url.contains('?') { '&' } else { '?' };
+    let big_frames = format!("{}{sep}frame_max=131072", s.amqp.url);
     let hostile_link = PublisherLink::new(
-        &format!("{}{sep}frame_max=131072", s.amqp.url),
+        &big_frames,
         "payfleet-chaos-hostile",
         names.clone(),
         Arc::new(Metrics::new("chaos")),
@@ -503,7 +504,8 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
     }
     let mut dead_letters = 0;
     let mut dead_letters_unexplained = 0;
-    if let Ok(conn) = bus::connect(&s.amqp.url, "payfleet-chaos-cleanup").await {
+    // Frames as large as the broker's: a dead letter may carry the oversize headers.
+    if let Ok(conn) = bus::connect(&big_frames, "payfleet-chaos-cleanup").await {
         let ch = conn.create_channel().await?;
         dead_letters = bus::queue_depth(&ch, &names.dead())
             .await
