@@ -150,6 +150,13 @@ fn status(
         Err(ProviderError::Throttled { retry_after }) => {
             Step::Defer(p.throttled(retry_after, Request::Status(asked)))
         }
+        // The status request itself was refused: that says nothing of the payment,
+        // which may have been paid. It stays unknown; the reconciler keeps asking.
+        Err(e) if !e.is_retryable() => Step::Unresolved {
+            outcome: reason(format!(
+                "the status request was refused, the outcome is unknown: {e}"
+            )),
+        },
         Err(e) => failed(e, attempt, p),
     }
 }

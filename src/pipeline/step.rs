@@ -127,7 +127,8 @@ pub enum Step {
         reason: String,
         park: Park,
     },
-    /// Retries are spent and the outcome is unknown: the reconciler settles it.
+    /// The outcome is unknown and this delivery can learn no more (retries spent, the
+    /// status request refused): the reconciler settles it.
     Unresolved { outcome: Outcome },
     /// Give the claim back uncounted and wait.
     Defer(Deferral),

@@ -140,6 +140,11 @@ pub struct Timing {
     pub declines_at_threshold: bool,
     /// The provider answers status requests only this long after the payment request.
     pub status_not_before: Duration,
+    /// Whether the provider's document makes its "not found" proof that it never
+    /// received the payment (ECommPay's 3061, asked `status_not_before` after the
+    /// request). Otherwise (epay's 102 "try again later") a not-found proves nothing:
+    /// the payment stays open.
+    pub not_found_final: bool,
 }
 
 pub trait Provider: Send + Sync {

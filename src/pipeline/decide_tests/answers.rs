@@ -183,18 +183,23 @@ fn spent_attempts_leave_a_payment_that_may_have_reached_it_unresolved() {
 }
 
 #[test]
-fn a_status_query_the_provider_refuses_fails_it() {
+fn a_status_query_the_provider_refuses_leaves_it_unknown() {
+    // A refused status request (a bad token, terminal or signature) says nothing of the
+    // payment: never failed, left unknown with the reason for the reconciler.
     let refused = ProviderError::Refused {
-        code: "400".into(),
-        message: "bad signature".into(),
+        code: "check-status:104".into(),
+        message: "terminal absent in token".into(),
     };
-    assert_eq!(
-        asked(Asked::Recovering, Err(refused.clone()), 1),
-        Step::Record {
-            state: State::Failed,
-            outcome: reason(&refused.to_string())
+    for how in [Asked::Recovering, Asked::AlreadyExists] {
+        for attempt in [1, 3] {
+            let Step::Unresolved { outcome } = asked(how, Err(refused.clone()), attempt) else {
+                panic!("unresolved")
+            };
+            let why = outcome.reason.unwrap();
+            assert!(why.contains("status request was refused"), "{why}");
+            assert!(why.contains("check-status:104"), "{why}");
         }
-    );
+    }
 }
 
 #[test]

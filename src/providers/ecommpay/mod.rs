@@ -246,6 +246,7 @@ impl Provider for Ecommpay {
                 threshold: Duration::from_secs(25 * 3600),
                 declines_at_threshold: true,
                 status_not_before: STATUS_NOT_BEFORE,
+                not_found_final: true,
             },
             // The document: purchases within 5 minutes, declined by the provider after
             // 60.
@@ -254,6 +255,7 @@ impl Provider for Ecommpay {
                 threshold: Duration::from_secs(60 * 60),
                 declines_at_threshold: true,
                 status_not_before: STATUS_NOT_BEFORE,
+                not_found_final: true,
             },
             // No times documented for payouts and refunds. The threshold counts from
             // the command's arrival, so it must outlast a payout held over a weekend
@@ -263,6 +265,7 @@ impl Provider for Ecommpay {
                 threshold: Duration::from_secs(7 * 24 * 3600),
                 declines_at_threshold: true,
                 status_not_before: STATUS_NOT_BEFORE,
+                not_found_final: true,
             },
         }
     }

@@ -141,12 +141,16 @@ impl Provider for Epay {
                 threshold: Duration::from_secs(2 * 3600),
                 declines_at_threshold: false,
                 status_not_before: Duration::from_secs(1),
+                // 102 "Invoice not found, try again later": no proof of anything.
+                not_found_final: false,
             },
             _ => Timing {
                 basic: Duration::from_secs(30),
                 threshold: Duration::from_secs(3600),
                 declines_at_threshold: false,
                 status_not_before: Duration::from_secs(1),
+                // 102 "Invoice not found, try again later": no proof of anything.
+                not_found_final: false,
             },
         }
     }
