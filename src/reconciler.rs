@@ -179,7 +179,7 @@ impl Reconciler {
         }
         let started = std::time::Instant::now();
         let status = provider
-            .status_in(account, payment_id, method, operation)
+            .status_in(account, key, payment_id, method, operation)
             .await;
         self.metrics.provider_call(
             method.provider().as_str(),

@@ -4,7 +4,7 @@
 //! what it learned back in, until a step ends the delivery.
 
 use super::Handled;
-use super::step::{Asked, Deferral, Gate, Park, Request, Seen, Step, Watch, Why};
+use super::step::{Asked, Deferral, Gate, Park, Request, Resent, Seen, Step, Watch, Why};
 use crate::bus::{Expiry, Ladder, Rung};
 use crate::providers::{ProviderError, Status, Submission};
 use crate::ratelimit::Decision;
@@ -52,7 +52,11 @@ pub fn decide(seen: Seen<'_>, p: &Policy<'_>) -> Step {
             result,
             attempt,
         } => status(asked, result, attempt, p),
-        Seen::Submission { result, attempt } => submission(result, attempt, p),
+        Seen::Submission {
+            result,
+            attempt,
+            resent,
+        } => submission(result, attempt, resent, p),
     }
 }
 
@@ -137,6 +141,15 @@ fn status(
                 attempt,
                 p,
             ),
+            // Its not-found is no proof (see `Resent`): the first attempt may have been
+            // executed, and the refusal may be of the payment it has.
+            Asked::Refused => Step::Unresolved {
+                outcome: reason(
+                    "a resubmission after an unknown outcome was refused, and the \
+                     provider's \"not found\" proves nothing: the outcome is unknown"
+                        .into(),
+                ),
+            },
         },
         Ok(Status::Pending) => Step::Record {
             state: State::Submitted,
@@ -161,7 +174,12 @@ fn status(
     }
 }
 
-fn submission(result: Result<Submission, ProviderError>, attempt: u32, p: &Policy<'_>) -> Step {
+fn submission(
+    result: Result<Submission, ProviderError>,
+    attempt: u32,
+    resent: Resent,
+    p: &Policy<'_>,
+) -> Step {
     match result {
         Ok(Submission::Accepted) => Step::Record {
             state: State::Submitted,
@@ -176,6 +194,17 @@ fn submission(result: Result<Submission, ProviderError>, attempt: u32, p: &Polic
             request: Request::Status(Asked::AlreadyExists),
             attempt,
         },
+        // After an attempt that may have reached the provider, a refusal (a token, a
+        // transfer) may be of the payment it has: believed only once its status proved
+        // it does not have it; otherwise the status settles it.
+        Err(ProviderError::Refused { .. })
+            if resent == (Resent::AfterNotFound { proven: false }) =>
+        {
+            Step::Acquire {
+                request: Request::Status(Asked::Refused),
+                attempt,
+            }
+        }
         Err(ProviderError::Refused { code, message }) => Step::Record {
             state: State::Declined,
             outcome: Outcome {
@@ -254,6 +283,21 @@ pub fn over_delivery_limit(delivery_count: u32, limit: u32) -> Option<Step> {
             delivery_count + 1
         ),
     })
+}
+
+/// What a claim says of this delivery's submission: it follows an attempt that may have
+/// reached the provider when the claim recovers one, and then only after the provider's
+/// status answered "not found" (a recovery asks first), proof where `not_found_final`.
+pub fn resent(claim: &Claim, not_found_final: bool) -> Resent {
+    match claim {
+        Claim::Claimed {
+            mode: ClaimMode::Recover,
+            ..
+        } => Resent::AfterNotFound {
+            proven: not_found_final,
+        },
+        _ => Resent::No,
+    }
 }
 
 /// The state a claim found as a copy of a known command, for the duplicates metric.

@@ -14,7 +14,7 @@ pub mod p2p_transfer;
 pub mod postlink;
 pub mod token;
 
-use crate::contract::{Command, Details, Method, Operation};
+use crate::contract::{Command, Details, IdempotencyKey, Method, Operation};
 use crate::providers::{CallbackVerdict, Provider, ProviderError, Status, Submission, Timing};
 use crate::state::StateStore;
 use crate::telemetry::Metrics;
@@ -108,6 +108,7 @@ impl Provider for Epay {
 
     fn status<'a>(
         &'a self,
+        _key: &'a IdempotencyKey,
         payment_id: &'a str,
         _method: Method,
         operation: Operation,
