@@ -1175,7 +1175,7 @@ async fn a_refund_whose_outcome_is_unknown_is_settled_by_its_own_operation_only(
     let deadline = Instant::now() + Duration::from_secs(20);
     let was_dropped = |app: &TestFleet| {
         let stats = app.fleet.sandbox.stats();
-        stats.faults.get("ecommpay_dropped").is_some()
+        stats.faults.contains_key("ecommpay_dropped")
     };
     while !was_dropped(&app) {
         assert!(Instant::now() < deadline, "the refund was never sent");
