@@ -9,7 +9,7 @@
 use crate::bus::PublisherLink;
 use crate::contract::IdempotencyKey;
 use crate::outcome::{Announcer, RETRY_SILENCE, Report, Settled};
-use crate::providers::{Providers, Status, Timing};
+use crate::providers::{ProviderError, Providers, Status, Timing};
 use crate::ratelimit::{Decision, RateKey, RateLimiter, STATUS};
 use crate::state::{Outcome, State, StateStore};
 use crate::telemetry::label::{
@@ -31,6 +31,17 @@ pub const OVERDUE: &str = "past the provider's threshold time it still reports t
 in progress, and its document promises no outcome: waiting for its final status or an \
 operator (a 3-D Secure transfer whose first answer was lost cannot reach its customer: \
 check-status carries no 3-D Secure data)";
+
+/// Why a payment past its threshold stays open where the provider does not find it but
+/// its document does not make that final (epay's 102 "try again later").
+pub const OVERDUE_NOT_FOUND: &str = "past the provider's threshold time it still answers \
+\"not found\", which its document does not make final: the money may have moved; waiting \
+for its status or an operator";
+
+/// Why a payment past its threshold stays open when the provider refuses to say.
+pub const OVERDUE_REFUSED: &str = "past the provider's threshold time it still refuses \
+the status request, which says nothing of the payment: waiting for its status or an \
+operator";
 
 /// Open payments counted by method each sweep (the earliest due first): beyond it, the
 /// per-method gauge undercounts and `payfleet_payments_open` stays exact.
@@ -171,7 +182,7 @@ impl Reconciler {
         }
         let started = std::time::Instant::now();
         let status = provider
-            .status_in(account, payment_id, method, operation)
+            .status_in(account, key, payment_id, method, operation)
             .await;
         self.metrics.provider_call(
             method.provider().as_str(),
@@ -182,16 +193,22 @@ impl Reconciler {
                 .map_or_else(|e| e.class(), |_| RequestResult::Ok),
             started.elapsed().as_secs_f64(),
         );
-        if let Err(e) = &status {
-            tracing::info!(key = %key, error = %e, "status not known yet");
+        match &status {
+            // Refused (our token, terminal, signature): the payment stays open, and an
+            // operator must see why it cannot be settled.
+            Err(e) if !e.is_retryable() => {
+                tracing::warn!(key = %key, error = %e, "status request refused; still unknown")
+            }
+            Err(e) => tracing::info!(key = %key, error = %e, "status not known yet"),
+            Ok(_) => {}
         }
-        let (to, outcome, action) = match judge(status.ok(), state, age, &timing) {
+        let (to, outcome, action) = match judge(status, state, age, &timing) {
             Verdict::Settle(to, outcome, action) => (to, outcome, action),
-            Verdict::Overdue => {
-                tracing::warn!(key = %key, state = state.as_str(), reason = OVERDUE, "payment overdue");
-                // On the record too, where operators (and the chaos verdict) look for
-                // payments that wait for them; a refused callback's note is kept.
-                if let Some(note) = overdue_note(rec.note.as_deref()) {
+            Verdict::Overdue(why) => {
+                tracing::warn!(key = %key, state = state.as_str(), reason = why, "payment overdue");
+                // On the record too (appended to any earlier note), where operators
+                // (and the chaos verdict) look for payments that wait for them.
+                if let Some(note) = overdue_note(rec.note.as_deref(), why) {
                     self.store.note(key, &note).await?;
                 }
                 self.recheck(key, RECHECK_CAP).await?;
@@ -255,31 +272,42 @@ impl Reconciler {
 enum Verdict {
     /// Record this state and publish its event.
     Settle(State, Outcome, Action),
-    /// Past a threshold at which the provider settles nothing: left open, said so.
-    Overdue,
+    /// Past a threshold at which the provider settles nothing: left open, said why.
+    Overdue(&'static str),
     /// Ask again later.
     Wait,
 }
 
-fn judge(status: Option<Status>, state: State, age: Duration, timing: &Timing) -> Verdict {
+fn judge(
+    status: Result<Status, ProviderError>,
+    state: State,
+    age: Duration,
+    timing: &Timing,
+) -> Verdict {
     let past_threshold = age > timing.threshold;
     match status {
-        Some(Status::Final { state, outcome }) => Verdict::Settle(state, outcome, Action::Settled),
-        // Never sent, or its retry never came back: the provider has not seen it.
-        Some(Status::NotFound)
-            if matches!(state, State::Unknown | State::Received) || past_threshold =>
+        Ok(Status::Final { state, outcome }) => Verdict::Settle(state, outcome, Action::Settled),
+        // Never sent, or its retry never came back, and the provider's document makes
+        // its "not found" final: the provider has not seen it.
+        Ok(Status::NotFound)
+            if timing.not_found_final
+                && (matches!(state, State::Unknown | State::Received) || past_threshold) =>
         {
             let why = reason("the provider never received it");
             Verdict::Settle(State::Failed, why, Action::NeverSent)
         }
+        // A "not found" its document does not make final proves nothing.
+        Ok(Status::NotFound) if past_threshold && !timing.not_found_final => {
+            Verdict::Overdue(OVERDUE_NOT_FOUND)
+        }
         // The answer or callback that carried the customer's action was lost, and the
         // status carries it (Gate's `redirect_data`): the customer can still be sent.
-        Some(Status::ActionRequired(outcome))
+        Ok(Status::ActionRequired(outcome))
             if state != State::ActionRequired && outcome.action.is_some() && !past_threshold =>
         {
             Verdict::Settle(State::ActionRequired, outcome, Action::ActionRecovered)
         }
-        Some(Status::Pending | Status::ActionRequired(_))
+        Ok(Status::Pending | Status::ActionRequired(_))
             if past_threshold && timing.declines_at_threshold =>
         {
             let why =
@@ -288,17 +316,21 @@ fn judge(status: Option<Status>, state: State, age: Duration, timing: &Timing) -
         }
         // The provider promises no outcome at its threshold (epay): nothing proves the
         // money did not move, so the payment stays open for an operator.
-        Some(Status::Pending | Status::ActionRequired(_)) if past_threshold => Verdict::Overdue,
+        Ok(Status::Pending | Status::ActionRequired(_)) if past_threshold => {
+            Verdict::Overdue(OVERDUE)
+        }
+        // A refused status request says nothing of the payment: never settled by it.
+        Err(e) if past_threshold && !e.is_retryable() => Verdict::Overdue(OVERDUE_REFUSED),
         _ => Verdict::Wait,
     }
 }
 
-/// The record's note once it is known to be overdue; `None` when it already says so.
-pub fn overdue_note(note: Option<&str>) -> Option<String> {
+/// The part to append to the record's note once it is known to be overdue for `why`;
+/// `None` when the note already says so.
+pub fn overdue_note(note: Option<&str>, why: &str) -> Option<String> {
     match note {
-        Some(n) if n.contains(OVERDUE) => None,
-        Some(n) => Some(format!("{n}; overdue: {OVERDUE}")),
-        None => Some(format!("overdue: {OVERDUE}")),
+        Some(n) if n.contains(why) => None,
+        _ => Some(format!("overdue: {why}")),
     }
 }
 
@@ -310,122 +342,5 @@ fn reason(text: &str) -> Outcome {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MIN: Duration = Duration::from_secs(60);
-
-    fn timing(declines_at_threshold: bool) -> Timing {
-        Timing {
-            basic: 5 * MIN,
-            threshold: 60 * MIN,
-            declines_at_threshold,
-            status_not_before: Duration::from_secs(10),
-        }
-    }
-
-    fn action() -> Outcome {
-        Outcome {
-            action: Some(serde_json::json!({"url": "https://bank.example/pay"})),
-            ..Default::default()
-        }
-    }
-
-    fn verdict(status: Status, state: State, age: Duration, declines: bool) -> Verdict {
-        judge(Some(status), state, age, &timing(declines))
-    }
-
-    #[test]
-    fn a_final_status_settles() {
-        let status = Status::Final {
-            state: State::Succeeded,
-            outcome: Outcome::default(),
-        };
-        let got = verdict(status, State::Submitted, MIN, false);
-        assert!(matches!(
-            got,
-            Verdict::Settle(State::Succeeded, _, Action::Settled)
-        ));
-    }
-
-    #[test]
-    fn not_found_fails_only_what_was_never_received() {
-        for state in [State::Unknown, State::Received] {
-            let got = verdict(Status::NotFound, state, MIN, true);
-            assert!(matches!(
-                got,
-                Verdict::Settle(State::Failed, _, Action::NeverSent)
-            ));
-        }
-        assert_eq!(
-            verdict(Status::NotFound, State::Submitted, MIN, true),
-            Verdict::Wait
-        );
-        let late = verdict(Status::NotFound, State::Submitted, 61 * MIN, true);
-        assert!(matches!(late, Verdict::Settle(State::Failed, _, _)));
-    }
-
-    #[test]
-    fn lost_action_data_is_recovered_from_the_status() {
-        let got = verdict(
-            Status::ActionRequired(action()),
-            State::Submitted,
-            6 * MIN,
-            true,
-        );
-        assert_eq!(
-            got,
-            Verdict::Settle(State::ActionRequired, action(), Action::ActionRecovered)
-        );
-        // Recorded already, or without data to send the customer with: nothing new.
-        let recorded = verdict(
-            Status::ActionRequired(action()),
-            State::ActionRequired,
-            MIN,
-            true,
-        );
-        assert_eq!(recorded, Verdict::Wait);
-        let empty = verdict(
-            Status::ActionRequired(Outcome::default()),
-            State::Submitted,
-            MIN,
-            true,
-        );
-        assert_eq!(empty, Verdict::Wait);
-    }
-
-    #[test]
-    fn past_the_threshold_only_a_provider_that_declines_is_said_to() {
-        for status in [Status::Pending, Status::ActionRequired(action())] {
-            let ecommpay = verdict(status.clone(), State::Submitted, 61 * MIN, true);
-            assert!(matches!(
-                ecommpay,
-                Verdict::Settle(State::Declined, _, Action::Expired)
-            ));
-            let epay = verdict(status, State::Submitted, 61 * MIN, false);
-            assert_eq!(epay, Verdict::Overdue);
-        }
-        assert_eq!(
-            verdict(Status::Pending, State::Submitted, MIN, false),
-            Verdict::Wait
-        );
-    }
-
-    #[test]
-    fn no_answer_waits() {
-        assert_eq!(
-            judge(None, State::Unknown, 61 * MIN, &timing(true)),
-            Verdict::Wait
-        );
-    }
-
-    #[test]
-    fn an_overdue_payment_is_noted_once_keeping_what_was_noted_before() {
-        let first = overdue_note(None).unwrap();
-        assert!(first.starts_with("overdue: "));
-        assert_eq!(overdue_note(Some(&first)), None);
-        let both = overdue_note(Some("callback refused: amount differs")).unwrap();
-        assert!(both.starts_with("callback refused: amount differs; overdue: "));
-        assert_eq!(overdue_note(Some(&both)), None);
-    }
-}
+#[path = "reconciler_tests.rs"]
+mod tests;

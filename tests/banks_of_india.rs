@@ -967,7 +967,10 @@ async fn status_requests_map_each_operation_and_the_bank_list_is_cached() {
     let ecommpay = payfleet::app::ecommpay(&app.fleet.settings).unwrap();
     let status = |id: &'static str, op| {
         let e = ecommpay.clone();
-        async move { e.status(id, Method::BanksOfIndia, op).await.unwrap() }
+        async move {
+            let key = IdempotencyKey::parse(id).unwrap();
+            e.status(&key, id, Method::BanksOfIndia, op).await.unwrap()
+        }
     };
     assert_eq!(
         status("boi-nothing", Operation::Sale).await,
@@ -1137,5 +1140,52 @@ async fn a_refund_resent_after_redis_lost_its_record_is_never_declined() {
         0,
         "nothing moved twice"
     );
+    app.stop().await;
+}
+
+/// Gate knows a refund by its purchase's payment id: a refund whose answer was lost
+/// (Gate never registered it) must not take the result of an earlier refund of the
+/// same purchase by another command. Its status says "not found" (not ours), so it is
+/// sent again and settles by its own operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refund_whose_outcome_is_unknown_is_settled_by_its_own_operation_only() {
+    let mut s = settings_at("t-boi-refund-own", gmt8("2026-11-25 12:00:00"));
+    // Gate's 10 s before a status request become 100 ms.
+    s.reconciler.time_scale = 0.01;
+    let app = spawn_app_with(s, 1).await;
+    paid_purchase(&app, "boi-own-p", 35000).await;
+    let refund = |key, description| {
+        command(
+            key,
+            "refund",
+            35000,
+            "INR",
+            refund_details("boi-own-p", description),
+        )
+    };
+    app.publish(&refund("boi-own-rf-1", "decline please")).await;
+    let first = app.terminal("boi-own-rf-1").await;
+    assert_eq!(first.status, EventStatus::Declined, "{first:?}");
+    // The second refund's request is lost before Gate registers it.
+    let dropped = json!({"answers": {"ecommpay_dropped_rate": 1.0}});
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(dropped).unwrap());
+    app.publish(&refund("boi-own-rf-2", "returned goods")).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let was_dropped = |app: &TestFleet| {
+        let stats = app.fleet.sandbox.stats();
+        stats.faults.contains_key("ecommpay_dropped")
+    };
+    while !was_dropped(&app) {
+        assert!(Instant::now() < deadline, "the refund was never sent");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    app.fleet.sandbox.set_faults(Default::default());
+    let second = app.terminal("boi-own-rf-2").await;
+    assert_eq!(second.status, EventStatus::Succeeded, "{second:?}");
+    assert_eq!(second.provider.unwrap().code, "0");
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(stats.executed.get("boi-own-rf-2"), Some(&1));
     app.stop().await;
 }

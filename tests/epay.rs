@@ -169,6 +169,59 @@ async fn a_confirmation_answered_by_redirect_is_read_not_followed() {
     app.stop().await;
 }
 
+/// `/payment/confirm` answers "Redirect Http code 200": a client that follows it gets
+/// the payform's page, not JSON. Never posted again blindly: check-status settles it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_confirmation_answered_with_its_page_is_settled_by_check_status() {
+    let answers = json!({"answers": {"epay_confirm_page_rate": 1.0}});
+    let app = a_3ds_transfer_confirmed("t-epay-3ds-page", answers).await;
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(
+        stats.requests.get("POST /payment/confirm"),
+        Some(&1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.faults.get("confirm_page"), Some(&1), "{stats:?}");
+    app.stop().await;
+}
+
+/// A confirmation answered `code` 0 with the transfer failed (`3D`) is no success: the
+/// transfer's check-status declines it, with its reason code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_confirmation_answered_with_code_zero_is_declined() {
+    let app = spawn_app("t-epay-3ds-code-zero", 1).await;
+    let faults = json!({"answers": {"epay_confirm_code_zero_rate": 1.0}});
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(faults).unwrap());
+    app.publish(&p2p(
+        "p2p-3ds-zero",
+        44_400,
+        json!({"card": card(MC_3DS)}),
+        json!({"card_id": "c-1"}),
+    ))
+    .await;
+    let asked = wait_status(&app, "p2p-3ds-zero", EventStatus::ActionRequired).await;
+    let action = asked.action.clone().unwrap();
+    let confirm = json!({
+        "version": 1, "idempotency_key": "p2p-3ds-zero-confirm", "method": "p2p", "operation": "confirm_3ds",
+        "amount": asked.amount,
+        "details": {"invoice_id": asked.payment_id, "ID": action["ID"], "PaRes": "FAIL", "MD": action["MD"]}
+    });
+    app.publish(&confirm.to_string()).await;
+    let confirmed = app.terminal("p2p-3ds-zero-confirm").await;
+    assert_eq!(confirmed.status, EventStatus::Declined, "{confirmed:?}");
+    assert_eq!(confirmed.provider.unwrap().code, "456");
+    assert_eq!(
+        app.terminal("p2p-3ds-zero").await.status,
+        EventStatus::Declined
+    );
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(stats.faults.get("confirm_code_zero"), Some(&1), "{stats:?}");
+    assert!(stats.executed.is_empty(), "{stats:?}");
+    app.stop().await;
+}
+
 /// A 3-D Secure transfer, then its confirmation, with `faults` in force; returns the
 /// fleet still running.
 async fn a_3ds_transfer_confirmed(label: &str, faults: Value) -> TestFleet {

@@ -262,3 +262,40 @@ async fn open_payments_are_counted_by_method() {
     assert_eq!(counts.get(&Method::GooglePay), Some(&1), "{counts:?}");
     assert_eq!(counts.get(&Method::P2p), None, "{counts:?}");
 }
+
+/// Notes accumulate: a later note (a refused callback) never erases an earlier one
+/// (`overdue: …`), the same note is not added twice, and only the last 2 KB are kept.
+#[tokio::test]
+async fn notes_accumulate_once_each_and_bounded() {
+    let store = store().await;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let k = key(&format!("notes-{nanos}"));
+    assert!(!store.note(&k, "overdue: x").await.unwrap(), "no record");
+    store
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default(), None)
+        .await
+        .unwrap();
+    let note = |store: StateStore, k: IdempotencyKey| async move {
+        store.record(&k).await.unwrap().unwrap().note.unwrap()
+    };
+    assert!(store.note(&k, "overdue: x").await.unwrap());
+    assert!(store.note(&k, "refused a callback").await.unwrap());
+    assert!(store.note(&k, "overdue: x").await.unwrap());
+    assert_eq!(
+        note(store.clone(), k.clone()).await,
+        "overdue: x; refused a callback"
+    );
+    for i in 0..100 {
+        store
+            .note(&k, &format!("note {i:03} {}", "é".repeat(20)))
+            .await
+            .unwrap();
+    }
+    let kept = note(store.clone(), k.clone()).await;
+    assert!(kept.len() <= 2048, "{}", kept.len());
+    assert!(kept.ends_with(&format!("note 099 {}", "é".repeat(20))));
+    assert!(!kept.contains("overdue: x"));
+}

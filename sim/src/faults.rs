@@ -98,6 +98,12 @@ pub struct Answers {
     /// success page (amount, currency, invoiceID, …) or error page (invoiceID, code,
     /// message), as the P2P document shows.
     pub epay_confirm_redirect_rate: f64,
+    /// `POST /payment/confirm` answers HTTP 200 with the payform's success or error page
+    /// itself (HTML, not JSON): the document's "Redirect Http code 200", followed.
+    pub epay_confirm_page_rate: f64,
+    /// `POST /payment/confirm` of a failed 3-D Secure check answers JSON HTTP 200 with
+    /// `code` 0 and the transaction's `status` (`3D`) instead of its failure.
+    pub epay_confirm_code_zero_rate: f64,
     /// The Google Pay answer carries the transaction's `status` (`AUTH`, `NEW` with
     /// 3-D Secure data, `FAILED`), a decline answered HTTP 200 with `status: FAILED`.
     pub epay_google_pay_status_rate: f64,

@@ -4,7 +4,7 @@
 //! what it learned back in, until a step ends the delivery.
 
 use super::Handled;
-use super::step::{Asked, Deferral, Gate, Park, Request, Seen, Step, Watch, Why};
+use super::step::{Asked, Deferral, Gate, Park, Request, Resent, Seen, Step, Watch, Why};
 use crate::bus::{Expiry, Ladder, Rung};
 use crate::providers::{ProviderError, Status, Submission};
 use crate::ratelimit::Decision;
@@ -52,7 +52,11 @@ pub fn decide(seen: Seen<'_>, p: &Policy<'_>) -> Step {
             result,
             attempt,
         } => status(asked, result, attempt, p),
-        Seen::Submission { result, attempt } => submission(result, attempt, p),
+        Seen::Submission {
+            result,
+            attempt,
+            resent,
+        } => submission(result, attempt, resent, p),
     }
 }
 
@@ -137,6 +141,15 @@ fn status(
                 attempt,
                 p,
             ),
+            // Its not-found is no proof (see `Resent`): the first attempt may have been
+            // executed, and the refusal may be of the payment it has.
+            Asked::Refused => Step::Unresolved {
+                outcome: reason(
+                    "a resubmission after an unknown outcome was refused, and the \
+                     provider's \"not found\" proves nothing: the outcome is unknown"
+                        .into(),
+                ),
+            },
         },
         Ok(Status::Pending) => Step::Record {
             state: State::Submitted,
@@ -150,11 +163,23 @@ fn status(
         Err(ProviderError::Throttled { retry_after }) => {
             Step::Defer(p.throttled(retry_after, Request::Status(asked)))
         }
+        // The status request itself was refused: that says nothing of the payment,
+        // which may have been paid. It stays unknown; the reconciler keeps asking.
+        Err(e) if !e.is_retryable() => Step::Unresolved {
+            outcome: reason(format!(
+                "the status request was refused, the outcome is unknown: {e}"
+            )),
+        },
         Err(e) => failed(e, attempt, p),
     }
 }
 
-fn submission(result: Result<Submission, ProviderError>, attempt: u32, p: &Policy<'_>) -> Step {
+fn submission(
+    result: Result<Submission, ProviderError>,
+    attempt: u32,
+    resent: Resent,
+    p: &Policy<'_>,
+) -> Step {
     match result {
         Ok(Submission::Accepted) => Step::Record {
             state: State::Submitted,
@@ -169,6 +194,17 @@ fn submission(result: Result<Submission, ProviderError>, attempt: u32, p: &Polic
             request: Request::Status(Asked::AlreadyExists),
             attempt,
         },
+        // After an attempt that may have reached the provider, a refusal (a token, a
+        // transfer) may be of the payment it has: believed only once its status proved
+        // it does not have it; otherwise the status settles it.
+        Err(ProviderError::Refused { .. })
+            if resent == (Resent::AfterNotFound { proven: false }) =>
+        {
+            Step::Acquire {
+                request: Request::Status(Asked::Refused),
+                attempt,
+            }
+        }
         Err(ProviderError::Refused { code, message }) => Step::Record {
             state: State::Declined,
             outcome: Outcome {
@@ -261,6 +297,21 @@ pub fn oversize_headers(headers_len: usize, room: usize) -> Option<Step> {
              (the broker's frame size less what payfleet adds)"
         ),
     })
+}
+
+/// What a claim says of this delivery's submission: it follows an attempt that may have
+/// reached the provider when the claim recovers one, and then only after the provider's
+/// status answered "not found" (a recovery asks first), proof where `not_found_final`.
+pub fn resent(claim: &Claim, not_found_final: bool) -> Resent {
+    match claim {
+        Claim::Claimed {
+            mode: ClaimMode::Recover,
+            ..
+        } => Resent::AfterNotFound {
+            proven: not_found_final,
+        },
+        _ => Resent::No,
+    }
 }
 
 /// The state a claim found as a copy of a known command, for the duplicates metric.

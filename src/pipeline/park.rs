@@ -59,8 +59,9 @@ impl Handler {
         self.park(ctx.msg, &rk, &ctx.cmd.key, provider, park).await
     }
 
-    /// Retries are spent and the outcome is unknown: left, unknown, to the reconciler,
-    /// which keeps asking the provider and settles it as the provider does.
+    /// Retries are spent or the status request was refused, and the outcome is unknown:
+    /// left, unknown, to the reconciler, which keeps asking the provider and settles it
+    /// as the provider does.
     pub(super) async fn unresolved(
         &self,
         ctx: &Ctx<'_>,
@@ -69,7 +70,7 @@ impl Handler {
     ) -> Result<Handled, HandleError> {
         tracing::warn!(
             reason = outcome.reason.as_deref().unwrap_or_default(),
-            "retries spent with the outcome unknown; left to the reconciler"
+            "outcome unknown (retries spent, or the status request refused); left to the reconciler"
         );
         match self
             .store

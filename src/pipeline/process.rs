@@ -5,7 +5,7 @@
 use super::Handled;
 use super::decide;
 use super::handle::{Ctx, HandleError, Handler, Incoming};
-use super::step::{Gate, Request, Seen, Step};
+use super::step::{Gate, Request, Resent, Seen, Step};
 use crate::bus::{Expiry, Marks, Parcel};
 use crate::contract::{Command, DEFAULT_ACCOUNT};
 use crate::providers::ProviderError;
@@ -79,6 +79,7 @@ impl Handler {
             self.metrics.duplicate(provider_label, state);
         }
         let timing = self.providers.timing(cmd.method, cmd.operation);
+        let resent = decide::resent(&claim, timing.not_found_final);
         let seen = Seen::Claim {
             claim: &claim,
             attempt: msg.info.attempt,
@@ -116,7 +117,7 @@ impl Handler {
                     payment_id: &payment_id,
                     meta: &meta,
                 };
-                self.run(&ctx, lease, step).await
+                self.run(&ctx, lease, step, resent).await
             }
         }
     }
@@ -127,6 +128,7 @@ impl Handler {
         ctx: &Ctx<'_>,
         lease: &Lease,
         mut step: Step,
+        resent: Resent,
     ) -> Result<Handled, HandleError> {
         loop {
             let seen = match step {
@@ -158,6 +160,7 @@ impl Handler {
                     Seen::Submission {
                         result: self.call(ctx, lease, Request::Submit, call).await,
                         attempt,
+                        resent,
                     }
                 }
                 done => return self.finish(ctx, lease, done).await,

@@ -26,6 +26,20 @@ pub enum Asked {
     Recovering,
     /// It answered "already exists" to the submission: it must know more.
     AlreadyExists,
+    /// It refused a resubmission after an attempt that may have reached it: the refusal
+    /// may be of the payment it has, so only its status settles it.
+    Refused,
+}
+
+/// Whether an attempt before this delivery's submission may have reached the provider
+/// (the claim's word), and so whether a refusal can be believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resent {
+    /// None may have: a refusal is of this attempt.
+    No,
+    /// One may have, and the provider's status has just answered "not found", which is
+    /// `proven` where its document makes a not-found final.
+    AfterNotFound { proven: bool },
 }
 
 impl Request {
@@ -127,7 +141,8 @@ pub enum Step {
         reason: String,
         park: Park,
     },
-    /// Retries are spent and the outcome is unknown: the reconciler settles it.
+    /// The outcome is unknown and this delivery can learn no more (retries spent, the
+    /// status request refused): the reconciler settles it.
     Unresolved { outcome: Outcome },
     /// Give the claim back uncounted and wait.
     Defer(Deferral),
@@ -161,6 +176,7 @@ pub enum Seen<'a> {
     Submission {
         result: Result<Submission, ProviderError>,
         attempt: u32,
+        resent: Resent,
     },
 }
 

@@ -37,8 +37,8 @@ impl Providers {
         Timing {
             basic: scale(t.basic),
             threshold: scale(t.threshold),
-            declines_at_threshold: t.declines_at_threshold,
             status_not_before: scale(t.status_not_before),
+            ..t
         }
     }
 }

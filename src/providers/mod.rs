@@ -9,7 +9,7 @@ pub mod epay;
 pub use callback::CallbackVerdict;
 pub use clients::Providers;
 
-use crate::contract::{Command, Method, Operation};
+use crate::contract::{Command, IdempotencyKey, Method, Operation};
 use crate::state::{Outcome, State, StateStore};
 use crate::telemetry::label::{RequestResult, RetryReason};
 use futures::future::BoxFuture;
@@ -140,6 +140,11 @@ pub struct Timing {
     pub declines_at_threshold: bool,
     /// The provider answers status requests only this long after the payment request.
     pub status_not_before: Duration,
+    /// Whether the provider's document makes its "not found" proof that it never
+    /// received the payment (ECommPay's 3061, asked `status_not_before` after the
+    /// request). Otherwise (epay's 102 "try again later") a not-found proves nothing:
+    /// the payment stays open.
+    pub not_found_final: bool,
 }
 
 pub trait Provider: Send + Sync {
@@ -155,10 +160,12 @@ pub trait Provider: Send + Sync {
         command: &'a Command,
     ) -> BoxFuture<'a, Result<Submission, ProviderError>>;
 
-    /// What the provider knows of a payment, from what its record keeps (so the
-    /// reconciler can ask without the command).
+    /// What the provider knows of command `key`'s payment, from what its record keeps
+    /// (so the reconciler can ask without the command). A refund is known by its
+    /// purchase's id: only the operation carrying `key` is this refund.
     fn status<'a>(
         &'a self,
+        key: &'a IdempotencyKey,
         payment_id: &'a str,
         method: Method,
         operation: Operation,
@@ -169,11 +176,12 @@ pub trait Provider: Send + Sync {
     fn status_in<'a>(
         &'a self,
         _account: Option<&'a str>,
+        key: &'a IdempotencyKey,
         payment_id: &'a str,
         method: Method,
         operation: Operation,
     ) -> BoxFuture<'a, Result<Status, ProviderError>> {
-        self.status(payment_id, method, operation)
+        self.status(key, payment_id, method, operation)
     }
 
     fn timing(&self, method: Method, operation: Operation) -> Timing;
@@ -216,6 +224,6 @@ pub trait Provider: Send + Sync {
         command: &'a Command,
         payment_id: &'a str,
     ) -> BoxFuture<'a, Result<Status, ProviderError>> {
-        self.status(payment_id, command.method, command.operation)
+        self.status(&command.key, payment_id, command.method, command.operation)
     }
 }

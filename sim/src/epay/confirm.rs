@@ -4,7 +4,8 @@
 //! currency invoiceID accountID description reference language cardid"; "Error
 //! <https://epay.homebank.kz/payform/> invoiceID code message". By default the
 //! simulator answers JSON (as payfleet's sandbox did); `epay_confirm_redirect_rate`
-//! gives the document's 302 redirects.
+//! gives the document's 302 redirects, `epay_confirm_page_rate` the page they lead to
+//! (HTTP 200, HTML).
 
 use super::answer::{self, SECURE3D_FAILED};
 use super::{accept, authorise, decline, invalid, postlink};
@@ -106,6 +107,24 @@ pub async fn handle(
             ]);
             redirect(format!("{ERROR_PAGE}?{q}"))
         };
+    }
+    if roll(sandbox.answers().epay_confirm_page_rate) {
+        sandbox.with_stats(|s| s.fault("confirm_page"));
+        let page = if txn.status == "AUTH" {
+            SUCCESS_PAGE
+        } else {
+            ERROR_PAGE
+        };
+        let html = format!("<!DOCTYPE html><html><body>payform {page}</body></html>");
+        return (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], html).into_response();
+    }
+    if txn.status != "AUTH" && roll(sandbox.answers().epay_confirm_code_zero_rate) {
+        sandbox.with_stats(|s| s.fault("confirm_code_zero"));
+        let mut body = answer::base(&txn);
+        body["code"] = json!(answer::SUCCESS);
+        body["status"] = json!(txn.status);
+        body["invoiceID"] = json!(txn.invoice_id);
+        return (StatusCode::OK, Json(body)).into_response();
     }
     if txn.status != "AUTH" {
         return answer::failure(

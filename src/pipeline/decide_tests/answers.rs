@@ -5,8 +5,17 @@ use super::*;
 // ---- provider answers ----
 
 fn submitted(result: Result<Submission, ProviderError>, attempt: u32) -> Step {
+    resubmitted(result, attempt, Resent::No)
+}
+
+fn resubmitted(result: Result<Submission, ProviderError>, attempt: u32, resent: Resent) -> Step {
     let l = ladder();
-    decide(Seen::Submission { result, attempt }, &policy(&l))
+    let seen = Seen::Submission {
+        result,
+        attempt,
+        resent,
+    };
+    decide(seen, &policy(&l))
 }
 
 fn asked(asked: Asked, result: Result<Status, ProviderError>, attempt: u32) -> Step {
@@ -71,6 +80,82 @@ fn a_refused_submission_is_declined_with_the_providers_words() {
     assert_eq!(state, State::Declined);
     assert_eq!(outcome.code.as_deref(), Some("3061"));
     assert_eq!(outcome.message.as_deref(), Some("limit"));
+}
+
+/// epay: a token or transfer refused on the attempt after one whose outcome was unknown
+/// may be a refusal of the payment epay has (the first may have executed), and its 102
+/// proved nothing: the status settles it, never the refusal.
+#[test]
+fn a_refused_resubmission_after_an_unproven_not_found_asks_the_status() {
+    let refused = || ProviderError::Refused {
+        code: "token:invalid_request".into(),
+        message: "token refused".into(),
+    };
+    let unproven = Resent::AfterNotFound { proven: false };
+    assert_eq!(
+        resubmitted(Err(refused()), 2, unproven),
+        Step::Acquire {
+            request: Request::Status(Asked::Refused),
+            attempt: 2
+        }
+    );
+    // ECommPay's 3061, just asked, proved Gate never had it: the refusal is believed.
+    let proven = Resent::AfterNotFound { proven: true };
+    let Step::Record { state, outcome } = resubmitted(Err(refused()), 2, proven) else {
+        panic!("recorded")
+    };
+    assert_eq!(state, State::Declined);
+    assert_eq!(outcome.code.as_deref(), Some("token:invalid_request"));
+}
+
+#[test]
+fn a_refused_resubmission_is_settled_by_the_status() {
+    // Not found, again without proof: unknown, for the reconciler; never declined.
+    let Step::Unresolved { outcome: unknown } = asked(Asked::Refused, Ok(Status::NotFound), 2)
+    else {
+        panic!("unresolved")
+    };
+    assert!(unknown.reason.unwrap().contains("refused"));
+    // The provider has it: what it says is recorded.
+    let paid = Status::Final {
+        state: State::Succeeded,
+        outcome: outcome(),
+    };
+    assert_eq!(
+        asked(Asked::Refused, Ok(paid), 2),
+        Step::Record {
+            state: State::Succeeded,
+            outcome: outcome()
+        }
+    );
+    assert_eq!(
+        asked(Asked::Refused, Ok(Status::Pending), 2),
+        Step::Record {
+            state: State::Submitted,
+            outcome: Outcome::default()
+        }
+    );
+    // No answer: asked again later, unknown.
+    let lost = ProviderError::Unknown("HTTP 502".into());
+    let Step::Retry { hand_back, .. } = asked(Asked::Refused, Err(lost), 2) else {
+        panic!("a retry")
+    };
+    assert_eq!(hand_back, State::Unknown);
+}
+
+#[test]
+fn only_a_recovering_claim_makes_a_resubmission() {
+    assert_eq!(
+        resent(&claimed(ClaimMode::Fresh, 2, ms(0)), false),
+        Resent::No
+    );
+    for proven in [true, false] {
+        assert_eq!(
+            resent(&claimed(ClaimMode::Recover, 2, ms(0)), proven),
+            Resent::AfterNotFound { proven }
+        );
+    }
+    assert_eq!(resent(&Claim::Busy, false), Resent::No);
 }
 
 #[test]
@@ -183,18 +268,23 @@ fn spent_attempts_leave_a_payment_that_may_have_reached_it_unresolved() {
 }
 
 #[test]
-fn a_status_query_the_provider_refuses_fails_it() {
+fn a_status_query_the_provider_refuses_leaves_it_unknown() {
+    // A refused status request (a bad token, terminal or signature) says nothing of the
+    // payment: never failed, left unknown with the reason for the reconciler.
     let refused = ProviderError::Refused {
-        code: "400".into(),
-        message: "bad signature".into(),
+        code: "check-status:104".into(),
+        message: "terminal absent in token".into(),
     };
-    assert_eq!(
-        asked(Asked::Recovering, Err(refused.clone()), 1),
-        Step::Record {
-            state: State::Failed,
-            outcome: reason(&refused.to_string())
+    for how in [Asked::Recovering, Asked::AlreadyExists] {
+        for attempt in [1, 3] {
+            let Step::Unresolved { outcome } = asked(how, Err(refused.clone()), attempt) else {
+                panic!("unresolved")
+            };
+            let why = outcome.reason.unwrap();
+            assert!(why.contains("status request was refused"), "{why}");
+            assert!(why.contains("check-status:104"), "{why}");
         }
-    );
+    }
 }
 
 #[test]

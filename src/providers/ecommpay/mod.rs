@@ -15,7 +15,7 @@ pub mod status;
 
 pub use gate::{Gate, GateAnswer};
 
-use crate::contract::{Command, DEFAULT_ACCOUNT, Details, Method, Operation};
+use crate::contract::{Command, DEFAULT_ACCOUNT, Details, IdempotencyKey, Method, Operation};
 use crate::providers::{CallbackVerdict, Provider, ProviderError, Status, Submission, Timing};
 use crate::state::StateStore;
 use futures::future::BoxFuture;
@@ -125,6 +125,21 @@ fn confirm_refusal(refused: ProviderError, known: Result<Status, ProviderError>)
     }
 }
 
+/// What one project knows of command `key`'s payment. Gate knows a refund by its
+/// purchase's payment id, and an earlier refund of the purchase by another command
+/// answers too: a refund is asked about by its own id (`merchant_refund_id`, the key).
+async fn ask(
+    gate: &Gate,
+    key: &IdempotencyKey,
+    payment_id: &str,
+    operation: Operation,
+) -> Result<Status, ProviderError> {
+    match operation {
+        Operation::Refund => status::query_refund(gate, payment_id, key.as_str()).await,
+        op => status::query(gate, payment_id, operation_type(op)).await,
+    }
+}
+
 /// The `operation.type` ECommPay reports for an operation.
 fn operation_type(operation: Operation) -> &'static str {
     match operation {
@@ -169,12 +184,7 @@ impl Provider for Ecommpay {
                 // the money may have moved. A refund is asked about by its own id.
                 Err(refused @ ProviderError::Refused { .. }) => {
                     let id = payment_id(command);
-                    let known = match command.operation {
-                        Operation::Refund => {
-                            status::query_refund(gate, &id, command.key.as_str()).await
-                        }
-                        op => status::query(gate, &id, operation_type(op)).await,
-                    };
+                    let known = ask(gate, &command.key, &id, command.operation).await;
                     Err(confirm_refusal(refused, known))
                 }
                 sent => sent,
@@ -186,18 +196,18 @@ impl Provider for Ecommpay {
     /// first, then the others until one knows the payment (payment ids are unique).
     fn status<'a>(
         &'a self,
+        key: &'a IdempotencyKey,
         payment_id: &'a str,
         _method: Method,
         operation: Operation,
     ) -> BoxFuture<'a, Result<Status, ProviderError>> {
         Box::pin(async move {
-            let op = operation_type(operation);
-            let mut answer = status::query(&self.gate, payment_id, op).await?;
+            let mut answer = ask(&self.gate, key, payment_id, operation).await?;
             for gate in self.accounts.values() {
                 if answer != Status::NotFound {
                     break;
                 }
-                answer = status::query(gate, payment_id, op).await?;
+                answer = ask(gate, key, payment_id, operation).await?;
             }
             Ok(answer)
         })
@@ -210,17 +220,18 @@ impl Provider for Ecommpay {
     fn status_in<'a>(
         &'a self,
         account: Option<&'a str>,
+        key: &'a IdempotencyKey,
         payment_id: &'a str,
         method: Method,
         operation: Operation,
     ) -> BoxFuture<'a, Result<Status, ProviderError>> {
         // A record written before records named their account: any project may know it.
         let Some(name) = account else {
-            return self.status(payment_id, method, operation);
+            return self.status(key, payment_id, method, operation);
         };
         Box::pin(async move {
             let gate = self.gate_for(Some(name))?;
-            status::query(gate, payment_id, operation_type(operation)).await
+            ask(gate, key, payment_id, operation).await
         })
     }
 
@@ -231,6 +242,7 @@ impl Provider for Ecommpay {
     ) -> BoxFuture<'a, Result<Status, ProviderError>> {
         self.status_in(
             command.account.as_deref().or(Some(DEFAULT_ACCOUNT)),
+            &command.key,
             payment_id,
             command.method,
             command.operation,
@@ -246,6 +258,7 @@ impl Provider for Ecommpay {
                 threshold: Duration::from_secs(25 * 3600),
                 declines_at_threshold: true,
                 status_not_before: STATUS_NOT_BEFORE,
+                not_found_final: true,
             },
             // The document: purchases within 5 minutes, declined by the provider after
             // 60.
@@ -254,6 +267,7 @@ impl Provider for Ecommpay {
                 threshold: Duration::from_secs(60 * 60),
                 declines_at_threshold: true,
                 status_not_before: STATUS_NOT_BEFORE,
+                not_found_final: true,
             },
             // No times documented for payouts and refunds. The threshold counts from
             // the command's arrival, so it must outlast a payout held over a weekend
@@ -263,6 +277,7 @@ impl Provider for Ecommpay {
                 threshold: Duration::from_secs(7 * 24 * 3600),
                 declines_at_threshold: true,
                 status_not_before: STATUS_NOT_BEFORE,
+                not_found_final: true,
             },
         }
     }

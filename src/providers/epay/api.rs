@@ -18,6 +18,17 @@ pub struct Api {
 /// An answer: the HTTP status and the JSON body (`Value::Null` if it had none).
 pub type Answer = (u16, Value);
 
+/// What a POST that follows no redirect came back with.
+#[derive(Debug, PartialEq)]
+pub enum Unfollowed {
+    Json(Answer),
+    /// A redirect, to be read from its `Location`.
+    Redirect(String),
+    /// A 2xx page that is not JSON (the page a redirect leads to, served at once):
+    /// which page, only check-status can tell.
+    Page(u16),
+}
+
 impl Api {
     pub fn new(
         settings: EpaySettings,
@@ -62,14 +73,13 @@ impl Api {
         read(request.send().await).await
     }
 
-    /// POSTs like [`Api::post_json`] without following a redirect: `Ok(Err(location))`
-    /// when epay answers with one.
+    /// POSTs like [`Api::post_json`] without following a redirect.
     pub async fn post_json_unfollowed(
         &self,
         path: &str,
         token: &SecretString,
         body: Vec<u8>,
-    ) -> Result<Result<Answer, String>, ProviderError> {
+    ) -> Result<Unfollowed, ProviderError> {
         let response = self
             .unfollowed
             .post(Self::url(&self.settings.api_url, path))
@@ -83,14 +93,20 @@ impl Api {
         {
             let location = r.headers().get(reqwest::header::LOCATION);
             return match location.and_then(|l| l.to_str().ok()) {
-                Some(l) => Ok(Err(l.to_owned())),
+                Some(l) => Ok(Unfollowed::Redirect(l.to_owned())),
                 None => Err(ProviderError::Unknown(format!(
                     "epay answered HTTP {} without a Location",
                     r.status().as_u16()
                 ))),
             };
         }
-        read(response).await.map(Ok)
+        let response = response.map_err(classify_transport)?;
+        let (status, bytes) = crate::providers::http_answer(response, "epay").await?;
+        match parse(status, &bytes) {
+            Ok(answer) => Ok(Unfollowed::Json(answer)),
+            Err(_) if (200..300).contains(&status) => Ok(Unfollowed::Page(status)),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn get(&self, url: String, token: &SecretString) -> Result<Answer, ProviderError> {
@@ -112,10 +128,14 @@ pub async fn read(
 ) -> Result<Answer, ProviderError> {
     let response = sent.map_err(classify_transport)?;
     let (status, bytes) = crate::providers::http_answer(response, "epay").await?;
+    parse(status, &bytes)
+}
+
+fn parse(status: u16, bytes: &[u8]) -> Result<Answer, ProviderError> {
     if bytes.is_empty() {
         return Ok((status, Value::Null));
     }
-    let json = serde_json::from_slice(&bytes).map_err(|_| {
+    let json = serde_json::from_slice(bytes).map_err(|_| {
         ProviderError::Unknown(format!(
             "epay answered HTTP {status} with a body that is not JSON"
         ))

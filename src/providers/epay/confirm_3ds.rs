@@ -3,6 +3,7 @@
 //! transfer's own outcome then arrives by postLink (confirmed by check-status).
 
 use super::Epay;
+use super::api::Unfollowed;
 use crate::contract::Money;
 use crate::contract::methods::Confirm3ds;
 use crate::providers::{ProviderError, Submission};
@@ -43,28 +44,48 @@ impl Confirm3ds {
             Some(tx),
         )
         .await?;
-        let answer = match epay
+        match epay
             .api
             .post_json_unfollowed(PATH, &token.access, body)
             .await?
         {
-            Ok(answer) => super::answer::read(answer, &epay.api.settings.term_url)?,
-            Err(location) => redirected(&location)?,
-        };
-        match answer {
-            // Confirmed: the 3-D Secure step is done; the transfer settles by postLink.
-            Submission::Accepted | Submission::Final { .. } => Ok(Submission::Final {
-                state: State::Succeeded,
-                outcome: Outcome {
-                    code: Some("0".into()),
-                    message: Some("3-D Secure confirmed".into()),
-                    ..Default::default()
-                },
-            }),
-            Submission::ActionRequired(_) => Err(ProviderError::Unknown(
-                "epay asked for 3-D Secure again on a confirmation".into(),
-            )),
+            Unfollowed::Json(answer) => {
+                answered(super::answer::read(answer, &epay.api.settings.term_url)?)
+            }
+            // The document's success page: the 3-D Secure step is done.
+            Unfollowed::Redirect(location) => redirected(&location).map(|_| confirmed()),
+            // "Redirect Http code 200": the page itself, success or error. Not sent
+            // again blindly: "already exists" makes the pipeline ask check-status.
+            Unfollowed::Page(_) => Err(ProviderError::AlreadyExists),
         }
+    }
+}
+
+/// Confirmed: the 3-D Secure step is done; the transfer settles by postLink.
+fn confirmed() -> Submission {
+    Submission::Final {
+        state: State::Succeeded,
+        outcome: Outcome {
+            code: Some("0".into()),
+            message: Some("3-D Secure confirmed".into()),
+            ..Default::default()
+        },
+    }
+}
+
+/// A JSON answer: `code` 0 with the transaction `AUTH` or `CHARGE` is confirmed; any
+/// other status (`FAILED`, `3D`, `NEW`, none) is no confirmation, and check-status says
+/// what became of the transfer ("already exists" makes the pipeline ask it).
+fn answered(answer: Submission) -> Result<Submission, ProviderError> {
+    match answer {
+        Submission::Final {
+            state: State::Succeeded,
+            ..
+        } => Ok(confirmed()),
+        Submission::Final { .. } | Submission::Accepted => Err(ProviderError::AlreadyExists),
+        Submission::ActionRequired(_) => Err(ProviderError::Unknown(
+            "epay asked for 3-D Secure again on a confirmation".into(),
+        )),
     }
 }
 
@@ -108,6 +129,25 @@ struct Request<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A JSON answer is a confirmation only with the transfer authorised: `code` 0 with
+    /// `FAILED` (or no status) is no success, and check-status settles it.
+    #[test]
+    fn only_an_authorised_transfer_confirms_it() {
+        let read = |body| super::super::answer::read((200, body), "t");
+        let ok = serde_json::json!({"id": "x", "code": 0, "status": "AUTH"});
+        assert_eq!(answered(read(ok).unwrap()), Ok(confirmed()));
+        for status in ["FAILED", "3D", "NEW", ""] {
+            let body = serde_json::json!({"id": "x", "code": 0, "status": status});
+            assert_eq!(
+                answered(read(body).unwrap()),
+                Err(ProviderError::AlreadyExists),
+                "{status}"
+            );
+        }
+        let again = Submission::ActionRequired(Outcome::default());
+        assert!(answered(again).unwrap_err().may_have_reached_provider());
+    }
 
     /// The P2P document's two redirects, read without following them.
     #[test]

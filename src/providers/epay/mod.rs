@@ -14,7 +14,7 @@ pub mod p2p_transfer;
 pub mod postlink;
 pub mod token;
 
-use crate::contract::{Command, Details, Method, Operation};
+use crate::contract::{Command, Details, IdempotencyKey, Method, Operation};
 use crate::providers::{CallbackVerdict, Provider, ProviderError, Status, Submission, Timing};
 use crate::state::StateStore;
 use crate::telemetry::Metrics;
@@ -108,6 +108,7 @@ impl Provider for Epay {
 
     fn status<'a>(
         &'a self,
+        _key: &'a IdempotencyKey,
         payment_id: &'a str,
         _method: Method,
         operation: Operation,
@@ -141,12 +142,16 @@ impl Provider for Epay {
                 threshold: Duration::from_secs(2 * 3600),
                 declines_at_threshold: false,
                 status_not_before: Duration::from_secs(1),
+                // 102 "Invoice not found, try again later": no proof of anything.
+                not_found_final: false,
             },
             _ => Timing {
                 basic: Duration::from_secs(30),
                 threshold: Duration::from_secs(3600),
                 declines_at_threshold: false,
                 status_not_before: Duration::from_secs(1),
+                // 102 "Invoice not found, try again later": no proof of anything.
+                not_found_final: false,
             },
         }
     }

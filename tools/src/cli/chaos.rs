@@ -167,6 +167,9 @@ fn chaos_answers() -> Answers {
         epay_status_lag_ms: 1500,
         epay_p2p_status_split_rate: 0.5,
         epay_confirm_redirect_rate: 0.5,
+        // Of the rest, half answer with the page itself or, when failed, `code` 0.
+        epay_confirm_page_rate: 0.5,
+        epay_confirm_code_zero_rate: 0.5,
         epay_google_pay_status_rate: 0.5,
         epay_postlink_replay_rate: 0.1,
         epay_replay_ms: 2000,
