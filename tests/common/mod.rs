@@ -25,13 +25,18 @@ pub fn settings(label: &str) -> FleetSettings {
 /// A `payfleet worker` child process on the fleet's namespace and Redis prefix, with
 /// every provider's URL and secret; add settings, then spawn it.
 pub fn worker_process(s: &payfleet::config::Settings, name: &str) -> tokio::process::Command {
+    payfleet_process(s, &["worker", "--name", name])
+}
+
+/// A `payfleet <args>` child process configured as [`worker_process`] describes.
+pub fn payfleet_process(s: &payfleet::config::Settings, args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_payfleet"));
     let secret = |v: Result<secrecy::SecretString, _>| -> String {
         v.expect("isolated settings carry every secret")
             .expose_secret()
             .to_owned()
     };
-    cmd.args(["worker", "--name", name])
+    cmd.args(args)
         .env("PAYFLEET__AMQP__NAMESPACE", &s.amqp.namespace)
         .env("PAYFLEET__REDIS__KEY_PREFIX", &s.redis.key_prefix)
         .env("PAYFLEET__WORKER__OPS_LISTEN", "127.0.0.1:0")
