@@ -5,7 +5,8 @@
 mod common;
 
 use common::{payout, spawn_app_with};
-use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions};
+use futures::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use payfleet::contract::{EventStatus, IdempotencyKey, ProviderName};
 use std::process::Stdio;
@@ -263,9 +264,16 @@ async fn a_delivery_count_written_by_the_publisher_dead_letters_nothing() {
         .await
         .unwrap();
     let ch = conn.create_channel().await.unwrap();
-    let queue = queue_of(&app, &rk);
-    let get = || ch.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false });
-    let first = get().await.unwrap().expect("the probe").delivery;
+    let mut probe = ch
+        .basic_consume(
+            queue_of(&app, &rk).into(),
+            "t-probe".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let first = probe.next().await.expect("the probe").unwrap();
     assert!(!first.redelivered);
     assert_eq!(header_count(&first), Some(AMQPValue::LongInt(50)));
     first
@@ -275,7 +283,7 @@ async fn a_delivery_count_written_by_the_publisher_dead_letters_nothing() {
         })
         .await
         .unwrap();
-    let again = get().await.unwrap().expect("the probe again").delivery;
+    let again = probe.next().await.expect("the probe again").unwrap();
     assert!(again.redelivered);
     assert_eq!(
         header_count(&again).and_then(|v| v.as_long_long_int().or(v.as_long_int().map(i64::from))),
