@@ -144,9 +144,17 @@ async fn wait_readyz(port: u16, status: u16, within: Duration) {
     }
 }
 
-/// A worker process on `redis_url`, retrying quickly, with its ops endpoints on `ops`.
-fn worker(s: &payfleet::config::Settings, name: &str, redis_url: &str, ops: u16) -> Child {
+/// A worker process on `redis_url`, retrying quickly, with its ops endpoints on `ops`
+/// and `more` settings.
+fn worker(
+    s: &payfleet::config::Settings,
+    name: &str,
+    redis_url: &str,
+    ops: u16,
+    more: &[(&str, &str)],
+) -> Child {
     let mut cmd = common::worker_process(s, name);
+    cmd.envs(more.iter().copied());
     cmd.env("PAYFLEET__REDIS__URL", redis_url)
         .env("PAYFLEET__WORKER__OPS_LISTEN", format!("127.0.0.1:{ops}"))
         .env("PAYFLEET__WORKER__RETRY_DELAYS_MS", "300,1000")
@@ -157,6 +165,16 @@ fn worker(s: &payfleet::config::Settings, name: &str, redis_url: &str, ops: u16)
         .env("PAYFLEET__RECONNECT__MIN_MS", "100")
         .env("PAYFLEET__RECONNECT__MAX_MS", "1000");
     Child::spawn(cmd)
+}
+
+/// What a dead letter is about: its key and reason.
+fn reasons(dead: Vec<common::DeadLetter>) -> Vec<(String, String)> {
+    dead.into_iter()
+        .map(|(body, reason)| {
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            (body["idempotency_key"].to_string(), reason)
+        })
+        .collect()
 }
 
 fn keys(keys: &[String]) -> Vec<IdempotencyKey> {
@@ -177,7 +195,9 @@ async fn a_redis_outage_costs_no_command_and_the_worker_says_it_is_not_ready() {
     let app = spawn_app_with(s, 0).await;
     let s = &app.fleet.settings;
     let ops = free_port();
-    let worker = worker(s, "outage-test", &redis.url(), ops);
+    // Held 10 s, then put back as fresh copies: both ways of riding out an outage.
+    let hold = [("PAYFLEET__WORKER__HOLD_MS", "10000")];
+    let worker = worker(s, "outage-test", &redis.url(), ops, &hold);
     wait_readyz(ops, 200, Duration::from_secs(20)).await;
     app.publish(&payout("out-before", 200000, "KZT", "1")).await;
     assert_eq!(
@@ -207,8 +227,8 @@ async fn a_redis_outage_costs_no_command_and_the_worker_says_it_is_not_ready() {
         app.events
             .wait_terminal(&keys(&during), Duration::from_secs(30))
             .await,
-        "every command held through the outage ends; dead letters: {:?}",
-        app.dead.wait_for(1).await
+        "every command held through the outage ends; dead-lettered: {:?}",
+        reasons(app.dead.wait_for(1).await)
     );
     wait_readyz(ops, 200, Duration::from_secs(10)).await;
     let terminal = app.events.terminal_by_key();
@@ -219,9 +239,15 @@ async fn a_redis_outage_costs_no_command_and_the_worker_says_it_is_not_ready() {
         assert_eq!(stats.executed.get(k.as_str()), Some(&1), "{k}: {stats:?}");
     }
     assert!(stats.executed_more_than_once.is_empty(), "{stats:?}");
-    let dead = app.dead.wait_for(1).await;
+    let dead = reasons(app.dead.wait_for(1).await);
     assert!(dead.is_empty(), "dead-lettered: {dead:?}");
-    worker.stop().await;
+    let output = worker.stop().await;
+    assert!(
+        output.contains("holding it until the service is back")
+            && output.contains("a fresh copy of the command is back in its queue"),
+        "held, then put back: {output}"
+    );
+    assert!(!output.contains("handing it back"), "{output}");
     app.stop().await;
 }
 
@@ -303,7 +329,7 @@ async fn a_delivery_count_written_by_the_publisher_dead_letters_nothing() {
     app.fleet.add_worker().await.unwrap();
     let event = app.terminal("forged-count").await;
     assert_eq!(event.status, EventStatus::Succeeded, "{event:?}");
-    let dead = app.dead.wait_for(1).await;
+    let dead = reasons(app.dead.wait_for(1).await);
     assert!(dead.is_empty(), "dead-lettered: {dead:?}");
     app.stop().await;
 }
@@ -318,7 +344,7 @@ async fn processes_started_while_redis_is_away_wait_for_it_and_never_print_its_p
     let app = spawn_app_with(s, 0).await;
     let s = &app.fleet.settings;
     let ops = free_port();
-    let mut worker = worker(s, "late-redis-test", &redis.url(), ops);
+    let mut worker = worker(s, "late-redis-test", &redis.url(), ops, &[]);
     let reconciler_ops = free_port();
     let mut reconciler = common::payfleet_process(s, &["reconciler"]);
     reconciler

@@ -222,6 +222,14 @@ impl DeliveryInfo {
         }
     }
 
+    /// Its headers for a fresh copy of it, published anew: everything but the broker's
+    /// delivery count, which starts over.
+    pub fn fresh_headers(&self) -> FieldTable {
+        let mut headers = self.headers.inner().clone();
+        headers.remove(headers::DELIVERY_COUNT);
+        headers.into()
+    }
+
     /// Puts the delivery in the trace `traceparent`: its retries and check-backs,
     /// republished with its headers, stay in it.
     pub fn continue_trace(&mut self, traceparent: String) {
@@ -235,7 +243,24 @@ impl DeliveryInfo {
 
 #[cfg(test)]
 mod tests {
-    use super::trusted_delivery_count;
+    use super::*;
+
+    #[test]
+    fn a_fresh_copy_keeps_every_header_but_the_brokers_count() {
+        let mut headers = FieldTable::default();
+        headers.insert(headers::DELIVERY_COUNT.into(), AMQPValue::LongLongInt(4));
+        headers.insert(headers::ATTEMPT.into(), AMQPValue::LongLongInt(2));
+        let info = DeliveryInfo {
+            headers,
+            ..Default::default()
+        };
+        let fresh = info.fresh_headers();
+        assert!(!fresh.contains_key(headers::DELIVERY_COUNT));
+        assert_eq!(
+            fresh.inner().get(headers::ATTEMPT),
+            Some(&AMQPValue::LongLongInt(2))
+        );
+    }
 
     #[test]
     fn only_the_brokers_delivery_count_is_trusted() {

@@ -98,6 +98,7 @@ pub struct WorkerSettings {
     pub check_back: bool,
     pub ops_listen: SocketAddr,
     pub shutdown_grace_ms: u64,
+    pub hold_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,7 +6,7 @@
 
 use super::handle::{Handler, Incoming};
 use super::outage::{AfterFailure, ServiceGate, after_failure};
-use crate::bus::{self, CommandConsumer, Inbound, Ladder, Names, Publisher};
+use crate::bus::{self, CommandConsumer, DeliveryInfo, Inbound, Ladder, Names, Publisher};
 use crate::config::Settings;
 use crate::contract::FingerprintKey;
 use crate::ratelimit::RateLimiter;
@@ -44,6 +44,8 @@ struct Shared {
     handler: watch::Receiver<Arc<Handler>>,
     gate: ServiceGate,
     slots: Arc<Semaphore>,
+    /// `worker.hold_ms`.
+    hold: Duration,
 }
 
 type Recovery<'a> = Pin<Box<dyn Future<Output = anyhow::Result<Option<Publisher>>> + Send + 'a>>;
@@ -166,6 +168,7 @@ impl Worker {
             handler,
             gate: ServiceGate::closed(Service::Redis),
             slots: Arc::new(Semaphore::new(s.worker.max_in_flight)),
+            hold: Duration::from_millis(s.worker.hold_ms),
         };
         let gate = &shared.gate;
         let mut gate_changes = gate.changes();
@@ -232,7 +235,11 @@ impl Worker {
         };
         self.ready.set(Service::Amqp, false);
         consumer.cancel().await;
-        let grace = Duration::from_millis(s.worker.shutdown_grace_ms);
+        // Held commands cannot finish on a connection that is gone: no grace for them.
+        let grace = match outcome.is_err() && gate.away().is_some() {
+            true => Duration::ZERO,
+            false => Duration::from_millis(s.worker.shutdown_grace_ms),
+        };
         let finished =
             tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         if finished.is_err() {
@@ -274,6 +281,34 @@ fn watch_redis(store: StateStore, gate: ServiceGate) -> AbortOnDrop {
             }
         }
     }))
+}
+
+/// True once the gate is open. A delivery held past `hold` is put back as a fresh copy
+/// (confirmed, then this one acked) and false returned: the broker would soon take it
+/// back by itself (`consumer_timeout`) and count that as a delivery.
+async fn wait_or_put_back(shared: &Shared, delivery: &Inbound, info: &DeliveryInfo) -> bool {
+    loop {
+        tokio::select! {
+            _ = shared.gate.wait_open() => return true,
+            _ = tokio::time::sleep(shared.hold) => {}
+        }
+        let publisher = shared.handler.borrow().publisher.clone();
+        let copy = info.fresh_headers();
+        match publisher
+            .publish_command(delivery.routing_key(), delivery.body(), copy)
+            .await
+        {
+            Ok(()) => {
+                if let Err(e) = delivery.ack().await {
+                    // Both copies then come back; the second is known by its key.
+                    tracing::warn!(error = %e, "ack of a command put back failed");
+                }
+                tracing::warn!("held too long: a fresh copy of the command is back in its queue");
+                return false;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not put back a held command; holding it"),
+        }
+    }
 }
 
 /// Handles one delivery to its end: acked, or handed back (false). While a service is
@@ -334,7 +369,9 @@ async fn handle_delivery(shared: Shared, delivery: Inbound) -> bool {
     };
     let finished = async {
         loop {
-            shared.gate.wait_open().await;
+            if !wait_or_put_back(&shared, &delivery, &info).await {
+                return false;
+            }
             let handler = shared.handler.borrow().clone();
             let (labels, result) = handler.handle(&msg).await;
             let e = match result {
