@@ -8,7 +8,7 @@ use common::{payout, spawn_app_with};
 use futures::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use payfleet::contract::{EventStatus, IdempotencyKey, ProviderName};
+use payfleet::contract::{EventStatus, IdempotencyKey};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -251,16 +251,6 @@ async fn a_redis_outage_costs_no_command_and_the_worker_says_it_is_not_ready() {
     app.stop().await;
 }
 
-/// The command queue a routing key lands in.
-fn queue_of(app: &common::TestFleet, routing_key: &str) -> String {
-    let provider = routing_key.split('.').next().unwrap();
-    let provider = ProviderName::ALL
-        .into_iter()
-        .find(|p| p.as_str() == provider)
-        .unwrap();
-    app.fleet.names().command_queue(provider)
-}
-
 fn forged_count() -> FieldTable {
     let mut h = FieldTable::default();
     h.insert("x-delivery-count".into(), AMQPValue::LongInt(50));
@@ -292,7 +282,7 @@ async fn a_delivery_count_written_by_the_publisher_dead_letters_nothing() {
     let ch = conn.create_channel().await.unwrap();
     let mut probe = ch
         .basic_consume(
-            queue_of(&app, &rk).into(),
+            app.queue_of(&rk).into(),
             "t-probe".into(),
             BasicConsumeOptions::default(),
             FieldTable::default(),

@@ -102,6 +102,37 @@ impl TestFleet {
             .expect("publish confirmed");
     }
 
+    /// The command queue a routing key lands in.
+    pub fn queue_of(&self, routing_key: &str) -> String {
+        let provider = routing_key.split('.').next().expect("a provider");
+        let provider = payfleet::contract::ProviderName::ALL
+            .into_iter()
+            .find(|p| p.as_str() == provider)
+            .expect("a known provider");
+        self.fleet.names().command_queue(provider)
+    }
+
+    /// Takes the next command of `routing_key`'s queue and hands it back, `times` times
+    /// (before any worker runs): the broker's delivery count rises as in a crash loop.
+    pub async fn hand_back(&self, routing_key: &str, times: u32) {
+        use lapin::options::{BasicGetOptions, BasicNackOptions};
+        let conn = payfleet::bus::connect(&self.fleet.settings.amqp.url, "test-hand-back")
+            .await
+            .unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        let queue = self.queue_of(routing_key);
+        for _ in 0..times {
+            let get = ch.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false });
+            let delivery = get.await.unwrap().expect("a command in the queue").delivery;
+            let requeue = BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            };
+            delivery.nack(requeue).await.unwrap();
+        }
+        let _ = conn.close(200, "bye".into()).await;
+    }
+
     pub fn secret(&self) -> Vec<u8> {
         self.fleet
             .settings
