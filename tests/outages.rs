@@ -346,10 +346,18 @@ async fn processes_started_while_redis_is_away_wait_for_it_and_never_print_its_p
         .env("PAYFLEET__RECONNECT__MIN_MS", "100")
         .env("PAYFLEET__RECONNECT__MAX_MS", "1000");
     let mut reconciler = Child::spawn(reconciler);
+    let mut gateway = common::payfleet_process(s, &["gateway"]);
+    gateway
+        .env("PAYFLEET__REDIS__URL", redis.url())
+        .env("PAYFLEET__GATEWAY__LISTEN", "127.0.0.1:0")
+        .env("PAYFLEET__RECONNECT__MIN_MS", "100")
+        .env("PAYFLEET__RECONNECT__MAX_MS", "1000");
+    let mut gateway = Child::spawn(gateway);
     // Well past the ~9 s after which a worker used to give up.
     tokio::time::sleep(Duration::from_secs(12)).await;
     assert!(worker.running(), "the worker waits for Redis");
     assert!(reconciler.running(), "the reconciler waits for Redis");
+    assert!(gateway.running(), "the gateway waits for Redis");
     assert_eq!(readyz(ops).await, Some(503));
     assert_eq!(readyz(reconciler_ops).await, Some(503));
 
@@ -362,7 +370,12 @@ async fn processes_started_while_redis_is_away_wait_for_it_and_never_print_its_p
         EventStatus::Succeeded
     );
 
-    for (name, child) in [("worker", worker), ("reconciler", reconciler)] {
+    let processes = [
+        ("worker", worker),
+        ("reconciler", reconciler),
+        ("gateway", gateway),
+    ];
+    for (name, child) in processes {
         let output = child.stop().await;
         assert!(
             output.contains("reconnecting"),

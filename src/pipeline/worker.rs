@@ -287,6 +287,9 @@ fn watch_redis(store: StateStore, gate: ServiceGate) -> AbortOnDrop {
 /// (confirmed, then this one acked) and false returned: the broker would soon take it
 /// back by itself (`consumer_timeout`) and count that as a delivery.
 async fn wait_or_put_back(shared: &Shared, delivery: &Inbound, info: &DeliveryInfo) -> bool {
+    if shared.gate.away().is_none() {
+        return true;
+    }
     loop {
         tokio::select! {
             _ = shared.gate.wait_open() => return true,
