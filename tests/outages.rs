@@ -19,7 +19,7 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// A redis-server of this test's own, without persistence.
+/// A redis-server of this test's own.
 struct OwnRedis {
     port: u16,
     password: Option<String>,
@@ -35,6 +35,10 @@ impl OwnRedis {
         }
     }
 
+    fn dir(&self) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("payfleet-redis-{}", self.port))
+    }
+
     fn url(&self) -> String {
         match &self.password {
             Some(p) => format!("redis://:{p}@127.0.0.1:{}/0", self.port),
@@ -44,8 +48,20 @@ impl OwnRedis {
 
     async fn start(&mut self) {
         let mut cmd = tokio::process::Command::new("redis-server");
+        // Its data survives a restart (an AOF in its own directory), as in production.
+        let dir = self.dir();
+        std::fs::create_dir_all(&dir).unwrap();
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(&dir)
             .stdout(Stdio::null())
             .kill_on_drop(true);
         if let Some(p) = &self.password {
@@ -65,6 +81,12 @@ impl OwnRedis {
     async fn stop(&mut self) {
         let mut server = self.server.take().expect("running");
         server.kill().await.unwrap();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.dir());
     }
 }
 
@@ -205,10 +227,26 @@ async fn a_redis_outage_costs_no_command_and_the_worker_says_it_is_not_ready() {
         EventStatus::Succeeded
     );
 
+    // Three payouts are at the (slow) provider when Redis goes: held, then put back.
+    app.fleet.sandbox.set_faults(payfleet_sim::Faults {
+        endpoints: [(
+            "*".to_owned(),
+            payfleet_sim::faults::EndpointFaults {
+                slow_ms: 2000,
+                ..Default::default()
+            },
+        )]
+        .into(),
+        ..Default::default()
+    });
+    let in_flight: Vec<String> = (0..3).map(|i| format!("out-in-flight-{i}")).collect();
+    for k in &in_flight {
+        app.publish(&payout(k, 200000, "KZT", "1")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
     redis.stop().await;
-    // An idle worker notices too, before any command fails on it.
     wait_readyz(ops, 503, Duration::from_secs(10)).await;
-    let during: Vec<String> = (0..6).map(|i| format!("out-during-{i}")).collect();
+    let during: Vec<String> = (0..3).map(|i| format!("out-during-{i}")).collect();
     for k in &during {
         app.publish(&payout(k, 200000, "KZT", "1")).await;
     }
@@ -222,7 +260,7 @@ async fn a_redis_outage_costs_no_command_and_the_worker_says_it_is_not_ready() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     redis.start().await;
-
+    let during: Vec<String> = in_flight.into_iter().chain(during).collect();
     assert!(
         app.events
             .wait_terminal(&keys(&during), Duration::from_secs(30))
@@ -242,6 +280,11 @@ async fn a_redis_outage_costs_no_command_and_the_worker_says_it_is_not_ready() {
     let dead = reasons(app.dead.wait_for(1).await);
     assert!(dead.is_empty(), "dead-lettered: {dead:?}");
     let output = worker.stop().await;
+    assert!(
+        output.contains("holding it until the service is back")
+            && output.contains("a fresh copy of the command is back in its queue"),
+        "held, then put back: {output}"
+    );
     assert!(!output.contains("handing it back"), "{output}");
     app.stop().await;
 }
