@@ -5,7 +5,7 @@
 //! the caller then waits for each part's task to finish.
 
 use crate::bus::{Names, PublisherLink};
-use crate::config::Settings;
+use crate::config::{Settings, redacted};
 use crate::contract::FingerprintKey;
 use crate::gateway::{self, Gateway};
 use crate::pipeline::Worker;
@@ -73,6 +73,8 @@ pub async fn termination_signal() {
     let _ = ctrl_c.await;
 }
 
+/// The state store. It connects on first use: a Redis that cannot be reached yet
+/// fails no start (each process waits for it, not ready meanwhile).
 pub async fn connect_store(settings: &Settings) -> anyhow::Result<StateStore> {
     StateStore::connect(
         &settings.redis.url,
@@ -80,7 +82,7 @@ pub async fn connect_store(settings: &Settings) -> anyhow::Result<StateStore> {
         settings.redis.retention_ms,
     )
     .await
-    .with_context(|| format!("connecting to Redis at {}", settings.redis.url))
+    .with_context(|| format!("redis.url {}", redacted(&settings.redis.url)))
 }
 
 /// The epay client: its HTTP API and its invoice allocator in Redis.
@@ -94,14 +96,37 @@ pub async fn epay(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<
         settings.redis.retention_ms,
     )
     .await
-    .with_context(|| {
-        format!(
-            "connecting epay's invoice allocator to Redis at {}",
-            settings.redis.url
-        )
-    })?;
+    .with_context(|| format!("redis.url {}", redacted(&settings.redis.url)))?;
     Ok(Arc::new(Epay::new(api, invoices, metrics)))
 }
+
+/// Keeps `ready` saying whether Redis answers, until `shutdown`: for the processes
+/// whose Redis calls follow requests (the gateway), not a loop of their own.
+fn watch_redis(
+    store: StateStore,
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+    ready: Readiness,
+    shutdown: &Shutdown,
+) {
+    let backoff = settings.reconnect.backoff();
+    let stop = shutdown.wait();
+    tokio::spawn(async move {
+        let watching = async {
+            loop {
+                store.reach(backoff, &metrics, &ready).await;
+                tokio::time::sleep(REDIS_CHECK_EVERY).await;
+            }
+        };
+        tokio::select! {
+            _ = watching => {}
+            _ = stop => {}
+        }
+    });
+}
+
+/// How often the gateway asks Redis whether it is there, for /readyz.
+const REDIS_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The ECommPay client, alone: what `payfleet banks` needs.
 pub fn ecommpay(settings: &Settings) -> anyhow::Result<Arc<Ecommpay>> {
@@ -167,6 +192,7 @@ pub async fn spawn_reconciler(
         metrics,
         ready,
         interval: Duration::from_millis(settings.reconciler.interval_ms),
+        backoff: settings.reconnect.backoff(),
         batch: settings.reconciler.batch,
         owner: uuid::Uuid::new_v4().simple().to_string(),
     };
@@ -258,10 +284,13 @@ pub async fn spawn_gateway(
         metrics.clone(),
         ready.clone(),
     );
-    // Fail at start, not at the first callback, when the broker is unreachable.
-    link.get()
-        .await
-        .context("connecting the gateway to RabbitMQ")?;
+    watch_redis(
+        store.clone(),
+        settings,
+        metrics.clone(),
+        ready.clone(),
+        shutdown,
+    );
     let gw = Arc::new(Gateway {
         store,
         link,
@@ -285,7 +314,15 @@ pub async fn spawn_gateway(
     )
     .await
     .with_context(|| format!("binding gateway.listen {}", g.listen))?;
+    let shutdown_wait = shutdown.wait();
+    // Reached now rather than at the first callback (which would reconnect too), so
+    // that /readyz tells; a broker away fails no start.
+    let backoff = settings.reconnect.backoff();
     let task = tokio::spawn(async move {
+        tokio::select! {
+            _ = gw.link.connect_patiently(backoff) => {}
+            _ = shutdown_wait => {}
+        }
         let _ = server.await;
         gw.link.close().await;
     });

@@ -16,6 +16,7 @@ use crate::telemetry::label::{
     ProviderRequest, ReconcilerAction as Action, RequestResult, Service,
 };
 use crate::telemetry::{Metrics, Readiness};
+use backon::BackoffBuilder;
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -57,14 +58,25 @@ pub struct Reconciler {
     pub metrics: Arc<Metrics>,
     pub ready: Readiness,
     pub interval: Duration,
+    /// Pauses after Redis or the broker failed it (`[reconnect]`).
+    pub backoff: backon::ExponentialBuilder,
     pub batch: usize,
     pub owner: String,
 }
 
 impl Reconciler {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        // Ready once the broker is reached too, not at its first publish.
+        let stopped = tokio::select! {
+            _ = stop.wait_for(|s| *s) => true,
+            _ = self.link.connect_patiently(self.backoff) => false,
+        };
+        if stopped {
+            return self.link.close().await;
+        }
         let mut tick = tokio::time::interval(self.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pauses = self.backoff.build();
         loop {
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
@@ -76,7 +88,8 @@ impl Reconciler {
                 .await
             {
                 Ok(true) => {
-                    self.ready.set(true);
+                    self.ready.set(Service::Redis, true);
+                    pauses = self.backoff.build();
                     if let Err(e) = self.sweep().await {
                         tracing::warn!(error = %e, "reconciler sweep failed");
                     }
@@ -85,11 +98,18 @@ impl Reconciler {
                     // Only the leader reports the open payments (dashboards take the max).
                     self.metrics.payments_open(0);
                     self.metrics.payments_awaiting(&Default::default());
-                    self.ready.set(true);
+                    self.ready.set(Service::Redis, true);
+                    pauses = self.backoff.build();
                 }
                 Err(e) => {
-                    self.ready.set(false);
+                    self.ready.set(Service::Redis, false);
                     self.metrics.reconnect(Service::Redis, &e.to_string());
+                    // Past the tick: every reconciler of a fleet asks again at its own time.
+                    let pause = pauses.next().expect("forever");
+                    tokio::select! {
+                        _ = stop.wait_for(|s| *s) => break,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
                 }
             }
         }

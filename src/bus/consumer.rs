@@ -12,12 +12,17 @@ use lapin::{Channel, Connection, Consumer};
 
 pub struct CommandConsumer {
     channel: Channel,
+    names: Names,
+    tag_prefix: String,
+    /// How often consuming started on this channel: a tag is never used twice.
+    rounds: u32,
     tags: Vec<String>,
     streams: SelectAll<Consumer>,
 }
 
 impl CommandConsumer {
-    pub async fn start(
+    /// A channel with a prefetch bound, not yet consuming (see [`Self::resume`]).
+    pub async fn open(
         conn: &Connection,
         names: &Names,
         prefetch: u16,
@@ -27,26 +32,55 @@ impl CommandConsumer {
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
-        let mut streams = SelectAll::new();
-        let mut tags = Vec::new();
+        Ok(CommandConsumer {
+            channel,
+            names: names.clone(),
+            tag_prefix: tag_prefix.to_owned(),
+            rounds: 0,
+            tags: Vec::new(),
+            streams: SelectAll::new(),
+        })
+    }
+
+    /// [`Self::open`], consuming at once.
+    pub async fn start(
+        conn: &Connection,
+        names: &Names,
+        prefetch: u16,
+        tag_prefix: &str,
+    ) -> Result<Self, lapin::Error> {
+        let mut consumer = Self::open(conn, names, prefetch, tag_prefix).await?;
+        consumer.resume().await?;
+        Ok(consumer)
+    }
+
+    /// Starts (again) consuming every provider's command queue on this channel; the
+    /// deliveries it holds unacked stay its own.
+    pub async fn resume(&mut self) -> Result<(), lapin::Error> {
+        self.rounds += 1;
         for provider in ProviderName::ALL {
-            let tag = format!("{tag_prefix}-{}", provider.as_str());
-            let consumer = channel
+            let mut tag = format!("{}-{}", self.tag_prefix, provider.as_str());
+            if self.rounds > 1 {
+                tag = format!("{tag}-{}", self.rounds);
+            }
+            let consumer = self
+                .channel
                 .basic_consume(
-                    names.command_queue(provider).into(),
+                    self.names.command_queue(provider).into(),
                     tag.clone().into(),
                     BasicConsumeOptions::default(),
                     FieldTable::default(),
                 )
                 .await?;
-            tags.push(tag);
-            streams.push(consumer);
+            self.tags.push(tag);
+            self.streams.push(consumer);
         }
-        Ok(CommandConsumer {
-            channel,
-            tags,
-            streams,
-        })
+        Ok(())
+    }
+
+    /// Whether deliveries may still come: consuming, or cancelled with some on the way.
+    pub fn is_open(&self) -> bool {
+        !self.streams.is_empty()
     }
 
     /// The next delivery; `None` once every consumer is cancelled or the channel died.
@@ -54,9 +88,10 @@ impl CommandConsumer {
         Some(self.streams.next().await?.map(Inbound))
     }
 
-    /// Stops the broker from sending more; deliveries already here still arrive.
-    pub async fn cancel(&self) {
-        for tag in &self.tags {
+    /// Stops the broker from sending more; deliveries already here still arrive, and
+    /// those held unacked stay with this channel (not handed back).
+    pub async fn cancel(&mut self) {
+        for tag in self.tags.drain(..) {
             let cancel = self
                 .channel
                 .basic_cancel(tag.as_str().into(), BasicCancelOptions::default());
@@ -114,7 +149,8 @@ pub struct DeliveryInfo {
     pub rate_ticket: Option<u64>,
     /// The broker delivered it before (a consumer died or handed it back).
     pub redelivered: bool,
-    /// Deliveries handed back so far (`x-delivery-count`, set by the quorum queue).
+    /// Deliveries handed back so far (`x-delivery-count` as the quorum queue set it on
+    /// a redelivery; 0 on a first delivery, whatever its publisher wrote).
     pub delivery_count: u32,
     pub traceparent: Option<String>,
     /// Seconds since the epoch when the publisher sent it (AMQP timestamp).
@@ -135,6 +171,16 @@ fn number(headers: &FieldTable, name: &str) -> Option<u64> {
         AMQPValue::ShortInt(n) => u64::try_from(*n).ok(),
         AMQPValue::LongUInt(n) => Some(u64::from(*n)),
         _ => None,
+    }
+}
+
+/// How often the broker handed this delivery back. A quorum queue writes the count
+/// over the header on every redelivery and leaves a first delivery (`redelivered`
+/// false) as published: any count it carries then is the publisher's, not the broker's.
+fn trusted_delivery_count(redelivered: bool, header: Option<u64>) -> u32 {
+    match (redelivered, header) {
+        (true, Some(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+        _ => 0,
     }
 }
 
@@ -164,8 +210,10 @@ impl DeliveryInfo {
                 .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
             rate_ticket: number(&headers, headers::RATE_TICKET),
             redelivered: delivery.redelivered,
-            delivery_count: number(&headers, headers::DELIVERY_COUNT)
-                .map_or(0, |n| u32::try_from(n).unwrap_or(0)),
+            delivery_count: trusted_delivery_count(
+                delivery.redelivered,
+                number(&headers, headers::DELIVERY_COUNT),
+            ),
             traceparent,
             published_at: *delivery.properties.timestamp(),
             published_at_ms: match headers.inner().get(headers::PUBLISHED_MS) {
@@ -177,6 +225,14 @@ impl DeliveryInfo {
         }
     }
 
+    /// Its headers for a fresh copy of it, published anew: everything but the broker's
+    /// delivery count, which starts over.
+    pub fn fresh_headers(&self) -> FieldTable {
+        let mut headers = self.headers.inner().clone();
+        headers.remove(headers::DELIVERY_COUNT);
+        headers.into()
+    }
+
     /// Puts the delivery in the trace `traceparent`: its retries and check-backs,
     /// republished with its headers, stay in it.
     pub fn continue_trace(&mut self, traceparent: String) {
@@ -185,5 +241,36 @@ impl DeliveryInfo {
             super::header_text(&traceparent),
         );
         self.traceparent = Some(traceparent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_copy_keeps_every_header_but_the_brokers_count() {
+        let mut headers = FieldTable::default();
+        headers.insert(headers::DELIVERY_COUNT.into(), AMQPValue::LongLongInt(4));
+        headers.insert(headers::ATTEMPT.into(), AMQPValue::LongLongInt(2));
+        let info = DeliveryInfo {
+            headers,
+            ..Default::default()
+        };
+        let fresh = info.fresh_headers();
+        assert!(!fresh.contains_key(headers::DELIVERY_COUNT));
+        assert_eq!(
+            fresh.inner().get(headers::ATTEMPT),
+            Some(&AMQPValue::LongLongInt(2))
+        );
+    }
+
+    #[test]
+    fn only_the_brokers_delivery_count_is_trusted() {
+        assert_eq!(trusted_delivery_count(false, Some(50)), 0, "a publisher's");
+        assert_eq!(trusted_delivery_count(false, None), 0);
+        assert_eq!(trusted_delivery_count(true, Some(3)), 3, "the broker's");
+        assert_eq!(trusted_delivery_count(true, None), 0, "a classic queue's");
+        assert_eq!(trusted_delivery_count(true, Some(u64::MAX)), u32::MAX);
     }
 }

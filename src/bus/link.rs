@@ -2,7 +2,9 @@
 //! that publish but do not consume (gateway, publish command).
 
 use super::{Names, PublishError, Publisher};
+use crate::telemetry::label::Service;
 use crate::telemetry::{Metrics, Readiness};
+use backon::Retryable;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -40,17 +42,24 @@ impl PublisherLink {
             if conn.status().connected() && publisher.is_connected() {
                 return Ok(publisher.clone());
             }
-            self.metrics.reconnect(
-                crate::telemetry::label::Service::Amqp,
-                "publisher connection lost",
-            );
+            self.metrics
+                .reconnect(Service::Amqp, "publisher connection lost");
         }
-        self.ready.set(false);
+        self.ready.set(Service::Amqp, false);
         let conn = super::connect(&self.url, &self.name).await?;
         let publisher = Publisher::open(&conn, self.names.clone()).await?;
         *current = Some((conn, publisher.clone()));
-        self.ready.set(true);
+        self.ready.set(Service::Amqp, true);
         Ok(publisher)
+    }
+
+    /// Connects, trying again after every failure (each one logged) until it works.
+    pub async fn connect_patiently(&self, backoff: backon::ExponentialBuilder) {
+        let connected = (|| self.get())
+            .retry(backoff)
+            .notify(|e, _| self.metrics.reconnect(Service::Amqp, &e.to_string()))
+            .await;
+        debug_assert!(connected.is_ok(), "retried forever");
     }
 
     pub async fn close(&self) {

@@ -82,6 +82,12 @@ impl Settings {
         if self.amqp.prefetch == 0 {
             return fail("amqp.prefetch", "must be at least 1");
         }
+        if self.worker.hold_ms == 0 {
+            return fail("worker.hold_ms", "must be at least 1");
+        }
+        if self.reconnect.min_ms == 0 {
+            return fail("reconnect.min_ms", "must be at least 1");
+        }
         if self.worker.max_in_flight == 0 {
             return fail("worker.max_in_flight", "must be at least 1");
         }

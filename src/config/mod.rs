@@ -7,9 +7,11 @@ use std::net::SocketAddr;
 
 mod load;
 mod rate_limit;
+mod reconnect;
 mod secrets;
 
 pub use rate_limit::{Limit, RateLimitSettings};
+pub use reconnect::{ReconnectSettings, redacted};
 pub use secrets::Secrets;
 
 pub const DEFAULTS: &str = include_str!("../../config/default.toml");
@@ -52,6 +54,7 @@ impl ConfigError {
 pub struct Settings {
     pub amqp: AmqpSettings,
     pub redis: RedisSettings,
+    pub reconnect: ReconnectSettings,
     pub worker: WorkerSettings,
     pub reconciler: ReconcilerSettings,
     pub gateway: GatewaySettings,
@@ -95,6 +98,7 @@ pub struct WorkerSettings {
     pub check_back: bool,
     pub ops_listen: SocketAddr,
     pub shutdown_grace_ms: u64,
+    pub hold_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -5,6 +5,7 @@ mod decide;
 mod handle;
 mod handled;
 mod lease;
+mod outage;
 mod park;
 mod process;
 mod record;

@@ -1,21 +1,30 @@
 //! The consume loop: many commands in flight at once, bounded; graceful shutdown in the
 //! order that loses nothing (cancel consumers, finish or hand back in-flight work, wait
 //! for publisher confirms, close channels, then the connection); reconnection when the
-//! broker goes away.
+//! broker goes away; and while Redis or the broker's publishing side is away, no
+//! deliveries taken and those in hand held (see [`super::outage`]).
 
-use super::handle::{HandleError, Handler, Incoming};
-use crate::bus::{self, CommandConsumer, Inbound, Ladder, Names, Publisher};
+use super::handle::{Handler, Incoming};
+use super::outage::{AfterFailure, ServiceGate, after_failure};
+use crate::bus::{self, CommandConsumer, DeliveryInfo, Inbound, Ladder, Names, Publisher};
 use crate::config::Settings;
 use crate::contract::FingerprintKey;
 use crate::ratelimit::RateLimiter;
-use crate::state::{StateStore, StoreError};
+use crate::state::StateStore;
 use crate::telemetry::label::{Finished, NoEvent, Service, Stage};
-use crate::telemetry::{Metrics, Readiness};
+use crate::telemetry::{Label, Metrics, Readiness};
+use backon::BackoffBuilder;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
+
+/// How often a consuming worker asks Redis whether it is there, so that it stops taking
+/// deliveries (and says so on /readyz) before one fails.
+const REDIS_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Worker {
     settings: Settings,
@@ -27,6 +36,19 @@ pub struct Worker {
     limiter: Arc<RateLimiter>,
     fingerprint_key: FingerprintKey,
 }
+
+/// What a delivery's task needs: the handler of the moment (it changes when the
+/// publisher's channel is reopened) and the gate it waits at.
+#[derive(Clone)]
+struct Shared {
+    handler: watch::Receiver<Arc<Handler>>,
+    gate: ServiceGate,
+    slots: Arc<Semaphore>,
+    /// `worker.hold_ms`.
+    hold: Duration,
+}
+
+type Recovery<'a> = Pin<Box<dyn Future<Output = anyhow::Result<Option<Publisher>>> + Send + 'a>>;
 
 impl Worker {
     pub fn new(
@@ -56,21 +78,70 @@ impl Worker {
 
     /// Runs until `stop` turns true, reconnecting to the broker whenever it is lost.
     pub async fn run(self, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let mut backoff = Duration::from_millis(200);
+        let reconnect = &self.settings.reconnect;
+        let mut pauses = reconnect.backoff().build();
         loop {
+            let started = Instant::now();
             match self.run_connected(&mut stop).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
-                    self.ready.set(false);
+                    self.ready.set(Service::Amqp, false);
                     self.metrics.reconnect(Service::Amqp, &e.to_string());
+                    // A connection that served a while starts the pauses over.
+                    if started.elapsed() > Duration::from_millis(reconnect.max_ms * 2) {
+                        pauses = reconnect.backoff().build();
+                    }
+                    let pause = pauses.next().expect("reconnects forever");
                     tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(pause) => {}
                         _ = stop.changed() => return Ok(()),
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
+    }
+
+    fn handler(&self, publisher: Publisher) -> Arc<Handler> {
+        let s = &self.settings;
+        Arc::new(Handler {
+            store: self.store.clone(),
+            publisher: publisher.clone(),
+            announcer: crate::outcome::Announcer {
+                publisher,
+                store: self.store.clone(),
+                metrics: self.metrics.clone(),
+            },
+            providers: self.providers.clone(),
+            metrics: self.metrics.clone(),
+            settings: s.worker.clone(),
+            ladder: Ladder::new(&s.worker.retry_delays_ms),
+            fingerprint_key: self.fingerprint_key.clone(),
+            limiter: self.limiter.clone(),
+            delivery_limit: s.amqp.delivery_limit,
+        })
+    }
+
+    /// After `pause`, waits until Redis answers and the publisher's channel is open,
+    /// reopening it on `conn` if the broker closed it (the new publisher is returned).
+    /// Fails when the connection itself is gone.
+    fn recover<'a>(
+        &'a self,
+        conn: &'a lapin::Connection,
+        publisher: Publisher,
+        pause: Duration,
+    ) -> Recovery<'a> {
+        Box::pin(async move {
+            tokio::time::sleep(pause).await;
+            let backoff = self.settings.reconnect.backoff();
+            self.store.reach(backoff, &self.metrics, &self.ready).await;
+            if publisher.is_connected() {
+                return Ok(None);
+            }
+            self.metrics
+                .reconnect(Service::Amqp, "the publisher channel closed");
+            let names = Names::new(&self.settings.amqp.namespace);
+            Ok(Some(Publisher::open(conn, names).await?))
+        })
     }
 
     async fn run_connected(&self, stop: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
@@ -87,56 +158,88 @@ impl Worker {
         )
         .await?;
         let _ = bus::bounded("closing a channel", setup.close(200, "declared".into())).await;
-        let publisher = Publisher::open(&conn, names.clone()).await?;
-        let handler = Arc::new(Handler {
-            store: self.store.clone(),
-            publisher: publisher.clone(),
-            announcer: crate::outcome::Announcer {
-                publisher: publisher.clone(),
-                store: self.store.clone(),
-                metrics: self.metrics.clone(),
-            },
-            providers: self.providers.clone(),
-            metrics: self.metrics.clone(),
-            settings: s.worker.clone(),
-            ladder: Ladder::new(&s.worker.retry_delays_ms),
-            fingerprint_key: self.fingerprint_key.clone(),
-            limiter: self.limiter.clone(),
-            delivery_limit: s.amqp.delivery_limit,
-        });
+        let mut publisher = Publisher::open(&conn, names.clone()).await?;
+        self.ready.set(Service::Amqp, true);
+        let (handler_tx, handler) = watch::channel(self.handler(publisher.clone()));
         let mut consumer =
-            CommandConsumer::start(&conn, &names, s.amqp.prefetch, &self.name).await?;
-        self.ready.set(true);
-        tracing::info!(worker = %self.name, "consuming");
-        let slots = Arc::new(Semaphore::new(s.worker.max_in_flight));
+            CommandConsumer::open(&conn, &names, s.amqp.prefetch, &self.name).await?;
+        // Nothing is taken before Redis answers (and after an outage, before it is back).
+        let shared = Shared {
+            handler,
+            gate: ServiceGate::closed(Service::Redis),
+            slots: Arc::new(Semaphore::new(s.worker.max_in_flight)),
+            hold: Duration::from_millis(s.worker.hold_ms),
+        };
+        let gate = &shared.gate;
+        let mut gate_changes = gate.changes();
+        let _redis_check = watch_redis(self.store.clone(), gate.clone());
+        let mut recovery = Some(self.recover(&conn, publisher.clone(), Duration::ZERO));
+        // Outages in a row wait longer before the services are asked again.
+        let mut outages = s.reconnect.backoff().build();
         let mut tasks = JoinSet::new();
         let outcome = loop {
             tokio::select! {
                 biased;
                 _ = stop.changed() => break Ok(()),
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                next = consumer.next() => match next {
-                    // Its publisher channel closed (a confirm that never came): start over
-                    // on a new connection; this delivery goes back with the old one.
-                    Some(Ok(_)) if !publisher.is_connected() => {
-                        break Err(anyhow::anyhow!("the publisher channel closed"));
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if matches!(done, Ok(true)) {
+                        outages = s.reconnect.backoff().build();
                     }
+                }
+                Ok(()) = gate_changes.changed(), if recovery.is_none() => {
+                    let Some(service) = gate.away() else { continue };
+                    self.ready.set(service, false);
+                    consumer.cancel().await;
+                    tracing::warn!(
+                        worker = %self.name,
+                        service = service.as_str(),
+                        held = tasks.len(),
+                        "a service is away: taking no deliveries, holding those in hand"
+                    );
+                    let pause = outages.next().expect("forever");
+                    recovery = Some(self.recover(&conn, publisher.clone(), pause));
+                }
+                recovered = async { recovery.as_mut().expect("guarded").await }, if recovery.is_some() => {
+                    recovery = None;
+                    match recovered {
+                        Ok(reopened) => {
+                            if let Some(p) = reopened {
+                                handler_tx.send_replace(self.handler(p.clone()));
+                                publisher = p;
+                            }
+                            self.ready.set(Service::Amqp, true);
+                            gate.open();
+                            if let Err(e) = consumer.resume().await {
+                                break Err(anyhow::anyhow!("consuming: {e}"));
+                            }
+                            tracing::info!(worker = %self.name, held = tasks.len(), "consuming");
+                        }
+                        Err(e) => break Err(e),
+                    }
+                }
+                next = consumer.next(), if consumer.is_open() => match next {
                     Some(Ok(delivery)) => {
-                        let permit = slots.clone().acquire_owned().await.expect("never closed");
-                        let handler = handler.clone();
-                        tasks.spawn(async move {
-                            handle_delivery(&handler, delivery).await;
-                            drop(permit);
-                        });
+                        // Its publisher channel closed (a confirm that never came): held
+                        // until a new one is open.
+                        if !publisher.is_connected() {
+                            gate.close(Service::Amqp);
+                        }
+                        tasks.spawn(handle_delivery(shared.clone(), delivery));
                     }
                     Some(Err(e)) => break Err(anyhow::anyhow!("consumer: {e}")),
+                    // Cancelled for an outage: the last deliveries on the way are in.
+                    None if gate.away().is_some() => {}
                     None => break Err(anyhow::anyhow!("the broker closed the consumer")),
                 },
             }
         };
-        self.ready.set(false);
+        self.ready.set(Service::Amqp, false);
         consumer.cancel().await;
-        let grace = Duration::from_millis(s.worker.shutdown_grace_ms);
+        // Held commands cannot finish on a connection that is gone: no grace for them.
+        let grace = match outcome.is_err() && gate.away().is_some() {
+            true => Duration::ZERO,
+            false => Duration::from_millis(s.worker.shutdown_grace_ms),
+        };
         let finished =
             tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         if finished.is_err() {
@@ -155,14 +258,73 @@ impl Worker {
     }
 }
 
-async fn handle_delivery(handler: &Handler, delivery: Inbound) {
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Closes `gate` when Redis stops answering, while the returned guard lives.
+fn watch_redis(store: StateStore, gate: ServiceGate) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(async move {
+        let mut every = tokio::time::interval(REDIS_CHECK_EVERY);
+        loop {
+            every.tick().await;
+            if gate.away().is_none()
+                && let Err(e) = store.ping().await
+                && e.is_outage()
+            {
+                gate.close(Service::Redis);
+            }
+        }
+    }))
+}
+
+/// True once the gate is open. A delivery held past `hold` is put back as a fresh copy
+/// (confirmed, then this one acked) and false returned: the broker would soon take it
+/// back by itself (`consumer_timeout`) and count that as a delivery.
+async fn wait_or_put_back(shared: &Shared, delivery: &Inbound, info: &DeliveryInfo) -> bool {
+    if shared.gate.away().is_none() {
+        return true;
+    }
+    loop {
+        tokio::select! {
+            _ = shared.gate.wait_open() => return true,
+            _ = tokio::time::sleep(shared.hold) => {}
+        }
+        let publisher = shared.handler.borrow().publisher.clone();
+        let copy = info.fresh_headers();
+        match publisher
+            .publish_command(delivery.routing_key(), delivery.body(), copy)
+            .await
+        {
+            Ok(()) => {
+                if let Err(e) = delivery.ack().await {
+                    // Both copies then come back; the second is known by its key.
+                    tracing::warn!(error = %e, "ack of a command put back failed");
+                }
+                tracing::warn!("held too long: a fresh copy of the command is back in its queue");
+                return false;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not put back a held command; holding it"),
+        }
+    }
+}
+
+/// Handles one delivery to its end: acked, or handed back (false). While a service is
+/// away it is held, and tried again once the gate opens.
+async fn handle_delivery(shared: Shared, delivery: Inbound) -> bool {
+    let _slot = shared.slots.acquire().await.expect("never closed");
     let mut info = delivery.info();
     // A command that came without a valid trace starts one here; its retries and
     // check-backs (republished with these headers) stay in it.
     info.continue_trace(crate::telemetry::trace::continue_from(
         info.traceparent.as_deref(),
     ));
-    let metrics = &handler.metrics;
+    let metrics = shared.handler.borrow().metrics.clone();
     let provider = delivery
         .routing_key()
         .split('.')
@@ -208,48 +370,62 @@ async fn handle_delivery(handler: &Handler, delivery: Inbound) {
         routing_key: delivery.routing_key(),
         info: &info,
     };
-    async {
-        let (labels, result) = handler.handle(&msg).await;
-        match result {
-            Ok(handled) => {
-                if let Err(e) = delivery.ack().await {
-                    tracing::warn!(error = %e, "ack failed: the command will be redelivered");
-                }
-                metrics.command_finished(
-                    provider,
-                    labels.method,
-                    labels.operation,
-                    handled.label(),
-                );
-                // End to end: from the publish to the ack.
-                metrics.command_duration(
-                    provider,
-                    labels.operation,
-                    queue_wait.unwrap_or_default() + started.elapsed().as_secs_f64(),
-                );
+    let finished = async {
+        loop {
+            if !wait_or_put_back(&shared, &delivery, &info).await {
+                return false;
             }
-            Err(e) => {
-                // The infrastructure failed, not the command: hand it back after a pause
-                // so a Redis or broker hiccup never becomes a hot redelivery loop.
-                tracing::error!(error = %e, "could not finish a command; handing it back");
-                if let HandleError::Store(StoreError::Redis(r)) = &e
-                    && (r.is_io_error() || r.is_connection_dropped() || r.is_connection_refusal())
-                {
-                    // The connection manager reconnects on the next command.
-                    metrics.reconnect(Service::Redis, &r.to_string());
+            let handler = shared.handler.borrow().clone();
+            let (labels, result) = handler.handle(&msg).await;
+            let e = match result {
+                Ok(handled) => {
+                    if let Err(e) = delivery.ack().await {
+                        tracing::warn!(error = %e, "ack failed: the command will be redelivered");
+                    }
+                    metrics.command_finished(
+                        provider,
+                        labels.method,
+                        labels.operation,
+                        handled.label(),
+                    );
+                    // End to end: from the publish to the ack.
+                    metrics.command_duration(
+                        provider,
+                        labels.operation,
+                        queue_wait.unwrap_or_default() + started.elapsed().as_secs_f64(),
+                    );
+                    return true;
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let _ = delivery.hand_back().await;
-                metrics.command_finished(
-                    provider,
-                    labels.method,
-                    labels.operation,
-                    Finished::NoEvent(NoEvent::HandedBack),
-                );
+                Err(e) => e,
+            };
+            match after_failure(&e) {
+                AfterFailure::Hold(service) => {
+                    tracing::warn!(
+                        error = %e,
+                        service = service.as_str(),
+                        "could not finish a command: holding it until the service is back"
+                    );
+                    shared.gate.close(service);
+                }
+                AfterFailure::HandBack => {
+                    // Not an outage: hand it back after a pause, so that it never
+                    // becomes a hot redelivery loop (the crash-loop guard counts it).
+                    tracing::error!(error = %e, "could not finish a command; handing it back");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let _ = delivery.hand_back().await;
+                    metrics.command_finished(
+                        provider,
+                        labels.method,
+                        labels.operation,
+                        Finished::NoEvent(NoEvent::HandedBack),
+                    );
+                    return false;
+                }
             }
         }
     }
     .instrument(span)
     .await;
     metrics.in_flight().dec();
+    finished
 }

@@ -16,13 +16,14 @@
 mod changes;
 mod events;
 mod index;
+mod reach;
 mod record;
 mod store;
 
 pub use changes::{Claim, ClaimMode, Lease, RejectVerdict, Settle, Transition};
 pub use events::EventState;
 pub use record::{Record, TraceContext};
-pub use store::{StateStore, StoreError};
+pub use store::{StateStore, StoreError, redis_connection};
 
 pub use crate::contract::State;
 use crate::contract::{Method, Money, Operation};

@@ -25,6 +25,17 @@ fn script(body: &str) -> Script {
     Script::new(&format!("{}\n{body}", include_str!("scripts/prelude.lua")))
 }
 
+/// A multiplexed connection made on first use and remade after it is lost. A call
+/// while Redis is away fails within seconds (one quick second try), so the caller
+/// decides how to wait rather than the connection retrying behind its back.
+pub fn redis_connection(url: &str) -> redis::RedisResult<ConnectionManager> {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
+        .set_response_timeout(Some(std::time::Duration::from_secs(5)));
+    ConnectionManager::new_lazy_with_config(redis::Client::open(url)?, config)
+}
+
 /// Cheap to clone: one multiplexed, auto-reconnecting connection shared by all tasks.
 #[derive(Clone)]
 pub struct StateStore {
@@ -44,14 +55,34 @@ pub enum StoreError {
 
 pub(super) type Result<T> = std::result::Result<T, StoreError>;
 
+impl StoreError {
+    /// Redis cannot serve anyone now (gone, loading, read-only, out of memory, refusing
+    /// the credentials): waiting for it helps. Anything else is about the call itself.
+    pub fn is_outage(&self) -> bool {
+        use redis::ErrorKind::{AuthenticationFailed, Server};
+        use redis::ServerErrorKind::{BusyLoading, ClusterDown, MasterDown, ReadOnly, TryAgain};
+        let StoreError::Redis(e) = self else {
+            return false;
+        };
+        e.is_io_error()
+            || e.is_timeout()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || matches!(
+                e.kind(),
+                AuthenticationFailed
+                    | Server(BusyLoading | ClusterDown | MasterDown | ReadOnly | TryAgain)
+            )
+            || matches!(e.code(), Some("OOM" | "NOAUTH" | "MISCONF" | "WRONGPASS"))
+    }
+}
+
 impl StateStore {
     /// `retention_ms`: how long a record (and so the idempotency guarantee) lives.
+    /// Connects on first use: only a malformed URL fails here, and a Redis that cannot
+    /// be reached fails each call until it can (the callers wait and try again).
     pub async fn connect(url: &str, prefix: &str, retention_ms: u64) -> Result<Self> {
-        let client = redis::Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
-            .set_response_timeout(Some(std::time::Duration::from_secs(5)));
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        let conn = redis_connection(url)?;
         Ok(StateStore {
             conn,
             prefix: prefix.into(),
@@ -175,4 +206,38 @@ pub(super) fn int(r: &[Value], i: usize) -> Result<i64> {
 pub(super) fn state(r: &[Value], i: usize) -> Result<State> {
     let s = text(r, i)?;
     State::parse(&s).ok_or_else(|| StoreError::Protocol(format!("unknown state {s:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    fn redis(e: impl Into<redis::RedisError>) -> StoreError {
+        StoreError::Redis(e.into())
+    }
+
+    #[test]
+    fn an_unreachable_or_unwilling_redis_is_an_outage() {
+        use std::io::{Error, ErrorKind};
+        for kind in [
+            ErrorKind::ConnectionRefused,
+            ErrorKind::ConnectionReset,
+            ErrorKind::TimedOut,
+            ErrorKind::BrokenPipe,
+            ErrorKind::UnexpectedEof,
+        ] {
+            assert!(redis(Error::from(kind)).is_outage(), "{kind:?}");
+        }
+        let auth =
+            redis::RedisError::from((redis::ErrorKind::AuthenticationFailed, "invalid password"));
+        assert!(redis(auth).is_outage());
+    }
+
+    #[test]
+    fn a_call_redis_refuses_or_answers_oddly_is_no_outage() {
+        let protocol = StoreError::Protocol("item 0: nil".into());
+        assert!(!protocol.is_outage());
+        let typed = redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "not a list"));
+        assert!(!redis(typed).is_outage());
+    }
 }

@@ -4,6 +4,7 @@
 use super::Metrics;
 use super::label::Listener;
 use super::serve::{Limits, Served, bind_and_serve};
+use super::label::Service;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,16 +13,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Whether the process can do its work now (connected to what it needs).
+/// Whether the process can do its work now: every backing service it needs reached.
+/// Each part of a process reports the service it just reached or lost; none is assumed.
 #[derive(Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness(Arc<[AtomicBool; 2]>);
 
 impl Readiness {
-    pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::SeqCst);
+    fn slot(service: Service) -> usize {
+        match service {
+            Service::Amqp => 0,
+            Service::Redis => 1,
+        }
     }
+
+    pub fn set(&self, service: Service, up: bool) {
+        self.0[Self::slot(service)].store(up, Ordering::SeqCst);
+    }
+
     pub fn get(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.iter().all(|up| up.load(Ordering::SeqCst))
     }
 }
 
@@ -70,4 +80,23 @@ pub async fn serve_ops(
         metrics: metrics.clone(),
     };
     bind_and_serve(addr, ops_router(metrics, ready), served, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_while_every_service_is_reached() {
+        let ready = Readiness::default();
+        assert!(!ready.get(), "nothing reached yet");
+        ready.set(Service::Amqp, true);
+        assert!(!ready.get(), "Redis not reached yet");
+        ready.set(Service::Redis, true);
+        assert!(ready.get());
+        ready.set(Service::Redis, false);
+        assert!(!ready.get(), "Redis lost");
+        ready.set(Service::Redis, true);
+        assert!(ready.get(), "Redis back");
+    }
 }

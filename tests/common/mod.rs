@@ -27,13 +27,18 @@ pub fn settings(label: &str) -> FleetSettings {
 /// A `payfleet worker` child process on the fleet's namespace and Redis prefix, with
 /// every provider's URL and secret; add settings, then spawn it.
 pub fn worker_process(s: &payfleet::config::Settings, name: &str) -> tokio::process::Command {
+    payfleet_process(s, &["worker", "--name", name])
+}
+
+/// A `payfleet <args>` child process configured as [`worker_process`] describes.
+pub fn payfleet_process(s: &payfleet::config::Settings, args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_payfleet"));
     let secret = |v: Result<secrecy::SecretString, _>| -> String {
         v.expect("isolated settings carry every secret")
             .expose_secret()
             .to_owned()
     };
-    cmd.args(["worker", "--name", name])
+    cmd.args(args)
         .env("PAYFLEET__AMQP__NAMESPACE", &s.amqp.namespace)
         .env("PAYFLEET__REDIS__KEY_PREFIX", &s.redis.key_prefix)
         .env("PAYFLEET__WORKER__OPS_LISTEN", "127.0.0.1:0")
@@ -97,6 +102,37 @@ impl TestFleet {
             .publish_command(routing_key, body, FieldTable::default())
             .await
             .expect("publish confirmed");
+    }
+
+    /// The command queue a routing key lands in.
+    pub fn queue_of(&self, routing_key: &str) -> String {
+        let provider = routing_key.split('.').next().expect("a provider");
+        let provider = payfleet::contract::ProviderName::ALL
+            .into_iter()
+            .find(|p| p.as_str() == provider)
+            .expect("a known provider");
+        self.fleet.names().command_queue(provider)
+    }
+
+    /// Takes the next command of `routing_key`'s queue and hands it back, `times` times
+    /// (before any worker runs): the broker's delivery count rises as in a crash loop.
+    pub async fn hand_back(&self, routing_key: &str, times: u32) {
+        use lapin::options::{BasicGetOptions, BasicNackOptions};
+        let conn = payfleet::bus::connect(&self.fleet.settings.amqp.url, "test-hand-back")
+            .await
+            .unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        let queue = self.queue_of(routing_key);
+        for _ in 0..times {
+            let get = ch.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false });
+            let delivery = get.await.unwrap().expect("a command in the queue").delivery;
+            let requeue = BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            };
+            delivery.nack(requeue).await.unwrap();
+        }
+        let _ = conn.close(200, "bye".into()).await;
     }
 
     pub fn secret(&self) -> Vec<u8> {

@@ -50,12 +50,8 @@ impl Invoices {
         terminal: &str,
         retention_ms: u64,
     ) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
-            .set_response_timeout(Some(std::time::Duration::from_secs(5)));
         Ok(Invoices {
-            conn: ConnectionManager::new_with_config(client, config).await?,
+            conn: crate::state::redis_connection(url)?,
             prefix: prefix.into(),
             terminal: terminal.into(),
             retention_ms,
