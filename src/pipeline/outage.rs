@@ -31,8 +31,11 @@ pub fn after_failure(e: &HandleError) -> AfterFailure {
         PublishError::Amqp(_) | PublishError::Nacked | PublishError::NoConfirm(_) => {
             AfterFailure::Hold(Service::Amqp)
         }
-        // No queue takes it: a topology to fix, which no wait would.
-        PublishError::Unroutable { .. } => AfterFailure::HandBack,
+        // No queue takes it (a topology to fix), or headers no frame carries: no wait
+        // would help.
+        PublishError::Unroutable { .. } | PublishError::HeadersTooLarge(_) => {
+            AfterFailure::HandBack
+        }
     };
     match e {
         HandleError::Store(e) | HandleError::Announce(AnnounceError::Store(e)) => store(e),

@@ -3,8 +3,8 @@
 
 use super::Metrics;
 use super::label::Listener;
-use super::serve::{Limits, Served, bind_and_serve};
 use super::label::Service;
+use super::serve::{Limits, Served, bind_and_serve};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
