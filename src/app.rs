@@ -195,6 +195,7 @@ pub async fn spawn_reconciler(
         backoff: settings.reconnect.backoff(),
         batch: settings.reconciler.batch,
         owner: uuid::Uuid::new_v4().simple().to_string(),
+        last_outage: Default::default(),
     };
     Ok((ops, tokio::spawn(reconciler.run(shutdown.receiver()))))
 }

@@ -168,3 +168,10 @@ fn an_overdue_payment_is_noted_once_for_each_reason() {
         Some(format!("overdue: {OVERDUE_REFUSED}"))
     );
 }
+
+#[test]
+fn silence_counts_from_the_reconcilers_own_last_outage_at_most() {
+    assert_eq!(silence(10 * MIN, None), 10 * MIN);
+    assert_eq!(silence(10 * MIN, Some(MIN)), MIN);
+    assert_eq!(silence(MIN, Some(10 * MIN)), MIN);
+}

@@ -191,11 +191,14 @@ async fn metrics_and_probes_are_served_on_the_ops_port_only() {
             404,
             "{path} on the callback port"
         );
-        assert_eq!(
-            get(format!("http://{ops}{path}")).await.0,
-            200,
-            "{path} on the ops port"
-        );
+        // Ready once its first look at RabbitMQ and Redis answered.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        let mut status = get(format!("http://{ops}{path}")).await.0;
+        while status != 200 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            status = get(format!("http://{ops}{path}")).await.0;
+        }
+        assert_eq!(status, 200, "{path} on the ops port");
     }
     let (_, metrics) = get(format!("http://{ops}/metrics")).await;
     assert!(metrics.contains("process=\"gateway\""), "{metrics}");

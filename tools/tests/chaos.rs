@@ -1,7 +1,7 @@
 //! The small chaos run of the suite: a few hundred commands of every method and
 //! operation over separate worker, gateway, reconciler and sandbox processes with
 //! provider faults and the providers' documented answers on, one kill -9 of a worker
-//! and one RabbitMQ restart. (`scripts/chaos` runs the full one.) It is the only test in this binary, so the
+//! one RabbitMQ restart, a 20 s Redis outage and the hostile publications. (`scripts/chaos` runs the full one.) It is the only test in this binary, so the
 //! broker restart disturbs no other test.
 
 use std::process::Command;
@@ -23,6 +23,8 @@ fn a_small_chaos_run_loses_nothing_and_pays_nothing_twice() {
             "60",
             "--restart-redis",
             "false",
+            "--redis-outage-secs",
+            "20",
             "--timeout",
             "240",
         ])

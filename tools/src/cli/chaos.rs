@@ -109,7 +109,8 @@ struct Verdict {
     /// `rejected` event, or processed like any other command.
     hostile_published: usize,
     hostile_unanswered: Vec<String>,
-    /// Dead letters that are not a hostile publication's (an outage must cause none).
+    /// Dead letters beyond the hostile publications that only the dead-letter queue can
+    /// hold (an outage must cause none).
     dead_letters_unexplained: usize,
     /// Places (events, dead letters, Redis keys, logs, metrics) holding a card number
     /// of the run (expected none).
@@ -518,11 +519,13 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
             .into_iter()
             .enumerate()
         {
-            if !d.contains(super::hostile::MARK) {
-                dead_letters_unexplained += 1;
-            }
             written.push((format!("dead letter {i}"), d));
         }
+        // Only the hostile publications without a key payfleet may repeat belong there.
+        let refused = hostile
+            .iter()
+            .filter(|h| h.expect == super::hostile::Expect::Refused);
+        dead_letters_unexplained = (dead_letters as usize).saturating_sub(refused.count());
         let _ = bus::delete_all(&ch, &names, &s.worker.retry_delays_ms).await;
         let _ = conn.close(200, "bye".into()).await;
     }

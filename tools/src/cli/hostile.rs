@@ -9,7 +9,7 @@ use payfleet::contract::{Event, EventStatus, IdempotencyKey};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
-/// Marks every hostile body, so its dead letter is told from one an outage caused.
+/// Marks every hostile body, to find it in the logs.
 pub const MARK: &str = "chaos-hostile";
 
 /// What a hostile publication must come to.
@@ -56,14 +56,9 @@ fn payout(key: &str) -> Value {
     })
 }
 
-/// Headers of a hostile publication: a trace, the mark (kept on a redacted dead
-/// letter's headers) and `extra`.
+/// Headers of a hostile publication: a trace and `extra`.
 fn headers(extra: Option<(&str, AMQPValue)>) -> FieldTable {
     let mut h = payfleet::bus::trace_headers();
-    h.insert(
-        ShortString::from("x-chaos"),
-        AMQPValue::LongString(LongString::from(MARK)),
-    );
     if let Some((name, value)) = extra {
         h.insert(ShortString::from(name), value);
     }
