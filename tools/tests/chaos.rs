@@ -48,7 +48,22 @@ fn a_small_chaos_run_loses_nothing_and_pays_nothing_twice() {
     // Confirmations are published only for transfers that asked for 3-D Secure.
     let published = verdict["commands_published"].as_u64().unwrap();
     assert!(published > 250 && published <= 300, "{verdict:#}");
-    assert_eq!(verdict["commands_with_terminal_event"], published);
+    // An epay payment the provider still reports in progress past its threshold waits,
+    // noted on its record, for an operator: open and visible, not lost.
+    let ended = verdict["commands_with_terminal_event"].as_u64().unwrap();
+    let awaiting = verdict["awaiting_operator"].as_u64().unwrap();
+    assert_eq!(ended + awaiting, published, "{verdict:#}");
+    assert_eq!(
+        verdict["card_data_found"],
+        serde_json::json!([]),
+        "{verdict:#}"
+    );
+    assert_eq!(
+        verdict["hostile_unanswered"],
+        serde_json::json!([]),
+        "{verdict:#}"
+    );
+    assert_eq!(verdict["dead_letters_unexplained"], 0, "{verdict:#}");
     for method in [
         "homebank.payout",
         "banks_of_india.sale",
