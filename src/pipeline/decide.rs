@@ -170,7 +170,13 @@ fn status(
                 "the status request was refused, the outcome is unknown: {e}"
             )),
         },
-        Err(e) => failed(e, attempt, p),
+        // Whatever became of the status request (even one never sent), the payment it
+        // asks about may have reached the provider: it stays unknown, and a later
+        // refusal is checked, never believed (found by the chaos run: a 3-D Secure
+        // confirmation whose status token was not sent went back as never sent, and
+        // its re-post's refusal was published `declined` for money that moved).
+        Err(e @ ProviderError::Unknown(_)) => failed(e, attempt, p),
+        Err(e) => failed(ProviderError::Unknown(e.to_string()), attempt, p),
     }
 }
 

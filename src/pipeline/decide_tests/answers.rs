@@ -455,3 +455,20 @@ fn requests_count_against_their_class_and_hand_back_as_they_stand() {
         ProviderRequest::Status
     );
 }
+
+#[test]
+fn a_status_request_never_sent_leaves_the_payment_unknown() {
+    let e = ProviderError::NotSent("token: epay did not answer in time".into());
+    for how in [Asked::Recovering, Asked::AlreadyExists, Asked::Refused] {
+        let Step::Retry { hand_back, .. } = asked(how, Err(e.clone()), 1) else {
+            panic!("a retry")
+        };
+        assert_eq!(hand_back, State::Unknown, "{how:?}");
+    }
+    assert_eq!(
+        asked(Asked::AlreadyExists, Err(e.clone()), 4),
+        Step::Unresolved {
+            outcome: reason(&ProviderError::Unknown(e.to_string()).to_string())
+        }
+    );
+}
