@@ -133,10 +133,9 @@ async fn a_transfer_from_a_locked_card_is_declined_with_its_code() {
     let event = app.terminal("p2p-locked").await;
     assert_eq!(event.status, EventStatus::Declined);
     let provider = event.provider.expect("the provider's words");
-    assert_eq!(
-        (provider.code.as_str(), provider.message.as_str()),
-        ("454", "Card is locked")
-    );
+    // A refusal is confirmed by check-status, whose words these are.
+    assert_eq!(provider.code.as_str(), "454");
+    assert!(provider.message.contains("Card is locked"), "{provider:?}");
     assert_eq!(app.state("p2p-locked").await, Some(State::Declined));
     let stats = app.fleet.sandbox.stats();
     assert!(stats.executed.is_empty());
@@ -319,7 +318,9 @@ async fn bad_credentials_end_the_payment_without_a_payment_request() {
         "no payment request"
     );
     assert_eq!(stats.epay_tokens_issued, 0);
-    assert_eq!(stats.epay_tokens_refused, 1, "refused once, not retried");
+    // Refused for the payment, then for the status query that checks the refusal
+    // (Redis may have forgotten an attempt), and not retried.
+    assert_eq!(stats.epay_tokens_refused, 2);
     app.stop().await;
 }
 

@@ -143,6 +143,10 @@ fn status(
             ),
             // Its not-found is no proof (see `Resent`): the first attempt may have been
             // executed, and the refusal may be of the payment it has.
+            Asked::RefusedFresh => record(
+                State::Declined,
+                "refused, and the provider's status does not know the payment".into(),
+            ),
             Asked::Refused => Step::Unresolved {
                 outcome: reason(
                     "a resubmission after an unknown outcome was refused, and the \
@@ -162,6 +166,18 @@ fn status(
         Ok(Status::Final { state, outcome }) => Step::Record { state, outcome },
         Err(ProviderError::Throttled { retry_after }) => {
             Step::Defer(p.throttled(retry_after, Request::Status(asked)))
+        }
+        // Refused again, for its status (credentials a token is refused for): nothing
+        // this fleet sent with them reached the provider, the refusal stands.
+        Err(ProviderError::Refused { code, message }) if asked == Asked::RefusedFresh => {
+            Step::Record {
+                state: State::Declined,
+                outcome: Outcome {
+                    code: Some(code),
+                    message: Some(message),
+                    ..Default::default()
+                },
+            }
         }
         // The status request itself was refused: that says nothing of the payment,
         // which may have been paid. It stays unknown; the reconciler keeps asking.
@@ -211,6 +227,10 @@ fn submission(
                 attempt,
             }
         }
+        Err(ProviderError::Refused { .. }) if resent == Resent::Unchecked => Step::Acquire {
+            request: Request::Status(Asked::RefusedFresh),
+            attempt,
+        },
         Err(ProviderError::Refused { code, message }) => Step::Record {
             state: State::Declined,
             outcome: Outcome {
@@ -316,6 +336,7 @@ pub fn resent(claim: &Claim, not_found_final: bool) -> Resent {
         } => Resent::AfterNotFound {
             proven: not_found_final,
         },
+        Claim::Claimed { .. } if !not_found_final => Resent::Unchecked,
         _ => Resent::No,
     }
 }

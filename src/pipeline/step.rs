@@ -29,6 +29,11 @@ pub enum Asked {
     /// It refused a resubmission after an attempt that may have reached it: the refusal
     /// may be of the payment it has, so only its status settles it.
     Refused,
+    /// It refused a submission no earlier attempt is on record for, at a provider whose
+    /// refusals its client does not check: Redis may have forgotten an attempt that
+    /// reached it, so a payment it has settles it, and only a not-found confirms the
+    /// refusal.
+    RefusedFresh,
 }
 
 /// Whether an attempt before this delivery's submission may have reached the provider
@@ -40,6 +45,12 @@ pub enum Resent {
     /// One may have, and the provider's status has just answered "not found", which is
     /// `proven` where its document makes a not-found final.
     AfterNotFound { proven: bool },
+    /// None on record, at a provider whose client does not check its refusals against
+    /// its status (epay): after Redis lost its data, a record is fresh although an
+    /// attempt reached the provider (found by the chaos run: a re-posted 3-D Secure
+    /// confirmation refused as "no check pending" was published `declined` for a
+    /// transfer the first post had paid).
+    Unchecked,
 }
 
 impl Request {
