@@ -8,7 +8,11 @@ fn submitted(result: Result<Submission, ProviderError>, attempt: u32) -> Step {
     resubmitted(result, attempt, Resent::No)
 }
 
-fn resubmitted(result: Result<Submission, ProviderError>, attempt: u32, resent: Resent) -> Step {
+pub(super) fn resubmitted(
+    result: Result<Submission, ProviderError>,
+    attempt: u32,
+    resent: Resent,
+) -> Step {
     let l = ladder();
     let seen = Seen::Submission {
         result,
@@ -18,7 +22,7 @@ fn resubmitted(result: Result<Submission, ProviderError>, attempt: u32, resent: 
     decide(seen, &policy(&l))
 }
 
-fn asked(asked: Asked, result: Result<Status, ProviderError>, attempt: u32) -> Step {
+pub(super) fn asked(asked: Asked, result: Result<Status, ProviderError>, attempt: u32) -> Step {
     let l = ladder();
     let seen = Seen::Status {
         asked,
@@ -28,7 +32,7 @@ fn asked(asked: Asked, result: Result<Status, ProviderError>, attempt: u32) -> S
     decide(seen, &policy(&l))
 }
 
-fn outcome() -> Outcome {
+pub(super) fn outcome() -> Outcome {
     Outcome {
         code: Some("0".into()),
         ..Default::default()
@@ -477,47 +481,4 @@ fn a_status_request_never_sent_leaves_the_payment_unknown() {
             outcome: reason(&ProviderError::Unknown(e.to_string()).to_string())
         }
     );
-}
-
-#[test]
-fn an_unchecked_refusal_is_settled_by_the_status_and_confirmed_only_by_a_not_found() {
-    let refused = || ProviderError::Refused {
-        code: "1".into(),
-        message: "no 3-D Secure check pending".into(),
-    };
-    assert_eq!(
-        resubmitted(Err(refused()), 1, Resent::Unchecked),
-        Step::Acquire {
-            request: Request::Status(Asked::RefusedFresh),
-            attempt: 1
-        }
-    );
-    let Step::Record { state, .. } = asked(Asked::RefusedFresh, Ok(Status::NotFound), 1) else {
-        panic!("recorded")
-    };
-    assert_eq!(state, State::Declined);
-    let paid = Status::Final {
-        state: State::Succeeded,
-        outcome: outcome(),
-    };
-    assert_eq!(
-        asked(Asked::RefusedFresh, Ok(paid), 1),
-        Step::Record {
-            state: State::Succeeded,
-            outcome: outcome()
-        }
-    );
-}
-
-#[test]
-fn an_unchecked_refusal_whose_status_request_is_refused_too_stands() {
-    let refused = ProviderError::Refused {
-        code: "token:invalid_client".into(),
-        message: "bad credentials".into(),
-    };
-    let Step::Record { state, outcome } = asked(Asked::RefusedFresh, Err(refused), 1) else {
-        panic!("recorded")
-    };
-    assert_eq!(state, State::Declined);
-    assert_eq!(outcome.code.as_deref(), Some("token:invalid_client"));
 }

@@ -304,3 +304,4 @@ fn a_slot_further_away_defers_exactly_one_rung_under_it_keeping_the_ticket() {
 }
 
 mod answers;
+mod refusals;
