@@ -6,6 +6,7 @@ pub mod card;
 pub mod command;
 pub mod event;
 mod fingerprint;
+pub use fingerprint::hex;
 mod idempotency;
 pub mod methods;
 mod money;
