@@ -1,9 +1,13 @@
 //! The `payfleet` command line: one file per subcommand.
 
 mod banks;
+mod fleet;
 mod gateway;
+mod hold;
+mod holds;
 mod publish;
 mod reconciler;
+mod release;
 mod tools;
 mod worker;
 
@@ -39,6 +43,12 @@ enum Command {
     Publish(publish::Args),
     /// List the banks a payment method supports (`payfleet banks india payout`).
     Banks(banks::Args),
+    /// Stop new requests to a provider or account, fleet-wide (status queries go on).
+    Hold(hold::Args),
+    /// Lift a hold.
+    Release(release::Args),
+    /// List the holds in force.
+    Holds(holds::Args),
     /// `sandbox`, `demo`, `bench`, `chaos`: handed to the `payfleet-sim` and
     /// `payfleet-tools` binaries, which the production binary does not link.
     #[command(external_subcommand)]
@@ -64,6 +74,9 @@ impl Cli {
             Command::Reconciler => reconciler::run(settings).await,
             Command::Publish(args) => publish::run(settings, args).await,
             Command::Banks(args) => banks::run(settings, args).await,
+            Command::Hold(args) => hold::run(settings, args).await,
+            Command::Release(args) => release::run(settings, args).await,
+            Command::Holds(args) => holds::run(settings, args).await,
             Command::Tool(_) => unreachable!("handed over above"),
         };
         match result {
