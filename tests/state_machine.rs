@@ -192,7 +192,13 @@ async fn one_process_at_a_time_may_publish_a_terminal_event() {
     store.publish_release(&k, State::Declined).await.unwrap();
     assert!(store.claim_publish(&k, State::Declined).await.unwrap());
     assert!(!store.claim_publish(&k, State::Declined).await.unwrap());
-    store.publish_done(&k, State::Declined).await.unwrap();
+    // The first confirm gives the record's age (its time to certainty), later ones none.
+    let age = store.publish_done(&k, State::Declined).await.unwrap();
+    assert!(
+        age.is_some_and(|a| a < std::time::Duration::from_secs(10)),
+        "{age:?}"
+    );
+    assert_eq!(store.publish_done(&k, State::Declined).await.unwrap(), None);
     assert!(!store.claim_publish(&k, State::Declined).await.unwrap());
     let claim = store
         .claim(&k, &fp("a"), 30_000, "p", &Meta::default(), None)

@@ -87,7 +87,15 @@ impl Announcer {
         // the reconciler, a resent redirect), so only they need noting; `accepted` and
         // `deferred` would cost a round trip for nothing.
         if state.is_terminal() || state == State::ActionRequired {
-            self.store.publish_done(key, state).await?;
+            let age = self.store.publish_done(key, state).await?;
+            // A rejected command never became a payment: it was never uncertain.
+            if let (Some(age), Some(method), true) = (
+                age,
+                event.method,
+                state.is_terminal() && state != State::Rejected,
+            ) {
+                self.metrics.time_to_certainty(method, age);
+            }
         }
         self.metrics.stage(
             crate::telemetry::label::Stage::Publish,

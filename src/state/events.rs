@@ -56,9 +56,20 @@ impl StateStore {
         self.publish_bookkeeping(key, state, "claim").await
     }
 
-    /// Notes that the event announcing `state` was confirmed by the broker.
-    pub async fn publish_done(&self, key: &IdempotencyKey, state: State) -> Result<()> {
-        self.publish_bookkeeping(key, state, "done").await.map(drop)
+    /// Notes that the event announcing `state` was confirmed by the broker; the first
+    /// time, returns how long ago the record was created (Redis's clock).
+    pub async fn publish_done(
+        &self,
+        key: &IdempotencyKey,
+        state: State,
+    ) -> Result<Option<std::time::Duration>> {
+        let mut inv = self.scripts.publish.key(self.record_key(key));
+        inv.arg(state.as_str()).arg("done");
+        let mut conn = self.conn.clone();
+        let age_ms: i64 = inv.invoke_async(&mut conn).await?;
+        Ok(u64::try_from(age_ms)
+            .ok()
+            .map(std::time::Duration::from_millis))
     }
 
     /// Gives the right to publish back after a failed publish.

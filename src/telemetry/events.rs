@@ -155,6 +155,14 @@ impl Metrics {
             .inc();
     }
 
+    /// A payment's terminal event went out `age` after its record was created: how long
+    /// its outcome was not known.
+    pub fn time_to_certainty(&self, method: Method, age: std::time::Duration) {
+        self.time_to_certainty
+            .with_label_values(&[method.provider().as_str(), method.as_str()])
+            .observe(age.as_secs_f64());
+    }
+
     /// A callback request arrived (counted before its signature or body is checked).
     pub fn callback_received(&self, provider: &str) {
         self.callbacks_received.with_label_values(&[provider]).inc();

@@ -46,6 +46,7 @@ pub struct Metrics {
     pub(super) holds: IntGaugeVec,
     pub(super) breaker_trips: IntCounterVec,
     pub(super) breaker_probes: IntCounterVec,
+    pub(super) time_to_certainty: HistogramVec,
 }
 
 /// Slow things: callbacks arrive seconds to hours after the request.
@@ -289,6 +290,15 @@ impl Metrics {
                 "Status-query probes of accounts the breaker holds, by result (answered: hold lifted).",
                 &["provider", "result"],
             ),
+            time_to_certainty: histogram_with(
+                &r,
+                "payfleet_time_to_certainty_seconds",
+                "From a payment's first claim to its terminal event (by worker, gateway or \
+                 reconciler): how long its outcome was not known. Rejected commands are \
+                 not counted.",
+                &["provider", "method"],
+                LAG_BUCKETS,
+            ),
             registry: r,
         };
         metrics.start_at_zero();
@@ -336,6 +346,7 @@ impl Metrics {
         for method in Method::ALL {
             let (provider, m) = (method.provider().as_str(), method.as_str());
             self.payments_awaiting.with_label_values(&[provider, m]);
+            self.time_to_certainty.with_label_values(&[provider, m]);
             for request in ProviderRequest::ALL.iter().map(|r| r.as_str()) {
                 self.provider_duration
                     .with_label_values(&[provider, m, request]);
