@@ -2,8 +2,9 @@
 //! responsibility for the message. Mandatory publishes that come back unroutable fail.
 
 use super::{DeliveryInfo, Names, Rung, headers};
-use crate::contract::Event;
 use crate::contract::card::holds_pan;
+use crate::contract::{Event, OperatorEvent};
+use crate::telemetry::label::{DeadLetterReason, Label};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection};
@@ -130,6 +131,17 @@ impl Publisher {
         if let Some(ms) = expiration_ms {
             props = props.with_expiration(ms.to_string().into());
         }
+        self.confirmed(exchange, routing_key, body, props).await
+    }
+
+    /// Publishes a message with exactly these properties and waits for the confirm.
+    pub(super) async fn confirmed(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        props: BasicProperties,
+    ) -> Result<(), PublishError> {
         // Boxed: lapin's publish future is the largest part of every task that publishes,
         // and a task's future is as large as its largest branch (1,000 tasks in flight).
         let confirm = Box::pin(self.channel.basic_publish(
@@ -185,16 +197,43 @@ impl Publisher {
         traceparent: Option<&str>,
     ) -> Result<(), PublishError> {
         let body = serde_json::to_vec(event).expect("events serialise");
+        self.publish_on_events(
+            &event.status.routing_key(),
+            &body,
+            traceparent,
+            event.event_id,
+        )
+        .await
+    }
+
+    /// Publishes what an operator did onto the events exchange (`operator.<action>`).
+    pub async fn publish_operator_event(
+        &self,
+        event: &OperatorEvent,
+        traceparent: Option<&str>,
+    ) -> Result<(), PublishError> {
+        let body = serde_json::to_vec(event).expect("events serialise");
+        self.publish_on_events(&event.routing_key(), &body, traceparent, event.event_id)
+            .await
+    }
+
+    async fn publish_on_events(
+        &self,
+        routing_key: &str,
+        body: &[u8],
+        traceparent: Option<&str>,
+        event_id: uuid::Uuid,
+    ) -> Result<(), PublishError> {
         let mut h = FieldTable::default();
         // Every event carries a child of its command's trace (or starts one).
         let tp = crate::telemetry::trace::child_of(traceparent);
         h.insert(headers::TRACEPARENT.into(), header_text(&tp));
         self.publish(
             &self.names.events_exchange(),
-            &event.status.routing_key(),
-            &body,
+            routing_key,
+            body,
             h,
-            Some(&event.event_id.to_string()),
+            Some(&event_id.to_string()),
         )
         .await
     }
@@ -219,18 +258,21 @@ impl Publisher {
         .await
     }
 
-    /// Sends what no worker can process to the dead-letter queue, with the reason and
-    /// the headers it came with: those that may be card data (a value that looks like a
-    /// PAN) left out, and all but the trace left out if they would not fit in a frame.
+    /// Sends what no worker can process to the dead-letter queue, with the reason, its
+    /// class and the headers it came with: those that may be card data (a value that
+    /// looks like a PAN) left out, and all but the trace left out if they would not fit
+    /// in a frame.
     pub async fn dead_letter(
         &self,
         routing_key: &str,
         body: &[u8],
         from: &DeliveryInfo,
+        class: DeadLetterReason,
         reason: &str,
     ) -> Result<(), PublishError> {
         let mut h = dead_letter_headers(from, self.header_room());
         h.insert(headers::REASON.into(), header_text(reason));
+        h.insert(headers::REASON_CLASS.into(), header_text(class.as_str()));
         h.insert(headers::ROUTING_KEY.into(), header_text(routing_key));
         self.publish(&self.names.dead(), routing_key, body, h, None)
             .await
@@ -263,7 +305,7 @@ fn dead_letter_headers(from: &DeliveryInfo, room: usize) -> FieldTable {
 }
 
 /// Whether a header value holds something that looks like a card number.
-fn value_holds_pan(value: &AMQPValue) -> bool {
+pub(super) fn value_holds_pan(value: &AMQPValue) -> bool {
     match value {
         AMQPValue::LongString(s) => holds_pan(&String::from_utf8_lossy(s.as_bytes())),
         AMQPValue::ShortString(s) => holds_pan(s.as_str()),

@@ -1,7 +1,9 @@
 //! The `payfleet` command line: one file per subcommand.
 
 mod banks;
+mod dead;
 mod gateway;
+mod payments;
 mod publish;
 mod reconciler;
 mod tools;
@@ -39,6 +41,10 @@ enum Command {
     Publish(publish::Args),
     /// List the banks a payment method supports (`payfleet banks india payout`).
     Banks(banks::Args),
+    /// Read payments' records (`show KEY`, `list --state unknown --older-than 1h`).
+    Payments(payments::Args),
+    /// Read and replay the dead-letter queue (`list`, `show ID`, `replay --all --dry-run`).
+    Dead(dead::Args),
     /// `sandbox`, `demo`, `bench`, `chaos`: handed to the `payfleet-sim` and
     /// `payfleet-tools` binaries, which the production binary does not link.
     #[command(external_subcommand)]
@@ -64,6 +70,8 @@ impl Cli {
             Command::Reconciler => reconciler::run(settings).await,
             Command::Publish(args) => publish::run(settings, args).await,
             Command::Banks(args) => banks::run(settings, args).await,
+            Command::Payments(args) => payments::run(settings, args).await,
+            Command::Dead(args) => dead::run(settings, args).await,
             Command::Tool(_) => unreachable!("handed over above"),
         };
         match result {
@@ -74,4 +82,11 @@ impl Cli {
             }
         }
     }
+}
+
+/// A time as the operator commands print it (UTC, to the millisecond), or `-`.
+fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or("-".into(), |t| {
+        t.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string()
+    })
 }

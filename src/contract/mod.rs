@@ -10,6 +10,7 @@ mod idempotency;
 pub mod methods;
 mod money;
 mod names;
+mod operator;
 mod reason;
 mod state;
 
@@ -21,4 +22,5 @@ pub use fingerprint::Fingerprint;
 pub use idempotency::IdempotencyKey;
 pub use money::{Amount, Currency, Money};
 pub use names::{Method, Operation, ProviderName};
+pub use operator::{OperatorAction, OperatorEvent};
 pub use state::State;

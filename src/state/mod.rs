@@ -16,6 +16,7 @@
 mod changes;
 mod events;
 mod index;
+mod list;
 mod reach;
 mod record;
 mod store;

@@ -1,7 +1,7 @@
 -- The event bookkeeping of one state. KEYS[1]: the record. ARGV: state, action:
 --   'peek'    answer published() (1 published, 2 being published, 0 neither);
 --   'claim'   take the right to publish it (1), unless published or being published (0);
---   'done'    the broker confirmed it;
+--   'done'    the broker confirmed it (and when: 'pub:<state>', for operators);
 --   'release' publishing failed: let the next attempt publish at once.
 local rec = KEYS[1]
 local st = ARGV[1]
@@ -13,7 +13,7 @@ elseif ARGV[2] == 'claim' then
   claim_publish(rec, st)
   return 1
 elseif ARGV[2] == 'done' then
-  redis.call('HSET', rec, 'ev:' .. st, 1)
+  redis.call('HSET', rec, 'ev:' .. st, 1, 'pub:' .. st, now)
 elseif redis.call('HGET', rec, 'ev:' .. st) ~= '1' then
   redis.call('HDEL', rec, 'ev:' .. st)
 end
