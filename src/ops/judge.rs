@@ -83,8 +83,9 @@ pub fn judge(
         Body::Undecodable(why) => return dead(&format!("its body does not decode: {why}")),
         Body::Invalid(why) => {
             return dead(&format!(
-                "its body is not a valid command ({why}): a card payment's dead letter has \
-                 its card data redacted, so its publisher must send it again"
+                "its body is not a valid command ({why}), so a worker would reject it: its \
+                 publisher must send a corrected one (a card payment's dead letter has its \
+                 card data redacted, so it is never valid)"
             ));
         }
         Body::Valid => {}
