@@ -240,7 +240,7 @@ async fn dead_letters_are_listed_and_replayed_once_each() {
         EventStatus::Succeeded
     );
     let left = dead::list(&url, &names).await.unwrap();
-    assert_eq!(ids(&left), [undecodable.id.clone()]);
+    assert_eq!(ids(&left), std::slice::from_ref(&undecodable.id));
     let operator = app.events.operator_events();
     assert_eq!(operator.len(), 1, "{operator:?}");
     assert_eq!(operator[0].action, OperatorAction::DeadReplayed);
