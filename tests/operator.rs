@@ -19,6 +19,19 @@ fn key(k: &str) -> IdempotencyKey {
     IdempotencyKey::parse(k).unwrap()
 }
 
+/// Runs `payfleet ARGS` on the fleet's settings; its stdout, once it succeeded.
+async fn run_binary(app: &common::TestFleet, args: &[&str]) -> String {
+    let out = payfleet_process(&app.fleet.settings, args)
+        .output()
+        .await
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "payfleet {args:?}: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("$ payfleet {}\n{stdout}", args.join(" "));
+    stdout
+}
+
 async fn wait_for_state(app: &common::TestFleet, k: &str, state: State) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while app.state(k).await != Some(state) {
@@ -103,32 +116,26 @@ async fn payments_show_and_list_read_real_payments() {
     assert!(listed(old).await.is_empty());
 
     // The binary, as an operator runs it.
-    let out = payfleet_process(
-        &app.fleet.settings,
-        &["payments", "show", "ops-p1", "--json"],
-    )
-    .output()
-    .await
-    .expect("the binary runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let shown: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let out = run_binary(&app, &["payments", "show", "ops-p1", "--json"]).await;
+    let shown: Value = serde_json::from_str(&out).expect("one JSON document");
     assert_eq!(shown["state"], "succeeded");
     assert_eq!(shown["amount"]["minor"], 200000);
     assert_eq!(shown["amount"]["decimal"], "2000.00");
     assert_eq!(shown["provider_payment_id"], "ops-p1");
-    let out = payfleet_process(
-        &app.fleet.settings,
+    let out = run_binary(
+        &app,
         &["payments", "list", "--state", "submitted", "--json"],
     )
-    .output()
-    .await
-    .expect("the binary runs");
-    let open: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    .await;
+    let open: Value = serde_json::from_str(&out).expect("one JSON document");
     assert_eq!(open[0]["idempotency_key"], "ops-p3", "{open}");
+    let table = run_binary(&app, &["payments", "show", "ops-p1"]).await;
+    assert!(
+        table.contains("2000.00 KZT (200000 minor units)"),
+        "{table}"
+    );
+    let table = run_binary(&app, &["payments", "list", "--older-than", "0s"]).await;
+    assert!(table.contains("3 payment(s)"), "{table}");
     app.stop().await;
 }
 
@@ -184,19 +191,8 @@ async fn dead_letters_are_listed_and_replayed_once_each() {
     );
 
     // A dry run, by the binary: each verdict, nothing changed.
-    let out = payfleet_process(
-        &app.fleet.settings,
-        &["dead", "replay", "--all", "--dry-run", "--json"],
-    )
-    .output()
-    .await
-    .expect("the binary runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let judged: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let out = run_binary(&app, &["dead", "replay", "--all", "--dry-run", "--json"]).await;
+    let judged: Value = serde_json::from_str(&out).expect("one JSON document");
     let judged_of = |id: &str| {
         let all = judged.as_array().expect("an array");
         all.iter().find(|j| j["id"] == id).expect("judged").clone()
@@ -207,6 +203,11 @@ async fn dead_letters_are_listed_and_replayed_once_each() {
     assert_eq!(on_valid["republished"], false);
     let on_undecodable = judged_of(&undecodable.id);
     assert_eq!(on_undecodable["verdict"]["action"], "stay_dead", "{judged}");
+    let table = run_binary(&app, &["dead", "replay", "--all", "--dry-run"]).await;
+    assert!(table.contains("would republish"), "{table}");
+    let table = run_binary(&app, &["dead", "list"]).await;
+    assert!(table.contains("delivery_limit 1, undecodable 1"), "{table}");
+    run_binary(&app, &["dead", "show", &valid.id]).await;
     assert_eq!(ids(&dead::list(&url, &names).await.unwrap()), ids(&listing));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(app.events_for("ops-dead-1").is_empty(), "nothing was sent");
