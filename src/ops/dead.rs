@@ -5,7 +5,7 @@
 
 use super::judge::{self, Body, Found, Verdict};
 use super::{OpsError, shown};
-use crate::bus::{DeadLetter, DeadQueue, Names, header_text, headers};
+use crate::bus::{DeadLetter, DeadQueue, Names, PublishError, header_text, headers};
 use crate::contract::command::{self, Decoded};
 use crate::contract::{FingerprintKey, IdempotencyKey, OperatorAction, OperatorEvent};
 use crate::state::StateStore;
@@ -66,19 +66,37 @@ impl Letter {
     }
 }
 
+/// One pass over the queue: `each` puts back or removes every dead letter it is given.
+/// The connection is closed however the pass ends, which hands any message still held
+/// back to the queue.
+async fn pass(
+    url: &str,
+    names: &Names,
+    mut each: impl AsyncFnMut(&DeadQueue, DeadLetter) -> Result<(), OpsError>,
+) -> Result<(), OpsError> {
+    let mut queue = DeadQueue::open(url, names.clone()).await?;
+    let result = async {
+        while let Some(letter) = queue.next().await? {
+            each(&queue, letter).await?;
+        }
+        Ok(())
+    }
+    .await;
+    queue.close().await;
+    result
+}
+
 /// Reads every dead letter once, putting each back.
 async fn read_all(
     url: &str,
     names: &Names,
     mut each: impl FnMut(&DeadLetter),
 ) -> Result<(), OpsError> {
-    let mut queue = DeadQueue::open(url, names.clone()).await?;
-    while let Some(letter) = queue.next().await? {
+    pass(url, names, async |queue, letter| {
         each(&letter);
-        queue.put_back(letter).await?;
-    }
-    queue.close().await;
-    Ok(())
+        Ok(queue.put_back(letter).await?)
+    })
+    .await
 }
 
 pub async fn list(url: &str, names: &Names) -> Result<Listing, OpsError> {
@@ -147,42 +165,16 @@ pub async fn replay(
     store: &StateStore,
     r: &Replay<'_>,
 ) -> Result<Vec<Replayed>, OpsError> {
-    let mut queue = DeadQueue::open(url, names.clone()).await?;
     let mut out = Vec::new();
-    while let Some(d) = queue.next().await? {
+    pass(url, names, async |queue, d| {
         let letter = Letter::of(&d);
         if r.ids.is_some_and(|ids| !ids.contains(&letter.id)) {
-            queue.put_back(d).await?;
-            continue;
+            return Ok(queue.put_back(d).await?);
         }
         let verdict = verdict(&d, store, r).await?;
-        let republish = matches!(verdict, Verdict::Republish { .. }) && !r.dry_run;
-        if republish {
-            let mut h = FieldTable::default();
-            if let Some(tp) = d.traceparent() {
-                h.insert(headers::TRACEPARENT.into(), header_text(&tp));
-            }
-            h.insert(headers::REPLAYED.into(), AMQPValue::Boolean(true));
-            if let Some(by) = r.by {
-                h.insert(headers::REPLAYED_BY.into(), header_text(by));
-            }
-            let publisher = queue.publisher();
-            publisher
-                .publish_command(&d.routing_key(), d.body(), h)
-                .await?;
-            let mut event = OperatorEvent::new(
-                OperatorAction::DeadReplayed,
-                format!("republished to {}: {}", letter.routing_key, letter.reason),
-            );
-            event.by = r.by.map(str::to_owned);
-            event.idempotency_key = letter
-                .idempotency_key
-                .as_deref()
-                .and_then(|k| IdempotencyKey::parse(k).ok());
-            event.dead_letter_id = Some(letter.id.clone());
-            publisher
-                .publish_operator_event(&event, d.traceparent().as_deref())
-                .await?;
+        let republished = matches!(verdict, Verdict::Republish { .. }) && !r.dry_run;
+        if republished {
+            republish(queue, &d, &letter, r.by).await?;
             queue.remove(d).await?;
         } else {
             queue.put_back(d).await?;
@@ -190,11 +182,56 @@ pub async fn replay(
         out.push(Replayed {
             letter,
             verdict,
-            republished: republish,
+            republished,
         });
-    }
-    queue.close().await;
+        Ok(())
+    })
+    .await?;
     Ok(out)
+}
+
+/// Puts a dead letter's command back under its routing key, marked as a replay, and
+/// announces it as an `operator.dead_replayed` event.
+async fn republish(
+    queue: &DeadQueue,
+    d: &DeadLetter,
+    letter: &Letter,
+    by: Option<&str>,
+) -> Result<(), OpsError> {
+    let mut h = FieldTable::default();
+    if let Some(tp) = d.traceparent() {
+        h.insert(headers::TRACEPARENT.into(), header_text(&tp));
+    }
+    h.insert(headers::REPLAYED.into(), AMQPValue::Boolean(true));
+    if let Some(by) = by {
+        h.insert(headers::REPLAYED_BY.into(), header_text(by));
+    }
+    let publisher = queue.publisher();
+    publisher
+        .publish_command(&d.routing_key(), d.body(), h)
+        .await?;
+    let mut event = OperatorEvent::new(
+        OperatorAction::DeadReplayed,
+        format!("republished to {}: {}", letter.routing_key, letter.reason),
+    );
+    event.by = by.map(str::to_owned);
+    event.idempotency_key = letter
+        .idempotency_key
+        .as_deref()
+        .and_then(|k| IdempotencyKey::parse(k).ok());
+    event.dead_letter_id = Some(letter.id.clone());
+    match publisher
+        .publish_operator_event(&event, d.traceparent().as_deref())
+        .await
+    {
+        // Nobody takes operator events here (the events exchange has only payment
+        // bindings): the replay stands, and the operator is told.
+        Err(PublishError::Unroutable { routing_key, .. }) => {
+            tracing::warn!(%routing_key, "no queue is bound for operator events: the event went nowhere");
+            Ok(())
+        }
+        other => Ok(other?),
+    }
 }
 
 /// The judge's inputs for one dead letter, read from its body and its record.
