@@ -174,27 +174,65 @@ impl Filter {
 
 /// Payments that pass `filter`, oldest first, at most `limit`. A state a payment waits
 /// in is read from the open index (what the reconciler watches); any other filter
-/// reads every record by SCAN.
+/// reads every record by SCAN. Only the `limit` oldest are held while reading, so a
+/// large keyspace costs time, not memory.
 pub async fn list(
     store: &StateStore,
     filter: &Filter,
     limit: usize,
 ) -> Result<Vec<Payment>, StoreError> {
-    let records = match filter.state {
-        Some(s) if !s.is_terminal() => store.open_records().await?,
-        _ => store.all_records().await?,
-    };
     let now = SystemTime::now();
-    let mut records: Vec<_> = records
-        .into_iter()
-        .filter(|(_, r)| filter.admits(r, now))
-        .collect();
-    records.sort_by_key(|(_, r)| r.created);
-    Ok(records
+    let mut oldest = Oldest::new(limit);
+    let visit = |k, r: Record| {
+        if filter.admits(&r, now) {
+            oldest.offer(k, r);
+        }
+    };
+    match filter.state {
+        Some(s) if !s.is_terminal() => store.open_records(visit).await?,
+        _ => store.all_records(visit).await?,
+    }
+    Ok(oldest
+        .into_sorted()
         .iter()
-        .take(limit)
         .map(|(k, r)| Payment::of(k, r))
         .collect())
+}
+
+/// The `limit` oldest records offered, by creation (unknown first: the oldest).
+struct Oldest {
+    limit: usize,
+    held: Vec<(IdempotencyKey, Record)>,
+}
+
+impl Oldest {
+    fn new(limit: usize) -> Self {
+        Oldest {
+            limit,
+            held: Vec::new(),
+        }
+    }
+
+    fn offer(&mut self, key: IdempotencyKey, record: Record) {
+        self.held.push((key, record));
+        // Trimmed in batches: sorting on every offer would cost limit·log(limit) each.
+        if self.held.len() >= 2 * self.limit.max(1) {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        self.held
+            .sort_by(|(a, ra), (b, rb)| (ra.created, a.as_str()).cmp(&(rb.created, b.as_str())));
+        // SCAN may return a key twice: its copies sort side by side.
+        self.held.dedup_by(|(a, _), (b, _)| a == b);
+        self.held.truncate(self.limit);
+    }
+
+    fn into_sorted(mut self) -> Vec<(IdempotencyKey, Record)> {
+        self.trim();
+        self.held
+    }
 }
 
 #[cfg(test)]
@@ -254,6 +292,23 @@ mod tests {
         let mut unknown_age = r.clone();
         unknown_age.created = None;
         assert!(!older(hour / 2).admits(&unknown_age, now));
+    }
+
+    #[test]
+    fn only_the_oldest_are_kept_once_each() {
+        let now = SystemTime::now();
+        let mut oldest = Oldest::new(2);
+        for (key, minutes) in [("a", 1), ("b", 5), ("c", 3), ("b", 5), ("d", 4), ("e", 2)] {
+            let age = Duration::from_secs(60 * minutes);
+            let r = record(State::Succeeded, Method::Homebank, age, now);
+            oldest.offer(IdempotencyKey::parse(key).unwrap(), r);
+        }
+        let keys: Vec<_> = oldest
+            .into_sorted()
+            .into_iter()
+            .map(|(k, _)| k.as_str().to_owned())
+            .collect();
+        assert_eq!(keys, ["b", "d"]);
     }
 
     #[test]

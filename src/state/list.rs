@@ -20,35 +20,40 @@ impl StateStore {
         IdempotencyKey::parse(inner).ok()
     }
 
-    /// The records of the payments in the open index (those the reconciler watches).
-    pub async fn open_records(&self) -> Result<Vec<(IdempotencyKey, Record)>> {
+    /// Hands `visit` the record of every payment in the open index (those the
+    /// reconciler watches). Paged by rank: an entry added or removed meanwhile may be
+    /// missed or seen twice, as in any live listing.
+    pub async fn open_records(&self, mut visit: impl FnMut(IdempotencyKey, Record)) -> Result<()> {
         let mut conn = self.conn.clone();
-        let mut found = Vec::new();
-        for from in (0..).step_by(BATCH) {
+        let mut from = 0;
+        loop {
             let keys: Vec<String> = redis::cmd("ZRANGE")
                 .arg(self.open_key())
                 .arg(from)
                 .arg(from + BATCH - 1)
                 .query_async(&mut conn)
                 .await?;
-            let keys: Vec<IdempotencyKey> = keys
+            let full = keys.len() == BATCH;
+            let keys = keys
                 .iter()
                 .filter_map(|k| IdempotencyKey::parse(k.as_str()).ok())
                 .collect();
-            let batch_len = keys.len();
-            found.extend(self.records_of(keys).await?);
-            if batch_len < BATCH {
-                return Ok(found);
+            for (k, r) in self.records_of(keys).await? {
+                visit(k, r);
             }
+            if !full {
+                return Ok(());
+            }
+            from += BATCH;
         }
-        unreachable!("the loop returns once a batch comes back short")
     }
 
-    /// Every record under this store's prefix, by SCAN with MATCH and COUNT.
-    pub async fn all_records(&self) -> Result<Vec<(IdempotencyKey, Record)>> {
+    /// Hands `visit` every record under this store's prefix, by SCAN with MATCH and
+    /// COUNT (a record may be seen twice, as SCAN allows).
+    pub async fn all_records(&self, mut visit: impl FnMut(IdempotencyKey, Record)) -> Result<()> {
         let mut conn = self.conn.clone();
         let pattern = format!("{}:{{*}}:rec", self.prefix);
-        let (mut cursor, mut found) = (0u64, Vec::new());
+        let mut cursor = 0u64;
         loop {
             let (next, names): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
@@ -59,9 +64,11 @@ impl StateStore {
                 .query_async(&mut conn)
                 .await?;
             let keys = names.iter().filter_map(|n| self.key_of_record(n)).collect();
-            found.extend(self.records_of(keys).await?);
+            for (k, r) in self.records_of(keys).await? {
+                visit(k, r);
+            }
             if next == 0 {
-                return Ok(found);
+                return Ok(());
             }
             cursor = next;
         }
