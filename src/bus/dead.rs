@@ -140,7 +140,7 @@ impl DeadLetter {
         if let Some(reason) = self.text(headers::REASON) {
             return reason;
         }
-        match self.text(headers::BROKER_DEATH_REASON) {
+        match self.broker_reason() {
             Some(why) => format!("dead-lettered by RabbitMQ: {why}"),
             None => "no reason given".into(),
         }
@@ -151,7 +151,7 @@ impl DeadLetter {
     pub fn class(&self) -> Option<DeadLetterReason> {
         let class = self
             .text(headers::REASON_CLASS)
-            .or_else(|| self.text(headers::BROKER_DEATH_REASON))?;
+            .or_else(|| self.broker_reason())?;
         DeadLetterReason::ALL
             .iter()
             .copied()
@@ -185,6 +185,22 @@ impl DeadLetter {
             })
             .map(|(name, value)| (name.to_string(), shown(value)))
             .collect()
+    }
+
+    /// Why RabbitMQ last dead-lettered it: a command that came back from a delay queue
+    /// carries that queue's `expired` too, as an earlier death.
+    fn broker_reason(&self) -> Option<String> {
+        let Some(AMQPValue::FieldArray(deaths)) = self.header(headers::BROKER_DEATHS) else {
+            return None;
+        };
+        let Some(AMQPValue::FieldTable(latest)) = deaths.as_slice().first() else {
+            return None;
+        };
+        match latest.inner().get("reason")? {
+            AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            AMQPValue::ShortString(s) => Some(s.to_string()),
+            _ => None,
+        }
     }
 
     fn header(&self, name: &str) -> Option<&AMQPValue> {
@@ -224,4 +240,99 @@ fn shown_table(t: &FieldTable) -> String {
         .map(|(k, v)| format!("{k}: {}", shown(v)))
         .collect();
     format!("{{{}}}", items.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lapin::BasicProperties;
+    use lapin::types::FieldArray;
+
+    fn letter(body: &str, headers: &[(&str, AMQPValue)]) -> DeadLetter {
+        let mut d = Delivery::mock(
+            1,
+            "t.dead".into(),
+            "epay.transfer".into(),
+            false,
+            body.into(),
+        );
+        let mut table = FieldTable::default();
+        for (name, value) in headers {
+            table.insert((*name).into(), value.clone());
+        }
+        d.properties = BasicProperties::default().with_headers(table);
+        DeadLetter(d)
+    }
+
+    fn death(reason: &str) -> AMQPValue {
+        let mut t = FieldTable::default();
+        t.insert("reason".into(), super::super::header_text(reason));
+        AMQPValue::FieldTable(t)
+    }
+
+    #[test]
+    fn a_workers_dead_letter_says_its_reason_class_and_routing_key() {
+        let d = letter(
+            "{}",
+            &[
+                (headers::REASON, super::super::header_text("cannot decode")),
+                (
+                    headers::REASON_CLASS,
+                    super::super::header_text("undecodable"),
+                ),
+                (
+                    headers::ROUTING_KEY,
+                    super::super::header_text("ecommpay.payout"),
+                ),
+                // It came back from a delay queue once: RabbitMQ's word is not the reason.
+                (
+                    headers::BROKER_DEATHS,
+                    AMQPValue::FieldArray(FieldArray::from(vec![death("expired")])),
+                ),
+            ],
+        );
+        assert_eq!(d.reason(), "cannot decode");
+        assert_eq!(d.class(), Some(DeadLetterReason::Undecodable));
+        assert_eq!(d.routing_key(), "ecommpay.payout");
+    }
+
+    #[test]
+    fn rabbitmqs_own_dead_letter_is_classed_by_its_latest_death() {
+        let deaths = FieldArray::from(vec![death("delivery_limit"), death("expired")]);
+        let d = letter(
+            "{}",
+            &[(headers::BROKER_DEATHS, AMQPValue::FieldArray(deaths))],
+        );
+        assert_eq!(d.reason(), "dead-lettered by RabbitMQ: delivery_limit");
+        assert_eq!(d.class(), Some(DeadLetterReason::DeliveryLimit));
+        assert_eq!(d.routing_key(), "epay.transfer", "the delivery's own");
+        assert_eq!(letter("{}", &[]).class(), None);
+    }
+
+    #[test]
+    fn card_data_is_neither_shown_nor_behind_the_id() {
+        let pan = "4405639704015096";
+        let with = |pan: &str| {
+            let body = format!(
+                r#"{{"method":"p2p","details":{{"sender":{{"card":{{"pan":"{pan}"}}}}}}}}"#
+            );
+            letter(
+                &body,
+                &[("x-note", super::super::header_text(&format!("card {pan}")))],
+            )
+        };
+        let d = with(pan);
+        assert!(!String::from_utf8_lossy(&d.shown_body()).contains(pan));
+        assert!(d.shown_headers().iter().all(|(name, _)| name != "x-note"));
+        assert_eq!(
+            d.id(),
+            with("5522042705066736").id(),
+            "the id hashes the redacted body"
+        );
+        assert_eq!(d.id().len(), 16);
+        assert!(
+            String::from_utf8_lossy(d.body()).contains(pan),
+            "kept for a replay"
+        );
+    }
 }

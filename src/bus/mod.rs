@@ -29,9 +29,10 @@ pub mod headers {
     pub const REPLAYED: &str = "x-payfleet-replayed";
     /// Who replayed it (`payfleet dead replay --by NAME`).
     pub const REPLAYED_BY: &str = "x-payfleet-replayed-by";
-    /// Set by RabbitMQ on what it dead-lettered itself (a quorum queue's delivery
-    /// limit): why.
-    pub const BROKER_DEATH_REASON: &str = "x-first-death-reason";
+    /// Set by RabbitMQ on what it dead-lettered (a quorum queue's delivery limit, a
+    /// delay queue's expiry): one table per death, the latest first, each with its
+    /// `reason`.
+    pub const BROKER_DEATHS: &str = "x-death";
     /// The routing key a dead-lettered or delayed command had.
     pub const ROUTING_KEY: &str = "x-payfleet-routing-key";
     /// Marks a command that came back from a delay queue to check on its open payment.
