@@ -104,7 +104,7 @@ impl Payment {
             provider: r.meta.method.map(|m| m.provider().as_str()),
             method: r.meta.method.map(|m| m.as_str()),
             operation: r.meta.operation.map(|o| o.as_str()),
-            account: r.meta.account.clone(),
+            account: text(&r.meta.account),
             amount: r.meta.amount.map(|m| Amount {
                 minor: m.minor.minor(),
                 currency: m.currency.code(),
