@@ -287,3 +287,60 @@ async fn dead_letters_are_listed_and_replayed_once_each() {
     assert_eq!(app.events.operator_events().len(), 1);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replayed_payment_that_reached_the_provider_is_not_sent_again() {
+    const PAYOUT: &str = "POST /v2/payment/cash-out-kz/homebank/payout";
+    let app = spawn_app_keeping_dead_letters("t-ops-reached", 1).await;
+    let (url, names) = (app.fleet.settings.amqp.url.clone(), app.fleet.names());
+    // Sent and accepted; its callback is lost, so it waits as `submitted`.
+    let mut faults = app.fleet.sandbox.faults();
+    faults.callbacks = CallbackFaults {
+        loss_rate: 1.0,
+        ..Default::default()
+    };
+    app.fleet.sandbox.set_faults(faults);
+    let body = payout("ops-reached", 200000, "KZT", "9");
+    app.publish(&body).await;
+    wait_for_state(&app, "ops-reached", State::Submitted).await;
+    // A copy of it dead-lettered, as a crash loop of a later copy would leave it.
+    app.publisher
+        .dead_letter(
+            "ecommpay.payout",
+            body.as_bytes(),
+            &DeliveryInfo::default(),
+            DeadLetterReason::DeliveryLimit,
+            "delivered 20 times without finishing",
+        )
+        .await
+        .unwrap();
+    let fingerprint_key =
+        FingerprintKey::new(app.fleet.settings.secrets.epay_fingerprint().unwrap());
+    let replay = Replay {
+        ids: None,
+        dry_run: false,
+        by: None,
+        fingerprint_key: &fingerprint_key,
+        retention_ms: app.fleet.settings.redis.retention_ms,
+    };
+    let done = dead::replay(&url, &names, &app.store().await, &replay)
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 1);
+    let reached = Why::MayHaveReached;
+    assert_eq!(done[0].verdict, Verdict::Republish { why: reached });
+    assert!(done[0].republished);
+    assert_eq!(app.dead_depth().await, 0);
+    // The worker finds the record waiting for the provider: it waits too.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(app.state("ops-reached").await, Some(State::Submitted));
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(stats.requests.get(PAYOUT), Some(&1), "{stats:?}");
+    assert_eq!(stats.executed.get("ops-reached"), Some(&1), "{stats:?}");
+    assert!(
+        app.events_for("ops-reached")
+            .iter()
+            .all(|e| !e.status.is_terminal())
+    );
+    app.stop().await;
+}
