@@ -87,13 +87,14 @@ pub async fn connect_store(settings: &Settings) -> anyhow::Result<StateStore> {
 
 /// The epay client: its HTTP API and its invoice allocator in Redis.
 pub async fn epay(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Epay>> {
-    let api =
-        crate::providers::epay::api::Api::new(settings.epay.clone(), settings.secrets.epay()?)?;
+    let secret = settings.secrets.epay()?;
+    let api = crate::providers::epay::api::Api::new(settings.epay.clone(), secret.clone())?;
     let invoices = crate::providers::epay::invoice::Invoices::connect(
         &settings.redis.url,
         &settings.redis.key_prefix,
         &settings.epay.terminal_id,
         settings.redis.retention_ms,
+        secret,
     )
     .await
     .with_context(|| format!("redis.url {}", redacted(&settings.redis.url)))?;

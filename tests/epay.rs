@@ -271,6 +271,71 @@ async fn a_3ds_transfer_confirmed(label: &str, faults: Value) -> TestFleet {
     app
 }
 
+/// Redis loses its data while a 3-D Secure transfer waits for its customer: the
+/// confirmation still goes out with the transaction's own secret_hash (derived from
+/// the invoice id, never stored), and a copy of the transfer gets its invoice id back
+/// and is settled by check-status, never paid twice. Before, the confirmation was
+/// declined (`unknown_invoice`) and the transfer waited for an operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_3ds_transfer_completes_after_redis_lost_its_data() {
+    let app = spawn_app("t-epay-3ds-loss", 1).await;
+    let transfer = p2p(
+        "p2p-3ds-loss",
+        61_000,
+        json!({"card": card(MC_3DS)}),
+        json!({"card_id": "c-1"}),
+    );
+    app.publish(&transfer).await;
+    let asked = wait_status(&app, "p2p-3ds-loss", EventStatus::ActionRequired).await;
+    let invoice = asked.payment_id.clone().unwrap();
+    let before = invoices(&app.fleet.settings).await.secret_hash(&invoice);
+    let client = redis::Client::open(app.fleet.settings.redis.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for key in app.store().await.keys().await.unwrap() {
+        let _: () = redis::cmd("DEL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let action = asked.action.clone().unwrap();
+    let confirm = json!({
+        "version": 1, "idempotency_key": "p2p-3ds-loss-confirm", "method": "p2p", "operation": "confirm_3ds",
+        "amount": asked.amount,
+        "details": {"invoice_id": invoice, "ID": action["ID"], "PaRes": "eJzNWVnT4jiy", "MD": action["MD"]}
+    });
+    app.publish(&confirm.to_string()).await;
+    let confirmed = app.terminal("p2p-3ds-loss-confirm").await;
+    assert_eq!(confirmed.status, EventStatus::Succeeded, "{confirmed:?}");
+    // A copy of the transfer, as the publisher or the broker would send it again.
+    app.publish(&transfer).await;
+    let settled = app.terminal("p2p-3ds-loss").await;
+    assert_eq!(settled.status, EventStatus::Succeeded, "{settled:?}");
+    assert_eq!(settled.payment_id.as_deref(), Some(invoice.as_str()));
+    let after = invoices(&app.fleet.settings).await.secret_hash(&invoice);
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&before),
+        secrecy::ExposeSecret::expose_secret(&after)
+    );
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(stats.executed.get(&invoice), Some(&1), "{stats:?}");
+    assert!(stats.executed_more_than_once.is_empty(), "{stats:?}");
+    app.stop().await;
+}
+
+/// The fleet's invoice allocator, as its workers and gateway build it.
+async fn invoices(s: &payfleet::config::Settings) -> payfleet::providers::epay::invoice::Invoices {
+    payfleet::providers::epay::invoice::Invoices::connect(
+        &s.redis.url,
+        &s.redis.key_prefix,
+        &s.epay.terminal_id,
+        s.redis.retention_ms,
+        s.secrets.epay().unwrap(),
+    )
+    .await
+    .expect("Redis is up")
+}
+
 /// Issue 14, case 5: a Google Pay answer that carries a status (AUTH, or FAILED for a
 /// decline) is confirmed by check-status before its outcome is published, without the
 /// postLink's help.
@@ -904,18 +969,10 @@ async fn an_authentic_post_link_is_believed_only_as_far_as_check_status_says() {
     let asked = wait_status(&app, "p2p-early", EventStatus::ActionRequired).await;
     let invoice = asked.payment_id.unwrap();
     // The transaction's own secret_hash, as epay would echo it.
-    let client = redis::Client::open(app.fleet.settings.redis.url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let entry = format!(
-        "{}:{{epay:{}}}:k:p2p-early",
-        app.fleet.settings.redis.key_prefix, app.fleet.settings.epay.terminal_id
-    );
-    let secret_hash: String = redis::cmd("HGET")
-        .arg(&entry)
-        .arg("sh")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let secret_hash = secrecy::ExposeSecret::expose_secret(
+        &invoices(&app.fleet.settings).await.secret_hash(&invoice),
+    )
+    .to_owned();
     // It claims success, but epay still waits for 3-D Secure: nothing is published.
     let claim = json!({"invoiceId": invoice, "secret_hash": secret_hash, "code": "ok", "reason": "Successfully"});
     let answer = reqwest::Client::new()
@@ -979,7 +1036,8 @@ async fn a_token_endpoint_outage_is_retried_and_pays_once() {
 async fn invoice_ids_are_allocated_once_per_key_and_unique_in_their_last_six_digits() {
     use payfleet::providers::epay::invoice::Invoices;
     let s = common::settings("t-epay-invoices");
-    let invoices = Invoices::connect(&s.redis.url, &s.redis.key_prefix, "term-1", 60_000)
+    let secret = s.secrets.epay().unwrap();
+    let invoices = Invoices::connect(&s.redis.url, &s.redis.key_prefix, "term-1", 60_000, secret)
         .await
         .expect("Redis is up");
     // The same key, many times at once: one invoice id, one secret_hash.

@@ -2,8 +2,9 @@
 //! responsibility for the message. Mandatory publishes that come back unroutable fail.
 
 use super::{DeliveryInfo, Names, Rung, headers};
+use crate::contract::Event;
 use crate::contract::card::holds_pan;
-use crate::contract::{Event, OperatorEvent};
+use crate::contract::operator::OperatorEvent;
 use crate::telemetry::label::{DeadLetterReason, Label};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
@@ -197,43 +198,29 @@ impl Publisher {
         traceparent: Option<&str>,
     ) -> Result<(), PublishError> {
         let body = serde_json::to_vec(event).expect("events serialise");
-        self.publish_on_events(
-            &event.status.routing_key(),
-            &body,
-            traceparent,
-            event.event_id,
-        )
-        .await
-    }
-
-    /// Publishes what an operator did onto the events exchange (`operator.<action>`).
-    pub async fn publish_operator_event(
-        &self,
-        event: &OperatorEvent,
-        traceparent: Option<&str>,
-    ) -> Result<(), PublishError> {
-        let body = serde_json::to_vec(event).expect("events serialise");
-        self.publish_on_events(&event.routing_key(), &body, traceparent, event.event_id)
-            .await
-    }
-
-    async fn publish_on_events(
-        &self,
-        routing_key: &str,
-        body: &[u8],
-        traceparent: Option<&str>,
-        event_id: uuid::Uuid,
-    ) -> Result<(), PublishError> {
         let mut h = FieldTable::default();
         // Every event carries a child of its command's trace (or starts one).
         let tp = crate::telemetry::trace::child_of(traceparent);
         h.insert(headers::TRACEPARENT.into(), header_text(&tp));
         self.publish(
             &self.names.events_exchange(),
-            routing_key,
-            body,
+            &event.status.routing_key(),
+            &body,
             h,
-            Some(&event_id.to_string()),
+            Some(&event.event_id.to_string()),
+        )
+        .await
+    }
+
+    /// Publishes an operator's action as `operator.<action>`.
+    pub async fn publish_operator_event(&self, event: &OperatorEvent) -> Result<(), PublishError> {
+        let body = serde_json::to_vec(event).expect("operator events serialise");
+        self.publish(
+            &self.names.events_exchange(),
+            &event.routing_key(),
+            &body,
+            FieldTable::default(),
+            Some(&event.event_id.to_string()),
         )
         .await
     }

@@ -123,7 +123,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let fingerprint_key = FingerprintKey::new(settings.secrets.epay_fingerprint()?);
-            let store = crate::app::connect_store(&settings).await?;
+            let store = super::fleet::store(&settings).await?;
             let replay = Replay {
                 ids: (!all).then_some(ids.as_slice()),
                 dry_run,

@@ -2,10 +2,14 @@
 
 mod banks;
 mod dead;
+mod fleet;
 mod gateway;
+mod hold;
+mod holds;
 mod payments;
 mod publish;
 mod reconciler;
+mod release;
 mod tools;
 mod worker;
 
@@ -45,6 +49,12 @@ enum Command {
     Payments(payments::Args),
     /// Read and replay the dead-letter queue (`list`, `show ID`, `replay --all --dry-run`).
     Dead(dead::Args),
+    /// Stop new requests to a provider or account, fleet-wide (status queries go on).
+    Hold(hold::Args),
+    /// Lift a hold.
+    Release(release::Args),
+    /// List the holds in force.
+    Holds(holds::Args),
     /// `sandbox`, `demo`, `bench`, `chaos`: handed to the `payfleet-sim` and
     /// `payfleet-tools` binaries, which the production binary does not link.
     #[command(external_subcommand)]
@@ -72,6 +82,9 @@ impl Cli {
             Command::Banks(args) => banks::run(settings, args).await,
             Command::Payments(args) => payments::run(settings, args).await,
             Command::Dead(args) => dead::run(settings, args).await,
+            Command::Hold(args) => hold::run(settings, args).await,
+            Command::Release(args) => release::run(settings, args).await,
+            Command::Holds(args) => holds::run(settings, args).await,
             Command::Tool(_) => unreachable!("handed over above"),
         };
         match result {

@@ -58,7 +58,7 @@ fn parse_provider(s: &str) -> Result<ProviderName, String> {
 }
 
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let store = crate::app::connect_store(&settings).await?;
+    let store = super::fleet::store(&settings).await?;
     match args.command {
         Sub::Show { key, json } => {
             let key = IdempotencyKey::parse(key).map_err(anyhow::Error::msg)?;

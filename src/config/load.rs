@@ -85,6 +85,9 @@ impl Settings {
         if self.worker.hold_ms == 0 {
             return fail("worker.hold_ms", "must be at least 1");
         }
+        if self.worker.holds_refresh_ms == 0 {
+            return fail("worker.holds_refresh_ms", "must be at least 1");
+        }
         if self.reconnect.min_ms == 0 {
             return fail("reconnect.min_ms", "must be at least 1");
         }

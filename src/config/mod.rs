@@ -99,6 +99,7 @@ pub struct WorkerSettings {
     pub ops_listen: SocketAddr,
     pub shutdown_grace_ms: u64,
     pub hold_ms: u64,
+    pub holds_refresh_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -33,7 +33,8 @@ impl Fingerprint {
     }
 }
 
-pub(super) fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex digits of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes
         .iter()

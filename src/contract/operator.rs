@@ -1,8 +1,7 @@
-//! What operators do, published onto `payfleet.events` as `operator.<action>` next to
-//! the payment events (`payment.<status>`): consumers of payments bind `payment.#`,
-//! auditors `operator.#`.
+//! Operator events: every operator action (`payfleet hold`, `release`, …) is published
+//! onto `payfleet.events` as `operator.<action>`, so an audit trail needs nothing but a
+//! queue bound to `operator.#`.
 
-use super::IdempotencyKey;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -10,6 +9,10 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OperatorAction {
+    /// A hold was set (or replaced) on a provider or account.
+    HoldSet,
+    /// A hold was lifted.
+    HoldReleased,
     /// A dead letter was put back on the commands exchange (`payfleet dead replay`).
     DeadReplayed,
 }
@@ -17,42 +20,36 @@ pub enum OperatorAction {
 impl OperatorAction {
     pub fn as_str(self) -> &'static str {
         match self {
+            OperatorAction::HoldSet => "hold_set",
+            OperatorAction::HoldReleased => "hold_released",
             OperatorAction::DeadReplayed => "dead_replayed",
         }
     }
 }
 
+/// What an operator did, who, when and why. Free text comes from the operator or from
+/// payfleet's own reasons (which never quote a command), so it carries no card data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct OperatorEvent {
     pub version: u32,
-    /// Unique per action taken.
     pub event_id: Uuid,
     pub action: OperatorAction,
-    /// Who acted, as they named themselves (`--by`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub by: Option<String>,
-    /// The command acted on, when its body names one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idempotency_key: Option<IdempotencyKey>,
-    /// The dead letter acted on (`payfleet dead list`'s id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dead_letter_id: Option<String>,
-    /// What was done and why, in words.
-    pub detail: String,
+    /// What it acted on: a hold target (`ecommpay/kz_main`), an idempotency key, …
+    pub target: String,
+    pub by: String,
+    pub reason: String,
     pub occurred_at: DateTime<Utc>,
 }
 
 impl OperatorEvent {
-    pub fn new(action: OperatorAction, detail: String) -> Self {
+    pub fn new(action: OperatorAction, target: String, by: String, reason: String) -> Self {
         OperatorEvent {
             version: super::command::CONTRACT_VERSION,
             event_id: Uuid::new_v4(),
             action,
-            by: None,
-            idempotency_key: None,
-            dead_letter_id: None,
-            detail,
+            target,
+            by,
+            reason,
             occurred_at: Utc::now(),
         }
     }

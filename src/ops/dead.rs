@@ -7,7 +7,8 @@ use super::judge::{self, Body, Found, Verdict};
 use super::{OpsError, shown};
 use crate::bus::{DeadLetter, DeadQueue, Names, PublishError, header_text, headers};
 use crate::contract::command::{self, Decoded};
-use crate::contract::{FingerprintKey, IdempotencyKey, OperatorAction, OperatorEvent};
+use crate::contract::operator::{OperatorAction, OperatorEvent};
+use crate::contract::{FingerprintKey, IdempotencyKey};
 use crate::state::StateStore;
 use crate::telemetry::label::Label;
 use chrono::{DateTime, Utc};
@@ -131,6 +132,9 @@ pub async fn show(url: &str, names: &Names, id: &str) -> Result<Vec<Detail>, Ops
     Ok(found)
 }
 
+/// Who replayed, in the operator event, when `--by` names nobody.
+pub const UNNAMED: &str = "unnamed";
+
 /// What a replay is asked to do.
 pub struct Replay<'a> {
     /// The ids to replay; `None`: every dead letter.
@@ -210,20 +214,20 @@ async fn republish(
     publisher
         .publish_command(&d.routing_key(), d.body(), h)
         .await?;
-    let mut event = OperatorEvent::new(
+    // Its key says which payment (a dead letter without one is named by its id).
+    let event = OperatorEvent::new(
         OperatorAction::DeadReplayed,
-        format!("republished to {}: {}", letter.routing_key, letter.reason),
+        letter
+            .idempotency_key
+            .clone()
+            .unwrap_or_else(|| format!("dead letter {}", letter.id)),
+        by.unwrap_or(UNNAMED).to_owned(),
+        format!(
+            "dead letter {} republished to {}; it was dead-lettered for: {}",
+            letter.id, letter.routing_key, letter.reason
+        ),
     );
-    event.by = by.map(str::to_owned);
-    event.idempotency_key = letter
-        .idempotency_key
-        .as_deref()
-        .and_then(|k| IdempotencyKey::parse(k).ok());
-    event.dead_letter_id = Some(letter.id.clone());
-    match publisher
-        .publish_operator_event(&event, d.traceparent().as_deref())
-        .await
-    {
+    match publisher.publish_operator_event(&event).await {
         // Nobody takes operator events here (the events exchange has only payment
         // bindings): the replay stands, and the operator is told.
         Err(PublishError::Unroutable { routing_key, .. }) => {

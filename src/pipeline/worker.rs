@@ -10,7 +10,7 @@ use crate::bus::{self, CommandConsumer, DeliveryInfo, Inbound, Ladder, Names, Pu
 use crate::config::Settings;
 use crate::contract::FingerprintKey;
 use crate::ratelimit::RateLimiter;
-use crate::state::StateStore;
+use crate::state::{HoldBoard, StateStore};
 use crate::telemetry::label::{Finished, NoEvent, Service, Stage};
 use crate::telemetry::{Label, Metrics, Readiness};
 use backon::BackoffBuilder;
@@ -35,6 +35,7 @@ pub struct Worker {
     name: String,
     limiter: Arc<RateLimiter>,
     fingerprint_key: FingerprintKey,
+    holds: HoldBoard,
 }
 
 /// What a delivery's task needs: the handler of the moment (it changes when the
@@ -73,6 +74,7 @@ impl Worker {
             ready,
             name,
             fingerprint_key,
+            holds: HoldBoard::default(),
         }
     }
 
@@ -118,6 +120,7 @@ impl Worker {
             fingerprint_key: self.fingerprint_key.clone(),
             limiter: self.limiter.clone(),
             delivery_limit: s.amqp.delivery_limit,
+            holds: self.holds.clone(),
         })
     }
 
@@ -134,6 +137,9 @@ impl Worker {
             tokio::time::sleep(pause).await;
             let backoff = self.settings.reconnect.backoff();
             self.store.reach(backoff, &self.metrics, &self.ready).await;
+            // Read before the first delivery is taken, so a hold set while this worker
+            // was away is in force from its first command.
+            refresh_holds(&self.store, &self.holds, &self.metrics).await;
             if publisher.is_connected() {
                 return Ok(None);
             }
@@ -173,6 +179,12 @@ impl Worker {
         let gate = &shared.gate;
         let mut gate_changes = gate.changes();
         let _redis_check = watch_redis(self.store.clone(), gate.clone());
+        let _holds = watch_holds(
+            self.store.clone(),
+            self.holds.clone(),
+            self.metrics.clone(),
+            Duration::from_millis(s.worker.holds_refresh_ms),
+        );
         let mut recovery = Some(self.recover(&conn, publisher.clone(), Duration::ZERO));
         // Outages in a row wait longer before the services are asked again.
         let mut outages = s.reconnect.backoff().build();
@@ -281,6 +293,33 @@ fn watch_redis(store: StateStore, gate: ServiceGate) -> AbortOnDrop {
             }
         }
     }))
+}
+
+fn watch_holds(
+    store: StateStore,
+    board: HoldBoard,
+    metrics: Arc<Metrics>,
+    every: Duration,
+) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(async move {
+        let mut every = tokio::time::interval(every);
+        loop {
+            every.tick().await;
+            refresh_holds(&store, &board, &metrics).await;
+        }
+    }))
+}
+
+/// Reads the holds into `board`; on a Redis error the last known holds stay in force.
+async fn refresh_holds(store: &StateStore, board: &HoldBoard, metrics: &Metrics) {
+    match store.holds().await {
+        Ok(holds) => {
+            if board.replace(holds.clone()) {
+                metrics.holds_changed(&holds);
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "holds not read; the last known stay in force"),
+    }
 }
 
 /// True once the gate is open. A delivery held past `hold` is put back as a fresh copy

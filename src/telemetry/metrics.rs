@@ -43,6 +43,7 @@ pub struct Metrics {
     pub(super) rate_limit_wait: HistogramVec,
     pub(super) connections_open: IntGaugeVec,
     pub(super) connections_cut: IntCounterVec,
+    pub(super) holds: IntGaugeVec,
 }
 
 /// Slow things: callbacks arrive seconds to hours after the request.
@@ -260,6 +261,19 @@ impl Metrics {
                  answered 503; shed: unanswered) or a timeout (header, body, idle).",
                 &["listener", "reason"],
             ),
+            holds: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "payfleet_holds",
+                        "Operators' holds in force (1 each), as this process last read them: \
+                         no new request goes to the provider or account (`all`: every account).",
+                    ),
+                    &["provider", "account"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
             registry: r,
         };
         metrics.start_at_zero();

@@ -9,7 +9,8 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use payfleet::app::{self, Shutdown};
 use payfleet::bus::{self, Names};
-use payfleet::contract::{Event, IdempotencyKey, OperatorEvent};
+use payfleet::contract::operator::OperatorEvent;
+use payfleet::contract::{Event, IdempotencyKey};
 use payfleet_sim::Sandbox;
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -203,12 +204,12 @@ fn secret(value: &Option<SecretString>, what: &str) -> anyhow::Result<SecretStri
         .with_context(|| format!("the {what} secret is not set"))
 }
 
-/// Every event the fleet publishes, read from its `<ns>.events` queue. The tap
-/// reconnects when the broker goes away, so it survives a broker restart.
+/// Every event the fleet publishes, read from its `<ns>.events` queue: payment events
+/// and, apart, operator events (`operator.*`). The tap reconnects when the broker goes
+/// away, so it survives a broker restart.
 #[derive(Clone, Default)]
 pub struct EventTap {
     events: Arc<Mutex<Vec<Event>>>,
-    /// `operator.*` events (what operators did), apart from the payments' events.
     operator: Arc<Mutex<Vec<OperatorEvent>>>,
 }
 
@@ -235,14 +236,14 @@ impl EventTap {
                         tokio::select! {
                             next = consumer.next() => match next {
                                 Some(Ok(d)) => {
-                                    let parsed = if d.routing_key.as_str().starts_with("operator.") {
+                                    let read = if d.routing_key.as_str().starts_with("operator.") {
                                         serde_json::from_slice::<OperatorEvent>(&d.data)
                                             .map(|e| operator.lock().expect("events lock").push(e))
                                     } else {
                                         serde_json::from_slice::<Event>(&d.data)
                                             .map(|e| events.lock().expect("events lock").push(e))
                                     };
-                                    if let Err(e) = parsed {
+                                    if let Err(e) = read {
                                         tracing::error!(error = %e, "an event that breaks the contract");
                                     }
                                     let ack = d.ack(BasicAckOptions::default());

@@ -1,17 +1,18 @@
 -- Allocates an epay invoice id for an idempotency key, once: every retry of the key gets
--- the same id and the same secret_hash. All keys are in the terminal's hash slot.
--- KEYS[1]: the key's entry (hash: inv, sh)
+-- the same id (its secret_hash is derived from the id, not stored). All keys are in the
+-- terminal's hash slot.
+-- KEYS[1]: the key's entry (hash: inv)
 -- KEYS[2]: recent invoices (zset by time)    KEYS[3]: invoice -> key, suffix -> invoice (hash)
--- ARGV: idempotency key, fresh secret_hash, retention ms, then the key's candidate ids
--- (derived from the key, in order).
--- Returns {invoice, secret_hash}.
+-- ARGV: idempotency key, retention ms, then the key's candidate ids (derived from the
+-- key, in order).
+-- Returns the invoice id.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local got = redis.call('HMGET', KEYS[1], 'inv', 'sh')
-if got[1] then
-  return {got[1], got[2]}
+local got = redis.call('HGET', KEYS[1], 'inv')
+if got then
+  return got
 end
-local retention = tonumber(ARGV[3])
+local retention = tonumber(ARGV[2])
 -- Forget invoices older than the retention window (a bounded batch per call).
 local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - retention, 'LIMIT', 0, 100)
 for _, inv in ipairs(old) do
@@ -21,18 +22,18 @@ end
 -- The first candidate whose last six digits no recent order holds. After Redis lost
 -- its data that is again the first one tried before, so a retry or a copy of the
 -- command gets its old id back and epay refuses it as known.
-for i = 4, #ARGV do
+for i = 3, #ARGV do
   local inv = ARGV[i]
   local suffix = string.sub(inv, -6)
   if redis.call('HEXISTS', KEYS[3], 's:' .. suffix) == 0 then
     redis.call('HSET', KEYS[3], 'i:' .. inv, ARGV[1], 's:' .. suffix, inv)
     redis.call('ZADD', KEYS[2], now, inv)
-    redis.call('HSET', KEYS[1], 'inv', inv, 'sh', ARGV[2])
+    redis.call('HSET', KEYS[1], 'inv', inv)
     -- Everything lives as long as the newest order needs it, and no longer.
     for k = 1, 3 do
       redis.call('PEXPIRE', KEYS[k], retention)
     end
-    return {inv, ARGV[2]}
+    return inv
   end
 end
 return redis.error_reply('no free invoice suffix among recent orders')
