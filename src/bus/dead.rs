@@ -115,7 +115,7 @@ impl DeadLetter {
     /// pass; dead letters with the same body share it.
     pub fn id(&self) -> String {
         let digest = Sha256::digest(self.shown_body());
-        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+        crate::contract::hex(&digest[..8])
     }
 
     /// The body as it was dead-lettered (a worker's dead letters are redacted already;
