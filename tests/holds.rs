@@ -11,7 +11,7 @@ use payfleet::contract::hold::Hold;
 use payfleet::contract::operator::OperatorAction;
 use payfleet::state::State;
 use payfleet_sim::Faults;
-use payfleet_sim::faults::CallbackFaults;
+use payfleet_sim::faults::{CallbackFaults, EndpointFaults};
 use std::time::Duration;
 
 const PAYOUT: &str = "POST /v2/payment/cash-out-kz/homebank/payout";
@@ -132,5 +132,77 @@ async fn a_hold_names_a_configured_account_and_a_release_an_existing_hold() {
     let listed = payfleet(&app, &["holds"]).await;
     assert!(listed.contains("no holds"), "{listed}");
     assert!(app.events.operator_events().is_empty());
+    app.stop().await;
+}
+
+/// The breaker: Gate drops every payout request, so the account trips and is held by
+/// the breaker; the held payouts wait (not failed, not dead-lettered) while its probes
+/// fail; once Gate answers again a probe lifts the hold and each payout is paid once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_breaker_holds_a_failing_account_and_its_probe_lifts_the_hold() {
+    let mut s = common::settings("t-breaker");
+    // A dropped request may have been processed: those payouts go status-first, and
+    // the reconciler (HomeBank's times scaled down) asks until Gate answers.
+    s.reconciler.time_scale = 0.001;
+    s.reconciler.interval_ms = 100;
+    s.worker.holds_refresh_ms = 200;
+    s.breaker.window_ms = 10_000;
+    s.breaker.min_requests = 4;
+    s.breaker.probe_every_ms = 500;
+    let app = spawn_app_with(s, 1).await;
+    let down = EndpointFaults {
+        reset_rate: 1.0,
+        ..Default::default()
+    };
+    app.fleet.sandbox.set_faults(Faults {
+        endpoints: [("*".to_owned(), down)].into(),
+        ..Default::default()
+    });
+    let keys: Vec<String> = (0..4).map(|i| format!("breaker-{i}")).collect();
+    for key in &keys {
+        app.publish(&payout(key, 200000, "KZT", "1")).await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let tripped = loop {
+        let holds: Vec<Hold> =
+            serde_json::from_str(&payfleet(&app, &["holds", "--json"]).await).unwrap();
+        if let Some(h) = holds.into_iter().find(|h| h.automatic) {
+            break h;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the breaker never tripped"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(tripped.target.to_string(), "ecommpay/default");
+    assert_eq!(tripped.by, "breaker");
+    // Held, while the probes keep failing: nothing ends, nothing is dead-lettered.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for key in &keys {
+        let terminal = app
+            .events_for(key)
+            .into_iter()
+            .filter(|e| e.status.is_terminal());
+        assert_eq!(terminal.count(), 0, "{key}: {:?}", app.events_for(key));
+    }
+    assert!(app.dead.all().is_empty(), "{:?}", app.dead.all());
+    let stats = app.fleet.sandbox.stats();
+    assert!(
+        stats.faults.get("reset").copied().unwrap_or(0) >= 5,
+        "probes sent: {stats:?}"
+    );
+
+    app.fleet.sandbox.set_faults(Faults::default());
+    for key in &keys {
+        let event = app.terminal(key).await;
+        assert_eq!(event.status, EventStatus::Succeeded, "{event:?}");
+    }
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(stats.executed.len(), 4, "{stats:?}");
+    assert!(stats.executed_more_than_once.is_empty(), "{stats:?}");
+    let holds: Vec<Hold> =
+        serde_json::from_str(&payfleet(&app, &["holds", "--json"]).await).unwrap();
+    assert!(holds.is_empty(), "the probe lifted it: {holds:?}");
     app.stop().await;
 }

@@ -39,6 +39,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         reason: args.reason,
         by: args.by,
         since: chrono::Utc::now(),
+        automatic: false,
     };
     let replaced = fleet::store(&settings).await?.set_hold(&hold).await?;
     let event = OperatorEvent::new(

@@ -1,5 +1,6 @@
-//! `payfleet release PROVIDER[/ACCOUNT] --by NAME`: lifts a hold. Held commands go out
-//! as they come back from their delay queue (within about 30 s).
+//! `payfleet release PROVIDER[/ACCOUNT] --by NAME`: lifts the holds on that target, an
+//! operator's and the breaker's. Held commands go out as they come back from their
+//! delay queue (within about 30 s).
 
 use super::fleet;
 use crate::config::Settings;
@@ -21,14 +22,14 @@ pub struct Args {
 }
 
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let Some(old) = fleet::store(&settings)
+    let lifted = fleet::store(&settings)
         .await?
         .release_hold(&args.target)
-        .await?
-    else {
+        .await?;
+    if lifted.is_empty() {
         eprintln!("payfleet: no hold on {} (see payfleet holds)", args.target);
         return Ok(ExitCode::FAILURE);
-    };
+    }
     let event = OperatorEvent::new(
         OperatorAction::HoldReleased,
         args.target.to_string(),
@@ -36,9 +37,11 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         args.reason,
     );
     fleet::announce(&settings, &event).await?;
-    println!(
-        "released {} (held by {} since {}: {})",
-        old.target, old.by, old.since, old.reason
-    );
+    for old in lifted {
+        println!(
+            "released {} (held by {} since {}: {})",
+            old.target, old.by, old.since, old.reason
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

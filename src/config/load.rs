@@ -88,6 +88,16 @@ impl Settings {
         if self.worker.holds_refresh_ms == 0 {
             return fail("worker.holds_refresh_ms", "must be at least 1");
         }
+        let b = &self.breaker;
+        if b.window_ms < 1000 || b.probe_every_ms == 0 || b.min_requests == 0 {
+            return fail(
+                "breaker",
+                "window_ms must be at least 1000, probe_every_ms and min_requests at least 1",
+            );
+        }
+        if !(b.max_fault_ratio > 0.0 && b.max_fault_ratio <= 1.0) {
+            return fail("breaker.max_fault_ratio", "must be above 0 and at most 1");
+        }
         if self.reconnect.min_ms == 0 {
             return fail("reconnect.min_ms", "must be at least 1");
         }

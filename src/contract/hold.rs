@@ -1,6 +1,7 @@
 //! Holds: a fleet-wide stop on new requests to a provider or one of its accounts, set by
-//! an operator (`payfleet hold`). Status queries, callbacks and the reconciler go on, so
-//! payments already sent still settle; a held command waits in a delay queue.
+//! an operator (`payfleet hold`) or by the breaker when an account keeps failing.
+//! Status queries, callbacks and the reconciler go on, so payments already sent still
+//! settle; a held command waits in a delay queue.
 
 use super::{ProviderName, valid_account};
 use chrono::{DateTime, Utc};
@@ -77,6 +78,26 @@ pub struct Hold {
     pub reason: String,
     pub by: String,
     pub since: DateTime<Utc>,
+    /// Set by the breaker, not an operator: lifted by its own probe (or a release).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub automatic: bool,
+}
+
+impl Hold {
+    /// Its field in the holds hash: the breaker's own beside an operator's, so
+    /// that neither lifts the other's.
+    pub fn field(&self) -> String {
+        field_of(&self.target, self.automatic)
+    }
+}
+
+/// The holds-hash field of a hold on `target`.
+pub fn field_of(target: &HoldTarget, automatic: bool) -> String {
+    if automatic {
+        format!("breaker:{target}")
+    } else {
+        target.to_string()
+    }
 }
 
 /// Which hold, if any, stops a new request in `account` of `provider`.
@@ -110,6 +131,7 @@ mod tests {
             reason: "r".into(),
             by: "b".into(),
             since: Utc::now(),
+            automatic: false,
         };
         let holds = [hold("ecommpay/kz_main")];
         assert!(holding(&holds, ProviderName::Ecommpay, "kz_main").is_some());
@@ -129,6 +151,7 @@ mod tests {
             reason: "provider incident 42".into(),
             by: "alice".into(),
             since: Utc::now(),
+            automatic: false,
         };
         let json = serde_json::to_string(&h).unwrap();
         assert!(json.contains(r#""target":"ecommpay/kz_main""#), "{json}");

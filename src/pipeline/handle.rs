@@ -53,6 +53,7 @@ pub struct Handler {
     pub fingerprint_key: crate::contract::FingerprintKey,
     /// The operators' holds, as this worker last read them.
     pub holds: crate::state::HoldBoard,
+    pub breaker: Arc<super::breaker::Breaker>,
 }
 
 /// One delivery, as the handler sees it.

@@ -227,6 +227,9 @@ impl Handler {
     ) -> Result<T, ProviderError> {
         let started = Instant::now();
         let result = self.renewing(ctx, lease, call).await;
+        let account = ctx.cmd.account.as_deref().unwrap_or(DEFAULT_ACCOUNT);
+        self.count_for_breaker(ctx.cmd.provider(), account, &result)
+            .await;
         let class = match &result {
             Ok(_) => RequestResult::Ok,
             Err(e) => e.class(),

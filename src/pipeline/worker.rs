@@ -4,6 +4,7 @@
 //! broker goes away; and while Redis or the broker's publishing side is away, no
 //! deliveries taken and those in hand held (see [`super::outage`]).
 
+use super::breaker::{Breaker, probe_tripped};
 use super::handle::{Handler, Incoming};
 use super::outage::{AfterFailure, ServiceGate, after_failure};
 use crate::bus::{self, CommandConsumer, DeliveryInfo, Inbound, Ladder, Names, Publisher};
@@ -36,6 +37,7 @@ pub struct Worker {
     limiter: Arc<RateLimiter>,
     fingerprint_key: FingerprintKey,
     holds: HoldBoard,
+    breaker: Arc<Breaker>,
 }
 
 /// What a delivery's task needs: the handler of the moment (it changes when the
@@ -61,6 +63,7 @@ impl Worker {
         name: String,
         fingerprint_key: FingerprintKey,
     ) -> Self {
+        let breaker_settings = settings.breaker.clone();
         let limiter = Arc::new(
             RateLimiter::from_settings(&settings, metrics.clone())
                 .expect("the Redis URL parsed when the store connected"),
@@ -75,6 +78,7 @@ impl Worker {
             name,
             fingerprint_key,
             holds: HoldBoard::default(),
+            breaker: Arc::new(Breaker::new(breaker_settings)),
         }
     }
 
@@ -121,6 +125,7 @@ impl Worker {
             limiter: self.limiter.clone(),
             delivery_limit: s.amqp.delivery_limit,
             holds: self.holds.clone(),
+            breaker: self.breaker.clone(),
         })
     }
 
@@ -179,12 +184,7 @@ impl Worker {
         let gate = &shared.gate;
         let mut gate_changes = gate.changes();
         let _redis_check = watch_redis(self.store.clone(), gate.clone());
-        let _holds = watch_holds(
-            self.store.clone(),
-            self.holds.clone(),
-            self.metrics.clone(),
-            Duration::from_millis(s.worker.holds_refresh_ms),
-        );
+        let _holds = self.watch_holds();
         let mut recovery = Some(self.recover(&conn, publisher.clone(), Duration::ZERO));
         // Outages in a row wait longer before the services are asked again.
         let mut outages = s.reconnect.backoff().build();
@@ -295,19 +295,23 @@ fn watch_redis(store: StateStore, gate: ServiceGate) -> AbortOnDrop {
     }))
 }
 
-fn watch_holds(
-    store: StateStore,
-    board: HoldBoard,
-    metrics: Arc<Metrics>,
-    every: Duration,
-) -> AbortOnDrop {
-    AbortOnDrop(tokio::spawn(async move {
-        let mut every = tokio::time::interval(every);
-        loop {
-            every.tick().await;
-            refresh_holds(&store, &board, &metrics).await;
-        }
-    }))
+impl Worker {
+    /// Reads the holds every `worker.holds_refresh_ms`, and probes the accounts the
+    /// breaker holds.
+    fn watch_holds(&self) -> AbortOnDrop {
+        let (store, board) = (self.store.clone(), self.holds.clone());
+        let (providers, metrics) = (self.providers.clone(), self.metrics.clone());
+        let every = Duration::from_millis(self.settings.worker.holds_refresh_ms);
+        let probe_every = Duration::from_millis(self.settings.breaker.probe_every_ms);
+        AbortOnDrop(tokio::spawn(async move {
+            let mut every = tokio::time::interval(every);
+            loop {
+                every.tick().await;
+                refresh_holds(&store, &board, &metrics).await;
+                probe_tripped(&store, &board, &providers, &metrics, probe_every).await;
+            }
+        }))
+    }
 }
 
 /// Reads the holds into `board`; on a Redis error the last known holds stay in force.

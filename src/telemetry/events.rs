@@ -7,11 +7,33 @@ use super::label::{
     ProviderRequest, RateLimitDecision, ReconcilerAction, RequestResult, RetryReason, Service,
     Stage,
 };
-use crate::contract::hold::Hold;
+use crate::contract::hold::{Hold, HoldTarget};
 use crate::contract::{EventStatus, Method, State};
 use prometheus::IntGauge;
 
 impl Metrics {
+    /// The breaker tripped: `set` if its hold is new (another worker may have set it).
+    pub fn breaker_tripped(&self, hold: &Hold, set: bool) {
+        let provider = hold.target.provider.as_str();
+        if set {
+            tracing::warn!(target = %hold.target, reason = hold.reason, "breaker tripped: account held");
+        }
+        self.breaker_trips.with_label_values(&[provider]).inc();
+    }
+
+    /// A probe of an account the breaker holds: `back` if the provider answered.
+    pub fn breaker_probed(&self, target: &HoldTarget, back: bool) {
+        let result = if back { "answered" } else { "failed" };
+        if back {
+            tracing::warn!(%target, "breaker probe answered: hold lifted");
+        } else {
+            tracing::info!(%target, "breaker probe failed: the account stays held");
+        }
+        self.breaker_probes
+            .with_label_values(&[target.provider.as_str(), result])
+            .inc();
+    }
+
     /// The holds in force changed (read by a worker): one series per hold, and the log
     /// line that says which.
     pub fn holds_changed(&self, holds: &[Hold]) {
@@ -20,8 +42,9 @@ impl Metrics {
         self.holds.reset();
         for h in holds {
             let account = h.target.account.as_deref().unwrap_or("all");
+            let by = if h.automatic { "breaker" } else { "operator" };
             self.holds
-                .with_label_values(&[h.target.provider.as_str(), account])
+                .with_label_values(&[h.target.provider.as_str(), account, by])
                 .set(1);
         }
     }
@@ -264,13 +287,14 @@ mod tests {
             reason: "r".into(),
             by: "b".into(),
             since: chrono::Utc::now(),
+            automatic: t.starts_with("epay"),
         };
         let m = Metrics::new("worker");
         m.holds_changed(&[hold("ecommpay"), hold("epay/default")]);
         let text = m.render();
-        let all = "payfleet_holds{account=\"all\",provider=\"ecommpay\"}";
+        let all = "payfleet_holds{account=\"all\",by=\"operator\",provider=\"ecommpay\"}";
         assert_eq!(line(&text, all), format!("{all} 1"));
-        let one = "payfleet_holds{account=\"default\",provider=\"epay\"}";
+        let one = "payfleet_holds{account=\"default\",by=\"breaker\",provider=\"epay\"}";
         assert_eq!(line(&text, one), format!("{one} 1"));
         m.holds_changed(&[hold("epay/default")]);
         let text = m.render();
