@@ -24,7 +24,8 @@
 //!    republishing what was recorded but not confirmed; the shared silence rules.
 //! 7. [`pipeline`]: the worker: a pure decision ([`pipeline`]'s `decide`) and the I/O
 //!    shell around it; [`gateway`]: one handler for every provider's callbacks;
-//!    [`reconciler`]: settles payments whose callback is late or lost.
+//!    [`reconciler`]: settles payments whose callback is late or lost;
+//!    [`ops`]: what operators see and do (payments, the dead-letter queue).
 //! 8. [`app`]: assembling processes from settings; [`cli`]: the `payfleet` commands.
 //!
 //! The provider simulator (`sim/`) and the tools (`tools/`: demo, bench, chaos, the
@@ -36,6 +37,7 @@ pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod gateway;
+pub mod ops;
 pub mod outcome;
 pub mod pipeline;
 pub mod providers;

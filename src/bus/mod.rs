@@ -1,12 +1,14 @@
 //! RabbitMQ: the topology of the bus contract, confirmed publishing and consuming.
 
 mod consumer;
+mod dead;
 mod ladder;
 mod link;
 mod publisher;
 mod topology;
 
 pub use consumer::{CommandConsumer, DeliveryInfo, Inbound};
+pub use dead::{DeadLetter, DeadQueue};
 pub use ladder::{Ladder, Rung};
 pub use link::PublisherLink;
 pub use publisher::{Expiry, Marks, Parcel, PublishError, Publisher, header_text};
@@ -20,6 +22,17 @@ pub mod headers {
     pub const ATTEMPT: &str = "x-payfleet-attempt";
     /// Why a message was dead-lettered.
     pub const REASON: &str = "x-payfleet-reason";
+    /// The class of that reason (`undecodable`, `idempotency_conflict`,
+    /// `delivery_limit`, `oversize`): what `payfleet dead` counts and judges by.
+    pub const REASON_CLASS: &str = "x-payfleet-reason-class";
+    /// Set on a command an operator replayed from the dead-letter queue.
+    pub const REPLAYED: &str = "x-payfleet-replayed";
+    /// Who replayed it (`payfleet dead replay --by NAME`).
+    pub const REPLAYED_BY: &str = "x-payfleet-replayed-by";
+    /// Set by RabbitMQ on what it dead-lettered (a quorum queue's delivery limit, a
+    /// delay queue's expiry): one table per death, the latest first, each with its
+    /// `reason`.
+    pub const BROKER_DEATHS: &str = "x-death";
     /// The routing key a dead-lettered or delayed command had.
     pub const ROUTING_KEY: &str = "x-payfleet-routing-key";
     /// Marks a command that came back from a delay queue to check on its open payment.

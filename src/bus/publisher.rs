@@ -5,6 +5,7 @@ use super::{DeliveryInfo, Names, Rung, headers};
 use crate::contract::Event;
 use crate::contract::card::holds_pan;
 use crate::contract::operator::OperatorEvent;
+use crate::telemetry::label::{DeadLetterReason, Label};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection};
@@ -131,6 +132,17 @@ impl Publisher {
         if let Some(ms) = expiration_ms {
             props = props.with_expiration(ms.to_string().into());
         }
+        self.confirmed(exchange, routing_key, body, props).await
+    }
+
+    /// Publishes a message with exactly these properties and waits for the confirm.
+    pub(super) async fn confirmed(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        props: BasicProperties,
+    ) -> Result<(), PublishError> {
         // Boxed: lapin's publish future is the largest part of every task that publishes,
         // and a task's future is as large as its largest branch (1,000 tasks in flight).
         let confirm = Box::pin(self.channel.basic_publish(
@@ -233,18 +245,21 @@ impl Publisher {
         .await
     }
 
-    /// Sends what no worker can process to the dead-letter queue, with the reason and
-    /// the headers it came with: those that may be card data (a value that looks like a
-    /// PAN) left out, and all but the trace left out if they would not fit in a frame.
+    /// Sends what no worker can process to the dead-letter queue, with the reason, its
+    /// class and the headers it came with: those that may be card data (a value that
+    /// looks like a PAN) left out, and all but the trace left out if they would not fit
+    /// in a frame.
     pub async fn dead_letter(
         &self,
         routing_key: &str,
         body: &[u8],
         from: &DeliveryInfo,
+        class: DeadLetterReason,
         reason: &str,
     ) -> Result<(), PublishError> {
         let mut h = dead_letter_headers(from, self.header_room());
         h.insert(headers::REASON.into(), header_text(reason));
+        h.insert(headers::REASON_CLASS.into(), header_text(class.as_str()));
         h.insert(headers::ROUTING_KEY.into(), header_text(routing_key));
         self.publish(&self.names.dead(), routing_key, body, h, None)
             .await
@@ -277,7 +292,7 @@ fn dead_letter_headers(from: &DeliveryInfo, room: usize) -> FieldTable {
 }
 
 /// Whether a header value holds something that looks like a card number.
-fn value_holds_pan(value: &AMQPValue) -> bool {
+pub(super) fn value_holds_pan(value: &AMQPValue) -> bool {
     match value {
         AMQPValue::LongString(s) => holds_pan(&String::from_utf8_lossy(s.as_bytes())),
         AMQPValue::ShortString(s) => holds_pan(s.as_str()),

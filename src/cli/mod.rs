@@ -1,10 +1,12 @@
 //! The `payfleet` command line: one file per subcommand.
 
 mod banks;
+mod dead;
 mod fleet;
 mod gateway;
 mod hold;
 mod holds;
+mod payments;
 mod publish;
 mod reconciler;
 mod release;
@@ -43,6 +45,10 @@ enum Command {
     Publish(publish::Args),
     /// List the banks a payment method supports (`payfleet banks india payout`).
     Banks(banks::Args),
+    /// Read payments' records (`show KEY`, `list --state unknown --older-than 1h`).
+    Payments(payments::Args),
+    /// Read and replay the dead-letter queue (`list`, `show ID`, `replay --all --dry-run`).
+    Dead(dead::Args),
     /// Stop new requests to a provider or account, fleet-wide (status queries go on).
     Hold(hold::Args),
     /// Lift a hold.
@@ -74,6 +80,8 @@ impl Cli {
             Command::Reconciler => reconciler::run(settings).await,
             Command::Publish(args) => publish::run(settings, args).await,
             Command::Banks(args) => banks::run(settings, args).await,
+            Command::Payments(args) => payments::run(settings, args).await,
+            Command::Dead(args) => dead::run(settings, args).await,
             Command::Hold(args) => hold::run(settings, args).await,
             Command::Release(args) => release::run(settings, args).await,
             Command::Holds(args) => holds::run(settings, args).await,
@@ -87,4 +95,11 @@ impl Cli {
             }
         }
     }
+}
+
+/// A time as the operator commands print it (UTC, to the millisecond), or `-`.
+fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or("-".into(), |t| {
+        t.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string()
+    })
 }

@@ -13,6 +13,8 @@ pub enum OperatorAction {
     HoldSet,
     /// A hold was lifted.
     HoldReleased,
+    /// A dead letter was put back on the commands exchange (`payfleet dead replay`).
+    DeadReplayed,
 }
 
 impl OperatorAction {
@@ -20,12 +22,13 @@ impl OperatorAction {
         match self {
             OperatorAction::HoldSet => "hold_set",
             OperatorAction::HoldReleased => "hold_released",
+            OperatorAction::DeadReplayed => "dead_replayed",
         }
     }
 }
 
-/// What an operator did, who, when and why. Free text comes from the operator, never
-/// from a command, so it carries no card data.
+/// What an operator did, who, when and why. Free text comes from the operator or from
+/// payfleet's own reasons (which never quote a command), so it carries no card data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OperatorEvent {
     pub version: u32,

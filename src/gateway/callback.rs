@@ -280,13 +280,17 @@ mod tests {
             },
             outcome: None,
             lease_until: None,
+            owner: None,
+            fingerprint: None,
             attempts: 1,
             fence: 1,
             created: None,
             updated: None,
             trace: TraceContext::default(),
             note: None,
+            noted: None,
             events: Default::default(),
+            published_at: Default::default(),
         }
     }
 

@@ -178,7 +178,7 @@ impl Handler {
         // Card data never goes to the dead-letter queue.
         let body = crate::contract::card::redact(msg.body, msg.routing_key);
         self.publisher
-            .dead_letter(msg.routing_key, &body, msg.info, reason)
+            .dead_letter(msg.routing_key, &body, msg.info, class, reason)
             .await?;
         self.metrics.dead_letter(class, reason);
         Ok(Handled::DeadLettered)

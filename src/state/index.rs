@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 impl StateStore {
     /// The index of payments waiting for the provider's result (its own hash slot).
-    fn open_key(&self) -> String {
+    pub(super) fn open_key(&self) -> String {
         format!("{}:open", self.prefix)
     }
 

@@ -17,6 +17,7 @@ mod changes;
 mod events;
 mod holds;
 mod index;
+mod list;
 mod reach;
 mod record;
 mod store;

@@ -4,7 +4,7 @@
 use super::events::EventState;
 use super::store::{Result, StoreError};
 use super::{Meta, Outcome, State, StateStore};
-use crate::contract::IdempotencyKey;
+use crate::contract::{Fingerprint, IdempotencyKey};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,6 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub(super) const META: &str = "meta";
 /// The prefix of the fields noting where each state's event stands (see `prelude.lua`).
 const EVENT: &str = "ev:";
+/// The prefix of the fields noting when each state's event was confirmed.
+const PUBLISHED_AT: &str = "pub:";
 
 /// What a settler needs to continue a command's trace and measure its callback lag.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,6 +45,11 @@ pub struct Record {
     pub outcome: Option<Outcome>,
     /// Until when the worker submitting it holds its lease.
     pub lease_until: Option<SystemTime>,
+    /// The token of the claim that holds (or last held) the lease.
+    pub owner: Option<String>,
+    /// What tells this command's body from another's under the same key (`None` for a
+    /// record a callback made before the command was seen).
+    pub fingerprint: Option<Fingerprint>,
     /// Claims so far (a hold for the provider's working hours does not count).
     pub attempts: u32,
     /// Raised by every claim: a write with an older fence is refused.
@@ -54,9 +61,14 @@ pub struct Record {
     /// What an operator must know of it that its state does not say (a callback that
     /// was refused), once there is something.
     pub note: Option<String>,
+    /// When the last note was added.
+    pub noted: Option<SystemTime>,
     /// Where the event of each state stands, for the states that noted one, judged by
     /// this process's clock.
     pub events: HashMap<State, EventState>,
+    /// When the broker confirmed each of those events (not kept before this field was
+    /// added, so an older record may lack it).
+    pub published_at: HashMap<State, SystemTime>,
 }
 
 impl StateStore {
@@ -88,7 +100,7 @@ impl StateStore {
     }
 }
 
-fn parse(fields: &HashMap<String, String>) -> Result<Record> {
+pub(super) fn parse(fields: &HashMap<String, String>) -> Result<Record> {
     let get = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
     let state = State::parse(get("st"))
         .ok_or_else(|| StoreError::Protocol(format!("record in state {:?}", get("st"))))?;
@@ -105,19 +117,28 @@ fn parse(fields: &HashMap<String, String>) -> Result<Record> {
             Some((state, event))
         })
         .collect();
+    let published_at = fields
+        .iter()
+        .filter_map(|(name, ms)| Some((State::parse(name.strip_prefix(PUBLISHED_AT)?)?, at(ms)?)))
+        .collect();
+    let text = |name: &str| Some(get(name).to_owned()).filter(|t| !t.is_empty());
     Ok(Record {
         state,
-        payment_id: Some(get("pid").to_owned()).filter(|p| !p.is_empty()),
+        payment_id: text("pid"),
         meta: serde_json::from_str(get(META)).unwrap_or_default(),
         outcome: serde_json::from_str(get("out")).ok(),
         lease_until: at(get("lease")),
+        owner: text("own"),
+        fingerprint: text("fp").map(Fingerprint::from_stored),
         attempts: get("att").parse().unwrap_or_default(),
         fence: get("fence").parse().unwrap_or_default(),
         created: at(get("created")),
         updated: at(get("upd")),
         trace: TraceContext::read(get("tp"), get("sent")),
-        note: Some(get("note").to_owned()).filter(|n| !n.is_empty()),
+        note: text("note"),
+        noted: at(get("noted")),
         events,
+        published_at,
     })
 }
 
@@ -146,6 +167,8 @@ mod tests {
             ("sent", "2000"),
             ("ev:submitted", "1"),
             ("ev:succeeded", "p1"),
+            ("pub:submitted", "3000"),
+            ("fp", "abc"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -162,5 +185,12 @@ mod tests {
         assert_eq!(rec.events[&State::Submitted], EventState::Published);
         // A publish claim that ran out long ago.
         assert_eq!(rec.events[&State::Succeeded], EventState::Unpublished);
+        assert_eq!(
+            rec.published_at[&State::Submitted],
+            UNIX_EPOCH + Duration::from_secs(3)
+        );
+        assert_eq!(rec.published_at.len(), 1);
+        assert_eq!(rec.fingerprint.unwrap().as_str(), "abc");
+        assert_eq!((rec.owner, rec.note, rec.noted), (None, None, None));
     }
 }

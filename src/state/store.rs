@@ -1,7 +1,8 @@
 //! The Redis side of the state machine: one hash per command, scripts for every change.
 //! Its other jobs each have a file: [`changes`](super::changes) (the state machine's
 //! scripts), [`events`](super::events) (publish bookkeeping), [`index`](super::index)
-//! (the open payments) and [`record`](super::record) (reading a record whole).
+//! (the open payments), [`record`](super::record) (reading a record whole) and
+//! [`list`](super::list) (reading many, for operators).
 
 use super::State;
 use crate::contract::IdempotencyKey;

@@ -75,11 +75,24 @@ pub async fn spawn_app(label: &str, workers: usize) -> TestFleet {
 }
 
 pub async fn spawn_app_with(settings: FleetSettings, workers: usize) -> TestFleet {
+    start(settings, workers, true).await
+}
+
+/// [`spawn_app`] whose dead letters stay in the queue (nothing taps them), for the
+/// operator commands that read it.
+pub async fn spawn_app_keeping_dead_letters(label: &str, workers: usize) -> TestFleet {
+    start(settings(label), workers, false).await
+}
+
+async fn start(settings: FleetSettings, workers: usize, tap_dead: bool) -> TestFleet {
     let fleet = LocalFleet::start(settings, workers)
         .await
         .expect("the fleet starts: are RabbitMQ (127.0.0.1:5672) and Redis (127.0.0.1:6379) running? scripts/ensure-services starts them");
     let events = EventTap::start(&fleet).await.expect("event tap");
-    let dead = DeadLetters::start(&fleet).await;
+    let dead = match tap_dead {
+        true => DeadLetters::start(&fleet).await,
+        false => DeadLetters(Arc::default()),
+    };
     let (conn, publisher) = fleet.publisher().await.expect("publisher");
     TestFleet {
         fleet,
@@ -133,6 +146,14 @@ impl TestFleet {
             delivery.nack(requeue).await.unwrap();
         }
         let _ = conn.close(200, "bye".into()).await;
+    }
+
+    /// How many messages the dead-letter queue holds now.
+    pub async fn dead_depth(&self) -> u32 {
+        let ch = self.conn.create_channel().await.expect("a channel");
+        let depth = payfleet::bus::queue_depth(&ch, &self.fleet.names().dead()).await;
+        let _ = ch.close(200, "bye".into()).await;
+        depth.expect("the dead-letter queue exists")
     }
 
     pub fn secret(&self) -> Vec<u8> {

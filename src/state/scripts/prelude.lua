@@ -8,8 +8,8 @@ local function is_terminal(st)
   return st == 'succeeded' or st == 'declined' or st == 'failed' or st == 'rejected'
 end
 
--- 'ev:<state>' is '1' once the event for that state was confirmed by the broker, or
--- 'p<deadline>' while one process is publishing it. Returns 1 published, 2 being
+-- 'ev:<state>' is '1' once the event for that state was confirmed by the broker (at
+-- 'pub:<state>', server ms), or 'p<deadline>' while one process is publishing it. Returns 1 published, 2 being
 -- published, 0 neither (never claimed, released, or the claim ran out).
 local function published(rec, st)
   local v = redis.call('HGET', rec, 'ev:' .. st)

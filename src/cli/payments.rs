@@ -1,0 +1,198 @@
+//! `payfleet payments show KEY` and `payfleet payments list`: payments' records read
+//! from the live Redis (see [`crate::ops::payments`]), as a table or as JSON.
+
+use super::when;
+use crate::config::Settings;
+use crate::contract::{IdempotencyKey, ProviderName, State};
+use crate::ops::payments::{self, Filter, Payment};
+use anyhow::Context;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(clap::Subcommand)]
+enum Sub {
+    /// One payment: state, amount, provider id, attempts, lease, outcome, notes, events.
+    Show {
+        /// Its idempotency key.
+        key: String,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Payments oldest first.
+    List {
+        /// Only in this state (received, submitting, submitted, action_required,
+        /// unknown, succeeded, declined, failed, rejected).
+        #[arg(long, value_parser = parse_state)]
+        state: Option<State>,
+        /// Only at this provider (ecommpay, epay).
+        #[arg(long, value_parser = parse_provider)]
+        provider: Option<ProviderName>,
+        /// Only those created at least this long ago (`90s`, `10m`, `2h`, `1d`).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: Option<Duration>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_state(s: &str) -> Result<State, String> {
+    State::parse(s).ok_or_else(|| format!("no state {s:?}"))
+}
+
+fn parse_provider(s: &str) -> Result<ProviderName, String> {
+    ProviderName::ALL
+        .into_iter()
+        .find(|p| p.as_str() == s)
+        .ok_or_else(|| format!("no provider {s:?} (ecommpay, epay)"))
+}
+
+pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let store = super::fleet::store(&settings).await?;
+    match args.command {
+        Sub::Show { key, json } => {
+            let key = IdempotencyKey::parse(key).map_err(anyhow::Error::msg)?;
+            let Some(p) = payments::show(&store, &key)
+                .await
+                .context("reading Redis")?
+            else {
+                eprintln!(
+                    "payfleet: no record for {key} (never seen, expired after \
+                     redis.retention_ms, or lost)"
+                );
+                return Ok(ExitCode::FAILURE);
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&p)?);
+            } else {
+                print_payment(&p);
+            }
+        }
+        Sub::List {
+            state,
+            provider,
+            older_than,
+            limit,
+            json,
+        } => {
+            let filter = Filter {
+                state,
+                provider,
+                older_than,
+            };
+            let found = payments::list(&store, &filter, limit)
+                .await
+                .context("reading Redis")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&found)?);
+            } else {
+                print_list(&found);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_payment(p: &Payment) {
+    let row = |name: &str, value: String| println!("{name:<16} {value}");
+    let or_none = |v: Option<&str>| v.unwrap_or("-").to_owned();
+    row("idempotency key", p.idempotency_key.clone());
+    row("state", p.state.to_owned());
+    row(
+        "method",
+        format!(
+            "{} {} at {} (account {})",
+            or_none(p.method),
+            or_none(p.operation),
+            or_none(p.provider),
+            or_none(p.account.as_deref())
+        ),
+    );
+    row(
+        "amount",
+        p.amount.as_ref().map_or("-".into(), |a| {
+            format!("{} {} ({} minor units)", a.decimal, a.currency, a.minor)
+        }),
+    );
+    row("provider id", or_none(p.provider_payment_id.as_deref()));
+    row("attempts", format!("{} (fence {})", p.attempts, p.fence));
+    row(
+        "lease",
+        p.lease.as_ref().map_or("none".into(), |l| {
+            format!(
+                "held by {} until {}",
+                or_none(l.owner.as_deref()),
+                when(Some(l.until))
+            )
+        }),
+    );
+    row("created", when(p.created_at));
+    row("updated", when(p.updated_at));
+    row("last claimed", when(p.last_claimed_at));
+    if let Some(o) = &p.outcome {
+        let mut parts = Vec::new();
+        if let Some(c) = &o.code {
+            parts.push(format!("code {c}"));
+        }
+        if let Some(m) = &o.message {
+            parts.push(format!("message {m:?}"));
+        }
+        if let Some(r) = &o.reason {
+            parts.push(format!("reason {r:?}"));
+        }
+        if o.has_action {
+            parts.push("customer action data sent".into());
+        }
+        row("outcome", parts.join(", "));
+    } else {
+        row("outcome", "none yet".into());
+    }
+    if let Some(note) = &p.note {
+        row("note", format!("{note} (at {})", when(p.noted_at)));
+    }
+    if p.events.is_empty() {
+        row("events", "none kept".into());
+    }
+    for (i, e) in p.events.iter().enumerate() {
+        let name = if i == 0 { "events" } else { "" };
+        let at = e
+            .published_at
+            .map_or(String::new(), |t| format!(" at {}", when(Some(t))));
+        row(name, format!("payment.{} {}{at}", e.status, e.publication));
+    }
+    row("trace", or_none(p.traceparent.as_deref()));
+}
+
+fn print_list(found: &[Payment]) {
+    println!(
+        "{:<24} {:<16} {:<32} {:<28} {:>20} {:>3}",
+        "created", "state", "idempotency key", "method", "amount", "att"
+    );
+    for p in found {
+        let method = format!("{}.{}", p.method.unwrap_or("-"), p.operation.unwrap_or("-"));
+        let amount = p
+            .amount
+            .as_ref()
+            .map_or("-".into(), |a| format!("{} {}", a.decimal, a.currency));
+        println!(
+            "{:<24} {:<16} {:<32} {:<28} {:>20} {:>3}",
+            when(p.created_at),
+            p.state,
+            p.idempotency_key,
+            method,
+            amount,
+            p.attempts
+        );
+    }
+    println!("{} payment(s)", found.len());
+}

@@ -1,0 +1,32 @@
+//! What operators see and do on a running fleet, against its live Redis and broker:
+//! [`payments`] (a record under readable names, payments listed by state) and
+//! [`dead`] (the dead-letter queue read without losing a message, and replayed as
+//! [`judge`] decides). The `payfleet payments` and `payfleet dead` commands print what
+//! these return.
+
+pub mod dead;
+pub mod judge;
+pub mod payments;
+
+use crate::bus::PublishError;
+use crate::contract::card::holds_pan;
+use crate::state::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error("broker: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Free text as an operator may see it: withheld whole if it may hold a card number.
+fn shown(text: &str) -> String {
+    if holds_pan(text) {
+        "[withheld: it may hold a card number]".into()
+    } else {
+        text.to_owned()
+    }
+}
