@@ -292,7 +292,11 @@ async fn a_3ds_transfer_completes_after_redis_lost_its_data() {
     let client = redis::Client::open(app.fleet.settings.redis.url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     for key in app.store().await.keys().await.unwrap() {
-        let _: () = redis::cmd("DEL").arg(&key).query_async(&mut conn).await.unwrap();
+        let _: () = redis::cmd("DEL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
     }
     let action = asked.action.clone().unwrap();
     let confirm = json!({
@@ -320,9 +324,7 @@ async fn a_3ds_transfer_completes_after_redis_lost_its_data() {
 }
 
 /// The fleet's invoice allocator, as its workers and gateway build it.
-async fn invoices(
-    s: &payfleet::config::Settings,
-) -> payfleet::providers::epay::invoice::Invoices {
+async fn invoices(s: &payfleet::config::Settings) -> payfleet::providers::epay::invoice::Invoices {
     payfleet::providers::epay::invoice::Invoices::connect(
         &s.redis.url,
         &s.redis.key_prefix,

@@ -128,7 +128,10 @@ impl Handler {
                 .await
             }
             Decoded::Invalid(invalid) => self.reject(msg, invalid).await,
-            Decoded::Valid(cmd) => match self.unknown_account(&cmd) {
+            Decoded::Valid(cmd) => match self
+                .misrouted(msg, &cmd)
+                .or_else(|| self.unknown_account(&cmd))
+            {
                 Some(invalid) => self.reject(msg, invalid).await,
                 None => self.process_and_watch(msg, &cmd).await,
             },
@@ -146,24 +149,25 @@ impl Handler {
         }
     }
 
+    /// A command delivered under another routing key than its body's is rejected, before
+    /// anything is claimed or sent (see [`command::misrouted`]).
+    fn misrouted(&self, msg: &Incoming<'_>, cmd: &Command) -> Option<Invalid> {
+        command::misrouted(msg.routing_key, cmd.method, cmd.operation)
+            .map(|reason| rejection(cmd, reason))
+    }
+
     /// A command naming an account its provider is not configured with is rejected.
     fn unknown_account(&self, cmd: &Command) -> Option<Invalid> {
         let account = cmd.account.as_deref();
         if self.providers.get(cmd).has_account(account) {
             return None;
         }
-        Some(Invalid {
-            key: cmd.key.clone(),
-            fingerprint: cmd.fingerprint.clone(),
-            method: Some(cmd.method),
-            operation: Some(cmd.operation),
-            amount: Some(cmd.amount),
-            // Not the name itself: a reason never quotes the command.
-            reason: format!(
-                "account is not one configured for {}",
-                cmd.provider().as_str()
-            ),
-        })
+        // Not the name itself: a reason never quotes the command.
+        let reason = format!(
+            "account is not one configured for {}",
+            cmd.provider().as_str()
+        );
+        Some(rejection(cmd, reason))
     }
 
     pub(super) async fn dead_letter(
@@ -259,5 +263,17 @@ impl Handler {
             &format!("idempotency_key {key} is already used by a command with a different body"),
         )
         .await
+    }
+}
+
+/// A valid command refused for `reason`.
+fn rejection(cmd: &Command, reason: String) -> Invalid {
+    Invalid {
+        key: cmd.key.clone(),
+        fingerprint: cmd.fingerprint.clone(),
+        method: Some(cmd.method),
+        operation: Some(cmd.operation),
+        amount: Some(cmd.amount),
+        reason,
     }
 }
