@@ -274,7 +274,8 @@ async fn a_command_under_another_routing_key_is_rejected_and_never_sent() {
     let app = spawn_app("t-hostile-route", 1).await;
     // Before: this payout went to the epay queue and was paid, labelled epay.
     let payout_body = payout("misrouted-payout", 200_000, "KZT", "444567");
-    app.publish_raw("epay.payment", payout_body.as_bytes()).await;
+    app.publish_raw("epay.payment", payout_body.as_bytes())
+        .await;
     // A card-carrying transfer under an ECommPay key: its reason quotes no card data.
     let transfer_body = p2p(
         "misrouted-transfer",
@@ -307,7 +308,12 @@ async fn a_command_under_another_routing_key_is_rejected_and_never_sent() {
         EventStatus::Succeeded
     );
     let stats = app.fleet.sandbox.stats();
-    assert_eq!(stats.requests.values().sum::<u64>(), 1, "{:?}", stats.requests);
+    assert_eq!(
+        stats.requests.values().sum::<u64>(),
+        1,
+        "{:?}",
+        stats.requests
+    );
     assert_eq!(stats.executed.len(), 1, "{:?}", stats.executed);
     assert!(app.dead.wait_for(0).await.is_empty());
     let events = serde_json::to_string(&app.events.events()).unwrap();

@@ -7,7 +7,7 @@ mod reconciler;
 mod tools;
 mod worker;
 
-use crate::config::Settings;
+use crate::config::{Needs, Settings};
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -50,7 +50,13 @@ impl Cli {
         if let Command::Tool(args) = &self.command {
             return tools::exec(self.config.as_deref(), args);
         }
-        let settings = match Settings::load(self.config.as_deref()) {
+        // The processes that call providers need their secrets, named with every other
+        // problem at once; publishing and the bank list do not.
+        let needs = match self.command {
+            Command::Worker(_) | Command::Gateway | Command::Reconciler => Needs::ProviderSecrets,
+            _ => Needs::Settings,
+        };
+        let settings = match Settings::load(self.config.as_deref(), needs) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("payfleet: {e}");
