@@ -2,6 +2,7 @@
 
 mod banks;
 mod gateway;
+mod health;
 mod publish;
 mod reconciler;
 mod tools;
@@ -39,6 +40,8 @@ enum Command {
     Publish(publish::Args),
     /// List the banks a payment method supports (`payfleet banks india payout`).
     Banks(banks::Args),
+    /// Ask a process's ops listener whether it is ready (`/readyz`): exit 0 or 1.
+    Health(health::Args),
     /// `sandbox`, `demo`, `bench`, `chaos`: handed to the `payfleet-sim` and
     /// `payfleet-tools` binaries, which the production binary does not link.
     #[command(external_subcommand)]
@@ -47,12 +50,15 @@ enum Command {
 
 impl Cli {
     pub async fn run(self) -> ExitCode {
-        if let Command::Tool(args) = &self.command {
-            return tools::exec(self.config.as_deref(), args);
-        }
+        // Neither needs settings: a healthcheck must not fail on this process's own.
+        let command = match self.command {
+            Command::Tool(args) => return tools::exec(self.config.as_deref(), &args),
+            Command::Health(args) => return health::run(args).await,
+            other => other,
+        };
         // The processes that call providers need their secrets, named with every other
         // problem at once; publishing and the bank list do not.
-        let needs = match self.command {
+        let needs = match command {
             Command::Worker(_) | Command::Gateway | Command::Reconciler => Needs::ProviderSecrets,
             _ => Needs::Settings,
         };
@@ -64,13 +70,13 @@ impl Cli {
             }
         };
         crate::telemetry::init_logging(&settings.telemetry);
-        let result = match self.command {
+        let result = match command {
             Command::Worker(args) => worker::run(settings, args).await,
             Command::Gateway => gateway::run(settings).await,
             Command::Reconciler => reconciler::run(settings).await,
             Command::Publish(args) => publish::run(settings, args).await,
             Command::Banks(args) => banks::run(settings, args).await,
-            Command::Tool(_) => unreachable!("handed over above"),
+            Command::Tool(_) | Command::Health(_) => unreachable!("handed over above"),
         };
         match result {
             Ok(code) => code,
