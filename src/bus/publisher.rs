@@ -4,6 +4,7 @@
 use super::{DeliveryInfo, Names, Rung, headers};
 use crate::contract::Event;
 use crate::contract::card::holds_pan;
+use crate::contract::operator::OperatorEvent;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection};
@@ -194,6 +195,19 @@ impl Publisher {
             &event.status.routing_key(),
             &body,
             h,
+            Some(&event.event_id.to_string()),
+        )
+        .await
+    }
+
+    /// Publishes an operator's action as `operator.<action>`.
+    pub async fn publish_operator_event(&self, event: &OperatorEvent) -> Result<(), PublishError> {
+        let body = serde_json::to_vec(event).expect("operator events serialise");
+        self.publish(
+            &self.names.events_exchange(),
+            &event.routing_key(),
+            &body,
+            FieldTable::default(),
             Some(&event.event_id.to_string()),
         )
         .await

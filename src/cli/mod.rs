@@ -1,10 +1,14 @@
 //! The `payfleet` command line: one file per subcommand.
 
 mod banks;
+mod fleet;
 mod gateway;
 mod health;
+mod hold;
+mod holds;
 mod publish;
 mod reconciler;
+mod release;
 mod tools;
 mod worker;
 
@@ -42,6 +46,12 @@ enum Command {
     Banks(banks::Args),
     /// Ask a process's ops listener whether it is ready (`/readyz`): exit 0 or 1.
     Health(health::Args),
+    /// Stop new requests to a provider or account, fleet-wide (status queries go on).
+    Hold(hold::Args),
+    /// Lift a hold.
+    Release(release::Args),
+    /// List the holds in force.
+    Holds(holds::Args),
     /// `sandbox`, `demo`, `bench`, `chaos`: handed to the `payfleet-sim` and
     /// `payfleet-tools` binaries, which the production binary does not link.
     #[command(external_subcommand)]
@@ -76,6 +86,9 @@ impl Cli {
             Command::Reconciler => reconciler::run(settings).await,
             Command::Publish(args) => publish::run(settings, args).await,
             Command::Banks(args) => banks::run(settings, args).await,
+            Command::Hold(args) => hold::run(settings, args).await,
+            Command::Release(args) => release::run(settings, args).await,
+            Command::Holds(args) => holds::run(settings, args).await,
             Command::Tool(_) | Command::Health(_) => unreachable!("handed over above"),
         };
         match result {

@@ -1,7 +1,7 @@
 //! `payfleet publish`: commands from a JSON-lines file or stdin onto the bus, each
 //! confirmed by the broker. Lines that cannot be routed are reported, not published.
 
-use crate::bus::{self, Names, Publisher};
+use crate::bus;
 use crate::config::Settings;
 use crate::contract::command::routing_key_of;
 use std::path::PathBuf;
@@ -26,18 +26,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         Some(p) if p.as_os_str() != "-" => Box::new(tokio::fs::File::open(p).await?),
         _ => Box::new(tokio::io::stdin()),
     };
-    let conn = bus::connect(&settings.amqp.url, "payfleet-publish").await?;
-    let names = Names::new(&settings.amqp.namespace);
-    let setup = conn.create_channel().await?;
-    bus::declare(
-        &setup,
-        &names,
-        settings.amqp.delivery_limit,
-        &settings.worker.retry_delays_ms,
-        settings.amqp.declare_events_queue,
-    )
-    .await?;
-    let publisher = Publisher::open(&conn, names).await?;
+    let (conn, publisher) = super::fleet::publisher(&settings, "payfleet-publish").await?;
     let mut lines = BufReader::new(reader).lines();
     let mut tasks = JoinSet::new();
     let (mut published, mut failed, mut line_no) = (0u64, 0u64, 0u64);

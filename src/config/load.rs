@@ -2,9 +2,9 @@
 
 use super::secrets::account_secret;
 use super::{
-    AmqpSettings, ConfigError, DEFAULTS, ENV_PREFIX, EcommpaySettings, EpaySettings,
-    GatewaySettings, LIST_KEYS, RateLimitSettings, ReconcilerSettings, ReconnectSettings,
-    RedisSettings, Secrets, Settings, TelemetrySettings, WorkerSettings,
+    AmqpSettings, BreakerSettings, ConfigError, DEFAULTS, ENV_PREFIX, EcommpaySettings,
+    EpaySettings, GatewaySettings, LIST_KEYS, RateLimitSettings, ReconcilerSettings,
+    ReconnectSettings, RedisSettings, Secrets, Settings, TelemetrySettings, WorkerSettings,
 };
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
@@ -128,6 +128,7 @@ impl Settings {
         for (setting, value) in [
             ("amqp.prefetch", u64::from(self.amqp.prefetch)),
             ("worker.hold_ms", self.worker.hold_ms),
+            ("worker.holds_refresh_ms", self.worker.holds_refresh_ms),
             ("reconnect.min_ms", self.reconnect.min_ms),
             ("worker.max_in_flight", self.worker.max_in_flight as u64),
             ("worker.max_attempts", u64::from(self.worker.max_attempts)),
@@ -137,6 +138,16 @@ impl Settings {
             ("gateway.max_body_bytes", g.max_body_bytes as u64),
         ] {
             at_least_1(setting, value);
+        }
+        let b = &self.breaker;
+        if b.window_ms < 1000 || b.probe_every_ms == 0 || b.min_requests == 0 {
+            out.push(
+                "breaker: window_ms must be at least 1000, probe_every_ms and min_requests at least 1"
+                    .into(),
+            );
+        }
+        if !(b.max_fault_ratio > 0.0 && b.max_fault_ratio <= 1.0) {
+            out.push("breaker.max_fault_ratio must be above 0 and at most 1".into());
         }
         if self.worker.retry_delays_ms.is_empty() || self.worker.retry_delays_ms.contains(&0) {
             out.push("worker.retry_delays_ms must list at least one delay, none of them 0".into());
@@ -189,11 +200,12 @@ fn section_problems(built: &config::Config, whole: config::ConfigError) -> Vec<S
         Some(format!("{section}.{}: {}", e.path(), e.inner()))
     }
     type Check = fn(&config::Config, &str) -> Option<String>;
-    let sections: [(&str, Check); 10] = [
+    let sections: [(&str, Check); 11] = [
         ("amqp", parse::<AmqpSettings>),
         ("redis", parse::<RedisSettings>),
         ("reconnect", parse::<ReconnectSettings>),
         ("worker", parse::<WorkerSettings>),
+        ("breaker", parse::<BreakerSettings>),
         ("reconciler", parse::<ReconcilerSettings>),
         ("gateway", parse::<GatewaySettings>),
         ("ecommpay", parse::<EcommpaySettings>),

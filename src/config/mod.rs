@@ -49,6 +49,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub reconnect: ReconnectSettings,
     pub worker: WorkerSettings,
+    pub breaker: BreakerSettings,
     pub reconciler: ReconcilerSettings,
     pub gateway: GatewaySettings,
     pub ecommpay: EcommpaySettings,
@@ -121,6 +122,17 @@ pub struct WorkerSettings {
     pub ops_listen: SocketAddr,
     pub shutdown_grace_ms: u64,
     pub hold_ms: u64,
+    pub holds_refresh_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerSettings {
+    pub enabled: bool,
+    pub window_ms: u64,
+    pub min_requests: u32,
+    pub max_fault_ratio: f64,
+    pub probe_every_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

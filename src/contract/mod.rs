@@ -7,10 +7,12 @@ pub mod command;
 pub mod event;
 mod fingerprint;
 pub use fingerprint::hex;
+pub mod hold;
 mod idempotency;
 pub mod methods;
 mod money;
 mod names;
+pub mod operator;
 mod reason;
 mod state;
 

@@ -24,6 +24,9 @@ pub struct Policy<'a> {
     pub grace: Duration,
 }
 
+/// How often a command held by an operator comes back to see whether the hold is lifted.
+const HELD_RECHECK: Duration = Duration::from_secs(30);
+
 /// How long to wait after a 429 that advised no time.
 const THROTTLED_DEFAULT: Duration = Duration::from_secs(1);
 
@@ -114,6 +117,9 @@ fn gated(gate: Gate, attempt: u32, p: &Policy<'_>) -> Step {
     }
     if let Err(reason) = gate.check {
         return record(State::Rejected, reason);
+    }
+    if gate.operator_hold {
+        return Step::Defer(p.held());
     }
     if let Some(wait) = gate.hold {
         return Step::Defer(p.hold(wait));
@@ -401,6 +407,20 @@ impl Policy<'_> {
             expiry: Expiry::Early,
             // The reconciler leaves it alone until well after the window opens.
             watch: self.watch(wait, rung, true),
+        }
+    }
+
+    /// Held by an operator: back to look again after the longest rung within
+    /// [`HELD_RECHECK`], until the hold is lifted. The claim does not count as an attempt,
+    /// and the reconciler leaves the command alone while it cycles.
+    fn held(&self) -> Deferral {
+        let rung = self.ladder.at_most(HELD_RECHECK);
+        Deferral {
+            why: Why::Held,
+            hand_back: State::Received,
+            rung,
+            expiry: Expiry::Early,
+            watch: self.watch(Duration::ZERO, rung, true),
         }
     }
 

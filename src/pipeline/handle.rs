@@ -50,6 +50,9 @@ pub struct Handler {
     pub delivery_limit: u32,
     /// Keys the fingerprint that stands in for card data when commands are compared.
     pub fingerprint_key: crate::contract::FingerprintKey,
+    /// The operators' holds, as this worker last read them.
+    pub holds: crate::state::HoldBoard,
+    pub breaker: Arc<super::breaker::Breaker>,
 }
 
 /// One delivery, as the handler sees it.

@@ -1,6 +1,7 @@
 //! The worker pipeline: consume → validate → claim (Redis) → provider → record →
 //! publish the event (confirmed) → ack.
 
+mod breaker;
 mod decide;
 mod handle;
 mod handled;

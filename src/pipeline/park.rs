@@ -106,10 +106,11 @@ impl Handler {
             ),
             Why::RateLimited { .. } => "rate_limited".into(),
             Why::Throttled => "provider_throttled".into(),
+            Why::Held => "held by an operator (payfleet holds)".into(),
         };
         // A hold uncounts its claim in Redis; a rate-limit deferral on its delivery
         // (the deferrals mark), which it can take as unknown as well.
-        let held = matches!(d.why, Why::WorkingHours { .. });
+        let held = matches!(d.why, Why::WorkingHours { .. } | Why::Held);
         if let Some(handled) = self
             .release(ctx, lease, d.hand_back, &reason, !held)
             .await?
@@ -129,6 +130,7 @@ impl Handler {
                 marks.rate_ticket = ticket;
             }
             Why::Throttled => marks.rate_deferral = true,
+            Why::Held => {}
         }
         self.watch(&ctx.cmd.key, d.watch).await?;
         let parcel = Parcel {
@@ -146,6 +148,7 @@ impl Handler {
             Why::WorkingHours { until } => {
                 tracing::info!(%until, queue_ms, "held for the provider's working hours");
             }
+            Why::Held => tracing::info!(queue_ms, "held by an operator's hold"),
             why => tracing::debug!(?why, queue_ms, expiry = ?d.expiry, "command deferred"),
         }
         Ok(d.why.handled())

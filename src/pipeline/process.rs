@@ -199,10 +199,16 @@ impl Handler {
 
     /// What must hold before the command is sent.
     async fn gate(&self, ctx: &Ctx<'_>) -> Gate {
+        let account = ctx.cmd.account.as_deref().unwrap_or(DEFAULT_ACCOUNT);
+        let operator_hold = self.holds.holding(ctx.cmd.provider(), account);
+        if let Some(h) = &operator_hold {
+            tracing::debug!(target = %h.target, by = h.by, "an operator's hold stops it");
+        }
         Gate {
             deadline: ctx.cmd.deadline,
             check: ctx.provider.check(ctx.cmd).await,
             hold: ctx.provider.hold(ctx.cmd),
+            operator_hold: operator_hold.is_some(),
         }
     }
 
@@ -229,6 +235,9 @@ impl Handler {
     ) -> Result<T, ProviderError> {
         let started = Instant::now();
         let result = self.renewing(ctx, lease, call).await;
+        let account = ctx.cmd.account.as_deref().unwrap_or(DEFAULT_ACCOUNT);
+        self.count_for_breaker(ctx.cmd.provider(), account, &result)
+            .await;
         let class = match &result {
             Ok(_) => RequestResult::Ok,
             Err(e) => e.class(),

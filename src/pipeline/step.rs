@@ -89,6 +89,8 @@ pub enum Why {
     RateLimited { ticket: Option<u64> },
     /// The provider answered 429.
     Throttled,
+    /// An operator's hold on its provider or account.
+    Held,
 }
 
 /// When the reconciler looks at a parked command should its delay queue never give it
@@ -199,6 +201,8 @@ pub struct Gate {
     pub check: Result<(), String>,
     /// How long until the provider's working hours, if outside them.
     pub hold: Option<Duration>,
+    /// Whether an operator's hold (`payfleet hold`) stops new requests to its account.
+    pub operator_hold: bool,
 }
 
 impl Why {
@@ -206,7 +210,7 @@ impl Why {
     pub fn handled(self) -> Handled {
         match self {
             // Not a failure, so not a retry.
-            Why::WorkingHours { .. } => Handled::Deferred,
+            Why::WorkingHours { .. } | Why::Held => Handled::Deferred,
             Why::RateLimited { .. } | Why::Throttled => Handled::Retrying,
         }
     }

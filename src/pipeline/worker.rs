@@ -4,13 +4,14 @@
 //! broker goes away; and while Redis or the broker's publishing side is away, no
 //! deliveries taken and those in hand held (see [`super::outage`]).
 
+use super::breaker::{Breaker, probe_tripped};
 use super::handle::{Handler, Incoming};
 use super::outage::{AfterFailure, ServiceGate, after_failure};
 use crate::bus::{self, CommandConsumer, DeliveryInfo, Inbound, Ladder, Names, Publisher};
 use crate::config::Settings;
 use crate::contract::{FingerprintKey, ProviderName};
 use crate::ratelimit::RateLimiter;
-use crate::state::StateStore;
+use crate::state::{HoldBoard, StateStore};
 use crate::telemetry::label::{Finished, NoEvent, Service, Stage};
 use crate::telemetry::{Label, Metrics, Readiness};
 use backon::BackoffBuilder;
@@ -35,6 +36,8 @@ pub struct Worker {
     name: String,
     limiter: Arc<RateLimiter>,
     fingerprint_key: FingerprintKey,
+    holds: HoldBoard,
+    breaker: Arc<Breaker>,
 }
 
 /// What a delivery's task needs: the handler of the moment (it changes when the
@@ -60,6 +63,7 @@ impl Worker {
         name: String,
         fingerprint_key: FingerprintKey,
     ) -> Self {
+        let breaker_settings = settings.breaker.clone();
         let limiter = Arc::new(
             RateLimiter::from_settings(&settings, metrics.clone())
                 .expect("the Redis URL parsed when the store connected"),
@@ -73,6 +77,8 @@ impl Worker {
             ready,
             name,
             fingerprint_key,
+            holds: HoldBoard::default(),
+            breaker: Arc::new(Breaker::new(breaker_settings)),
         }
     }
 
@@ -118,6 +124,8 @@ impl Worker {
             fingerprint_key: self.fingerprint_key.clone(),
             limiter: self.limiter.clone(),
             delivery_limit: s.amqp.delivery_limit,
+            holds: self.holds.clone(),
+            breaker: self.breaker.clone(),
         })
     }
 
@@ -134,6 +142,9 @@ impl Worker {
             tokio::time::sleep(pause).await;
             let backoff = self.settings.reconnect.backoff();
             self.store.reach(backoff, &self.metrics, &self.ready).await;
+            // Read before the first delivery is taken, so a hold set while this worker
+            // was away is in force from its first command.
+            refresh_holds(&self.store, &self.holds, &self.metrics).await;
             if publisher.is_connected() {
                 return Ok(None);
             }
@@ -178,6 +189,7 @@ impl Worker {
         let gate = &shared.gate;
         let mut gate_changes = gate.changes();
         let _redis_check = watch_redis(self.store.clone(), gate.clone());
+        let _holds = self.watch_holds();
         let mut recovery = Some(self.recover(&conn, publisher.clone(), Duration::ZERO));
         // Outages in a row wait longer before the services are asked again.
         let mut outages = s.reconnect.backoff().build();
@@ -286,6 +298,37 @@ fn watch_redis(store: StateStore, gate: ServiceGate) -> AbortOnDrop {
             }
         }
     }))
+}
+
+impl Worker {
+    /// Reads the holds every `worker.holds_refresh_ms`, and probes the accounts the
+    /// breaker holds.
+    fn watch_holds(&self) -> AbortOnDrop {
+        let (store, board) = (self.store.clone(), self.holds.clone());
+        let (providers, metrics) = (self.providers.clone(), self.metrics.clone());
+        let every = Duration::from_millis(self.settings.worker.holds_refresh_ms);
+        let probe_every = Duration::from_millis(self.settings.breaker.probe_every_ms);
+        AbortOnDrop(tokio::spawn(async move {
+            let mut every = tokio::time::interval(every);
+            loop {
+                every.tick().await;
+                refresh_holds(&store, &board, &metrics).await;
+                probe_tripped(&store, &board, &providers, &metrics, probe_every).await;
+            }
+        }))
+    }
+}
+
+/// Reads the holds into `board`; on a Redis error the last known holds stay in force.
+async fn refresh_holds(store: &StateStore, board: &HoldBoard, metrics: &Metrics) {
+    match store.holds().await {
+        Ok(holds) => {
+            if board.replace(holds.clone()) {
+                metrics.holds_changed(&holds);
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "holds not read; the last known stay in force"),
+    }
 }
 
 /// True once the gate is open. A delivery held past `hold` is put back as a fresh copy

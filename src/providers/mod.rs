@@ -76,6 +76,12 @@ impl ProviderError {
         )
     }
 
+    /// Whether it says the provider is failing (no answer, a 5xx, an unreadable one),
+    /// rather than answering: what the breaker counts.
+    pub fn is_fault(&self) -> bool {
+        matches!(self, ProviderError::NotSent(_) | ProviderError::Unknown(_))
+    }
+
     /// Bounded label for metrics.
     pub fn class(&self) -> RequestResult {
         match self {
@@ -185,6 +191,11 @@ pub trait Provider: Send + Sync {
     }
 
     fn timing(&self, method: Method, operation: Operation) -> Timing;
+
+    /// The breaker's probe: a status query in `account` for a payment id no command
+    /// uses, never a payment. Any answer (found, not found, refused) shows the provider
+    /// is back; a timeout, a 5xx or a refused connection that it is not.
+    fn probe<'a>(&'a self, account: &'a str) -> BoxFuture<'a, Result<Status, ProviderError>>;
 
     /// Proves and reads a callback the provider sent to the gateway; `records` tells
     /// what is already recorded, for a provider whose callbacks cost requests to confirm.

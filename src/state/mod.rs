@@ -15,6 +15,7 @@
 
 mod changes;
 mod events;
+mod holds;
 mod index;
 mod reach;
 mod record;
@@ -22,6 +23,7 @@ mod store;
 
 pub use changes::{Claim, ClaimMode, Lease, RejectVerdict, Settle, Transition};
 pub use events::EventState;
+pub use holds::HoldBoard;
 pub use record::{Record, TraceContext};
 pub use store::{StateStore, StoreError, redis_connection};
 

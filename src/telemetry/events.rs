@@ -7,10 +7,48 @@ use super::label::{
     ProviderRequest, RateLimitDecision, ReconcilerAction, RequestResult, RetryReason, Service,
     Stage,
 };
+use crate::contract::hold::{Hold, HoldTarget};
 use crate::contract::{EventStatus, Method, State};
 use prometheus::IntGauge;
 
 impl Metrics {
+    /// The breaker tripped: `set` if its hold is new (another worker may have set it).
+    pub fn breaker_tripped(&self, hold: &Hold, set: bool) {
+        let provider = hold.target.provider.as_str();
+        if set {
+            tracing::warn!(target = %hold.target, reason = hold.reason, "breaker tripped: account held");
+        }
+        self.breaker_trips.with_label_values(&[provider]).inc();
+    }
+
+    /// A probe of an account the breaker holds: `back` if the provider answered.
+    pub fn breaker_probed(&self, target: &HoldTarget, back: bool) {
+        let result = if back { "answered" } else { "failed" };
+        if back {
+            tracing::warn!(%target, "breaker probe answered: hold lifted");
+        } else {
+            tracing::info!(%target, "breaker probe failed: the account stays held");
+        }
+        self.breaker_probes
+            .with_label_values(&[target.provider.as_str(), result])
+            .inc();
+    }
+
+    /// The holds in force changed (read by a worker): one series per hold, and the log
+    /// line that says which.
+    pub fn holds_changed(&self, holds: &[Hold]) {
+        let targets: Vec<String> = holds.iter().map(|h| h.target.to_string()).collect();
+        tracing::warn!(holds = ?targets, "operators' holds in force changed");
+        self.holds.reset();
+        for h in holds {
+            let account = h.target.account.as_deref().unwrap_or("all");
+            let by = if h.automatic { "breaker" } else { "operator" };
+            self.holds
+                .with_label_values(&[h.target.provider.as_str(), account, by])
+                .set(1);
+        }
+    }
+
     pub fn command_received(&self, provider: &str) {
         self.commands_received.with_label_values(&[provider]).inc();
     }
@@ -239,5 +277,28 @@ mod tests {
             )
             .ends_with(" 0.2")
         );
+    }
+
+    #[test]
+    fn each_hold_in_force_is_one_series_and_a_lifted_one_goes() {
+        use crate::contract::hold::{Hold, HoldTarget};
+        let hold = |t: &str| Hold {
+            target: HoldTarget::parse(t).unwrap(),
+            reason: "r".into(),
+            by: "b".into(),
+            since: chrono::Utc::now(),
+            automatic: t.starts_with("epay"),
+        };
+        let m = Metrics::new("worker");
+        m.holds_changed(&[hold("ecommpay"), hold("epay/default")]);
+        let text = m.render();
+        let all = "payfleet_holds{account=\"all\",by=\"operator\",provider=\"ecommpay\"}";
+        assert_eq!(line(&text, all), format!("{all} 1"));
+        let one = "payfleet_holds{account=\"default\",by=\"breaker\",provider=\"epay\"}";
+        assert_eq!(line(&text, one), format!("{one} 1"));
+        m.holds_changed(&[hold("epay/default")]);
+        let text = m.render();
+        assert!(!text.contains(all), "{text}");
+        assert_eq!(line(&text, one), format!("{one} 1"));
     }
 }

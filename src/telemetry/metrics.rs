@@ -43,6 +43,9 @@ pub struct Metrics {
     pub(super) rate_limit_wait: HistogramVec,
     pub(super) connections_open: IntGaugeVec,
     pub(super) connections_cut: IntCounterVec,
+    pub(super) holds: IntGaugeVec,
+    pub(super) breaker_trips: IntCounterVec,
+    pub(super) breaker_probes: IntCounterVec,
 }
 
 /// Slow things: callbacks arrive seconds to hours after the request.
@@ -260,6 +263,32 @@ impl Metrics {
                  answered 503; shed: unanswered) or a timeout (header, body, idle).",
                 &["listener", "reason"],
             ),
+            holds: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "payfleet_holds",
+                        "Holds in force (1 each), as this process last read them: no new \
+                         request goes to the provider or account (`all`: every account); \
+                         `by` operator or breaker.",
+                    ),
+                    &["provider", "account", "by"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
+            breaker_trips: counter(
+                &r,
+                "payfleet_breaker_trips_total",
+                "Times a worker's breaker found an account failing and held it.",
+                &["provider"],
+            ),
+            breaker_probes: counter(
+                &r,
+                "payfleet_breaker_probes_total",
+                "Status-query probes of accounts the breaker holds, by result (answered: hold lifted).",
+                &["provider", "result"],
+            ),
             registry: r,
         };
         metrics.start_at_zero();
@@ -284,6 +313,10 @@ impl Metrics {
             self.callbacks_received.with_label_values(&[provider]);
             self.callbacks_verified.with_label_values(&[provider]);
             self.rate_limit_wait.with_label_values(&[provider]);
+            self.breaker_trips.with_label_values(&[provider]);
+            for result in ["answered", "failed"] {
+                self.breaker_probes.with_label_values(&[provider, result]);
+            }
             for since in LagSince::ALL {
                 self.callback_lag
                     .with_label_values(&[provider, since.as_str()]);

@@ -254,6 +254,10 @@ impl DeadLetters {
         dl
     }
 
+    pub fn all(&self) -> Vec<DeadLetter> {
+        self.0.lock().unwrap().clone()
+    }
+
     pub async fn wait_for(&self, n: usize) -> Vec<DeadLetter> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {

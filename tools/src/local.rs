@@ -9,6 +9,7 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use payfleet::app::{self, Shutdown};
 use payfleet::bus::{self, Names};
+use payfleet::contract::operator::OperatorEvent;
 use payfleet::contract::{Event, IdempotencyKey};
 use payfleet_sim::Sandbox;
 use secrecy::SecretString;
@@ -203,11 +204,13 @@ fn secret(value: &Option<SecretString>, what: &str) -> anyhow::Result<SecretStri
         .with_context(|| format!("the {what} secret is not set"))
 }
 
-/// Every event the fleet publishes, read from its `<ns>.events` queue. The tap
-/// reconnects when the broker goes away, so it survives a broker restart.
+/// Every event the fleet publishes, read from its `<ns>.events` queue: payment events
+/// and, apart, operator events (`operator.*`). The tap reconnects when the broker goes
+/// away, so it survives a broker restart.
 #[derive(Clone, Default)]
 pub struct EventTap {
     events: Arc<Mutex<Vec<Event>>>,
+    operator: Arc<Mutex<Vec<OperatorEvent>>>,
 }
 
 impl EventTap {
@@ -222,6 +225,7 @@ impl EventTap {
         let tap = EventTap::default();
         let consumer = Self::consume(url, queue).await?;
         let (events, url, queue) = (tap.events.clone(), url.to_owned(), queue.to_owned());
+        let operator = tap.operator.clone();
         tokio::spawn(async move {
             let mut current = Some(consumer);
             loop {
@@ -232,9 +236,15 @@ impl EventTap {
                         tokio::select! {
                             next = consumer.next() => match next {
                                 Some(Ok(d)) => {
-                                    match serde_json::from_slice::<Event>(&d.data) {
-                                        Ok(e) => events.lock().expect("events lock").push(e),
-                                        Err(e) => tracing::error!(error = %e, "an event that breaks the contract"),
+                                    let read = if d.routing_key.as_str().starts_with("operator.") {
+                                        serde_json::from_slice::<OperatorEvent>(&d.data)
+                                            .map(|e| operator.lock().expect("events lock").push(e))
+                                    } else {
+                                        serde_json::from_slice::<Event>(&d.data)
+                                            .map(|e| events.lock().expect("events lock").push(e))
+                                    };
+                                    if let Err(e) = read {
+                                        tracing::error!(error = %e, "an event that breaks the contract");
                                     }
                                     let ack = d.ack(BasicAckOptions::default());
                                     let _ = tokio::time::timeout(Duration::from_secs(2), ack).await;
@@ -283,6 +293,10 @@ impl EventTap {
 
     pub fn events(&self) -> Vec<Event> {
         self.events.lock().expect("events lock").clone()
+    }
+
+    pub fn operator_events(&self) -> Vec<OperatorEvent> {
+        self.operator.lock().expect("events lock").clone()
     }
 
     /// The events after the first `from`, for readers that keep their place.

@@ -176,11 +176,21 @@ fn gate(
     check: Result<(), String>,
     hold: Option<Duration>,
 ) -> Step {
+    gate_held(deadline, check, hold, false)
+}
+
+fn gate_held(
+    deadline: Option<DateTime<Utc>>,
+    check: Result<(), String>,
+    hold: Option<Duration>,
+    operator_hold: bool,
+) -> Step {
     let l = ladder();
     let gate = Gate {
         deadline,
         check,
         hold,
+        operator_hold,
     };
     decide(Seen::Gate { gate, attempt: 2 }, &policy(&l))
 }
@@ -245,6 +255,40 @@ fn outside_working_hours_it_is_held_on_the_longest_rung_that_does_not_overshoot(
         panic!("deferred")
     };
     assert_eq!(d.rung.ms(), 250);
+}
+
+#[test]
+fn an_operators_hold_parks_it_uncounted_until_lifted_even_outside_working_hours() {
+    let Step::Defer(d) = gate_held(None, Ok(()), Some(ms(5000)), true) else {
+        panic!("deferred")
+    };
+    assert_eq!(
+        d,
+        Deferral {
+            why: Why::Held,
+            hand_back: State::Received,
+            rung: rung(8000),
+            expiry: Expiry::Early,
+            watch: Watch {
+                after: ms(16000) + GRACE,
+                replace: true,
+            },
+        }
+    );
+    assert_eq!(d.why.handled(), Handled::Deferred);
+}
+
+#[test]
+fn a_hold_never_keeps_a_command_past_its_deadline_nor_an_invalid_one() {
+    let earlier = now() - chrono::Duration::seconds(1);
+    let Step::Record { state, .. } = gate_held(Some(earlier), Ok(()), None, true) else {
+        panic!("recorded")
+    };
+    assert_eq!(state, State::Failed);
+    let Step::Record { state, .. } = gate_held(None, Err("no such bank".into()), None, true) else {
+        panic!("recorded")
+    };
+    assert_eq!(state, State::Rejected);
 }
 
 // ---- the rate limiter ----

@@ -249,6 +249,15 @@ impl Provider for Ecommpay {
         )
     }
 
+    /// Gate's status request for a payment id no command uses (payfleet's are the
+    /// commands' keys or `banks-<uuid>`): Gate answers 3061 "not found" when it is up.
+    fn probe<'a>(&'a self, account: &'a str) -> BoxFuture<'a, Result<Status, ProviderError>> {
+        Box::pin(async move {
+            let gate = self.gate_for(Some(account))?;
+            status::query(gate, "payfleet-breaker-probe", "payout").await
+        })
+    }
+
     fn timing(&self, method: Method, operation: Operation) -> Timing {
         match (method, operation) {
             // The document gives no basic time; the customer has 24 hours to cash out.

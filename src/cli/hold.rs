@@ -1,0 +1,74 @@
+//! `payfleet hold PROVIDER[/ACCOUNT] --reason TEXT --by NAME`: no new request goes to
+//! that provider or account, fleet-wide, within `worker.holds_refresh_ms`. Commands
+//! wait in the delay queues; status queries, callbacks and the reconciler go on.
+
+use super::fleet;
+use crate::config::Settings;
+use crate::contract::hold::{Hold, HoldTarget};
+use crate::contract::operator::{OperatorAction, OperatorEvent};
+use crate::contract::{DEFAULT_ACCOUNT, ProviderName};
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// `ecommpay`, `epay`, or one account: `ecommpay/kz_main`.
+    #[arg(value_parser = HoldTarget::parse)]
+    target: HoldTarget,
+    /// Why (kept with the hold and in its `operator.hold_set` event).
+    #[arg(long)]
+    reason: String,
+    /// Who holds it.
+    #[arg(long)]
+    by: String,
+    /// Print the hold as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(account) = &args.target.account
+        && !configured(&settings, args.target.provider, account)
+    {
+        anyhow::bail!(
+            "{} has no account {account:?} in this configuration",
+            args.target.provider.as_str()
+        );
+    }
+    let hold = Hold {
+        target: args.target,
+        reason: args.reason,
+        by: args.by,
+        since: chrono::Utc::now(),
+        automatic: false,
+    };
+    let replaced = fleet::store(&settings).await?.set_hold(&hold).await?;
+    let event = OperatorEvent::new(
+        OperatorAction::HoldSet,
+        hold.target.to_string(),
+        hold.by.clone(),
+        hold.reason.clone(),
+    );
+    fleet::announce(&settings, &event).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&hold)?);
+    } else {
+        println!(
+            "held {}: no new request goes there (in force on every worker within {} ms)",
+            hold.target, settings.worker.holds_refresh_ms
+        );
+        if let Some(old) = replaced {
+            println!(
+                "replaced the hold of {} since {}: {}",
+                old.by, old.since, old.reason
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `account` is one the configuration gives `provider` (a typo would hold
+/// nothing).
+fn configured(settings: &Settings, provider: ProviderName, account: &str) -> bool {
+    account == DEFAULT_ACCOUNT
+        || (provider == ProviderName::Ecommpay && settings.ecommpay.accounts.contains_key(account))
+}

@@ -1,0 +1,57 @@
+//! Operator events: every operator action (`payfleet hold`, `release`, …) is published
+//! onto `payfleet.events` as `operator.<action>`, so an audit trail needs nothing but a
+//! queue bound to `operator.#`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorAction {
+    /// A hold was set (or replaced) on a provider or account.
+    HoldSet,
+    /// A hold was lifted.
+    HoldReleased,
+}
+
+impl OperatorAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorAction::HoldSet => "hold_set",
+            OperatorAction::HoldReleased => "hold_released",
+        }
+    }
+}
+
+/// What an operator did, who, when and why. Free text comes from the operator, never
+/// from a command, so it carries no card data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatorEvent {
+    pub version: u32,
+    pub event_id: Uuid,
+    pub action: OperatorAction,
+    /// What it acted on: a hold target (`ecommpay/kz_main`), an idempotency key, …
+    pub target: String,
+    pub by: String,
+    pub reason: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl OperatorEvent {
+    pub fn new(action: OperatorAction, target: String, by: String, reason: String) -> Self {
+        OperatorEvent {
+            version: super::command::CONTRACT_VERSION,
+            event_id: Uuid::new_v4(),
+            action,
+            target,
+            by,
+            reason,
+            occurred_at: Utc::now(),
+        }
+    }
+
+    pub fn routing_key(&self) -> String {
+        format!("operator.{}", self.action.as_str())
+    }
+}
