@@ -3,7 +3,10 @@
 # The production binary `payfleet` hands `sandbox` and `demo|bench|chaos` to the
 # simulator and tools binaries installed beside it.
 #   docker build -t payfleet .
-#   docker run --rm -e PAYFLEET__AMQP__URL=... -e PAYFLEET__ECOMMPAY__SECRET_KEY=... payfleet worker
+#   docker run --rm -e PAYFLEET__AMQP__URL=... -e PAYFLEET__REDIS__URL=... \
+#     -e PAYFLEET__ECOMMPAY__SECRET_KEY=... -e PAYFLEET__EPAY__ENABLED=false payfleet worker
+# (with epay: PAYFLEET__EPAY__CLIENT_SECRET and PAYFLEET__EPAY__FINGERPRINT_KEY instead of
+# ENABLED=false; README.md "Run a fleet by hand" lists every process's environment)
 
 FROM rust:1-bookworm AS builder
 WORKDIR /src

@@ -152,10 +152,19 @@ pub fn ecommpay(settings: &Settings) -> anyhow::Result<Arc<Ecommpay>> {
     ))
 }
 
+/// The clients of the enabled providers. Every secret they need is checked at once
+/// first, so that a start names all that is missing.
 pub async fn providers(settings: &Settings, metrics: &Arc<Metrics>) -> anyhow::Result<Providers> {
+    settings.require_provider_secrets()?;
     Ok(Providers {
-        ecommpay: ecommpay(settings)?,
-        epay: epay(settings, metrics.clone()).await?,
+        ecommpay: match settings.ecommpay.enabled {
+            true => Some(ecommpay(settings)?),
+            false => None,
+        },
+        epay: match settings.epay.enabled {
+            true => Some(epay(settings, metrics.clone()).await?),
+            false => None,
+        },
         time_scale: settings.reconciler.time_scale,
     })
 }
@@ -211,17 +220,11 @@ pub async fn spawn_worker(
 ) -> anyhow::Result<(Option<SocketAddr>, JoinHandle<anyhow::Result<()>>)> {
     // Every secret a worker needs, named at once. It decodes commands: without the
     // fleet's key for card data it refuses to start.
-    let secrets = &settings.secrets;
-    crate::config::ConfigError::all([
-        secrets.ecommpay(),
-        secrets.epay(),
-        secrets.epay_fingerprint(),
-    ])?;
-    let fingerprint_key = FingerprintKey::new(settings.secrets.epay_fingerprint()?);
     let metrics = Arc::new(Metrics::new("worker"));
+    let providers = providers(settings, &metrics).await?;
+    let fingerprint_key = FingerprintKey::new(settings.fingerprint_key()?);
     let ready = Readiness::default();
     let store = connect_store(settings).await?;
-    let providers = providers(settings, &metrics).await?;
     let ops = if serve_ops_endpoints {
         let listen = settings.worker.ops_listen;
         let (addr, _) = serve_ops(listen, metrics.clone(), ready.clone(), shutdown.wait())
@@ -335,7 +338,12 @@ pub async fn spawn_gateway(
 mod tests {
     #[tokio::test]
     async fn a_worker_without_the_fingerprint_key_refuses_to_start() {
-        let settings = crate::config::Settings::load_from(None, Default::default()).unwrap();
+        let settings = crate::config::Settings::load_from(
+            None,
+            Default::default(),
+            crate::config::Needs::Settings,
+        )
+        .unwrap();
         let shutdown = super::Shutdown::default();
         let err = super::spawn_worker(&settings, "w", &shutdown, false)
             .await

@@ -9,7 +9,7 @@
 use crate::bus::PublisherLink;
 use crate::contract::IdempotencyKey;
 use crate::outcome::{Announcer, RETRY_SILENCE, Report, Settled};
-use crate::providers::{ProviderError, Providers, Status, Timing};
+use crate::providers::{ProviderError, Providers, Status, Timing, not_enabled};
 use crate::ratelimit::{Decision, RateKey, RateLimiter, STATUS};
 use crate::state::{Outcome, State, StateStore};
 use crate::telemetry::label::{
@@ -173,7 +173,14 @@ impl Reconciler {
             self.store.untrack(key).await?;
             return Ok(Action::Dropped);
         };
-        let timing = self.providers.timing(method, operation);
+        let Some(provider) = self.providers.of(method) else {
+            // Every process of a fleet should enable the same providers; until one that
+            // has this provider leads, its payment waits, and says so.
+            tracing::warn!(key = %key, reason = not_enabled(method.provider()), "payment not checked");
+            self.recheck(key, RECHECK_CAP).await?;
+            return Ok(Action::StillOpen);
+        };
+        let timing = self.providers.timing(provider, method, operation);
         let now = SystemTime::now();
         let since = |t: Option<SystemTime>| {
             t.and_then(|t| now.duration_since(t).ok())
@@ -201,7 +208,6 @@ impl Reconciler {
         }
         let payment_id = rec.payment_id.as_deref().unwrap_or_default();
         let account = rec.meta.account.as_deref();
-        let provider = self.providers.of(method);
         let rate = RateKey::new(method.provider(), account, STATUS);
         let slot = self
             .limiter

@@ -70,3 +70,79 @@ fn the_simulator_reads_lists_from_the_environment() {
         assert!(stderr.contains("sandbox.listen"), "{list}: {stderr}");
     }
 }
+
+#[test]
+fn every_configuration_problem_is_named_in_one_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_payfleet"))
+        .arg("worker")
+        .env("PAYFLEET__AMQP__PREFETCH", "lots")
+        .env("PAYFLEET__GATEWAY__MAX_CONNECTIONS", "none")
+        .env_remove("PAYFLEET__ECOMMPAY__SECRET_KEY")
+        .env_remove("PAYFLEET__EPAY__CLIENT_SECRET")
+        .env_remove("PAYFLEET__EPAY__FINGERPRINT_KEY")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for named in [
+        "amqp.prefetch",
+        "gateway.max_connections",
+        "PAYFLEET__ECOMMPAY__SECRET_KEY",
+        "PAYFLEET__EPAY__CLIENT_SECRET",
+        "PAYFLEET__EPAY__FINGERPRINT_KEY",
+    ] {
+        assert!(stderr.contains(named), "{named}: {stderr}");
+    }
+    // Without epay, its secrets are not asked for.
+    let out = Command::new(env!("CARGO_BIN_EXE_payfleet"))
+        .arg("worker")
+        .env("PAYFLEET__EPAY__ENABLED", "false")
+        .env_remove("PAYFLEET__ECOMMPAY__SECRET_KEY")
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PAYFLEET__ECOMMPAY__SECRET_KEY"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("EPAY"), "{stderr}");
+}
+
+/// Serves one HTTP request on a port of its own with `status`, and returns the port.
+fn one_answer(status: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = stream.read(&mut request);
+        let answer = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        stream.write_all(answer.as_bytes()).unwrap();
+    });
+    port
+}
+
+#[test]
+fn health_exits_0_only_when_the_process_is_ready() {
+    let health = |target: String| {
+        Command::new(env!("CARGO_BIN_EXE_payfleet"))
+            .args(["health", &target])
+            // A healthcheck runs in the process's environment: its settings do not matter.
+            .env("PAYFLEET__AMQP__PREFETCH", "lots")
+            .output()
+            .expect("the binary runs")
+    };
+    assert!(health(one_answer("200 OK").to_string()).status.success());
+    let url = format!("http://127.0.0.1:{}", one_answer("200 OK"));
+    assert!(health(url).status.success());
+    let out = health(one_answer("503 Service Unavailable").to_string());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("503"));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    assert_eq!(health(port.to_string()).status.code(), Some(1));
+    assert_eq!(health("nowhere".into()).status.code(), Some(2));
+}

@@ -417,3 +417,114 @@ fn prometheus_and_grafana_get_their_files() {
         }
     }
 }
+
+/// What a published port is bound to unless the user says otherwise.
+const BIND: &str = "${PAYFLEET_BIND:-127.0.0.1}:";
+
+#[test]
+fn published_ports_listen_on_localhost_unless_the_user_says_otherwise() {
+    let c = compose();
+    let mut published = 0;
+    for (name, service) in services(&c) {
+        for p in service["ports"].as_sequence().into_iter().flatten() {
+            let p = p.as_str().expect("port mapping as a string");
+            assert!(
+                p.starts_with(BIND),
+                "{name}: {p} is published on every interface"
+            );
+            published += 1;
+        }
+    }
+    assert!(published >= 8, "only {published} published ports found");
+    assert!(repo("docker-compose.yml").contains("PAYFLEET_BIND=0.0.0.0"));
+}
+
+#[test]
+fn every_payfleet_service_is_checked_by_payfleet_health_on_its_ops_port() {
+    let c = compose();
+    for (name, service) in services(&c) {
+        let Some(sub) = subcommand(&service) else {
+            continue;
+        };
+        let test: Vec<&str> = service["healthcheck"]["test"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{name}: no healthcheck"))
+            .iter()
+            .map(|v| v.as_str().expect("healthcheck word"))
+            .collect();
+        let port = port_of(&listen_of(&service, &sub)).to_string();
+        assert_eq!(test, ["CMD", "payfleet", "health", &port], "{name}");
+    }
+    // The image has what the healthchecks run, and nothing else to run them with.
+    let dockerfile = repo("Dockerfile");
+    assert!(dockerfile.contains(r#"ENTRYPOINT ["payfleet"]"#));
+    assert!(!dockerfile.contains("curl") && !dockerfile.contains("wget"));
+    let s = services(&c);
+    for dependent in ["worker", "reconciler"] {
+        assert_eq!(
+            s[dependent]["depends_on"]["sandbox"]["condition"], "service_healthy",
+            "{dependent}"
+        );
+    }
+}
+
+#[test]
+fn prometheus_sends_its_alerts_to_the_alertmanager_service() {
+    let c = compose();
+    let s = services(&c);
+    let p = yaml("prometheus/prometheus.yml");
+    let targets: Vec<&str> = p["alerting"]["alertmanagers"]
+        .as_sequence()
+        .expect("alerting.alertmanagers")
+        .iter()
+        .flat_map(|a| a["static_configs"].as_sequence().expect("static_configs"))
+        .flat_map(|sc| sc["targets"].as_sequence().expect("targets"))
+        .map(|t| t.as_str().expect("target"))
+        .collect();
+    assert_eq!(targets, ["alertmanager:9093"]);
+    let alertmanager = &s["alertmanager"];
+    assert!(container_ports(alertmanager).contains(&9093));
+    let volumes = serde_yaml::to_string(&alertmanager["volumes"]).expect("YAML");
+    let command = serde_yaml::to_string(&alertmanager["command"]).expect("YAML");
+    let mounted = "./prometheus/alertmanager.yml:/etc/alertmanager/payfleet/alertmanager.yml";
+    assert!(volumes.contains(mounted), "{volumes}");
+    assert!(
+        command.contains("--config.file=/etc/alertmanager/payfleet/alertmanager.yml"),
+        "{command}"
+    );
+    // Its route ends at a receiver it defines, which the user replaces.
+    let config = yaml("prometheus/alertmanager.yml");
+    let receiver = config["route"]["receiver"]
+        .as_str()
+        .expect("route.receiver");
+    let receivers: Vec<&str> = config["receivers"]
+        .as_sequence()
+        .expect("receivers")
+        .iter()
+        .map(|r| r["name"].as_str().expect("receiver name"))
+        .collect();
+    assert!(
+        receivers.contains(&receiver),
+        "{receiver} not in {receivers:?}"
+    );
+}
+
+#[test]
+fn the_header_exports_every_variable_compose_requires() {
+    let text = repo("docker-compose.yml");
+    let required: BTreeSet<&str> = text
+        .split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split_once(":?").map(|(name, _)| name))
+        .filter(|name| !name.contains('}'))
+        .collect();
+    assert!(required.contains("ECOMMPAY_SECRET_KEY"), "{required:?}");
+    let exported: BTreeSet<&str> = text
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .filter_map(|l| l.trim_start_matches('#').trim().strip_prefix("export "))
+        .flat_map(|l| l.split_whitespace())
+        .filter_map(|assignment| assignment.split_once('=').map(|(name, _)| name))
+        .collect();
+    assert_eq!(required, exported, "the header's export line");
+}

@@ -207,3 +207,58 @@ async fn a_duplicated_callback_publishes_once() {
     assert_eq!(app.events_for("po-cb-dup").len(), before);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fleet_with_only_ecommpay_configured_pays_a_payout() {
+    let mut settings = common::settings("t-ecommpay-only");
+    settings.epay.enabled = false;
+    settings.secrets.epay_client_secret = None;
+    settings.secrets.epay_fingerprint_key = None;
+    // The in-process gateway has no epay either.
+    let app = common::spawn_app_with(settings, 0).await;
+    let s = &app.fleet.settings;
+    // A worker process given ECommPay's settings and secret key only.
+    let mut worker = common::worker_process(s, "ecommpay-only")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the worker starts");
+    let transfer =
+        r#"{"version":1,"idempotency_key":"ep-unserved","method":"p2p","operation":"transfer"}"#;
+    app.publish_raw("epay.transfer", transfer.as_bytes()).await;
+    app.publish(&payout("po-ecommpay-only", 200000, "KZT", "444567"))
+        .await;
+    if let Ok(Some(status)) = worker.try_wait() {
+        let out = worker.wait_with_output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        panic!("the worker exited ({status}): {stderr}");
+    }
+    let event = app.terminal("po-ecommpay-only").await;
+    assert_eq!(event.status, EventStatus::Succeeded);
+    // The epay queue is not consumed: its command waits there, unanswered.
+    let conn = payfleet::bus::connect(&s.amqp.url, "test-depth")
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let epay_queue = app
+        .fleet
+        .names()
+        .command_queue(payfleet::contract::ProviderName::Epay);
+    let depth = payfleet::bus::queue_depth(&ch, &epay_queue).await.unwrap();
+    assert_eq!(depth, 1);
+    assert!(app.events_for("ep-unserved").is_empty());
+    let _ = conn.close(200, "bye".into()).await;
+    // The gateway answers epay's callbacks 503, saying why.
+    let answer = reqwest::Client::new()
+        .post(format!("http://{}/callbacks/epay", app.fleet.gateway_addr))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 503);
+    assert_eq!(
+        answer.text().await.unwrap(),
+        "epay is not enabled here (epay.enabled = false)"
+    );
+    let _ = worker.kill().await;
+    app.stop().await;
+}

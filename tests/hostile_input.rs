@@ -268,3 +268,55 @@ async fn a_card_number_as_idempotency_key_is_refused() {
     assert!(card_data_in(&keys).is_empty(), "{keys}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_command_under_another_routing_key_is_rejected_and_never_sent() {
+    let app = spawn_app("t-hostile-route", 1).await;
+    // Before: this payout went to the epay queue and was paid, labelled epay.
+    let payout_body = payout("misrouted-payout", 200_000, "KZT", "444567");
+    app.publish_raw("epay.payment", payout_body.as_bytes())
+        .await;
+    // A card-carrying transfer under an ECommPay key: its reason quotes no card data.
+    let transfer_body = p2p(
+        "misrouted-transfer",
+        transfer(visa(), json!({"card": {"pan": PAN}})),
+    );
+    app.publish_raw("ecommpay.payout", transfer_body.as_bytes())
+        .await;
+    for (key, expected) in [
+        (
+            "misrouted-payout",
+            "routing key epay.payment does not match the command: \
+             method homebank operation payout route to ecommpay.payout",
+        ),
+        (
+            "misrouted-transfer",
+            "routing key ecommpay.payout does not match the command: \
+             method p2p operation transfer route to epay.transfer",
+        ),
+    ] {
+        let event = app.terminal(key).await;
+        assert_eq!(event.status, EventStatus::Rejected, "{key}");
+        assert_eq!(event.reason.as_deref(), Some(expected), "{key}");
+        assert_eq!(app.state(key).await, Some(payfleet::state::State::Rejected));
+    }
+    // The same payout under its own key is paid: the queues still flow.
+    app.publish(&payout("routed-payout", 200_000, "KZT", "444567"))
+        .await;
+    assert_eq!(
+        app.terminal("routed-payout").await.status,
+        EventStatus::Succeeded
+    );
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(
+        stats.requests.values().sum::<u64>(),
+        1,
+        "{:?}",
+        stats.requests
+    );
+    assert_eq!(stats.executed.len(), 1, "{:?}", stats.executed);
+    assert!(app.dead.wait_for(0).await.is_empty());
+    let events = serde_json::to_string(&app.events.events()).unwrap();
+    assert!(card_data_in(&events).is_empty(), "{events}");
+    app.stop().await;
+}

@@ -13,6 +13,8 @@ use lapin::{Channel, Connection, Consumer};
 pub struct CommandConsumer {
     channel: Channel,
     names: Names,
+    /// The queues consumed: those of the enabled providers.
+    providers: Vec<ProviderName>,
     tag_prefix: String,
     /// How often consuming started on this channel: a tag is never used twice.
     rounds: u32,
@@ -21,10 +23,12 @@ pub struct CommandConsumer {
 }
 
 impl CommandConsumer {
-    /// A channel with a prefetch bound, not yet consuming (see [`Self::resume`]).
+    /// A channel with a prefetch bound, not yet consuming `providers`' command queues
+    /// (see [`Self::resume`]).
     pub async fn open(
         conn: &Connection,
         names: &Names,
+        providers: &[ProviderName],
         prefetch: u16,
         tag_prefix: &str,
     ) -> Result<Self, lapin::Error> {
@@ -35,6 +39,7 @@ impl CommandConsumer {
         Ok(CommandConsumer {
             channel,
             names: names.clone(),
+            providers: providers.to_vec(),
             tag_prefix: tag_prefix.to_owned(),
             rounds: 0,
             tags: Vec::new(),
@@ -46,19 +51,20 @@ impl CommandConsumer {
     pub async fn start(
         conn: &Connection,
         names: &Names,
+        providers: &[ProviderName],
         prefetch: u16,
         tag_prefix: &str,
     ) -> Result<Self, lapin::Error> {
-        let mut consumer = Self::open(conn, names, prefetch, tag_prefix).await?;
+        let mut consumer = Self::open(conn, names, providers, prefetch, tag_prefix).await?;
         consumer.resume().await?;
         Ok(consumer)
     }
 
-    /// Starts (again) consuming every provider's command queue on this channel; the
+    /// Starts (again) consuming its providers' command queues on this channel; the
     /// deliveries it holds unacked stay its own.
     pub async fn resume(&mut self) -> Result<(), lapin::Error> {
         self.rounds += 1;
-        for provider in ProviderName::ALL {
+        for &provider in &self.providers {
             let mut tag = format!("{}-{}", self.tag_prefix, provider.as_str());
             if self.rounds > 1 {
                 tag = format!("{tag}-{}", self.rounds);

@@ -4,6 +4,7 @@ mod banks;
 mod dead;
 mod fleet;
 mod gateway;
+mod health;
 mod hold;
 mod holds;
 mod payments;
@@ -13,7 +14,7 @@ mod release;
 mod tools;
 mod worker;
 
-use crate::config::Settings;
+use crate::config::{Needs, Settings};
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -49,6 +50,8 @@ enum Command {
     Payments(payments::Args),
     /// Read and replay the dead-letter queue (`list`, `show ID`, `replay --all --dry-run`).
     Dead(dead::Args),
+    /// Ask a process's ops listener whether it is ready (`/readyz`): exit 0 or 1.
+    Health(health::Args),
     /// Stop new requests to a provider or account, fleet-wide (status queries go on).
     Hold(hold::Args),
     /// Lift a hold.
@@ -63,10 +66,19 @@ enum Command {
 
 impl Cli {
     pub async fn run(self) -> ExitCode {
-        if let Command::Tool(args) = &self.command {
-            return tools::exec(self.config.as_deref(), args);
-        }
-        let settings = match Settings::load(self.config.as_deref()) {
+        // Neither needs settings: a healthcheck must not fail on this process's own.
+        let command = match self.command {
+            Command::Tool(args) => return tools::exec(self.config.as_deref(), &args),
+            Command::Health(args) => return health::run(args).await,
+            other => other,
+        };
+        // The processes that call providers need their secrets, named with every other
+        // problem at once; publishing and the bank list do not.
+        let needs = match command {
+            Command::Worker(_) | Command::Gateway | Command::Reconciler => Needs::ProviderSecrets,
+            _ => Needs::Settings,
+        };
+        let settings = match Settings::load(self.config.as_deref(), needs) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("payfleet: {e}");
@@ -74,7 +86,7 @@ impl Cli {
             }
         };
         crate::telemetry::init_logging(&settings.telemetry);
-        let result = match self.command {
+        let result = match command {
             Command::Worker(args) => worker::run(settings, args).await,
             Command::Gateway => gateway::run(settings).await,
             Command::Reconciler => reconciler::run(settings).await,
@@ -85,7 +97,7 @@ impl Cli {
             Command::Hold(args) => hold::run(settings, args).await,
             Command::Release(args) => release::run(settings, args).await,
             Command::Holds(args) => holds::run(settings, args).await,
-            Command::Tool(_) => unreachable!("handed over above"),
+            Command::Tool(_) | Command::Health(_) => unreachable!("handed over above"),
         };
         match result {
             Ok(code) => code,

@@ -13,7 +13,8 @@ use tokio::task::JoinSet;
 pub struct Args {
     /// JSON-lines file of commands; `-` or nothing reads stdin.
     file: Option<PathBuf>,
-    /// Routing key for every line, instead of the one derived from method and operation.
+    /// Routing key for every line, instead of the one derived from method and operation
+    /// (a worker rejects a command whose method and operation route elsewhere).
     #[arg(long)]
     routing_key: Option<String>,
     /// Publishes awaiting their confirm at once.

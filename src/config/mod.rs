@@ -10,6 +10,7 @@ mod rate_limit;
 mod reconnect;
 mod secrets;
 
+pub use load::Needs;
 pub use rate_limit::{Limit, RateLimitSettings};
 pub use reconnect::{ReconnectSettings, redacted};
 pub use secrets::Secrets;
@@ -29,22 +30,14 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    /// Every failed check at once, so one start names everything to fix.
-    pub fn all<T>(checks: impl IntoIterator<Item = Result<T, ConfigError>>) -> Result<(), Self> {
-        let failed: Vec<String> = checks
-            .into_iter()
-            .filter_map(Result::err)
-            .map(|e| match e {
-                ConfigError::Invalid(why) => why,
-                ConfigError::MissingSecret { setting, env } => {
-                    format!("{setting} is not set (set the environment variable {env})")
-                }
-                ConfigError::Several(many) => many.join("; "),
-            })
-            .collect();
-        match failed.len() {
-            0 => Ok(()),
-            _ => Err(ConfigError::Several(failed)),
+    /// The error without the `configuration:` prefix, to be listed with others.
+    pub(super) fn message(self) -> String {
+        match self {
+            ConfigError::Invalid(why) => why,
+            ConfigError::MissingSecret { setting, env } => {
+                format!("{setting} is not set (set the environment variable {env})")
+            }
+            ConfigError::Several(many) => many.join("; "),
         }
     }
 }
@@ -69,6 +62,35 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     #[serde(skip)]
     pub secrets: Secrets,
+}
+
+impl Settings {
+    /// Whether this fleet pays through `provider`.
+    pub fn enabled(&self, provider: crate::contract::ProviderName) -> bool {
+        match provider {
+            crate::contract::ProviderName::Ecommpay => self.ecommpay.enabled,
+            crate::contract::ProviderName::Epay => self.epay.enabled,
+        }
+    }
+
+    /// Every secret of the enabled providers, each missing one named, all at once (what
+    /// [`Needs::ProviderSecrets`] checks at load).
+    pub fn require_provider_secrets(&self) -> Result<(), ConfigError> {
+        let accounts = self.ecommpay.accounts.keys().cloned().collect();
+        let problems = self
+            .secrets
+            .problems(self.ecommpay.enabled, self.epay.enabled, accounts);
+        match problems.is_empty() {
+            true => Ok(()),
+            false => Err(ConfigError::Several(problems)),
+        }
+    }
+
+    /// The key of the HMAC over card data in command fingerprints (see
+    /// [`Secrets::fingerprint`]).
+    pub fn fingerprint_key(&self) -> Result<secrecy::SecretString, ConfigError> {
+        self.secrets.fingerprint(self.epay.enabled)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +162,8 @@ pub struct GatewaySettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EcommpaySettings {
+    /// Whether this fleet pays through ECommPay (see config/default.toml).
+    pub enabled: bool,
     pub base_url: String,
     pub project_id: u64,
     pub connect_timeout_ms: u64,
@@ -164,6 +188,8 @@ pub struct EcommpayAccount {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EpaySettings {
+    /// Whether this fleet pays through Halyk epay (see config/default.toml).
+    pub enabled: bool,
     pub oauth_url: String,
     pub api_url: String,
     pub status_url: String,

@@ -1,7 +1,6 @@
 //! `rate_limit`: fleet-wide request limits per provider account and class (used by
 //! `ratelimit`).
 
-use super::ConfigError;
 use crate::contract::ProviderName;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -28,28 +27,28 @@ pub struct Limit {
 }
 
 impl RateLimitSettings {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let fail = |why: String| Err(ConfigError::Invalid(why));
+    /// Every problem of these settings, as messages naming the setting.
+    pub(super) fn problems(&self, out: &mut Vec<String>) {
         if self.expected_workers == 0 {
-            return fail("rate_limit.expected_workers must be at least 1".into());
+            out.push("rate_limit.expected_workers must be at least 1".into());
         }
         if self.redis_timeout_ms == 0 {
-            return fail("rate_limit.redis_timeout_ms must be at least 1".into());
+            out.push("rate_limit.redis_timeout_ms must be at least 1".into());
         }
         for (provider, accounts) in &self.limits {
             if !ProviderName::ALL.iter().any(|p| p.as_str() == provider) {
-                return fail(format!("rate_limit.limits.{provider}: unknown provider"));
+                out.push(format!("rate_limit.limits.{provider}: unknown provider"));
+                continue;
             }
             for (account, classes) in accounts {
                 for (class, limit) in classes {
                     if limit.per_second == 0 || limit.burst == 0 {
-                        return fail(format!(
+                        out.push(format!(
                             "rate_limit.limits.{provider}.{account}.{class}: per_second and burst must be at least 1"
                         ));
                     }
                 }
             }
         }
-        Ok(())
     }
 }

@@ -1,7 +1,9 @@
 //! Secrets: from the environment only, each asked for by the process that needs it.
 
 use super::{ConfigError, ENV_PREFIX};
-use secrecy::SecretString;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
 
 /// Secrets, read from the environment only. Each is optional here; the process that
 /// needs one asks for it and gets an error naming the variable.
@@ -48,6 +50,51 @@ impl Secrets {
     /// Keys the HMAC that stands in for card data in command fingerprints.
     pub fn epay_fingerprint(&self) -> Result<SecretString, ConfigError> {
         Self::require(&self.epay_fingerprint_key, Self::EPAY_FINGERPRINT)
+    }
+
+    /// The key of the HMAC that stands in for card data in command fingerprints: the
+    /// fleet's `epay.fingerprint_key`. A fleet without epay may leave it unset: its
+    /// key is then derived from the ECommPay secret key, the same on every worker of
+    /// the fleet. Card data belongs to epay's commands, so on such a fleet only a
+    /// misplaced card (rejected whatever its fingerprint) is ever keyed with it.
+    pub fn fingerprint(&self, epay_enabled: bool) -> Result<SecretString, ConfigError> {
+        if epay_enabled || self.epay_fingerprint_key.is_some() {
+            return self.epay_fingerprint();
+        }
+        let ecommpay = self.ecommpay()?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(ecommpay.expose_secret().as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(b"payfleet command fingerprint key");
+        let derived = crate::contract::hex(&mac.finalize().into_bytes());
+        Ok(SecretString::from(derived))
+    }
+
+    /// Every secret the enabled providers need that is not set, each naming its
+    /// environment variable; `accounts`: the further ECommPay accounts configured.
+    pub(super) fn problems(
+        &self,
+        ecommpay: bool,
+        epay: bool,
+        accounts: Vec<String>,
+    ) -> Vec<String> {
+        let mut checks = Vec::new();
+        if ecommpay {
+            checks.push(self.ecommpay());
+            checks.extend(accounts.iter().map(|a| self.ecommpay_account(a)));
+        }
+        if epay {
+            checks.extend([self.epay(), self.epay_fingerprint()]);
+        }
+        let mut problems: Vec<String> = checks
+            .into_iter()
+            .filter_map(|c| c.err().map(ConfigError::message))
+            .collect();
+        if !ecommpay && !epay {
+            problems.push(
+                "no provider is enabled: set ecommpay.enabled or epay.enabled to true".into(),
+            );
+        }
+        problems
     }
 
     /// The environment variable holding an ECommPay account's secret key.

@@ -72,6 +72,36 @@ pub fn routing_key_of(body: &serde_json::Value) -> Result<String, String> {
     Ok(routing_key(method, operation))
 }
 
+/// Why a command delivered under routing key `delivered` must not be acted on: the key
+/// chose its queue (so the worker, the provider's limits and the metrics), its body
+/// chooses what is paid, and when the two disagree the publisher made a mistake that
+/// no guess can safely repair. `None`: they agree. The delivered key is the
+/// publisher's text, so it is quoted only when it is a command routing key.
+pub fn misrouted(delivered: &str, method: Method, operation: Operation) -> Option<String> {
+    let expected = routing_key(method, operation);
+    if delivered == expected {
+        return None;
+    }
+    let shown = if is_command_key(delivered) {
+        delivered
+    } else {
+        "(not a command routing key)"
+    };
+    Some(format!(
+        "routing key {shown} does not match the command: method {} operation {} route to {expected}",
+        method.as_str(),
+        operation.as_str()
+    ))
+}
+
+/// Whether `key` is `<provider>.<operation>` of names payfleet knows.
+fn is_command_key(key: &str) -> bool {
+    key.split_once('.').is_some_and(|(provider, operation)| {
+        ProviderName::ALL.iter().any(|p| p.as_str() == provider)
+            && Operation::ALL.iter().any(|o| o.as_str() == operation)
+    })
+}
+
 /// What the bus gave us, after decoding.
 #[derive(Debug)]
 pub enum Decoded {
@@ -248,6 +278,52 @@ mod tests {
                 assert_eq!(c.amount.minor.minor(), 200000);
             }
             other => panic!("expected valid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_command_under_its_own_routing_key_is_not_misrouted() {
+        for (method, operation) in [
+            (Method::Homebank, Operation::Payout),
+            (Method::P2p, Operation::Confirm3ds),
+            (Method::BanksOfIndia, Operation::Refund),
+        ] {
+            assert_eq!(
+                misrouted(&routing_key(method, operation), method, operation),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn a_routing_key_of_another_provider_or_operation_is_named_with_the_expected_one() {
+        let r = misrouted("epay.payment", Method::Homebank, Operation::Payout).unwrap();
+        assert_eq!(
+            r,
+            "routing key epay.payment does not match the command: \
+             method homebank operation payout route to ecommpay.payout"
+        );
+        let r = misrouted("ecommpay.sale", Method::Homebank, Operation::Payout).unwrap();
+        assert!(r.starts_with("routing key ecommpay.sale does not"), "{r}");
+        assert!(r.ends_with("route to ecommpay.payout"), "{r}");
+    }
+
+    #[test]
+    fn a_routing_key_that_is_no_command_key_is_not_quoted() {
+        for key in [
+            "epay.4405639704015096",
+            "ecommpay.payout.extra",
+            "ecommpay",
+            "",
+            "other.payout",
+        ] {
+            let r = misrouted(key, Method::P2p, Operation::Transfer).unwrap();
+            assert_eq!(
+                r,
+                "routing key (not a command routing key) does not match the command: \
+                 method p2p operation transfer route to epay.transfer",
+                "{key}"
+            );
         }
     }
 

@@ -7,7 +7,7 @@
 //! nothing to record (a payment payfleet has no record of: nothing is created for it),
 //! or once its refusal is durably noted (other money than the command's); 400 malformed or forged; 403 a wrong secret_hash; 404 a payment
 //! payfleet never made (when nothing can prove the callback); 503 a redirect that came
-//! before the worker recorded Gate's answer; 500 when it could not be checked or
+//! before the worker recorded Gate's answer, or a provider not enabled here; 500 when it could not be checked or
 //! recorded, so that the provider sends it again.
 
 use super::Gateway;
@@ -15,6 +15,7 @@ use crate::contract::Money;
 use crate::contract::ProviderName;
 use crate::outcome::{Report, Settled};
 use crate::providers::callback::{Authentic, CallbackVerdict, Refusal, Settlement, Sum};
+use crate::providers::not_enabled;
 use crate::state::{Meta, Record, State, TraceContext};
 use crate::telemetry::label::{CallbackResult, LagSince};
 use axum::http::{HeaderMap, StatusCode};
@@ -44,7 +45,11 @@ pub async fn handle(
     // thread while the task sleeps, so other callbacks nest under it without end (under
     // `payfleet bench` load the gateway died of a stack overflow).
     let (answer, label) = async {
-        let verdict = gw.providers.named(provider).callback(body, &gw.store).await;
+        let Some(client) = gw.providers.named(provider) else {
+            let answer = (StatusCode::SERVICE_UNAVAILABLE, not_enabled(provider));
+            return (answer, CallbackResult::NotEnabled);
+        };
+        let verdict = client.callback(body, &gw.store).await;
         if let CallbackVerdict::Authentic(_) = verdict {
             gw.metrics.callback_verified(name);
         }

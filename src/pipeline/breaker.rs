@@ -183,6 +183,10 @@ pub async fn probe_tripped(
     every: Duration,
 ) {
     for target in board.tripped() {
+        // A provider not enabled here is probed by a worker that has it.
+        let Some(provider) = providers.named(target.provider) else {
+            continue;
+        };
         if !store.claim_probe(&target, every).await.unwrap_or(false) {
             continue;
         }
@@ -190,7 +194,7 @@ pub async fn probe_tripped(
             .account
             .as_deref()
             .unwrap_or(crate::contract::DEFAULT_ACCOUNT);
-        let answer = providers.named(target.provider).probe(account).await;
+        let answer = provider.probe(account).await;
         let back = answer.as_ref().map_or_else(|e| !e.is_fault(), |_| true);
         metrics.breaker_probed(&target, back);
         if back && let Err(e) = store.close_breaker(&target).await {

@@ -10,8 +10,7 @@ use crate::config::WorkerSettings;
 use crate::contract::command::{self, Decoded, Invalid};
 use crate::contract::{Command, EventStatus, IdempotencyKey};
 use crate::outcome::{AnnounceError, Announcement, Announcer, PARKED_GRACE};
-use crate::providers::Provider;
-use crate::providers::Providers;
+use crate::providers::{Provider, Providers, not_enabled};
 use crate::state::{EventState, Meta, Outcome, RejectVerdict, State, StateStore, StoreError};
 use crate::telemetry::Metrics;
 use crate::telemetry::label::{DeadLetterReason, RetryReason, Stage};
@@ -131,9 +130,9 @@ impl Handler {
                 .await
             }
             Decoded::Invalid(invalid) => self.reject(msg, invalid).await,
-            Decoded::Valid(cmd) => match self.unknown_account(&cmd) {
-                Some(invalid) => self.reject(msg, invalid).await,
-                None => self.process_and_watch(msg, &cmd).await,
+            Decoded::Valid(cmd) => match self.served(msg, &cmd) {
+                Ok(provider) => self.process_and_watch(msg, &cmd, provider).await,
+                Err(invalid) => self.reject(msg, invalid).await,
             },
         };
         (labels, result)
@@ -149,24 +148,26 @@ impl Handler {
         }
     }
 
-    /// A command naming an account its provider is not configured with is rejected.
-    fn unknown_account(&self, cmd: &Command) -> Option<Invalid> {
-        let account = cmd.account.as_deref();
-        if self.providers.get(cmd).has_account(account) {
-            return None;
+    /// The provider that serves a valid command, or why it is rejected before anything
+    /// is claimed or sent: delivered under another routing key than its body's (see
+    /// [`command::misrouted`]), its provider not enabled here, or an account its
+    /// provider is not configured with.
+    fn served(&self, msg: &Incoming<'_>, cmd: &Command) -> Result<&dyn Provider, Invalid> {
+        if let Some(reason) = command::misrouted(msg.routing_key, cmd.method, cmd.operation) {
+            return Err(rejection(cmd, reason));
         }
-        Some(Invalid {
-            key: cmd.key.clone(),
-            fingerprint: cmd.fingerprint.clone(),
-            method: Some(cmd.method),
-            operation: Some(cmd.operation),
-            amount: Some(cmd.amount),
+        let Some(provider) = self.providers.get(cmd) else {
+            return Err(rejection(cmd, not_enabled(cmd.provider()).to_owned()));
+        };
+        if !provider.has_account(cmd.account.as_deref()) {
             // Not the name itself: a reason never quotes the command.
-            reason: format!(
+            let reason = format!(
                 "account is not one configured for {}",
                 cmd.provider().as_str()
-            ),
-        })
+            );
+            return Err(rejection(cmd, reason));
+        }
+        Ok(provider)
     }
 
     pub(super) async fn dead_letter(
@@ -262,5 +263,17 @@ impl Handler {
             &format!("idempotency_key {key} is already used by a command with a different body"),
         )
         .await
+    }
+}
+
+/// A valid command refused for `reason`.
+fn rejection(cmd: &Command, reason: String) -> Invalid {
+    Invalid {
+        key: cmd.key.clone(),
+        fingerprint: cmd.fingerprint.clone(),
+        method: Some(cmd.method),
+        operation: Some(cmd.operation),
+        amount: Some(cmd.amount),
+        reason,
     }
 }

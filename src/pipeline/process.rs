@@ -8,7 +8,7 @@ use super::handle::{Ctx, HandleError, Handler, Incoming};
 use super::step::{Gate, Request, Resent, Seen, Step};
 use crate::bus::{Expiry, Marks, Parcel};
 use crate::contract::{Command, DEFAULT_ACCOUNT};
-use crate::providers::ProviderError;
+use crate::providers::{Provider, ProviderError};
 use crate::ratelimit::{Decision, RateKey};
 use crate::state::{Lease, Meta, State};
 use crate::telemetry::label::{RequestResult, Stage};
@@ -21,9 +21,13 @@ impl Handler {
         &self,
         msg: &Incoming<'_>,
         cmd: &Command,
+        provider: &dyn Provider,
     ) -> Result<Handled, HandleError> {
-        let handled = self.process(msg, cmd).await?;
-        let basic = self.providers.timing(cmd.method, cmd.operation).basic;
+        let handled = self.process(msg, cmd, provider).await?;
+        let basic = self
+            .providers
+            .timing(provider, cmd.method, cmd.operation)
+            .basic;
         let enabled = self.settings.check_back;
         if let Some(rung) = decide::check_back(enabled, handled, msg.info, basic, &self.ladder) {
             let parcel = Parcel {
@@ -43,9 +47,13 @@ impl Handler {
         Ok(handled)
     }
 
-    async fn process(&self, msg: &Incoming<'_>, cmd: &Command) -> Result<Handled, HandleError> {
+    async fn process(
+        &self,
+        msg: &Incoming<'_>,
+        cmd: &Command,
+        provider: &dyn Provider,
+    ) -> Result<Handled, HandleError> {
         let (rk, provider_label) = (cmd.routing_key(), cmd.provider().as_str());
-        let provider = self.providers.get(cmd);
         let payment_id = match provider.payment_id(cmd).await {
             Ok(id) => id,
             // Allocating the id failed (Redis): nothing was sent, try again later.
@@ -78,7 +86,7 @@ impl Handler {
         if let Some(state) = decide::duplicate_of(&claim) {
             self.metrics.duplicate(provider_label, state);
         }
-        let timing = self.providers.timing(cmd.method, cmd.operation);
+        let timing = self.providers.timing(provider, cmd.method, cmd.operation);
         let resent = decide::resent(&claim, timing.not_found_final);
         let seen = Seen::Claim {
             claim: &claim,

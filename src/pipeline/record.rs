@@ -32,7 +32,7 @@ impl Handler {
         if !state.is_terminal() || state == State::Failed {
             let basic = self
                 .providers
-                .timing(ctx.cmd.method, ctx.cmd.operation)
+                .timing(ctx.provider, ctx.cmd.method, ctx.cmd.operation)
                 .basic;
             let check_at = SystemTime::now() + basic;
             let leased =

@@ -9,7 +9,7 @@ use super::handle::{Handler, Incoming};
 use super::outage::{AfterFailure, ServiceGate, after_failure};
 use crate::bus::{self, CommandConsumer, DeliveryInfo, Inbound, Ladder, Names, Publisher};
 use crate::config::Settings;
-use crate::contract::FingerprintKey;
+use crate::contract::{FingerprintKey, ProviderName};
 use crate::ratelimit::RateLimiter;
 use crate::state::{HoldBoard, StateStore};
 use crate::telemetry::label::{Finished, NoEvent, Service, Stage};
@@ -172,8 +172,13 @@ impl Worker {
         let mut publisher = Publisher::open(&conn, names.clone()).await?;
         self.ready.set(Service::Amqp, true);
         let (handler_tx, handler) = watch::channel(self.handler(publisher.clone()));
+        // A provider not enabled here leaves its commands in their queue.
+        let enabled: Vec<_> = ProviderName::ALL
+            .into_iter()
+            .filter(|&p| s.enabled(p))
+            .collect();
         let mut consumer =
-            CommandConsumer::open(&conn, &names, s.amqp.prefetch, &self.name).await?;
+            CommandConsumer::open(&conn, &names, &enabled, s.amqp.prefetch, &self.name).await?;
         // Nothing is taken before Redis answers (and after an outage, before it is back).
         let shared = Shared {
             handler,

@@ -1,4 +1,4 @@
-//! The provider clients a process calls, one per provider.
+//! The provider clients a process calls, one per enabled provider.
 
 use super::ecommpay::Ecommpay;
 use super::epay::Epay;
@@ -8,31 +8,32 @@ use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct Providers {
-    pub ecommpay: Arc<Ecommpay>,
-    pub epay: Arc<Epay>,
+    /// `None`: the provider is not enabled (`<provider>.enabled = false`).
+    pub ecommpay: Option<Arc<Ecommpay>>,
+    pub epay: Option<Arc<Epay>>,
     /// `reconciler.time_scale`: shrinks every provider time in tests and demos.
     pub time_scale: f64,
 }
 
 impl Providers {
-    pub fn get(&self, command: &Command) -> &dyn Provider {
+    pub fn get(&self, command: &Command) -> Option<&dyn Provider> {
         self.of(command.method)
     }
 
-    pub fn of(&self, method: Method) -> &dyn Provider {
+    pub fn of(&self, method: Method) -> Option<&dyn Provider> {
         self.named(method.provider())
     }
 
-    pub fn named(&self, provider: ProviderName) -> &dyn Provider {
+    pub fn named(&self, provider: ProviderName) -> Option<&dyn Provider> {
         match provider {
-            ProviderName::Ecommpay => self.ecommpay.as_ref(),
-            ProviderName::Epay => self.epay.as_ref(),
+            ProviderName::Ecommpay => self.ecommpay.as_deref().map(|p| p as &dyn Provider),
+            ProviderName::Epay => self.epay.as_deref().map(|p| p as &dyn Provider),
         }
     }
 
-    /// The method's timing, scaled.
-    pub fn timing(&self, method: Method, operation: Operation) -> Timing {
-        let t = self.of(method).timing(method, operation);
+    /// The method's timing at `provider`, scaled.
+    pub fn timing(&self, provider: &dyn Provider, method: Method, operation: Operation) -> Timing {
+        let t = provider.timing(method, operation);
         let scale = |d: std::time::Duration| d.mul_f64(self.time_scale);
         Timing {
             basic: scale(t.basic),
@@ -40,5 +41,13 @@ impl Providers {
             status_not_before: scale(t.status_not_before),
             ..t
         }
+    }
+}
+
+/// Why a command or callback of `provider` cannot be served here.
+pub fn not_enabled(provider: ProviderName) -> &'static str {
+    match provider {
+        ProviderName::Ecommpay => "ecommpay is not enabled here (ecommpay.enabled = false)",
+        ProviderName::Epay => "epay is not enabled here (epay.enabled = false)",
     }
 }

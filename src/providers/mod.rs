@@ -7,7 +7,7 @@ pub mod ecommpay;
 pub mod epay;
 
 pub use callback::CallbackVerdict;
-pub use clients::Providers;
+pub use clients::{Providers, not_enabled};
 
 use crate::contract::{Command, IdempotencyKey, Method, Operation};
 use crate::state::{Outcome, State, StateStore};

@@ -166,6 +166,8 @@ labels! {
         TooEarly => "too_early",
         /// A redirect after the payment moved on.
         Late => "late",
+        /// The provider is not enabled on this gateway (`<provider>.enabled = false`).
+        NotEnabled => "not_enabled",
         Error => "error",
     }
 }

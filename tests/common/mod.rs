@@ -25,7 +25,7 @@ pub fn settings(label: &str) -> FleetSettings {
 }
 
 /// A `payfleet worker` child process on the fleet's namespace and Redis prefix, with
-/// every provider's URL and secret; add settings, then spawn it.
+/// its enabled providers, their URLs and the secrets it has; add settings, then spawn it.
 pub fn worker_process(s: &payfleet::config::Settings, name: &str) -> tokio::process::Command {
     payfleet_process(s, &["worker", "--name", name])
 }
@@ -33,31 +33,38 @@ pub fn worker_process(s: &payfleet::config::Settings, name: &str) -> tokio::proc
 /// A `payfleet <args>` child process configured as [`worker_process`] describes.
 pub fn payfleet_process(s: &payfleet::config::Settings, args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_payfleet"));
-    let secret = |v: Result<secrecy::SecretString, _>| -> String {
-        v.expect("isolated settings carry every secret")
-            .expose_secret()
-            .to_owned()
-    };
     cmd.args(args)
         .env("PAYFLEET__AMQP__NAMESPACE", &s.amqp.namespace)
         .env("PAYFLEET__REDIS__KEY_PREFIX", &s.redis.key_prefix)
         .env("PAYFLEET__WORKER__OPS_LISTEN", "127.0.0.1:0")
-        .env("PAYFLEET__ECOMMPAY__BASE_URL", &s.ecommpay.base_url)
         .env(
-            "PAYFLEET__ECOMMPAY__SECRET_KEY",
-            secret(s.secrets.ecommpay()),
+            "PAYFLEET__ECOMMPAY__ENABLED",
+            s.ecommpay.enabled.to_string(),
         )
+        .env("PAYFLEET__ECOMMPAY__BASE_URL", &s.ecommpay.base_url)
+        .env("PAYFLEET__EPAY__ENABLED", s.epay.enabled.to_string())
         .env("PAYFLEET__EPAY__OAUTH_URL", &s.epay.oauth_url)
         .env("PAYFLEET__EPAY__API_URL", &s.epay.api_url)
         .env("PAYFLEET__EPAY__STATUS_URL", &s.epay.status_url)
-        .env("PAYFLEET__EPAY__CLIENT_SECRET", secret(s.secrets.epay()))
-        .env(
-            "PAYFLEET__EPAY__FINGERPRINT_KEY",
-            secret(s.secrets.epay_fingerprint()),
-        )
         .env("PAYFLEET__RECONCILER__EMBEDDED", "false")
         .env("PAYFLEET__TELEMETRY__LOG_LEVEL", "warn")
         .kill_on_drop(true);
+    let secrets = &s.secrets;
+    for (var, secret) in [
+        (
+            "PAYFLEET__ECOMMPAY__SECRET_KEY",
+            &secrets.ecommpay_secret_key,
+        ),
+        ("PAYFLEET__EPAY__CLIENT_SECRET", &secrets.epay_client_secret),
+        (
+            "PAYFLEET__EPAY__FINGERPRINT_KEY",
+            &secrets.epay_fingerprint_key,
+        ),
+    ] {
+        if let Some(secret) = secret {
+            cmd.env(var, secret.expose_secret());
+        }
+    }
     cmd
 }
 

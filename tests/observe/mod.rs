@@ -295,7 +295,8 @@ pub fn amqp_url() -> String {
 
 /// Settings from the defaults and the environment, as the processes load them.
 pub fn settings() -> payfleet::config::Settings {
-    payfleet::config::Settings::load(None).expect("settings load")
+    payfleet::config::Settings::load(None, payfleet::config::Needs::Settings)
+        .expect("settings load")
 }
 
 /// A HomeBank payout command: `decline` customers are declined by the sandbox.

@@ -2,7 +2,7 @@
 //! simulator's, read from the same file and environment. It derefs to the core's
 //! [`Settings`], so `s.worker.x` and `s.sandbox.x` read alike.
 
-use payfleet::config::Settings;
+use payfleet::config::{Needs, Settings};
 use payfleet_sim::SimSettings;
 use payfleet_sim::settings::{ECOMMPAY_SECRET_VAR, EPAY_SECRET_VAR, secret_from_env};
 use secrecy::SecretString;
@@ -23,7 +23,7 @@ impl FleetSettings {
     /// Both halves from the defaults, `file` and the process environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         Ok(FleetSettings {
-            core: Settings::load(file)?,
+            core: Settings::load(file, Needs::Settings)?,
             sandbox: SimSettings::load(file)?,
             sandbox_ecommpay_secret_key: secret_from_env(ECOMMPAY_SECRET_VAR).ok(),
             sandbox_epay_client_secret: secret_from_env(EPAY_SECRET_VAR).ok(),

@@ -61,8 +61,14 @@ pub async fn measure(
     let n = messages.len();
     let message_bytes = messages.iter().map(|m| m.body.len()).sum::<usize>() / n.max(1);
     let publisher = Publisher::open(&conn, names.clone()).await?;
-    let mut consumer =
-        CommandConsumer::start(&conn, &names, s.amqp.prefetch, "bench-relay").await?;
+    let mut consumer = CommandConsumer::start(
+        &conn,
+        &names,
+        &payfleet::contract::ProviderName::ALL,
+        s.amqp.prefetch,
+        "bench-relay",
+    )
+    .await?;
     let in_flight = s.worker.max_in_flight;
     let slots = Arc::new(Semaphore::new(in_flight));
     // The relay runs until the load is done; it ends early only on an error.
