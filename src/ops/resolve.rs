@@ -99,6 +99,19 @@ pub fn describe(status: &Result<Status, ProviderError>) -> String {
     }
 }
 
+/// Why an operator's name and reason cannot go on the record and the events; `None`
+/// when they can. Both are kept for good: an empty one says nothing, and one that
+/// looks like a card number would put card data where none may go.
+pub fn unsayable(by: &str, reason: &str) -> Option<String> {
+    if by.trim().is_empty() || reason.trim().is_empty() {
+        Some("--by and --reason must say who and why".into())
+    } else if holds_pan(by) || holds_pan(reason) {
+        Some("the reason or name may hold a card number, which is never recorded".into())
+    } else {
+        None
+    }
+}
+
 /// An operator's resolution of one payment.
 pub struct Resolution<'a> {
     pub key: &'a IdempotencyKey,
@@ -129,10 +142,8 @@ pub async fn resolve(
     announcer: &Announcer,
     r: &Resolution<'_>,
 ) -> Result<Result<Resolved, String>, OpsError> {
-    if holds_pan(r.reason) || holds_pan(r.by) {
-        return Ok(Err(
-            "the reason or name may hold a card number, which is never recorded".into(),
-        ));
+    if let Some(why) = unsayable(r.by, r.reason) {
+        return Ok(Err(why));
     }
     let Some(rec) = store.record(r.key).await? else {
         return Ok(Err(format!(
@@ -324,6 +335,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_resolution_says_who_and_why_and_never_a_card_number() {
+        assert_eq!(unsayable("alice", "bank statement checked"), None);
+        assert!(unsayable("", "bank statement checked").is_some());
+        assert!(unsayable("alice", "  ").is_some());
+        let card = unsayable("alice", "card 4405 6397 0401 5096 was charged");
+        assert!(card.is_some_and(|why| !why.contains("4405")));
+        assert!(unsayable("4405639704015096", "checked").is_some());
     }
 
     #[test]
