@@ -53,8 +53,8 @@ enum Sub {
         json: bool,
     },
     /// Settle an open payment whose outcome the provider cannot tell (stuck unknown,
-    /// or its customer action data lost). The provider is asked first: its final
-    /// status must agree, and then settles it.
+    /// or its customer action data lost). The provider is asked first: a final status
+    /// of its own must agree, and is then what is recorded.
     Resolve {
         /// Its idempotency key.
         key: String,
