@@ -894,6 +894,125 @@ async fn a_3ds_transfer_whose_answer_was_lost_stays_open_never_declined() {
     app.stop().await;
 }
 
+/// `payfleet payments resolve` on the transfer above, once the reconciler notes it
+/// overdue: the provider still says it is in progress, so the operator's outcome is
+/// recorded and announced once, the record keeps who, when and why, and the payment
+/// leaves the open index; a second resolution is refused, the payment being final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_operator_resolves_a_3ds_transfer_whose_answer_was_lost() {
+    use payfleet::contract::IdempotencyKey;
+    use payfleet::contract::operator::OperatorAction;
+    let mut s = common::settings("t-epay-3ds-resolve");
+    s.reconciler.time_scale = 0.001;
+    s.reconciler.interval_ms = 100;
+    let app = spawn_app_with(s, 1).await;
+    let faults = json!({"endpoints": {P2P_ENDPOINT: {"error_after_rate": 1.0}}});
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(faults).unwrap());
+    let k = "p2p-3ds-resolve";
+    app.publish(&p2p(
+        k,
+        50_000,
+        json!({"card": card(MC_3DS)}),
+        json!({"card_id": "86496cb0-bb5d-4791-bb49-cc27a0f660ce"}),
+    ))
+    .await;
+    let key = IdempotencyKey::parse(k).unwrap();
+    let store = app.store().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let rec = store.record(&key).await.unwrap();
+        if rec
+            .and_then(|r| r.note)
+            .is_some_and(|n| n.contains("overdue"))
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never noted overdue");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let resolve = |outcome: &'static str| {
+        common::payfleet_process(
+            &app.fleet.settings,
+            &[
+                "payments",
+                "resolve",
+                k,
+                "--outcome",
+                outcome,
+                "--reason",
+                "the customer never finished 3-D Secure",
+                "--by",
+                "ops-alice",
+            ],
+        )
+        .output()
+    };
+    let out = resolve("declined").await.unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("resolved p2p-3ds-resolve: declined"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("the operator's outcome"), "{stdout}");
+
+    let event = app.terminal(k).await;
+    assert_eq!(event.status, EventStatus::Declined, "{event:?}");
+    let reason = event.reason.as_deref().unwrap_or_default();
+    assert_eq!(
+        reason, "resolved by ops-alice: the customer never finished 3-D Secure",
+        "{event:?}"
+    );
+    let rec = store.record(&key).await.unwrap().expect("its record");
+    assert_eq!(rec.state, State::Declined);
+    let note = rec.note.unwrap_or_default();
+    assert!(note.contains("overdue: "), "the earlier note stays: {note}");
+    assert!(
+        note.contains("resolved by ops-alice at 20")
+            && note.ends_with(": the customer never finished 3-D Secure (outcome declined)"),
+        "{note}"
+    );
+    assert_eq!(
+        store.open_count().await.unwrap(),
+        0,
+        "it left the open index"
+    );
+    let audit = app.events.operator_events();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].action, OperatorAction::PaymentResolved);
+    assert_eq!(
+        (audit[0].target.as_str(), audit[0].by.as_str()),
+        (k, "ops-alice")
+    );
+    assert!(
+        audit[0].reason.contains("never finished 3-D Secure"),
+        "{audit:?}"
+    );
+
+    // Final now: a second resolution changes nothing.
+    let out = resolve("succeeded").await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("already declined"), "{stderr}");
+    // Whatever the reconciler and the refused resolution did since: one terminal event.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let terminal: Vec<_> = app
+        .events_for(k)
+        .into_iter()
+        .filter(|e| e.status.is_terminal())
+        .collect();
+    assert_eq!(terminal.len(), 1, "{terminal:?}");
+    assert_eq!(app.events.operator_events().len(), 1);
+    let stats = app.fleet.sandbox.stats();
+    assert!(stats.executed.is_empty(), "{stats:?}");
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn epay_commands_route_to_their_own_quorum_queue() {
     use payfleet::contract::ProviderName;

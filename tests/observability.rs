@@ -269,7 +269,11 @@ async fn a_records_trace_is_its_first_claimers_and_settling_reads_it_back() {
             .await
             .expect("settle")
         {
-            Some(Settle::Applied { context, .. } | Settle::Duplicate { context, .. }) => context,
+            Some(
+                Settle::Applied { context, .. }
+                | Settle::Duplicate { context, .. }
+                | Settle::Moved { context, .. },
+            ) => context,
             None => panic!("no record to settle"),
         }
     };

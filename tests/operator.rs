@@ -20,17 +20,30 @@ fn key(k: &str) -> IdempotencyKey {
     IdempotencyKey::parse(k).unwrap()
 }
 
-/// Runs `payfleet ARGS` on the fleet's settings; its stdout, once it succeeded.
-async fn run_binary(app: &common::TestFleet, args: &[&str]) -> String {
-    let out = payfleet_process(&app.fleet.settings, args)
+async fn output(app: &common::TestFleet, args: &[&str]) -> std::process::Output {
+    payfleet_process(&app.fleet.settings, args)
         .output()
         .await
-        .expect("the binary runs");
+        .expect("the binary runs")
+}
+
+/// Runs `payfleet ARGS` on the fleet's settings; its stdout, once it succeeded.
+async fn run_binary(app: &common::TestFleet, args: &[&str]) -> String {
+    let out = output(app, args).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "payfleet {args:?}: {stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     println!("$ payfleet {}\n{stdout}", args.join(" "));
     stdout
+}
+
+/// Runs `payfleet ARGS`, which must fail; its stderr.
+async fn run_refused(app: &common::TestFleet, args: &[&str]) -> String {
+    let out = output(app, args).await;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "payfleet {args:?} succeeded");
+    println!("$ payfleet {}\n{stderr}", args.join(" "));
+    stderr
 }
 
 async fn wait_for_state(app: &common::TestFleet, k: &str, state: State) {
@@ -137,6 +150,118 @@ async fn payments_show_and_list_read_real_payments() {
     );
     let table = run_binary(&app, &["payments", "list", "--older-than", "0s"]).await;
     assert!(table.contains("3 payment(s)"), "{table}");
+    app.stop().await;
+}
+
+/// `payfleet payments resolve` on a payout whose callback was lost: the provider's
+/// final status decides whenever it has one. Resolved against it, nothing changes;
+/// with it, the provider's own outcome is recorded and announced once, marked as the
+/// operator's resolution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn payments_resolve_defers_to_the_providers_final_status() {
+    let app = spawn_app("t-ops-resolve", 1).await;
+    let mut faults = app.fleet.sandbox.faults();
+    faults.callbacks = CallbackFaults {
+        loss_rate: 1.0,
+        ..Default::default()
+    };
+    app.fleet.sandbox.set_faults(faults);
+    app.publish(&payout("res-1", 200000, "KZT", "1")).await;
+    wait_for_state(&app, "res-1", State::Submitted).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.fleet.sandbox.stats().executed.get("res-1") != Some(&1) {
+        assert!(Instant::now() < deadline, "the provider never paid it");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let resolve = |outcome: &'static str| {
+        [
+            "payments",
+            "resolve",
+            "res-1",
+            "--outcome",
+            outcome,
+            "--reason",
+            "bank statement checked",
+            "--by",
+            "ops-bob",
+        ]
+    };
+
+    let stderr = run_refused(
+        &app,
+        &[
+            "payments",
+            "resolve",
+            "res-none",
+            "--outcome",
+            "failed",
+            "--reason",
+            "x",
+            "--by",
+            "y",
+        ],
+    )
+    .await;
+    assert!(stderr.contains("no record for res-none"), "{stderr}");
+
+    // The provider paid it: the operator's "declined" is refused, and nothing changes.
+    let stderr = run_refused(&app, &resolve("declined")).await;
+    assert!(
+        stderr.contains("the provider says succeeded") && stderr.contains("not declined"),
+        "{stderr}"
+    );
+    assert_eq!(app.state("res-1").await, Some(State::Submitted));
+    let store = app.store().await;
+    let rec = store.record(&key("res-1")).await.unwrap().unwrap();
+    assert_eq!(rec.note, None, "a refusal leaves no note");
+    assert!(app.events.operator_events().is_empty());
+
+    // It agrees: the provider's own outcome, with the resolution in its reason.
+    let out = run_binary(&app, &[&resolve("succeeded")[..], &["--json"]].concat()).await;
+    let done: Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["by_provider"], true, "{done}");
+    let event = app.terminal("res-1").await;
+    assert_eq!(event.status, EventStatus::Succeeded);
+    assert!(
+        event.provider.is_some(),
+        "the provider's own code: {event:?}"
+    );
+    assert_eq!(
+        event.reason.as_deref(),
+        Some("resolved by ops-bob: bank statement checked"),
+        "{event:?}"
+    );
+    assert_eq!(
+        app.settled_event_count("res-1").await,
+        2,
+        "accepted, then succeeded once"
+    );
+    let audit = app.events.operator_events();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].action, OperatorAction::PaymentResolved);
+    assert_eq!(
+        (audit[0].target.as_str(), audit[0].by.as_str()),
+        ("res-1", "ops-bob")
+    );
+    assert_eq!(
+        store.open_count().await.unwrap(),
+        0,
+        "it left the open index"
+    );
+    let table = run_binary(&app, &["payments", "show", "res-1"]).await;
+    assert!(table.contains("resolved by ops-bob at "), "{table}");
+    assert!(
+        table.contains(": bank statement checked (outcome succeeded)"),
+        "{table}"
+    );
+
+    // Final now: refused, whatever the outcome asked.
+    let stderr = run_refused(&app, &resolve("succeeded")).await;
+    assert!(stderr.contains("already succeeded"), "{stderr}");
+    assert_eq!(app.events.operator_events().len(), 1);
+    let stats = app.fleet.sandbox.stats();
+    assert!(stats.executed_more_than_once.is_empty(), "{stats:?}");
     app.stop().await;
 }
 

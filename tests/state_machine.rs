@@ -175,6 +175,62 @@ async fn a_provider_outcome_wins_over_a_worker_mid_call_and_applies_once() {
     );
 }
 
+/// An operator's resolution is settled only from the states it was decided for: a
+/// worker that took the payment since keeps it.
+#[tokio::test]
+async fn settling_from_named_states_leaves_a_payment_a_worker_took_since() {
+    let store = store().await;
+    let k = key("settle-from");
+    store
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default(), None)
+        .await
+        .unwrap();
+    let open = [State::Submitted, State::ActionRequired, State::Unknown];
+    let moved = store
+        .settle_from(&k, State::Declined, &Outcome::default(), &open)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            moved,
+            Some(Settle::Moved {
+                state: State::Submitting,
+                ..
+            })
+        ),
+        "{moved:?}"
+    );
+    let rec = store.record(&k).await.unwrap().unwrap();
+    assert_eq!((rec.state, rec.outcome), (State::Submitting, None));
+    assert!(rec.lease_until.is_some(), "the worker keeps its lease");
+    // From a state it names, it settles as any report does.
+    let settled = store
+        .settle_from(
+            &k,
+            State::Declined,
+            &Outcome::default(),
+            &[State::Submitting],
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(settled, Some(Settle::Applied { .. })),
+        "{settled:?}"
+    );
+    assert!(
+        store
+            .settle_from(
+                &key("settle-from-none"),
+                State::Failed,
+                &Outcome::default(),
+                &open
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 #[tokio::test]
 async fn one_process_at_a_time_may_publish_a_terminal_event() {
     let store = store().await;

@@ -43,10 +43,18 @@ pub(super) async fn publisher(
 /// said, not failed: the action stands either way.
 pub(super) async fn announce(settings: &Settings, event: &OperatorEvent) -> anyhow::Result<()> {
     let (conn, publisher) = publisher(settings, "payfleet-operator").await?;
-    let published = publisher.publish_operator_event(event).await;
+    let published = announce_on(&publisher, event).await;
     publisher.close().await;
     let _ = conn.close(200, "bye".into()).await;
-    match published {
+    published
+}
+
+/// [`announce`] on a publisher the command already has open.
+pub(super) async fn announce_on(
+    publisher: &Publisher,
+    event: &OperatorEvent,
+) -> anyhow::Result<()> {
+    match publisher.publish_operator_event(event).await {
         Err(PublishError::Unroutable { routing_key, .. }) => {
             eprintln!("payfleet: no queue is bound to {routing_key}: its audit event went unread");
             Ok(())

@@ -46,7 +46,8 @@ enum Command {
     Publish(publish::Args),
     /// List the banks a payment method supports (`payfleet banks india payout`).
     Banks(banks::Args),
-    /// Read payments' records (`show KEY`, `list --state unknown --older-than 1h`).
+    /// Read payments' records (`show KEY`, `list --state unknown --older-than 1h`), and
+    /// settle one the provider cannot tell (`resolve KEY --outcome declined …`).
     Payments(payments::Args),
     /// Read and replay the dead-letter queue (`list`, `show ID`, `replay --all --dry-run`).
     Dead(dead::Args),

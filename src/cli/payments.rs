@@ -1,12 +1,20 @@
 //! `payfleet payments show KEY` and `payfleet payments list`: payments' records read
-//! from the live Redis (see [`crate::ops::payments`]), as a table or as JSON.
+//! from the live Redis (see [`crate::ops::payments`]), as a table or as JSON; and
+//! `payfleet payments resolve KEY`: an operator settles a payment whose outcome the
+//! provider cannot tell (see [`crate::ops::resolve`]).
 
+use super::fleet;
 use super::when;
 use crate::config::Settings;
+use crate::contract::operator::{OperatorAction, OperatorEvent};
 use crate::contract::{IdempotencyKey, ProviderName, State};
 use crate::ops::payments::{self, Filter, Payment};
+use crate::ops::resolve::{self, Resolution, Resolved};
+use crate::outcome::Announcer;
+use crate::telemetry::Metrics;
 use anyhow::Context;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(clap::Args)]
@@ -44,6 +52,33 @@ enum Sub {
         #[arg(long)]
         json: bool,
     },
+    /// Settle an open payment whose outcome the provider cannot tell (stuck unknown,
+    /// or its customer action data lost). The provider is asked first: a final status
+    /// of its own must agree, and is then what is recorded.
+    Resolve {
+        /// Its idempotency key.
+        key: String,
+        /// succeeded, declined or failed.
+        #[arg(long, value_parser = parse_outcome)]
+        outcome: State,
+        /// Why (in its terminal event's reason, the record's note and the
+        /// `operator.payment_resolved` event).
+        #[arg(long)]
+        reason: String,
+        /// Who resolves it.
+        #[arg(long)]
+        by: String,
+        /// Print what was done as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_outcome(s: &str) -> Result<State, String> {
+    match State::parse(s) {
+        Some(st @ (State::Succeeded | State::Declined | State::Failed)) => Ok(st),
+        _ => Err(format!("no outcome {s:?} (succeeded, declined, failed)")),
+    }
 }
 
 fn parse_state(s: &str) -> Result<State, String> {
@@ -58,7 +93,7 @@ fn parse_provider(s: &str) -> Result<ProviderName, String> {
 }
 
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let store = super::fleet::store(&settings).await?;
+    let store = fleet::store(&settings).await?;
     match args.command {
         Sub::Show { key, json } => {
             let key = IdempotencyKey::parse(key).map_err(anyhow::Error::msg)?;
@@ -99,8 +134,80 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
                 print_list(&found);
             }
         }
+        Sub::Resolve {
+            key,
+            outcome,
+            reason,
+            by,
+            json,
+        } => {
+            let key = IdempotencyKey::parse(key).map_err(anyhow::Error::msg)?;
+            let resolution = Resolution {
+                key: &key,
+                outcome,
+                by: &by,
+                reason: &reason,
+            };
+            return run_resolve(&settings, store, &resolution, json).await;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn run_resolve(
+    settings: &Settings,
+    store: crate::state::StateStore,
+    r: &Resolution<'_>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let metrics = Arc::new(Metrics::new("operator"));
+    let providers = crate::app::providers(settings, &metrics).await?;
+    let (conn, publisher) = fleet::publisher(settings, "payfleet-operator").await?;
+    let announcer = Announcer {
+        publisher: publisher.clone(),
+        store: store.clone(),
+        metrics,
+    };
+    let result = async {
+        match resolve::resolve(&store, &providers, &announcer, r).await? {
+            Err(why) => {
+                eprintln!("payfleet: {} not resolved: {why}", r.key);
+                Ok(ExitCode::FAILURE)
+            }
+            Ok(done) => {
+                let event = OperatorEvent::new(
+                    OperatorAction::PaymentResolved,
+                    r.key.as_str().to_owned(),
+                    r.by.to_owned(),
+                    format!("{} (outcome {})", r.reason, done.state),
+                );
+                fleet::announce_on(&publisher, &event).await?;
+                print_resolved(&done, json)?;
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+    .await;
+    publisher.close().await;
+    let _ = conn.close(200, "bye".into()).await;
+    result
+}
+
+fn print_resolved(done: &Resolved, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(done)?);
+    } else {
+        let whose = match done.by_provider {
+            true => "the provider's own outcome, which agrees",
+            false => "the operator's outcome",
+        };
+        println!(
+            "resolved {}: {} ({whose}; the provider says {}); its event is published",
+            done.idempotency_key, done.state, done.provider_status
+        );
+        println!("note: {}", done.note);
+    }
+    Ok(())
 }
 
 fn print_payment(p: &Payment) {

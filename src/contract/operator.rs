@@ -15,6 +15,9 @@ pub enum OperatorAction {
     HoldReleased,
     /// A dead letter was put back on the commands exchange (`payfleet dead replay`).
     DeadReplayed,
+    /// An operator settled a payment whose outcome the provider could not tell
+    /// (`payfleet payments resolve`); the target is its idempotency key.
+    PaymentResolved,
 }
 
 impl OperatorAction {
@@ -23,6 +26,7 @@ impl OperatorAction {
             OperatorAction::HoldSet => "hold_set",
             OperatorAction::HoldReleased => "hold_released",
             OperatorAction::DeadReplayed => "dead_replayed",
+            OperatorAction::PaymentResolved => "payment_resolved",
         }
     }
 }

@@ -1,12 +1,14 @@
 //! What operators see and do on a running fleet, against its live Redis and broker:
 //! [`payments`] (a record under readable names, payments listed by state) and
 //! [`dead`] (the dead-letter queue read without losing a message, and replayed as
-//! [`judge`] decides). The `payfleet payments` and `payfleet dead` commands print what
-//! these return.
+//! [`judge`] decides), and [`resolve`] (an operator settles a payment whose outcome
+//! the provider cannot tell). The `payfleet payments` and `payfleet dead` commands
+//! print what these return.
 
 pub mod dead;
 pub mod judge;
 pub mod payments;
+pub mod resolve;
 
 use crate::bus::PublishError;
 use crate::contract::card::holds_pan;
@@ -20,6 +22,8 @@ pub enum OpsError {
     Publish(#[from] PublishError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Announce(#[from] crate::outcome::AnnounceError),
 }
 
 /// Free text as an operator may see it: withheld whole if it may hold a card number.

@@ -9,5 +9,5 @@ mod settle;
 mod silence;
 
 pub use announce::{AnnounceError, Announcement, Announcer};
-pub use settle::{Leased, Report, Settled, record_leased, settle};
+pub use settle::{Leased, Report, Settled, record_leased, settle, settle_from};
 pub use silence::{PARKED_GRACE, RETRY_SILENCE};

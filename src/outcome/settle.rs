@@ -31,7 +31,8 @@ pub enum Settled {
     Duplicate,
     /// Another outcome was recorded first and is kept; its event is out.
     Conflicting,
-    /// A redirect for a payment that has moved on since: nothing to say.
+    /// A redirect for a payment that has moved on since, or an operator's resolution of
+    /// one a worker took since (see [`settle_from`]): nothing recorded, nothing to say.
     Late,
     /// Recorded before, and another process still publishes its event: the caller must
     /// not ack, answer 200 or forget it, but look again later, so the event cannot be
@@ -72,6 +73,17 @@ pub async fn settle(
     announcer: &Announcer,
     report: Report<'_>,
 ) -> Result<(Settled, TraceContext), AnnounceError> {
+    settle_from(announcer, report, &[]).await
+}
+
+/// [`settle`] only from one of the open states `from` (empty: any). An operator's
+/// resolution names the states it was decided for: a payment a worker took since it
+/// was read is left alone ([`Settled::Late`]).
+pub async fn settle_from(
+    announcer: &Announcer,
+    report: Report<'_>,
+    from: &[State],
+) -> Result<(Settled, TraceContext), AnnounceError> {
     let Report {
         key,
         state,
@@ -80,10 +92,16 @@ pub async fn settle(
         meta: _,
         traceparent,
     } = report;
-    let Some(settled) = announcer.store.settle(key, state, outcome).await? else {
+    let Some(settled) = announcer
+        .store
+        .settle_from(key, state, outcome, from)
+        .await?
+    else {
         return Ok((Settled::Missing, TraceContext::default()));
     };
-    let (Settle::Applied { context, .. } | Settle::Duplicate { context, .. }) = &settled;
+    let (Settle::Applied { context, .. }
+    | Settle::Duplicate { context, .. }
+    | Settle::Moved { context, .. }) = &settled;
     let mut context = context.clone();
     if let Some(tp) = traceparent {
         context.traceparent = Some(tp.to_owned());
@@ -105,7 +123,7 @@ pub async fn settle(
     };
     let recorded = match &settled {
         Settle::Applied { .. } => state,
-        Settle::Duplicate { state, .. } => *state,
+        Settle::Duplicate { state, .. } | Settle::Moved { state, .. } => *state,
     };
     let verdict = match settled {
         Settle::Applied { meta, .. } => {
@@ -124,6 +142,10 @@ pub async fn settle(
                 announce(meta).await?;
             }
             Settled::Duplicate
+        }
+        Settle::Moved { state: now, .. } => {
+            tracing::info!(now = now.as_str(), "taken by a worker since: not settled");
+            Settled::Late
         }
         Settle::Duplicate {
             state: recorded, ..

@@ -63,6 +63,8 @@ pub enum Settle {
         event: EventState,
         context: TraceContext,
     },
+    /// Open in a state it was not to be settled from: nothing recorded.
+    Moved { state: State, context: TraceContext },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,9 +200,26 @@ impl StateStore {
         to: State,
         outcome: &Outcome,
     ) -> Result<Option<Settle>> {
+        self.settle_from(key, to, outcome, &[]).await
+    }
+
+    /// [`StateStore::settle`] only from one of the open states `from` (empty: any);
+    /// from another, nothing is recorded ([`Settle::Moved`]).
+    pub async fn settle_from(
+        &self,
+        key: &IdempotencyKey,
+        to: State,
+        outcome: &Outcome,
+        from: &[State],
+    ) -> Result<Option<Settle>> {
         let outcome = serde_json::to_string(outcome).expect("outcome serialises");
+        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
         let r = self
-            .run(&self.scripts.settle, key, &[to.as_str(), &outcome])
+            .run(
+                &self.scripts.settle,
+                key,
+                &[to.as_str(), &outcome, &from.join(" ")],
+            )
             .await?;
         let meta: Meta = serde_json::from_str(&text(&r, 2)?).unwrap_or_default();
         let context = TraceContext::read(&text(&r, 4)?, &text(&r, 5)?);
@@ -214,6 +233,10 @@ impl StateStore {
                 state: state(&r, 1)?,
                 meta,
                 event: EventState::from_flag(int(&r, 3)?),
+                context,
+            },
+            "moved" => Settle::Moved {
+                state: state(&r, 1)?,
                 context,
             },
             "missing" => return Ok(None),
