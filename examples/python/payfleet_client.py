@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -36,6 +37,10 @@ PROVIDER_OF_METHOD = {
 TERMINAL = frozenset({"succeeded", "declined", "failed", "rejected"})
 # Payment events only: operator events (`operator.*`) share the exchange.
 BINDING = "payment.#"
+# The contract's key; the fleet dead-letters a command without one, so no event comes.
+KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# A run of digits with single separators between them, as payfleet reads a card number.
+DIGIT_RUN = re.compile(r"\d+(?:[ ._:-]\d+)*")
 
 
 class BadInput(Exception):
@@ -49,6 +54,18 @@ class Command:
     body: bytes
 
 
+def holds_card_number(text: str) -> bool:
+    """Whether `text` holds a run of 12 to 19 digits passing the Luhn check: payfleet
+    refuses such a key (it would stand in logs and events), and so never prints it."""
+    for run in DIGIT_RUN.finditer(text):
+        digits = [int(c) for c in run.group() if c.isdigit()]
+        if 12 <= len(digits) <= 19:
+            doubled = [d * 2 - 9 if d * 2 > 9 else d * 2 for d in digits[-2::-2]]
+            if (sum(digits[-1::-2]) + sum(doubled)) % 10 == 0:
+                return True
+    return False
+
+
 def parse_command(line: str, line_no: int) -> Command:
     """A command line as it will be published: the body is sent as given, not re-encoded."""
     try:
@@ -58,14 +75,16 @@ def parse_command(line: str, line_no: int) -> Command:
     if not isinstance(command, dict):
         raise BadInput(f"line {line_no}: not a JSON object")
     key = command.get("idempotency_key")
-    # Without a key the fleet can only dead-letter it: no event would ever answer.
-    if not isinstance(key, str) or not key:
-        raise BadInput(f"line {line_no}: no idempotency_key")
+    # Without a valid key the fleet can only dead-letter it: no event would ever answer.
+    if not isinstance(key, str) or not KEY.fullmatch(key):
+        raise BadInput(f"line {line_no}: no idempotency_key of 1 to 64 A-Z a-z 0-9 . _ : -")
+    if holds_card_number(key):
+        raise BadInput(f"line {line_no}: the idempotency_key looks like a card number")
     method, operation = command.get("method"), command.get("operation")
     provider = PROVIDER_OF_METHOD.get(method) if isinstance(method, str) else None
     if provider is None or not isinstance(operation, str):
         raise BadInput(f"line {line_no} ({key}): cannot route it: unknown method or no operation")
-    return Command(key, f"{provider}.{operation}", line.encode())
+    return Command(key, f"{provider}.{operation}", line.strip().encode())
 
 
 def read_commands(lines: Iterable[str]) -> list[Command]:

@@ -6,7 +6,15 @@ import io
 import json
 import unittest
 
-from payfleet_client import BadInput, Command, Tracker, outcome, read_commands, report
+from payfleet_client import (
+    BadInput,
+    Command,
+    Tracker,
+    holds_card_number,
+    outcome,
+    read_commands,
+    report,
+)
 
 
 def event(key: str, status: str, event_id: str, **extra: object) -> bytes:
@@ -30,12 +38,27 @@ class ReadCommands(unittest.TestCase):
             ("not json", "line 1: not JSON"),
             ("[1]", "line 1: not a JSON object"),
             ('{"method": "homebank", "operation": "payout"}', "line 1: no idempotency_key"),
+            ('{"idempotency_key": "po 1", "method": "homebank"}', "line 1: no idempotency_key"),
+            ('{"idempotency_key": "4405-6397-0401-5096"}', "line 1: .* looks like a card number"),
+            ('{"idempotency_key": "pay4405639704015096"}', "line 1: .* looks like a card number"),
             ('{"idempotency_key": "k", "method": ["homebank"], "operation": "payout"}', "cannot route"),
             ('{"idempotency_key": "k", "method": "cash", "operation": "payout"}', "cannot route"),
             ('{"idempotency_key": "k", "method": "homebank"}', "cannot route"),
         ]:
             with self.subTest(line=line), self.assertRaisesRegex(BadInput, said):
                 read_commands([line])
+
+
+class CardNumbers(unittest.TestCase):
+    def test_a_luhn_run_of_12_to_19_digits_is_a_card_number(self) -> None:
+        for text in ["4405639704015096", "po:4405.6397.0401.5096:x", "400000000002"]:
+            with self.subTest(text=text):
+                self.assertTrue(holds_card_number(text))
+        # Luhn fails; too short; too long; a double separator ends the run.
+        for text in ["4405639704015097", "40000000006", "4" * 20, "4405-6397--0401-5096"]:
+            with self.subTest(text=text):
+                self.assertFalse(holds_card_number(text))
+        self.assertFalse(holds_card_number("po-2026-000123"))
 
 
 class TrackEvents(unittest.TestCase):
