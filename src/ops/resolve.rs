@@ -161,9 +161,14 @@ pub async fn resolve(
         ));
     };
     let payment_id = rec.payment_id.as_deref().unwrap_or_default();
+    let Some(provider) = providers.of(method) else {
+        return Ok(Err(format!(
+            "{} is not enabled in this configuration: its status cannot be asked",
+            method.provider().as_str()
+        )));
+    };
     // As the reconciler asks: the record's account, key, payment id, method, operation.
-    let status = providers
-        .of(method)
+    let status = provider
         .status_in(
             rec.meta.account.as_deref(),
             r.key,
