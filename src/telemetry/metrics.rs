@@ -98,6 +98,12 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION"), process])
             .set(1);
         r.register(Box::new(build)).expect("unique metric");
+        // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, …
+        // (Linux: read from /proc/self).
+        r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))
+        .expect("unique metric");
         let in_flight = gauge(
             &r,
             "payfleet_commands_in_flight",
@@ -396,6 +402,22 @@ pub(crate) mod tests {
         text.lines()
             .find(|l| l.starts_with(series))
             .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    }
+
+    #[test]
+    fn process_metrics_are_served() {
+        let text = Metrics::new("worker").render();
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_max_fds",
+        ] {
+            assert!(
+                text.lines().any(|l| l.starts_with(name)),
+                "{name} in\n{text}"
+            );
+        }
     }
 
     #[test]
