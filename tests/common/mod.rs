@@ -2,6 +2,7 @@
 //! namespace of its own, with the sandbox standing in for the providers.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod contract;
 pub mod logs;
 
 use futures::StreamExt;
