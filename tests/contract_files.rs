@@ -191,6 +191,9 @@ fn bodies_that_break_the_contract_are_refused_by_schema_and_decoder() {
     b["details"]["customer"]["phone"] = json!("+7 707");
     cases.push(("a phone with a plus and a space", b));
     let mut b = payout();
+    b["details"]["customer"]["ip_address"] = json!("111.222.333.444");
+    cases.push(("an IP address that is none", b));
+    let mut b = payout();
     b["account"] = json!("Bad Name");
     cases.push(("an account that is no account name", b));
     let mut b = transfer();
@@ -342,4 +345,32 @@ fn sorted<'a>(items: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut v: Vec<String> = items.into_iter().map(str::to_owned).collect();
     v.sort();
     v
+}
+
+#[test]
+fn payfleet_schema_prints_the_files_and_reads_no_settings() {
+    for (what, file) in [
+        ("command", "command.schema.json"),
+        ("event", "event.schema.json"),
+        ("operator-event", "operator-event.schema.json"),
+        ("asyncapi", "asyncapi.yaml"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_payfleet"))
+            .args(["schema", what])
+            // Settings that would stop any other command: this one reads none.
+            .env("PAYFLEET__SANDBOX__LISTEN", "not-an-address")
+            .env("PAYFLEET_CONFIG", "/nonexistent/payfleet.toml")
+            .output()
+            .expect("the binary runs");
+        assert!(
+            out.status.success(),
+            "payfleet schema {what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let kept = std::fs::read(root().join("schemas").join(file)).unwrap();
+        assert!(
+            out.stdout == kept,
+            "payfleet schema {what} is not schemas/{file}"
+        );
+    }
 }

@@ -45,7 +45,7 @@ impl Message {
             Message::Event => root::<Event>(),
             Message::OperatorEvent => root::<OperatorEvent>(),
         };
-        let mut text = serde_json::to_string_pretty(&sorted(schema)).expect("a Value serialises");
+        let mut text = serde_json::to_string_pretty(&tidy(schema)).expect("a Value serialises");
         text.push('\n');
         text
     }
@@ -71,6 +71,7 @@ fn command() -> Value {
             let (details, amount) = branch(&mut g, method, operation)?;
             Some(json!({
                 "title": format!("{} {}", method.as_str(), operation.as_str()),
+                "type": "object",
                 "properties": {
                     "method": {"const": method.as_str()},
                     "operation": {"const": operation.as_str()},
@@ -95,34 +96,41 @@ fn branch(
     Some(match (method, operation) {
         (Method::Homebank, Operation::Payout) => (
             g.subschema_for::<HomebankPayout>(),
-            json!({
+            amount(json!({
                 "properties": {"currency": currencies(&homebank_payout::CURRENCIES)},
                 // Below 4,000.00 KZT multiples of 2,000.00, from there of 1,000.00.
                 "allOf": [
-                    {"if": {"properties": {"currency": {"const": "KZT"}}},
-                     "then": {"properties": {"minor": {"multipleOf": 1_000_00}}}},
-                    {"if": {"properties": {"currency": {"const": "KZT"}, "minor": {"maximum": 3_999_99}}},
-                     "then": {"properties": {"minor": {"multipleOf": 2_000_00}}}},
+                    amount(json!({
+                        "if": amount(json!({"properties": {"currency": {"const": "KZT"}}})),
+                        "then": amount(json!({"properties": {"minor": minor(json!({"multipleOf": 1_000_00}))}})),
+                    })),
+                    amount(json!({
+                        "if": amount(json!({"properties": {"currency": {"const": "KZT"}, "minor": minor(json!({"maximum": 3_999_99}))}})),
+                        "then": amount(json!({"properties": {"minor": minor(json!({"multipleOf": 2_000_00}))}})),
+                    })),
                 ],
-            }),
+            })),
         ),
         (Method::BanksOfIndia, Operation::Sale) => (g.subschema_for::<IndiaSale>(), inr()),
         (Method::BanksOfIndia, Operation::Payout) => {
-            let mut amount = inr();
-            amount["properties"]["minor"] =
-                json!({"minimum": india_payout::MIN_MINOR, "maximum": india_payout::MAX_MINOR});
-            (g.subschema_for::<IndiaPayout>(), amount)
+            let mut rules = inr();
+            rules["properties"]["minor"] = minor(
+                json!({"minimum": india_payout::MIN_MINOR, "maximum": india_payout::MAX_MINOR}),
+            );
+            (g.subschema_for::<IndiaPayout>(), rules)
         }
         (Method::BanksOfIndia, Operation::Refund) => (g.subschema_for::<IndiaRefund>(), inr()),
         (Method::GooglePay, Operation::Payment) => (
             g.subschema_for::<GooglePay>(),
-            json!({"properties": {"currency": currencies(&EPAY_CURRENCIES)}}),
+            amount(json!({"properties": {"currency": currencies(&EPAY_CURRENCIES)}})),
         ),
         (Method::P2p, Operation::Transfer) => (
             g.subschema_for::<P2pTransfer>(),
-            json!({"properties": {"currency": currencies(&EPAY_CURRENCIES)}}),
+            amount(json!({"properties": {"currency": currencies(&EPAY_CURRENCIES)}})),
         ),
-        (Method::P2p, Operation::Confirm3ds) => (g.subschema_for::<Confirm3ds>(), json!({})),
+        (Method::P2p, Operation::Confirm3ds) => {
+            (g.subschema_for::<Confirm3ds>(), amount(json!({})))
+        }
         _ => return None,
     })
 }
@@ -132,18 +140,45 @@ fn currencies(list: &[Currency]) -> Value {
 }
 
 fn inr() -> Value {
-    json!({"properties": {"currency": {"const": Currency::INR.code()}}})
+    amount(json!({"properties": {"currency": {"const": Currency::INR.code()}}}))
 }
 
-/// `value` with every object's keys in order, whatever map serde_json was built with.
-fn sorted(value: Value) -> Value {
+/// A rule about `amount` (an object), typed so that strict validators take it.
+fn amount(mut rule: Value) -> Value {
+    rule["type"] = json!("object");
+    rule
+}
+
+/// A rule about `amount.minor` (an integer), typed likewise.
+fn minor(mut rule: Value) -> Value {
+    rule["type"] = json!("integer");
+    rule
+}
+
+/// `value` with every object's keys in order, whatever map serde_json was built with,
+/// and only the formats JSON Schema defines: schemars names Rust's (`uint32`, `ip`),
+/// which strict validators (ajv) refuse as unknown.
+fn tidy(value: Value) -> Value {
     match value {
-        Value::Object(map) => {
+        Value::Object(mut map) => {
+            match map.get("format").and_then(Value::as_str) {
+                Some("ip") => {
+                    map.remove("format");
+                    map.insert(
+                        "anyOf".into(),
+                        json!([{"format": "ipv4"}, {"format": "ipv6"}]),
+                    );
+                }
+                Some(f) if f.starts_with("int") || f.starts_with("uint") => {
+                    map.remove("format");
+                }
+                _ => {}
+            }
             let mut entries: Vec<(String, Value)> = map.into_iter().collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+            Value::Object(entries.into_iter().map(|(k, v)| (k, tidy(v))).collect())
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        Value::Array(items) => Value::Array(items.into_iter().map(tidy).collect()),
         other => other,
     }
 }

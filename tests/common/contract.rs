@@ -3,6 +3,8 @@
 //! for everything the suite sees.
 
 use jsonschema::Validator;
+use payfleet::contract::FingerprintKey;
+use payfleet::contract::command::{Decoded, decode};
 use payfleet::contract::schema::Message;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -27,7 +29,11 @@ fn validator(message: Message) -> &'static Validator {
             .unwrap_or_else(|e| panic!("{} cannot be read: {e}", path.display()));
         let schema: Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
-        jsonschema::draft7::new(&schema)
+        // Formats checked too (IP addresses, times), as a strict validator would.
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft7)
+            .should_validate_formats(true)
+            .build(&schema)
             .unwrap_or_else(|e| panic!("{} is not a JSON Schema: {e}", path.display()))
     })
 }
@@ -56,4 +62,48 @@ pub fn check(message: Message, body: &Value) {
         message.name(),
         message.name()
     );
+}
+
+/// A command body the suite publishes: the schema must take it exactly when payfleet's
+/// own decoder does. Tests publish bodies the decoder refuses on purpose; the schema
+/// must refuse those too, or it promises a team more than the worker takes.
+pub fn check_command(body: &str) {
+    let value: Value = serde_json::from_str(body).expect("test bodies are JSON");
+    let broken = violations(Message::Command, &value);
+    let key = FingerprintKey::new("harness".to_owned().into());
+    let refused = match decode(body.as_bytes(), &key) {
+        Decoded::Valid(_) => None,
+        Decoded::Invalid(invalid) => Some(invalid.reason),
+        Decoded::Undecodable(reason) => Some(reason),
+    };
+    match refused {
+        None => assert!(
+            broken.is_empty(),
+            "a command payfleet takes breaks schemas/command.schema.json: {broken:?}"
+        ),
+        Some(reason) => assert!(
+            !broken.is_empty(),
+            "a command payfleet refuses ({reason}) passes schemas/command.schema.json"
+        ),
+    }
+}
+
+/// [`payfleet_tools::local::EventCheck`] for the harness's event tap: an event's body
+/// against the schema its routing key names.
+pub fn check_event(routing_key: &str, body: &[u8]) -> Result<(), String> {
+    let message = if routing_key.starts_with("operator.") {
+        Message::OperatorEvent
+    } else {
+        Message::Event
+    };
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let broken = violations(message, &value);
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "breaks schemas/{}.schema.json: {broken:?}",
+            message.name()
+        ))
+    }
 }

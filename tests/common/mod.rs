@@ -86,7 +86,9 @@ pub async fn spawn_app_with(settings: FleetSettings, workers: usize) -> TestFlee
     let fleet = LocalFleet::start(settings, workers)
         .await
         .expect("the fleet starts: are RabbitMQ (127.0.0.1:5672) and Redis (127.0.0.1:6379) running? scripts/ensure-services starts them");
-    let events = EventTap::start(&fleet).await.expect("event tap");
+    let events = EventTap::start_checked(&fleet, Arc::new(contract::check_event))
+        .await
+        .expect("event tap");
     let dead = DeadLetters::start(&fleet).await;
     let (conn, publisher) = fleet.publisher().await.expect("publisher");
     TestFleet {
@@ -99,7 +101,11 @@ pub async fn spawn_app_with(settings: FleetSettings, workers: usize) -> TestFlee
 }
 
 impl TestFleet {
+    /// Publishes a command under its routing key; schema and decoder must agree on it
+    /// ([`contract::check_command`]). Bodies that are no command at all (not JSON, no
+    /// routing) go through [`TestFleet::publish_raw`], unchecked.
     pub async fn publish(&self, body: &str) {
+        contract::check_command(body);
         let value: serde_json::Value = serde_json::from_str(body).expect("test bodies are JSON");
         let rk = payfleet::contract::command::routing_key_of(&value).expect("routable");
         self.publish_raw(&rk, body.as_bytes()).await;
@@ -154,6 +160,15 @@ impl TestFleet {
             .to_vec()
     }
 
+    /// Fails the test when an event the fleet published broke the contract's schemas.
+    pub fn assert_events_keep_the_contract(&self) {
+        let broken = self.events.broken();
+        assert!(
+            broken.is_empty(),
+            "events that break the contract: {broken:?}"
+        );
+    }
+
     /// Waits for the key's terminal event and returns it.
     pub async fn terminal(&self, key: &str) -> Event {
         let key = IdempotencyKey::parse(key).unwrap();
@@ -164,6 +179,7 @@ impl TestFleet {
             "no terminal event for {key}; events so far: {:?}",
             self.events.events()
         );
+        self.assert_events_keep_the_contract();
         self.events.terminal_by_key()[&key][0].clone()
     }
 
@@ -182,6 +198,7 @@ impl TestFleet {
     }
 
     pub fn events_for(&self, key: &str) -> Vec<Event> {
+        self.assert_events_keep_the_contract();
         self.events
             .events()
             .into_iter()
@@ -190,6 +207,7 @@ impl TestFleet {
     }
 
     pub async fn stop(self) {
+        self.assert_events_keep_the_contract();
         self.publisher.close().await;
         let _ = self.conn.close(200, "bye".into()).await;
         self.fleet.stop().await.expect("the fleet stops cleanly");

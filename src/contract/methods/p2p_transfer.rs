@@ -30,8 +30,8 @@ pub struct P2pTransfer {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Party_{C}")]
 #[schemars(extend("oneOf" = [
-    {"required": ["card"], "properties": {"card": {"type": "object"}}},
-    {"required": ["card_id"], "properties": {"card_id": {"type": "string"}}},
+    {"type": "object", "required": ["card"], "properties": {"card": {"type": "object"}}},
+    {"type": "object", "required": ["card_id"], "properties": {"card_id": {"type": "string"}}},
 ]))]
 pub struct Party<C> {
     // Missing: `None` (serde's rule for an `Option`; `default` would ask `C: Default`).
