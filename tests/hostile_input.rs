@@ -246,8 +246,10 @@ async fn hostile_card_inputs_are_refused_and_never_echoed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_card_number_as_idempotency_key_is_refused() {
     let app = spawn_app("t-hostile-key", 1).await;
-    app.publish(&payout(PAN_DASHED, 200_000, "KZT", "444567"))
-        .await;
+    // Raw: the schema's pattern takes the key, only its Luhn check (said in the
+    // schema's description) refuses it.
+    let pan_key = payout(PAN_DASHED, 200_000, "KZT", "444567");
+    app.publish_raw("ecommpay.payout", pan_key.as_bytes()).await;
     app.publish(&payout("next-to-pan-key", 200_000, "KZT", "444567"))
         .await;
     // Before: the key was taken, and stood in Redis, in the events and in the logs.

@@ -11,6 +11,7 @@ mod payments;
 mod publish;
 mod reconciler;
 mod release;
+mod schema;
 mod tools;
 mod worker;
 
@@ -59,6 +60,8 @@ enum Command {
     Release(release::Args),
     /// List the holds in force.
     Holds(holds::Args),
+    /// Print the contract: a message's JSON Schema, or the bus's AsyncAPI document.
+    Schema(schema::Args),
     /// `sandbox`, `demo`, `bench`, `chaos`: handed to the `payfleet-sim` and
     /// `payfleet-tools` binaries, which the production binary does not link.
     #[command(external_subcommand)]
@@ -67,10 +70,12 @@ enum Command {
 
 impl Cli {
     pub async fn run(self) -> ExitCode {
-        // Neither needs settings: a healthcheck must not fail on this process's own.
+        // None needs settings: a healthcheck must not fail on this process's own, and
+        // the contract is read before anything is configured.
         let command = match self.command {
             Command::Tool(args) => return tools::exec(self.config.as_deref(), &args),
             Command::Health(args) => return health::run(args).await,
+            Command::Schema(args) => return schema::run(args),
             other => other,
         };
         // The processes that call providers need their secrets, named with every other
@@ -98,7 +103,9 @@ impl Cli {
             Command::Hold(args) => hold::run(settings, args).await,
             Command::Release(args) => release::run(settings, args).await,
             Command::Holds(args) => holds::run(settings, args).await,
-            Command::Tool(_) | Command::Health(_) => unreachable!("handed over above"),
+            Command::Tool(_) | Command::Health(_) | Command::Schema(_) => {
+                unreachable!("handed over above")
+            }
         };
         match result {
             Ok(code) => code,

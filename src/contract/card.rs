@@ -31,34 +31,50 @@ pub const CARD_FIELDS: [&str; 9] = [
 const REDACTED: &str = "[redacted]";
 const NOT_JSON_REDACTED: &str = "[redacted: not JSON, and it may hold card data]";
 
-/// A card that pays, given by its data.
-#[derive(Debug, Clone, Deserialize)]
+/// A card that pays, given by its data. Every field is card data.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("required" = ["pan", "expiry", "cvc", "name"]))]
 pub struct Card {
+    /// Card data: the card number (PAN), 12 to 19 digits.
+    #[schemars(with = "String", pattern(PAN_PATTERN))]
     pub pan: SecretString,
     #[serde(default)]
+    #[schemars(with = "Expiry")]
     pub expiry: Option<Expiry>,
+    /// Card data: the card's security code, 3 or 4 digits.
     #[serde(default)]
+    #[schemars(with = "String", pattern(r"^[0-9]{3,4}$"))]
     pub cvc: Option<SecretString>,
+    /// Card data: the card holder's name as printed on the card.
     #[serde(default)]
+    #[schemars(with = "String", pattern(r"\S"))]
     pub name: Option<SecretString>,
 }
+
+/// What the decoder's PAN check takes, as a JSON Schema pattern.
+const PAN_PATTERN: &str = r"^[0-9]{12,19}$";
 
 /// A card that receives money: its number and nothing else. The contract asks no
 /// more of it, so a command that sends its expiry or CVC is refused rather than have
 /// them forwarded.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiverCard {
+    /// Card data: the card number (PAN), 12 to 19 digits.
+    #[schemars(with = "String", pattern(PAN_PATTERN))]
     pub pan: SecretString,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// Card data: the card's expiry date.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expiry {
     /// `01` to `12`.
+    #[schemars(with = "String", pattern(r"^(0[1-9]|1[0-2])$"))]
     pub month: SecretString,
     /// Two digits, as epay takes it.
+    #[schemars(with = "String", pattern(r"^[0-9]{2}$"))]
     pub year: SecretString,
 }
 

@@ -128,19 +128,31 @@ impl fmt::Display for Invalid {
     }
 }
 
-#[derive(Deserialize)]
+/// A command: what to pay, how, and the key that makes it unique. `method` and
+/// `operation` choose the shape of `details` and route the command as
+/// `<provider>.<operation>`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Envelope {
+#[schemars(title = "Command")]
+pub(super) struct Envelope {
+    /// The contract version.
+    #[schemars(extend("const" = CONTRACT_VERSION))]
     version: u32,
     #[allow(dead_code)] // parsed once before the envelope; kept so deny_unknown_fields allows it
     idempotency_key: IdempotencyKey,
     method: Method,
     operation: Operation,
     amount: Money,
+    /// After this instant the command is not sent to the provider; it is answered
+    /// `failed` instead (RFC 3339).
     #[serde(default)]
     deadline: Option<DateTime<Utc>>,
+    /// The method's own fields: their shape depends on `method` and `operation`.
     details: serde_json::Value,
+    /// The provider account to use (configured under the provider's `accounts`); the
+    /// default account when absent.
     #[serde(default)]
+    #[schemars(pattern(super::ACCOUNT_PATTERN))]
     account: Option<String>,
 }
 

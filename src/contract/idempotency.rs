@@ -40,6 +40,22 @@ impl IdempotencyKey {
     }
 }
 
+impl schemars::JsonSchema for IdempotencyKey {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "IdempotencyKey".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "The caller-chosen key that makes a command unique: 1 to 64 of \
+                A-Z a-z 0-9 . _ : -. A key that looks like a card number (12 to 19 digits, \
+                single separators between them allowed, passing the Luhn check) is refused.",
+            "type": "string",
+            "pattern": "^[A-Za-z0-9._:-]{1,64}$",
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for IdempotencyKey {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         IdempotencyKey::parse(String::deserialize(d)?).map_err(serde::de::Error::custom)

@@ -14,9 +14,10 @@ mod money;
 mod names;
 pub mod operator;
 mod reason;
+pub mod schema;
 mod state;
 
-pub use account::{DEFAULT_ACCOUNT, valid_account};
+pub use account::{ACCOUNT_PATTERN, DEFAULT_ACCOUNT, valid_account};
 pub use card::FingerprintKey;
 pub use command::{Command, Decoded, Details, Invalid};
 pub use event::{Event, EventStatus, ProviderResult};

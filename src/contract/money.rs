@@ -26,6 +26,21 @@ impl Amount {
     }
 }
 
+impl schemars::JsonSchema for Amount {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Amount".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A positive whole number of the currency's minor units (tiyn, paise, cents).",
+            "type": "integer",
+            "minimum": 1,
+            "maximum": Self::MAX,
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         // Any JSON number, so that a fraction, a negative or a huge one gets this
@@ -42,7 +57,7 @@ impl<'de> Deserialize<'de> for Amount {
 }
 
 /// ISO-4217 alphabetic code of a currency payfleet knows, with its minor-unit exponent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Currency {
     EUR,
     INR,
@@ -80,7 +95,7 @@ impl fmt::Display for Currency {
 }
 
 /// An amount with its currency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Money {
     pub minor: Amount,

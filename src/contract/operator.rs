@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OperatorAction {
     /// A hold was set (or replaced) on a provider or account.
@@ -33,14 +33,19 @@ impl OperatorAction {
 
 /// What an operator did, who, when and why. Free text comes from the operator or from
 /// payfleet's own reasons (which never quote a command), so it carries no card data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OperatorEvent {
+    /// The contract version.
+    #[schemars(extend("const" = super::command::CONTRACT_VERSION))]
     pub version: u32,
+    /// Unique per action.
     pub event_id: Uuid,
     pub action: OperatorAction,
     /// What it acted on: a hold target (`ecommpay/kz_main`), an idempotency key, …
     pub target: String,
+    /// Who acted, as the operator named themselves (`--by`).
     pub by: String,
+    /// Why, in the operator's words.
     pub reason: String,
     pub occurred_at: DateTime<Utc>,
 }

@@ -2,6 +2,7 @@
 //! namespace of its own, with the sandbox standing in for the providers.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod contract;
 pub mod logs;
 
 use futures::StreamExt;
@@ -95,7 +96,9 @@ async fn start(settings: FleetSettings, workers: usize, tap_dead: bool) -> TestF
     let fleet = LocalFleet::start(settings, workers)
         .await
         .expect("the fleet starts: are RabbitMQ (127.0.0.1:5672) and Redis (127.0.0.1:6379) running? scripts/ensure-services starts them");
-    let events = EventTap::start(&fleet).await.expect("event tap");
+    let events = EventTap::start_checked(&fleet, Arc::new(contract::check_event))
+        .await
+        .expect("event tap");
     let dead = match tap_dead {
         true => DeadLetters::start(&fleet).await,
         false => DeadLetters(Arc::default()),
@@ -111,7 +114,11 @@ async fn start(settings: FleetSettings, workers: usize, tap_dead: bool) -> TestF
 }
 
 impl TestFleet {
+    /// Publishes a command under its routing key; schema and decoder must agree on it
+    /// ([`contract::check_command`]). Bodies that are no command at all (not JSON, no
+    /// routing) go through [`TestFleet::publish_raw`], unchecked.
     pub async fn publish(&self, body: &str) {
+        contract::check_command(body);
         let value: serde_json::Value = serde_json::from_str(body).expect("test bodies are JSON");
         let rk = payfleet::contract::command::routing_key_of(&value).expect("routable");
         self.publish_raw(&rk, body.as_bytes()).await;
@@ -174,6 +181,15 @@ impl TestFleet {
             .to_vec()
     }
 
+    /// Fails the test when an event the fleet published broke the contract's schemas.
+    pub fn assert_events_keep_the_contract(&self) {
+        let broken = self.events.broken();
+        assert!(
+            broken.is_empty(),
+            "events that break the contract: {broken:?}"
+        );
+    }
+
     /// Waits for the key's terminal event and returns it.
     pub async fn terminal(&self, key: &str) -> Event {
         let key = IdempotencyKey::parse(key).unwrap();
@@ -184,6 +200,7 @@ impl TestFleet {
             "no terminal event for {key}; events so far: {:?}",
             self.events.events()
         );
+        self.assert_events_keep_the_contract();
         self.events.terminal_by_key()[&key][0].clone()
     }
 
@@ -202,6 +219,7 @@ impl TestFleet {
     }
 
     pub fn events_for(&self, key: &str) -> Vec<Event> {
+        self.assert_events_keep_the_contract();
         self.events
             .events()
             .into_iter()
@@ -210,6 +228,7 @@ impl TestFleet {
     }
 
     pub async fn stop(self) {
+        self.assert_events_keep_the_contract();
         self.publisher.close().await;
         let _ = self.conn.close(200, "bye".into()).await;
         self.fleet.stop().await.expect("the fleet stops cleanly");

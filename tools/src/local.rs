@@ -204,13 +204,19 @@ fn secret(value: &Option<SecretString>, what: &str) -> anyhow::Result<SecretStri
         .with_context(|| format!("the {what} secret is not set"))
 }
 
+/// A check of an event's body, given its routing key, against the contract beyond
+/// what the types decode (the test suite's JSON Schemas): `Err` says how it breaks it.
+pub type EventCheck = Arc<dyn Fn(&str, &[u8]) -> Result<(), String> + Send + Sync>;
+
 /// Every event the fleet publishes, read from its `<ns>.events` queue: payment events
 /// and, apart, operator events (`operator.*`). The tap reconnects when the broker goes
-/// away, so it survives a broker restart.
+/// away, so it survives a broker restart. Events that break the contract are kept
+/// apart too ([`EventTap::broken`]), so a test can fail on them.
 #[derive(Clone, Default)]
 pub struct EventTap {
     events: Arc<Mutex<Vec<Event>>>,
     operator: Arc<Mutex<Vec<OperatorEvent>>>,
+    broken: Arc<Mutex<Vec<String>>>,
 }
 
 impl EventTap {
@@ -218,14 +224,24 @@ impl EventTap {
         Self::on_queue(&fleet.settings.amqp.url, &fleet.names().events_queue()).await
     }
 
+    /// As [`EventTap::start`], every event also put to `check`.
+    pub async fn start_checked(fleet: &LocalFleet, check: EventCheck) -> anyhow::Result<Self> {
+        let (url, queue) = (&fleet.settings.amqp.url, fleet.names().events_queue());
+        Self::tap(url, &queue, Some(check)).await
+    }
+
     /// Taps a queue; fails if the first connection cannot be made. A watchdog
     /// reconnects when the queue holds messages but none arrive (a consumer left stalled
     /// by a broker restart).
     pub async fn on_queue(url: &str, queue: &str) -> anyhow::Result<Self> {
+        Self::tap(url, queue, None).await
+    }
+
+    async fn tap(url: &str, queue: &str, check: Option<EventCheck>) -> anyhow::Result<Self> {
         let tap = EventTap::default();
         let consumer = Self::consume(url, queue).await?;
         let (events, url, queue) = (tap.events.clone(), url.to_owned(), queue.to_owned());
-        let operator = tap.operator.clone();
+        let (operator, broken) = (tap.operator.clone(), tap.broken.clone());
         tokio::spawn(async move {
             let mut current = Some(consumer);
             loop {
@@ -236,15 +252,20 @@ impl EventTap {
                         tokio::select! {
                             next = consumer.next() => match next {
                                 Some(Ok(d)) => {
-                                    let read = if d.routing_key.as_str().starts_with("operator.") {
+                                    let key = d.routing_key.as_str();
+                                    let read = if key.starts_with("operator.") {
                                         serde_json::from_slice::<OperatorEvent>(&d.data)
                                             .map(|e| operator.lock().expect("events lock").push(e))
                                     } else {
                                         serde_json::from_slice::<Event>(&d.data)
                                             .map(|e| events.lock().expect("events lock").push(e))
                                     };
-                                    if let Err(e) = read {
-                                        tracing::error!(error = %e, "an event that breaks the contract");
+                                    let verdict = read
+                                        .map_err(|e| e.to_string())
+                                        .and_then(|()| check.as_ref().map_or(Ok(()), |c| c(key, &d.data)));
+                                    if let Err(e) = verdict {
+                                        tracing::error!(error = %e, routing_key = key, "an event that breaks the contract");
+                                        broken.lock().expect("events lock").push(format!("{key}: {e}"));
                                     }
                                     let ack = d.ack(BasicAckOptions::default());
                                     let _ = tokio::time::timeout(Duration::from_secs(2), ack).await;
@@ -293,6 +314,11 @@ impl EventTap {
 
     pub fn events(&self) -> Vec<Event> {
         self.events.lock().expect("events lock").clone()
+    }
+
+    /// The events that broke the contract, by routing key and how.
+    pub fn broken(&self) -> Vec<String> {
+        self.broken.lock().expect("events lock").clone()
     }
 
     pub fn operator_events(&self) -> Vec<OperatorEvent> {

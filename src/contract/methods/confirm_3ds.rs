@@ -3,17 +3,23 @@
 use serde::Deserialize;
 
 /// The command's `details` for `epay.confirm_3ds`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Confirm3ds {
     /// The transfer's invoice id: the `payment_id` of its `action_required` event.
+    #[schemars(pattern(r"^[0-9]{6,15}$"))]
     pub invoice_id: String,
     /// The epay transaction id (`action.ID`).
     #[serde(rename = "ID")]
+    #[schemars(length(min = 1))]
     pub id: String,
+    /// The 3-D Secure result the card issuer's page posted back.
     #[serde(rename = "PaRes")]
+    #[schemars(length(min = 1))]
     pub pa_res: String,
+    /// The 3-D Secure session data the card issuer's page posted back.
     #[serde(rename = "MD")]
+    #[schemars(length(min = 1))]
     pub md: String,
 }
 

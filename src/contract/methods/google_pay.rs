@@ -5,11 +5,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// The command's `details` for a Google Pay payment.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GooglePay {
     /// The payer's name.
+    #[schemars(pattern(r"\S"))]
     pub name: String,
+    #[schemars(pattern(r"\S"))]
     pub description: String,
     #[serde(default)]
     pub account_id: String,
@@ -27,7 +29,7 @@ pub struct GooglePay {
     pub google_pay: PaymentData,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PaymentData {
     pub api_version: u32,
@@ -35,27 +37,31 @@ pub struct PaymentData {
     pub payment_method_data: PaymentMethodData,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PaymentMethodData {
     #[serde(default)]
     pub description: String,
     pub tokenization_data: TokenizationData,
     #[serde(rename = "type")]
+    #[schemars(extend("const" = "CARD"))]
     pub kind: String,
     pub info: CardInfo,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenizationData {
     #[serde(rename = "type")]
+    #[schemars(extend("const" = "PAYMENT_GATEWAY"))]
     pub kind: String,
-    /// Google's encrypted payment data: treated as card data.
+    /// Card data: Google's encrypted payment data, as the Google Pay API gave it.
+    /// Never logged, stored or published.
+    #[schemars(with = "String", length(min = 1))]
     pub token: SecretString,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CardInfo {
     pub card_network: String,

@@ -11,18 +11,21 @@ const KZT_STEP_BELOW: u64 = 2_000_00;
 const KZT_STEP_ABOVE: u64 = 1_000_00;
 
 /// The command's `details` for a HomeBank payout.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HomebankPayout {
     pub customer: Customer,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "HomebankCustomer")]
 pub struct Customer {
     /// The customer's id in the merchant's system.
+    #[schemars(pattern(r"\S"), length(min = 1, max = 255))]
     pub id: String,
     /// The phone the cash-out code is sent to by SMS: digits only, country code first.
+    #[schemars(pattern(r"^[0-9]{10,15}$"))]
     pub phone: String,
     pub ip_address: IpAddr,
 }

@@ -9,6 +9,16 @@ use std::net::IpAddr;
 #[serde(transparent)]
 pub struct IpAddress(pub IpAddr);
 
+impl schemars::JsonSchema for IpAddress {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "IpAddress".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        IpAddr::json_schema(generator)
+    }
+}
+
 impl<'de> Deserialize<'de> for IpAddress {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;

@@ -11,31 +11,37 @@ pub const MIN_MINOR: u64 = 1_000_00;
 pub const MAX_MINOR: u64 = 500_000_00;
 
 /// The command's `details` for a Banks of India payout.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IndiaPayout {
     pub customer: Customer,
     pub account: Account,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "IndiaPayoutCustomer")]
 pub struct Customer {
+    #[schemars(pattern(r"\S"), length(min = 1, max = 255))]
     pub id: String,
     pub ip_address: IpAddress,
 }
 
 /// The recipient's account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "IndiaPayoutAccount")]
 pub struct Account {
     /// Account number: 9 to 18 digits.
+    #[schemars(pattern(r"^[0-9]{9,18}$"))]
     pub number: String,
     /// IFSC of the branch: four letters, a zero, six letters or digits (`HDFC0001234`).
+    #[schemars(pattern(r"^[A-Z]{4}0[A-Z0-9]{6}$"))]
     pub bank_code: String,
     /// One of the provider's banks (`payfleet banks india payout`).
     pub bank_id: u32,
     /// Full name of the account holder.
+    #[schemars(pattern(r"\S"), length(min = 1, max = 255))]
     pub customer_name: String,
 }
 

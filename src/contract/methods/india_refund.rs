@@ -6,13 +6,15 @@ use serde::{Deserialize, Serialize};
 
 /// The command's `details` for a Banks of India refund. The command's amount is the
 /// whole purchase: the method refunds in full only.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IndiaRefund {
     /// The payment id of the purchase to refund (its command's idempotency key when
     /// payfleet made it).
+    #[schemars(pattern(r"^\S{1,255}$"))]
     pub payment_id: String,
     /// Why: Gate requires a description.
+    #[schemars(pattern(r"\S"), length(min = 1, max = 255))]
     pub description: String,
 }
 

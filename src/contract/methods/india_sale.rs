@@ -5,7 +5,7 @@ use crate::contract::Money;
 use serde::{Deserialize, Serialize};
 
 /// The command's `details` for a Banks of India purchase.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IndiaSale {
     pub customer: Customer,
@@ -18,31 +18,43 @@ pub struct IndiaSale {
 
 /// Who pays: `id` and `ip_address` are required; the rest is what the document
 /// recommends sending, checked when present.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "IndiaSaleCustomer")]
 pub struct Customer {
+    #[schemars(pattern(r"\S"), length(min = 1, max = 255))]
     pub id: String,
     pub ip_address: IpAddress,
     #[serde(default)]
+    #[schemars(pattern(r"\S"), length(min = 1, max = 255))]
     pub first_name: Option<String>,
     #[serde(default)]
+    #[schemars(pattern(r"\S"), length(min = 1, max = 255))]
     pub last_name: Option<String>,
     #[serde(default)]
+    #[schemars(pattern(r"^[0-9]{5,15}$"))]
     pub phone: Option<String>,
+    /// Checked loosely: one `@`, something before it, a dot inside what follows.
     #[serde(default)]
+    #[schemars(pattern(r"^[^@\s]+@[^.\s][^\s]*\.[^\s]*[^.\s]$"), length(max = 254))]
     pub email: Option<String>,
     #[serde(default)]
+    #[schemars(pattern(r"^[A-Za-z0-9]{1,10}$"))]
     pub zip: Option<String>,
     #[serde(default)]
+    #[schemars(pattern(r"\S"), length(min = 1, max = 255))]
     pub city: Option<String>,
     #[serde(default)]
+    #[schemars(pattern(r"\S"), length(min = 1, max = 255))]
     pub address: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "IndiaSaleReturnUrl")]
 pub struct ReturnUrl {
     /// Where the bank sends the customer back after paying.
+    #[schemars(pattern(r"^https?://\S*$"), length(max = 2048))]
     pub success: String,
 }
 

@@ -13,6 +13,7 @@ pub mod india_sale;
 pub mod p2p_transfer;
 
 pub use confirm_3ds::Confirm3ds;
+pub use epay::CURRENCIES as EPAY_CURRENCIES;
 pub use google_pay::GooglePay;
 pub use homebank_payout::HomebankPayout;
 pub use india_payout::IndiaPayout;

@@ -8,9 +8,10 @@ use serde::Deserialize;
 use std::net::IpAddr;
 
 /// The command's `details` for a P2P transfer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct P2pTransfer {
+    #[schemars(pattern(r"\S"))]
     pub description: String,
     #[serde(default)]
     pub sender_ip: Option<IpAddr>,
@@ -25,13 +26,19 @@ pub struct P2pTransfer {
 }
 
 /// One side of a transfer: exactly one of `card` and `card_id`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Party_{C}")]
+#[schemars(extend("oneOf" = [
+    {"type": "object", "required": ["card"], "properties": {"card": {"type": "object"}}},
+    {"type": "object", "required": ["card_id"], "properties": {"card_id": {"type": "string"}}},
+]))]
 pub struct Party<C> {
     // Missing: `None` (serde's rule for an `Option`; `default` would ask `C: Default`).
     pub card: Option<C>,
     /// A card saved with epay (`TYPECARDID`).
     #[serde(default)]
+    #[schemars(pattern(r"\S"), length(min = 1, max = 64))]
     pub card_id: Option<String>,
     /// Ask epay to save the card.
     #[serde(default)]
