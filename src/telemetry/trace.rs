@@ -14,13 +14,29 @@ fn lower_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Parses a version-00 traceparent; `None` when malformed or all-zero ids (invalid per spec).
+/// Length of a version-00 traceparent.
+const V00_LEN: usize = 55;
+
+/// Parses a traceparent as W3C Trace Context §3.2 and §4.3 say: version 00 exactly; a
+/// higher version (not `ff`) by its first 55 characters, followed by nothing or by `-`
+/// and fields this version does not know. `None` when malformed or an id is all zeros.
 pub fn parse(s: &str) -> Option<TraceParent<'_>> {
-    let mut parts = s.trim().split('-');
-    let (version, trace_id, parent_id, flags) =
+    let s = s.trim();
+    let version = s.get(..2)?;
+    if !lower_hex(version, 2) || version == "ff" {
+        return None;
+    }
+    let known = match (version, s.len()) {
+        ("00", V00_LEN) => s,
+        ("00", _) => return None,
+        (_, V00_LEN) => s,
+        (_, n) if n > V00_LEN && s.as_bytes()[V00_LEN] == b'-' => &s[..V00_LEN],
+        _ => return None,
+    };
+    let mut parts = known.split('-');
+    let (_, trace_id, parent_id, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let valid = version == "00"
-        && parts.next().is_none()
+    let valid = parts.next().is_none()
         && lower_hex(trace_id, 32)
         && lower_hex(parent_id, 16)
         && lower_hex(flags, 2)
@@ -42,11 +58,12 @@ pub fn new_root() -> String {
     format!("00-{}-{}-01", uuid::Uuid::new_v4().simple(), span_id())
 }
 
-/// The given traceparent when valid, otherwise a new trace (a publisher that sent none
-/// or a broken one still gets a command that can be followed from the worker on).
+/// The given traceparent when valid, written as version 00 (the version payfleet
+/// speaks), otherwise a new trace (a publisher that sent none or a broken one still gets
+/// a command that can be followed from the worker on).
 pub fn continue_from(traceparent: Option<&str>) -> String {
     match traceparent.and_then(parse) {
-        Some(_) => traceparent.unwrap_or_default().trim().to_owned(),
+        Some(p) => format!("00-{}-{}-{}", p.trace_id, p.parent_id, p.flags),
         None => new_root(),
     }
 }
@@ -84,13 +101,29 @@ mod tests {
         for bad in [
             "",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
-            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",
         ] {
             assert!(parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    /// §4.3: a higher version is read by the fields version 00 knows, and continued as
+    /// version 00.
+    #[test]
+    fn a_higher_version_is_read_by_what_version_00_knows() {
+        let v1 = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let later = "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-adds";
+        for tp in [v1, later] {
+            let p = parse(tp).unwrap();
+            assert_eq!(p.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736", "{tp}");
+            assert_eq!(continue_from(Some(tp)), TP);
         }
     }
 
