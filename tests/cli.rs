@@ -146,3 +146,38 @@ fn health_exits_0_only_when_the_process_is_ready() {
     assert_eq!(health(port.to_string()).status.code(), Some(1));
     assert_eq!(health("nowhere".into()).status.code(), Some(2));
 }
+
+/// `publish --dry-run` reads every line as a worker would, names the line and the
+/// field, publishes nothing (no broker is given: an unreachable URL), exits 1.
+#[test]
+fn a_dry_run_publishes_nothing_and_names_each_bad_line() {
+    let dir = std::env::temp_dir().join(format!("payfleet-dry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("commands.jsonl");
+    let good = r#"{"version":1,"idempotency_key":"po-1","method":"homebank","operation":"payout","amount":{"minor":200000,"currency":"KZT"},"details":{"customer":{"id":"444567","phone":"77074544579","ip_address":"1.1.1.1"}}}"#;
+    let bad = good.replace("po-1", "po-2").replace("77074544579", "x");
+    std::fs::write(&file, format!("{good}\n\n{bad}\nnot json\n{good}\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_payfleet"))
+        .args(["publish", "--dry-run"])
+        .arg(&file)
+        .env("PAYFLEET__AMQP__URL", "amqp://guest:guest@127.0.0.1:1/%2f")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 3: would be rejected: details.customer.phone"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 4: would be dead-lettered"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 5: valid; key po-1 again"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("2 valid, 1 would be rejected, 1 would be dead-lettered"),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
