@@ -333,6 +333,14 @@ fn the_asyncapi_document_names_what_the_code_uses() {
         headers::TRACEPARENT,
         headers::DELIVERY_COUNT,
         headers::PUBLISHED_MS,
+        headers::PROVIDER,
+        headers::METHOD,
+        headers::OPERATION,
+        headers::CE_ID,
+        headers::CE_SOURCE,
+        headers::CE_TYPE,
+        headers::CE_SPECVERSION,
+        headers::CE_TIME,
     ] {
         assert!(
             text.contains(&format!("{header}:")),

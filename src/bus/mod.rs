@@ -48,6 +48,18 @@ pub mod headers {
     pub const RATE_TICKET: &str = "x-payfleet-rate-ticket";
     /// W3C trace context, carried from publisher to result event.
     pub const TRACEPARENT: &str = "traceparent";
+    /// On events: their provider, method and operation, to bind by on the
+    /// `<ns>.events.match` headers exchange (not `x-`: RabbitMQ's headers exchange
+    /// matches no header whose name starts with `x-`).
+    pub const PROVIDER: &str = "payfleet-provider";
+    pub const METHOD: &str = "payfleet-method";
+    pub const OPERATION: &str = "payfleet-operation";
+    /// On events: CloudEvents 1.0 attributes, as its AMQP binding names them.
+    pub const CE_ID: &str = "cloudEvents_id";
+    pub const CE_SOURCE: &str = "cloudEvents_source";
+    pub const CE_TYPE: &str = "cloudEvents_type";
+    pub const CE_SPECVERSION: &str = "cloudEvents_specversion";
+    pub const CE_TIME: &str = "cloudEvents_time";
     /// Set by quorum queues: how often the message was delivered and handed back.
     pub const DELIVERY_COUNT: &str = "x-delivery-count";
     /// When payfleet published the message, in milliseconds since the epoch (the AMQP

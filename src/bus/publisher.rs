@@ -198,10 +198,21 @@ impl Publisher {
         traceparent: Option<&str>,
     ) -> Result<(), PublishError> {
         let body = serde_json::to_vec(event).expect("events serialise");
-        let mut h = FieldTable::default();
+        let mut h = self.cloud_event(
+            &event.event_id,
+            &format!("payment.{}", event.status.as_str()),
+            event.occurred_at,
+        );
         // Every event carries a child of its command's trace (or starts one).
         let tp = crate::telemetry::trace::child_of(traceparent);
         h.insert(headers::TRACEPARENT.into(), header_text(&tp));
+        if let Some(m) = event.method {
+            h.insert(headers::PROVIDER.into(), header_text(m.provider().as_str()));
+            h.insert(headers::METHOD.into(), header_text(m.as_str()));
+        }
+        if let Some(o) = event.operation {
+            h.insert(headers::OPERATION.into(), header_text(o.as_str()));
+        }
         self.publish(
             &self.names.events_exchange(),
             &event.status.routing_key(),
@@ -212,14 +223,38 @@ impl Publisher {
         .await
     }
 
+    /// The CloudEvents 1.0 attributes of an event (AMQP binding: `cloudEvents_*`
+    /// application properties): its id, `payfleet/<namespace>` as the source, and
+    /// `payfleet.<routing key>` as the type. The body stays payfleet's own JSON.
+    fn cloud_event(
+        &self,
+        id: &uuid::Uuid,
+        routing_key: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> FieldTable {
+        let mut h = FieldTable::default();
+        let time = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        for (name, value) in [
+            (headers::CE_ID, id.to_string()),
+            (headers::CE_SOURCE, format!("payfleet/{}", self.names.ns)),
+            (headers::CE_TYPE, format!("payfleet.{routing_key}")),
+            (headers::CE_SPECVERSION, "1.0".to_owned()),
+            (headers::CE_TIME, time),
+        ] {
+            h.insert(name.into(), header_text(&value));
+        }
+        h
+    }
+
     /// Publishes an operator's action as `operator.<action>`.
     pub async fn publish_operator_event(&self, event: &OperatorEvent) -> Result<(), PublishError> {
         let body = serde_json::to_vec(event).expect("operator events serialise");
+        let h = self.cloud_event(&event.event_id, &event.routing_key(), event.occurred_at);
         self.publish(
             &self.names.events_exchange(),
             &event.routing_key(),
             &body,
-            FieldTable::default(),
+            h,
             Some(&event.event_id.to_string()),
         )
         .await

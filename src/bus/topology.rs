@@ -12,6 +12,8 @@
 //! queues no longer expiring messages (rabbitmq-server#10718), so every parked command
 //! is also watched by the reconciler.
 //! <ns>.events (topic) ──#──▶ <ns>.events (quorum, optional)
+//!        └──#──▶ <ns>.events.match (headers): consumers bind by payfleet-provider,
+//!                payfleet-method, payfleet-operation (x-match all | any)
 //! ```
 
 use crate::contract::ProviderName;
@@ -40,6 +42,11 @@ impl Names {
     }
     pub fn events_exchange(&self) -> String {
         format!("{}.events", self.ns)
+    }
+    /// The headers exchange every event also reaches, for binding by provider and
+    /// method (a topic key carries the status only).
+    pub fn events_match_exchange(&self) -> String {
+        format!("{}.events.match", self.ns)
     }
     pub fn events_queue(&self) -> String {
         format!("{}.events", self.ns)
@@ -83,11 +90,20 @@ pub async fn declare(
     for (name, kind) in [
         (names.commands_exchange(), ExchangeKind::Topic),
         (names.events_exchange(), ExchangeKind::Topic),
+        (names.events_match_exchange(), ExchangeKind::Headers),
         (names.dead(), ExchangeKind::Fanout),
     ] {
         ch.exchange_declare(name.into(), kind, durable_exchange(), FieldTable::default())
             .await?;
     }
+    ch.exchange_bind(
+        names.events_match_exchange().into(),
+        names.events_exchange().into(),
+        "#".into(),
+        lapin::options::ExchangeBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
     ch.queue_declare(
         names.dead().into(),
         QueueDeclareOptions::durable(),
@@ -210,6 +226,7 @@ pub async fn delete_all(
     let mut exchanges = vec![
         names.commands_exchange(),
         names.events_exchange(),
+        names.events_match_exchange(),
         names.dead(),
     ];
     exchanges.extend(delays_ms.iter().map(|ms| names.delay(*ms)));
