@@ -121,6 +121,15 @@ async fn a_hold_names_a_configured_account_and_a_release_an_existing_hold() {
         &["hold", "paypal", "--reason", "r", "--by", "a"][..],
         &["hold", "epay/other", "--reason", "r", "--by", "a"],
         &["release", "ecommpay", "--by", "a"],
+        // Card data never goes to Redis or an operator event, not even by mistake.
+        &[
+            "hold",
+            "ecommpay",
+            "--reason",
+            "card 4405639704015096",
+            "--by",
+            "a",
+        ],
     ] {
         let out = payfleet_process(&app.fleet.settings, args)
             .output()
@@ -128,6 +137,8 @@ async fn a_hold_names_a_configured_account_and_a_release_an_existing_hold() {
             .unwrap();
         assert!(!out.status.success(), "{args:?}");
         assert!(!out.stderr.is_empty(), "{args:?} says why");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!said.contains("4405639704015096"), "{said}");
     }
     let listed = payfleet(&app, &["holds"]).await;
     assert!(listed.contains("no holds"), "{listed}");

@@ -122,6 +122,12 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
             by,
             json,
         } => {
+            if by
+                .as_deref()
+                .is_some_and(|b| crate::ops::holds_card_data(&[b]))
+            {
+                anyhow::bail!("--by may hold a card number, which is never recorded");
+            }
             let fingerprint_key = FingerprintKey::new(settings.secrets.epay_fingerprint()?);
             let store = super::fleet::store(&settings).await?;
             let replay = Replay {

@@ -26,6 +26,9 @@ pub struct Args {
 }
 
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(why) = crate::ops::unsayable(&args.by, &args.reason) {
+        anyhow::bail!(why);
+    }
     if let Some(account) = &args.target.account
         && !configured(&settings, args.target.provider, account)
     {

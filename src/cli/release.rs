@@ -22,6 +22,12 @@ pub struct Args {
 }
 
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
+    if args.by.trim().is_empty() {
+        anyhow::bail!("--by must say who lifts the hold");
+    }
+    if crate::ops::holds_card_data(&[&args.by, &args.reason]) {
+        anyhow::bail!("the reason or name may hold a card number, which is never recorded");
+    }
     let lifted = fleet::store(&settings)
         .await?
         .release_hold(&args.target)

@@ -14,6 +14,25 @@ use crate::bus::PublishError;
 use crate::contract::card::holds_pan;
 use crate::state::StoreError;
 
+/// Why an operator's name and reason cannot go on the record and the events; `None`
+/// when they can. Both are kept for good: an empty one says nothing, and one that
+/// looks like a card number would put card data where none may go.
+pub fn unsayable(by: &str, reason: &str) -> Option<String> {
+    if by.trim().is_empty() || reason.trim().is_empty() {
+        Some("--by and --reason must say who and why".into())
+    } else if holds_card_data(&[by, reason]) {
+        Some("the reason or name may hold a card number, which is never recorded".into())
+    } else {
+        None
+    }
+}
+
+/// Whether any of an operator's words looks like a card number (they go to Redis,
+/// events and headers, where no card data may go).
+pub fn holds_card_data(words: &[&str]) -> bool {
+    words.iter().any(|w| holds_pan(w))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
     #[error("broker: {0}")]
