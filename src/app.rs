@@ -4,8 +4,8 @@
 //! Shutdown follows mini-redis: a [`Shutdown`] signal is broadcast to every part, and
 //! the caller then waits for each part's task to finish.
 
-use crate::bus::{Names, PublisherLink};
-use crate::config::{Settings, redacted};
+use crate::bus::{Canary, Names, PublisherLink, Shape};
+use crate::config::Settings;
 use crate::contract::FingerprintKey;
 use crate::gateway::{self, Gateway};
 use crate::pipeline::Worker;
@@ -15,7 +15,7 @@ use crate::providers::ecommpay::{Ecommpay, Gate};
 use crate::providers::epay::Epay;
 use crate::ratelimit::RateLimiter;
 use crate::reconciler::Reconciler;
-use crate::state::StateStore;
+use crate::state::{RedisConn, StateStore};
 use crate::telemetry::label::Listener;
 use crate::telemetry::{Limits, Metrics, Readiness, Served, bind_and_serve, serve_ops};
 use anyhow::Context;
@@ -76,28 +76,28 @@ pub async fn termination_signal() {
 /// The state store. It connects on first use: a Redis that cannot be reached yet
 /// fails no start (each process waits for it, not ready meanwhile).
 pub async fn connect_store(settings: &Settings) -> anyhow::Result<StateStore> {
-    StateStore::connect(
-        &settings.redis.url,
+    let conn = RedisConn::open(&settings.redis)
+        .with_context(|| format!("redis.url {}", settings.redis.url))?;
+    Ok(StateStore::new(
+        conn,
         &settings.redis.key_prefix,
         settings.redis.retention_ms,
-    )
-    .await
-    .with_context(|| format!("redis.url {}", redacted(&settings.redis.url)))
+    ))
 }
 
 /// The epay client: its HTTP API and its invoice allocator in Redis.
 pub async fn epay(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Epay>> {
     let secret = settings.secrets.epay()?;
     let api = crate::providers::epay::api::Api::new(settings.epay.clone(), secret.clone())?;
-    let invoices = crate::providers::epay::invoice::Invoices::connect(
-        &settings.redis.url,
+    let conn = RedisConn::open(&settings.redis)
+        .with_context(|| format!("redis.url {}", settings.redis.url))?;
+    let invoices = crate::providers::epay::invoice::Invoices::new(
+        conn,
         &settings.redis.key_prefix,
         &settings.epay.terminal_id,
         settings.redis.retention_ms,
         secret,
-    )
-    .await
-    .with_context(|| format!("redis.url {}", redacted(&settings.redis.url)))?;
+    );
     Ok(Arc::new(Epay::new(api, invoices, metrics)))
 }
 
@@ -188,6 +188,13 @@ pub async fn spawn_reconciler(
         None
     };
     let names = Names::new(&settings.amqp.namespace);
+    let owner = uuid::Uuid::new_v4().simple().to_string();
+    let canary = Canary::new(
+        &settings.amqp.url,
+        names.clone(),
+        Shape::of(settings),
+        &owner,
+    );
     let reconciler = Reconciler {
         store: connect_store(settings).await?,
         providers: providers(settings, &metrics).await?,
@@ -204,8 +211,10 @@ pub async fn spawn_reconciler(
         interval: Duration::from_millis(settings.reconciler.interval_ms),
         backoff: settings.reconnect.backoff(),
         batch: settings.reconciler.batch,
-        owner: uuid::Uuid::new_v4().simple().to_string(),
+        owner,
         last_outage: Default::default(),
+        canary: tokio::sync::Mutex::new(canary),
+        stalled_since: Default::default(),
     };
     Ok((ops, tokio::spawn(reconciler.run(shutdown.receiver()))))
 }

@@ -6,7 +6,7 @@
 //! One reconciler leads at a time (a Redis lock), whether it runs as `payfleet
 //! reconciler` or inside the workers.
 
-use crate::bus::PublisherLink;
+use crate::bus::{Canary, Flow, PublisherLink};
 use crate::contract::IdempotencyKey;
 use crate::outcome::{Announcer, RETRY_SILENCE, Report, Settled};
 use crate::providers::{ProviderError, Providers, Status, Timing, not_enabled};
@@ -44,6 +44,12 @@ pub const OVERDUE_REFUSED: &str = "past the provider's threshold time it still r
 the status request, which says nothing of the payment: waiting for its status or an \
 operator";
 
+/// How long a stalled delay queue holds back the judgement of parked commands. Past it
+/// (its page went unanswered) they are judged as before, so none waits unjudged for
+/// good: a command never sent ends `failed` as its provider says, and one that may have
+/// reached it is asked about.
+pub const STALL_HOLD: Duration = Duration::from_secs(30 * 60);
+
 /// Open payments counted by method each sweep (the earliest due first): beyond it, the
 /// per-method gauge undercounts and `payfleet_payments_open` stays exact.
 const AWAITING_COUNTED: usize = 10_000;
@@ -62,9 +68,14 @@ pub struct Reconciler {
     pub backoff: backon::ExponentialBuilder,
     pub batch: usize,
     pub owner: String,
-    /// When Redis last failed this reconciler: a command's silence counts from then at
-    /// most, since the workers were as likely cut off as it was and held their commands.
+    /// When Redis last failed this reconciler, or a delay queue was last seen stalled: a
+    /// command's silence counts from then at most, since the workers were as likely cut
+    /// off as it was and held their commands, and a stalled queue keeps its commands.
     pub last_outage: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Watches the delay queues while this reconciler leads.
+    pub canary: tokio::sync::Mutex<Canary>,
+    /// Since when a delay queue has been stalled without a break (`None`: all flow).
+    pub stalled_since: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Reconciler {
@@ -97,8 +108,12 @@ impl Reconciler {
                         tracing::warn!(error = %e, "reconciler sweep failed");
                         self.outage_seen();
                     }
+                    self.watch_delay_queues().await;
                 }
                 Ok(false) => {
+                    self.canary.lock().await.forget();
+                    *self.stalled_since.lock().expect("stall lock") = None;
+                    self.metrics.delay_queues_unwatched();
                     // Only the leader reports the open payments (dashboards take the max).
                     self.metrics.payments_open(0);
                     self.metrics.payments_awaiting(&Default::default());
@@ -118,7 +133,42 @@ impl Reconciler {
                 }
             }
         }
+        self.canary.lock().await.close().await;
         self.link.close().await;
+    }
+
+    /// Looks at the delay queues' canaries. While one is stalled, parked commands are
+    /// not judged: what it keeps is late, not lost, and comes back once it flows.
+    async fn watch_delay_queues(&self) {
+        let now = SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let now_ms = now.unwrap_or_default().as_millis() as u64;
+        let mut canary = self.canary.lock().await;
+        match canary.look(now_ms).await {
+            Ok(flows) => {
+                let names = self.link.names();
+                for &(ms, flow) in &flows {
+                    let stalled = flow == Flow::Stalled;
+                    self.metrics.delay_queue_flow(&names.delay(ms), ms, stalled);
+                }
+                let stalled = flows.iter().any(|&(_, f)| f == Flow::Stalled);
+                let stalled_for = {
+                    let mut since = self.stalled_since.lock().expect("stall lock");
+                    *since = stalled.then(|| since.unwrap_or_else(std::time::Instant::now));
+                    since.map(|t| t.elapsed())
+                };
+                if hold_for_stall(stalled_for) {
+                    self.outage_seen();
+                } else if stalled_for.is_some_and(|d| d < STALL_HOLD + self.interval) {
+                    // Once, as the hold ends: the next looks are past it.
+                    tracing::warn!(
+                        minutes = STALL_HOLD.as_secs() / 60,
+                        "a delay queue is still stalled: its parked commands are judged again"
+                    );
+                }
+            }
+            // The broker is away: the publisher's reconnects already say so.
+            Err(e) => tracing::debug!(error = %e, "delay queue canaries not looked at"),
+        }
     }
 
     /// Checks every payment whose check is due; returns how many were checked.
@@ -197,8 +247,10 @@ impl Reconciler {
             .lock()
             .expect("outage lock")
             .map(|t| t.elapsed());
+        // The provider's clock starts at its receipt: counted from the last request,
+        // not from the command's arrival (holds and retries come before it).
         let (age, silence) = (
-            since(rec.created),
+            since(rec.trace.sent_at.or(rec.created)),
             silence(since(rec.updated), since_outage),
         );
         if matches!(state, State::Received | State::Unknown) && silence < RETRY_SILENCE {
@@ -220,9 +272,10 @@ impl Reconciler {
             return Ok(Action::RateLimited);
         }
         let started = std::time::Instant::now();
-        let status = provider
-            .status_in(account, key, payment_id, method, operation)
-            .await;
+        let (status, http) = crate::providers::exchanges::collect(
+            provider.status_in(account, key, payment_id, method, operation),
+        )
+        .await;
         self.metrics.provider_call(
             method.provider().as_str(),
             method.as_str(),
@@ -230,6 +283,7 @@ impl Reconciler {
             status
                 .as_ref()
                 .map_or_else(|e| e.class(), |_| RequestResult::Ok),
+            &http,
             started.elapsed().as_secs_f64(),
         );
         match &status {
@@ -310,7 +364,7 @@ impl Reconciler {
 }
 
 /// What a status answer (`None`: no answer) comes to for a payment recorded in
-/// `state`, `age` after its command arrived.
+/// `state`, `age` after it was last sent.
 #[derive(Debug, PartialEq)]
 enum Verdict {
     /// Record this state and publish its event.
@@ -327,7 +381,9 @@ fn judge(
     age: Duration,
     timing: &Timing,
 ) -> Verdict {
-    let past_threshold = age > timing.threshold;
+    // The provider counts from its own receipt, after the request: a tenth more gives
+    // it every chance to have said itself how the payment went.
+    let past_threshold = age > timing.threshold + timing.threshold / 10;
     match status {
         Ok(Status::Final { state, outcome }) => Verdict::Settle(state, outcome, Action::Settled),
         // Never sent, or its retry never came back, and the provider's document makes
@@ -374,6 +430,12 @@ fn judge(
 /// parked copies were only waiting, like every command, for the workers to reach Redis.
 pub fn silence(since_update: Duration, since_outage: Option<Duration>) -> Duration {
     since_outage.map_or(since_update, |o| since_update.min(o))
+}
+
+/// Whether parked commands wait for a delay queue stalled for `stalled_for` (`None`:
+/// every delay queue flows).
+pub fn hold_for_stall(stalled_for: Option<Duration>) -> bool {
+    stalled_for.is_some_and(|d| d < STALL_HOLD)
 }
 
 /// The part to append to the record's note once it is known to be overdue for `why`;

@@ -12,6 +12,7 @@ fn timing(ecommpay: bool) -> Timing {
         declines_at_threshold: ecommpay,
         status_not_before: Duration::from_secs(10),
         not_found_final: ecommpay,
+        resend_after: Duration::ZERO,
     }
 }
 
@@ -52,7 +53,7 @@ fn a_final_not_found_fails_only_what_was_never_received() {
         verdict(Status::NotFound, State::Submitted, MIN, true),
         Verdict::Wait
     );
-    let late = verdict(Status::NotFound, State::Submitted, 61 * MIN, true);
+    let late = verdict(Status::NotFound, State::Submitted, 67 * MIN, true);
     assert!(matches!(late, Verdict::Settle(State::Failed, _, _)));
 }
 
@@ -89,11 +90,11 @@ fn a_refused_status_request_never_settles_it() {
             let t = timing(ecommpay);
             assert_eq!(judge(Err(refused()), state, MIN, &t), Verdict::Wait);
             assert_eq!(
-                judge(Err(refused()), state, 61 * MIN, &t),
+                judge(Err(refused()), state, 67 * MIN, &t),
                 Verdict::Overdue(OVERDUE_REFUSED)
             );
             let lost = ProviderError::Unknown("HTTP 502".into());
-            assert_eq!(judge(Err(lost), state, 61 * MIN, &t), Verdict::Wait);
+            assert_eq!(judge(Err(lost), state, 67 * MIN, &t), Verdict::Wait);
         }
     }
 }
@@ -130,12 +131,12 @@ fn lost_action_data_is_recovered_from_the_status() {
 #[test]
 fn past_the_threshold_only_a_provider_that_declines_is_said_to() {
     for status in [Status::Pending, Status::ActionRequired(action())] {
-        let ecommpay = verdict(status.clone(), State::Submitted, 61 * MIN, true);
+        let ecommpay = verdict(status.clone(), State::Submitted, 67 * MIN, true);
         assert!(matches!(
             ecommpay,
             Verdict::Settle(State::Declined, _, Action::Expired)
         ));
-        let epay = verdict(status, State::Submitted, 61 * MIN, false);
+        let epay = verdict(status, State::Submitted, 67 * MIN, false);
         assert_eq!(epay, Verdict::Overdue(OVERDUE));
     }
     assert_eq!(
@@ -144,11 +145,26 @@ fn past_the_threshold_only_a_provider_that_declines_is_said_to() {
     );
 }
 
+/// The provider's threshold runs from its receipt, a little after the request: for a
+/// tenth of the threshold more, a payment still in progress is left for the provider
+/// to decline itself.
+#[test]
+fn a_provider_is_given_a_tenth_of_its_threshold_more_to_decline_itself() {
+    assert_eq!(
+        verdict(Status::Pending, State::Submitted, 65 * MIN, true),
+        Verdict::Wait
+    );
+    assert!(matches!(
+        verdict(Status::Pending, State::Submitted, 66 * MIN + MIN / 60, true),
+        Verdict::Settle(State::Declined, _, Action::Expired)
+    ));
+}
+
 #[test]
 fn no_answer_waits() {
     let lost = ProviderError::NotSent("connect refused".into());
     assert_eq!(
-        judge(Err(lost), State::Unknown, 61 * MIN, &timing(true)),
+        judge(Err(lost), State::Unknown, 67 * MIN, &timing(true)),
         Verdict::Wait
     );
 }
@@ -166,6 +182,17 @@ fn an_overdue_payment_is_noted_once_for_each_reason() {
     assert_eq!(
         overdue_note(Some(&both), OVERDUE_REFUSED),
         Some(format!("overdue: {OVERDUE_REFUSED}"))
+    );
+}
+
+#[test]
+fn parked_commands_wait_for_a_stalled_delay_queue_for_a_while_only() {
+    assert!(!hold_for_stall(None), "every delay queue flows");
+    assert!(hold_for_stall(Some(Duration::ZERO)));
+    assert!(hold_for_stall(Some(STALL_HOLD - Duration::from_millis(1))));
+    assert!(
+        !hold_for_stall(Some(STALL_HOLD)),
+        "past the hold, judged again"
     );
 }
 

@@ -1,6 +1,6 @@
 //! The alert rules and Prometheus' configuration are valid, and the rules fire (and stay
 //! quiet) as their unit tests in prometheus/alerts.test.yml say. Needs promtool
-//! (scripts/ensure-services installs it) and fails loudly without it.
+//! (scripts/ensure-services --for-tests installs it) and fails loudly without it.
 
 mod observe;
 

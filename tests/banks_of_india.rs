@@ -1189,3 +1189,50 @@ async fn a_refund_whose_outcome_is_unknown_is_settled_by_its_own_operation_only(
     assert_eq!(stats.executed.get("boi-own-rf-2"), Some(&1));
     app.stop().await;
 }
+
+/// The document's refund request has no `merchant_refund_id`, and its refund callbacks
+/// show the purchase's id there. Against a Gate that reports refunds so, a refund whose
+/// answer was lost is still found by its status (the purchase's refund), never sent
+/// again, and its callback settles neither it nor the purchase.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refund_gate_reports_under_its_purchase_id_is_settled_by_its_status() {
+    const REFUND: &str = "POST /v2/payment/banks/india/refund";
+    let mut s = settings_at("t-boi-refund-echo", gmt8("2026-11-25 12:00:00"));
+    // Gate's 10 s before a status request become 10 ms; the basic 15 minutes, 0.9 s.
+    s.reconciler.time_scale = 0.001;
+    s.reconciler.interval_ms = 100;
+    let app = spawn_app_with(s, 1).await;
+    paid_purchase(&app, "boi-echo-p", 35000).await;
+    let purchase_events = || -> Vec<_> {
+        app.events_for("boi-echo-p")
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect()
+    };
+    let before = purchase_events();
+    let faults = json!({
+        "endpoints": {REFUND: {"error_after_rate": 1.0}},
+        "answers": {"ecommpay_refund_id_as_purchase_rate": 1.0}
+    });
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(faults).unwrap());
+    app.publish(&command(
+        "boi-echo-rf",
+        "refund",
+        35000,
+        "INR",
+        refund_details("boi-echo-p", "returned goods"),
+    ))
+    .await;
+    let refund = app.terminal("boi-echo-rf").await;
+    assert_eq!(refund.status, EventStatus::Succeeded, "{refund:?}");
+    assert_eq!(requests(&app, REFUND), 1, "asked, never sent again");
+    app.settled_event_count("boi-echo-rf").await;
+    assert_eq!(
+        purchase_events(),
+        before,
+        "the purchase is told nothing of its refund"
+    );
+    app.stop().await;
+}

@@ -75,6 +75,34 @@ async fn a_mismatch_leaves_the_payment_open_for_the_status_query() {
     app.stop().await;
 }
 
+/// A signed refund callback that names this refund but another payment (a purchase it
+/// never refunded) settles nothing: the refund stays open, noted, for its status query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_callback_about_another_payment_is_refused_and_noted() {
+    let app = spawn_app("t-cb-other-payment", 0).await;
+    let store = app.store().await;
+    let key = IdempotencyKey::parse("cb-rf-1").unwrap();
+    let fp = payfleet::contract::Fingerprint::from_stored("fp".into());
+    // A refund is sent as its purchase's payment.
+    store
+        .claim(&key, &fp, 30_000, "sale-1", &Default::default(), None)
+        .await
+        .unwrap();
+    let mut body = payout_callback("never-sent-1", "decline", "20000", "General decline");
+    body["payment"]["merchant_refund_id"] = serde_json::json!("cb-rf-1");
+    body["operation"]["type"] = serde_json::json!("refund");
+    assert_eq!(app.callback(body, &app.secret()).await, 200);
+    let rec = store.record(&key).await.unwrap().unwrap();
+    assert_eq!(rec.state, State::Submitting);
+    let note = rec.note.expect("the refusal is noted for operators");
+    assert!(
+        note.contains("never-sent-1") && note.contains("sale-1"),
+        "{note}"
+    );
+    assert!(app.events_for("cb-rf-1").is_empty());
+    app.stop().await;
+}
+
 /// A signed callback for a payment id payfleet never sent creates nothing: the command
 /// that later comes with that key is sent and settles by its own result.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

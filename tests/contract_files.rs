@@ -320,8 +320,26 @@ fn the_asyncapi_document_names_what_the_code_uses() {
         names.command_queue(ProviderName::Epay)
     );
     assert_eq!(address("eventsQueue"), names.events_queue());
+    // The default events queue's bound, as config/default.toml sets it.
+    let defaults: toml::Table =
+        toml::from_str(&std::fs::read_to_string(root().join("config/default.toml")).unwrap())
+            .unwrap();
+    let arguments = &channels["eventsQueue"]["x-payfleet-queue-arguments"];
+    for (argument, setting) in [
+        ("x-max-length", "events_queue_max_length"),
+        ("x-max-length-bytes", "events_queue_max_bytes"),
+    ] {
+        assert_eq!(
+            arguments[argument].as_i64(),
+            defaults["amqp"][setting].as_integer(),
+            "eventsQueue {argument} against amqp.{setting}"
+        );
+    }
+    assert_eq!(arguments["x-overflow"], "drop-head");
     assert_eq!(address("deadLetters"), names.dead());
     assert_eq!(address("delays"), names.delay(0).replace('0', "{ms}"));
+    assert_eq!(address("canaries"), names.canary());
+    assert!(text.contains(&format!("`{}.<ms>`", payfleet::bus::canary::ROUTING_PREFIX)));
     for header in [
         headers::ATTEMPT,
         headers::REASON,
@@ -331,6 +349,7 @@ fn the_asyncapi_document_names_what_the_code_uses() {
         headers::DEFERRALS,
         headers::RATE_TICKET,
         headers::TRACEPARENT,
+        headers::TRACESTATE,
         headers::DELIVERY_COUNT,
         headers::PUBLISHED_MS,
         headers::PROVIDER,

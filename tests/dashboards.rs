@@ -246,7 +246,7 @@ async fn every_panel_and_alert_has_data_from_a_real_fleet() {
             .map(|i| payout(&format!("dash-{round}-{i}"), "1"))
             .chain([payout(&format!("dash-{round}-decl"), "decline-1")])
             .collect();
-        fleet.publish(&bodies, None).await;
+        fleet.publish(&bodies, &[]).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     // The detailed per-queue metrics appear once RabbitMQ emits queue statistics

@@ -5,7 +5,7 @@
 mod common;
 
 use common::logs::captured_logs;
-use common::{TestFleet, spawn_app, spawn_app_with};
+use common::{TestFleet, google_pay, spawn_app, spawn_app_with};
 use payfleet::contract::{Currency, EventStatus, Money};
 use payfleet::providers::epay::amount::{EpayAmount, parse_minor};
 use payfleet::providers::epay::check_status;
@@ -36,22 +36,6 @@ fn p2p(key: &str, minor: u64, sender: Value, receiver: Value) -> String {
         "amount": {"minor": minor, "currency": "KZT"},
         "details": {"description": "TEST p2p", "sender_email": "armanali@epay.kz",
                     "sender": sender, "receiver": receiver}
-    })
-    .to_string()
-}
-
-fn google_pay(key: &str, minor: u64, last4: &str) -> String {
-    json!({
-        "version": 1, "idempotency_key": key, "method": "google_pay", "operation": "payment",
-        "amount": {"minor": minor, "currency": "KZT"},
-        "details": {
-            "name": "Test test", "description": "Оплата", "email": "payer@example.kz",
-            "phone": "+77078071180", "card_save": false,
-            "google_pay": {"apiVersionMinor": 0, "apiVersion": 2, "paymentMethodData": {
-                "description": format!("Visa •••• {last4}"),
-                "tokenizationData": {"type": "PAYMENT_GATEWAY", "token": "{\"signature\":\"MEQCIG0Pt0VSb8\",\"protocolVersion\":\"ECv2\",\"signedMessage\":\"{}\"}"},
-                "type": "CARD", "info": {"cardNetwork": "VISA", "cardDetails": last4}}}
-        }
     })
     .to_string()
 }
@@ -288,8 +272,8 @@ async fn a_3ds_transfer_completes_after_redis_lost_its_data() {
     app.publish(&transfer).await;
     let asked = wait_status(&app, "p2p-3ds-loss", EventStatus::ActionRequired).await;
     let invoice = asked.payment_id.clone().unwrap();
-    let before = invoices(&app.fleet.settings).await.secret_hash(&invoice);
-    let client = redis::Client::open(app.fleet.settings.redis.url.as_str()).unwrap();
+    let before = invoices(&app.fleet.settings).secret_hash(&invoice);
+    let client = redis::Client::open(app.fleet.settings.redis.url.first()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     for key in app.store().await.keys().await.unwrap() {
         let _: () = redis::cmd("DEL")
@@ -312,7 +296,7 @@ async fn a_3ds_transfer_completes_after_redis_lost_its_data() {
     let settled = app.terminal("p2p-3ds-loss").await;
     assert_eq!(settled.status, EventStatus::Succeeded, "{settled:?}");
     assert_eq!(settled.payment_id.as_deref(), Some(invoice.as_str()));
-    let after = invoices(&app.fleet.settings).await.secret_hash(&invoice);
+    let after = invoices(&app.fleet.settings).secret_hash(&invoice);
     assert_eq!(
         secrecy::ExposeSecret::expose_secret(&before),
         secrecy::ExposeSecret::expose_secret(&after)
@@ -324,16 +308,14 @@ async fn a_3ds_transfer_completes_after_redis_lost_its_data() {
 }
 
 /// The fleet's invoice allocator, as its workers and gateway build it.
-async fn invoices(s: &payfleet::config::Settings) -> payfleet::providers::epay::invoice::Invoices {
-    payfleet::providers::epay::invoice::Invoices::connect(
-        &s.redis.url,
+fn invoices(s: &payfleet::config::Settings) -> payfleet::providers::epay::invoice::Invoices {
+    payfleet::providers::epay::invoice::Invoices::new(
+        payfleet::state::RedisConn::open(&s.redis).unwrap(),
         &s.redis.key_prefix,
         &s.epay.terminal_id,
         s.redis.retention_ms,
         s.secrets.epay().unwrap(),
     )
-    .await
-    .expect("Redis is up")
 }
 
 /// Issue 14, case 5: a Google Pay answer that carries a status (AUTH, or FAILED for a
@@ -741,7 +723,7 @@ async fn card_data_reaches_no_log_redis_key_event_dead_letter_or_metric() {
 
 /// Every key of the fleet's namespace with its value, as text.
 async fn redis_dump(app: &TestFleet) -> String {
-    let client = redis::Client::open(app.fleet.settings.redis.url.as_str()).unwrap();
+    let client = redis::Client::open(app.fleet.settings.redis.url.first()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let keys = app.store().await.keys().await.unwrap();
     let mut out = String::new();
@@ -814,33 +796,70 @@ async fn a_lost_answer_is_settled_by_check_status_without_paying_twice() {
 /// exists", which is no decline; the P2P path settles it, paid once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_invoice_that_already_exists_is_settled_by_the_p2p_status_never_declined() {
-    let mut s = common::settings("t-epay-exists");
     // epay's 60 s basic time becomes 60 ms: the worker asks check-status at once.
-    s.reconciler.time_scale = 0.001;
+    let answers = json!({"epay_p2p_status_split_rate": 1.0});
+    let (app, invoice) = a_lost_transfer("p2p-exists", 0.001, answers).await;
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(stats.executed.get(&invoice), Some(&1), "{stats:?}");
+    assert!(stats.duplicate_submissions_refused >= 1, "{stats:?}");
+    app.stop().await;
+}
+
+/// A P2P transfer epay executes while its answer (HTTP 502) and postLink are lost, and
+/// which check-status does not find for 1.5 s, with `answers` besides; returns once it
+/// succeeded, with its invoice id.
+async fn a_lost_transfer(key: &str, time_scale: f64, answers: Value) -> (TestFleet, String) {
+    let mut s = common::settings(&format!("t-{key}"));
+    s.reconciler.time_scale = time_scale;
     s.reconciler.interval_ms = 100;
     let app = spawn_app_with(s, 1).await;
-    let faults = json!({
+    let mut faults = json!({
         "endpoints": {P2P_ENDPOINT: {"error_after_rate": 1.0}},
         "callbacks": {"loss_rate": 1.0},
-        "answers": {"epay_status_lag_rate": 1.0, "epay_status_lag_ms": 1500,
-                    "epay_p2p_status_split_rate": 1.0}
+        "answers": {"epay_status_lag_rate": 1.0, "epay_status_lag_ms": 1500}
     });
+    faults["answers"]
+        .as_object_mut()
+        .unwrap()
+        .extend(answers.as_object().unwrap().clone());
     app.fleet
         .sandbox
         .set_faults(serde_json::from_value(faults).unwrap());
     app.publish(&p2p(
-        "p2p-exists",
+        key,
         60_000,
         json!({"card": card(VISA)}),
         json!({"card_id": "c-1"}),
     ))
     .await;
-    let event = app.terminal("p2p-exists").await;
+    let event = app.terminal(key).await;
     assert_eq!(event.status, EventStatus::Succeeded, "{event:?}");
-    let invoice = invoice_of(&app, "p2p-exists").await;
+    let invoice = invoice_of(&app, key).await;
+    (app, invoice)
+}
+
+/// A transfer executed whose answer was lost, which check-status does not find for a
+/// while, at an epay that pays a taken invoice id again rather than refuse it (its
+/// documents name no refusal): 102 "try again later" is no proof the request never
+/// arrived, so nothing is sent again until it could be; check-status finds it first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transfer_epay_does_not_find_yet_is_not_sent_again_too_soon() {
+    // A 3.6 s wait before a resend (2 minutes scaled); check-status finds the transfer
+    // after 1.5 s, long after the first recovery asked (300 ms), well before the wait
+    // ends, however slow a loaded machine sends it.
+    let answers = json!({"epay_duplicate_invoice_paid_rate": 1.0});
+    let (app, invoice) = a_lost_transfer("p2p-not-yet", 0.03, answers).await;
     let stats = app.fleet.sandbox.stats();
     assert_eq!(stats.executed.get(&invoice), Some(&1), "{stats:?}");
-    assert!(stats.duplicate_submissions_refused >= 1, "{stats:?}");
+    assert_eq!(stats.requests.get(P2P_ENDPOINT), Some(&1), "{stats:?}");
+    // Asked while check-status did not find it, and again once it did.
+    let asked: u64 = stats
+        .requests
+        .iter()
+        .filter(|(endpoint, _)| endpoint.starts_with("GET /check-status/"))
+        .map(|(_, n)| n)
+        .sum();
+    assert!(asked >= 2, "{stats:?}");
     app.stop().await;
 }
 
@@ -1088,10 +1107,9 @@ async fn an_authentic_post_link_is_believed_only_as_far_as_check_status_says() {
     let asked = wait_status(&app, "p2p-early", EventStatus::ActionRequired).await;
     let invoice = asked.payment_id.unwrap();
     // The transaction's own secret_hash, as epay would echo it.
-    let secret_hash = secrecy::ExposeSecret::expose_secret(
-        &invoices(&app.fleet.settings).await.secret_hash(&invoice),
-    )
-    .to_owned();
+    let secret_hash =
+        secrecy::ExposeSecret::expose_secret(&invoices(&app.fleet.settings).secret_hash(&invoice))
+            .to_owned();
     // It claims success, but epay still waits for 3-D Secure: nothing is published.
     let claim = json!({"invoiceId": invoice, "secret_hash": secret_hash, "code": "ok", "reason": "Successfully"});
     let answer = reqwest::Client::new()
@@ -1156,9 +1174,8 @@ async fn invoice_ids_are_allocated_once_per_key_and_unique_in_their_last_six_dig
     use payfleet::providers::epay::invoice::Invoices;
     let s = common::settings("t-epay-invoices");
     let secret = s.secrets.epay().unwrap();
-    let invoices = Invoices::connect(&s.redis.url, &s.redis.key_prefix, "term-1", 60_000, secret)
-        .await
-        .expect("Redis is up");
+    let conn = payfleet::state::RedisConn::open(&s.redis).unwrap();
+    let invoices = Invoices::new(conn, &s.redis.key_prefix, "term-1", 60_000, secret);
     // The same key, many times at once: one invoice id, one secret_hash.
     let same = futures::future::join_all((0..20).map(|_| invoices.allocate("k-same"))).await;
     let first = same[0].as_ref().unwrap();

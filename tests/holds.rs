@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{payfleet_process, payout, spawn_app_with};
+use common::{payout, spawn_app_with};
 use payfleet::contract::EventStatus;
 use payfleet::contract::hold::Hold;
 use payfleet::contract::operator::OperatorAction;
@@ -15,20 +15,6 @@ use payfleet_sim::faults::{CallbackFaults, EndpointFaults};
 use std::time::Duration;
 
 const PAYOUT: &str = "POST /v2/payment/cash-out-kz/homebank/payout";
-
-/// Runs `payfleet ARGS` against the fleet; returns its stdout, asserting success.
-async fn payfleet(app: &common::TestFleet, args: &[&str]) -> String {
-    let out = payfleet_process(&app.fleet.settings, args)
-        .output()
-        .await
-        .expect("payfleet runs");
-    assert!(
-        out.status.success(),
-        "payfleet {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hold_stops_new_requests_while_payments_already_sent_settle() {
@@ -54,21 +40,18 @@ async fn a_hold_stops_new_requests_while_payments_already_sent_settle() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let held = payfleet(
-        &app,
-        &[
+    let held = app
+        .cli_ok(&[
             "hold",
             "ecommpay",
             "--reason",
             "incident 42",
             "--by",
             "alice",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert!(held.contains("held ecommpay"), "{held}");
-    let listed: Vec<Hold> =
-        serde_json::from_str(&payfleet(&app, &["holds", "--json"]).await).unwrap();
+    let listed: Vec<Hold> = serde_json::from_str(&app.cli_ok(&["holds", "--json"]).await).unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(
         (listed[0].by.as_str(), listed[0].reason.as_str()),
@@ -92,7 +75,7 @@ async fn a_hold_stops_new_requests_while_payments_already_sent_settle() {
     assert_eq!(app.state("hold-new").await, Some(State::Received));
     assert!(app.dead.all().is_empty(), "{:?}", app.dead.all());
 
-    let released = payfleet(&app, &["release", "ecommpay", "--by", "bob"]).await;
+    let released = app.cli_ok(&["release", "ecommpay", "--by", "bob"]).await;
     assert!(released.contains("released ecommpay"), "{released}");
     let sent = app.terminal("hold-new").await;
     assert_eq!(sent.status, EventStatus::Succeeded, "{sent:?}");
@@ -131,16 +114,11 @@ async fn a_hold_names_a_configured_account_and_a_release_an_existing_hold() {
             "a",
         ],
     ] {
-        let out = payfleet_process(&app.fleet.settings, args)
-            .output()
-            .await
-            .unwrap();
-        assert!(!out.status.success(), "{args:?}");
-        assert!(!out.stderr.is_empty(), "{args:?} says why");
-        let said = String::from_utf8_lossy(&out.stderr);
+        let said = app.cli_refused(args).await;
+        assert!(!said.is_empty(), "{args:?} says why");
         assert!(!said.contains("4405639704015096"), "{said}");
     }
-    let listed = payfleet(&app, &["holds"]).await;
+    let listed = app.cli_ok(&["holds"]).await;
     assert!(listed.contains("no holds"), "{listed}");
     assert!(app.events.operator_events().is_empty());
     app.stop().await;
@@ -176,7 +154,7 @@ async fn the_breaker_holds_a_failing_account_and_its_probe_lifts_the_hold() {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let tripped = loop {
         let holds: Vec<Hold> =
-            serde_json::from_str(&payfleet(&app, &["holds", "--json"]).await).unwrap();
+            serde_json::from_str(&app.cli_ok(&["holds", "--json"]).await).unwrap();
         if let Some(h) = holds.into_iter().find(|h| h.automatic) {
             break h;
         }
@@ -212,8 +190,7 @@ async fn the_breaker_holds_a_failing_account_and_its_probe_lifts_the_hold() {
     let stats = app.fleet.sandbox.stats();
     assert_eq!(stats.executed.len(), 4, "{stats:?}");
     assert!(stats.executed_more_than_once.is_empty(), "{stats:?}");
-    let holds: Vec<Hold> =
-        serde_json::from_str(&payfleet(&app, &["holds", "--json"]).await).unwrap();
+    let holds: Vec<Hold> = serde_json::from_str(&app.cli_ok(&["holds", "--json"]).await).unwrap();
     assert!(holds.is_empty(), "the probe lifted it: {holds:?}");
     app.stop().await;
 }

@@ -177,7 +177,7 @@ async fn a_payment_whose_record_redis_lost_is_still_settled() {
     }
     let store = app.store().await;
     let key = payfleet::contract::IdempotencyKey::parse("po-wiped").unwrap();
-    let mut conn = redis::Client::open(app.fleet.settings.redis.url.as_str())
+    let mut conn = redis::Client::open(app.fleet.settings.redis.url.first())
         .unwrap()
         .get_multiplexed_async_connection()
         .await

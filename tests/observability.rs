@@ -10,7 +10,7 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use observe::{ProcessFleet, payout, promtool_passes};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Series that must exist in a process's output before any event of their kind.
 const WORKER_SERIES: &[&str] = &[
@@ -23,6 +23,7 @@ const WORKER_SERIES: &[&str] = &[
     "payfleet_stage_duration_seconds_count{stage=\"queue_wait\"}",
     "payfleet_command_duration_seconds_count{operation=\"payout\",provider=\"ecommpay\"}",
     "payfleet_provider_requests_total{method=\"homebank\",provider=\"ecommpay\",request=\"submit\",result=\"unknown\"}",
+    "payfleet_provider_http_requests_total{class=\"timeout\",method=\"homebank\",provider=\"ecommpay\",request=\"submit\"}",
     "payfleet_dead_letters_total{reason=\"undecodable\"}",
     "payfleet_retries_total{provider=\"ecommpay\",reason=\"throttled\"}",
     "payfleet_reconnects_total{service=\"amqp\"}",
@@ -38,26 +39,9 @@ async fn every_process_serves_metrics_that_promtool_accepts() {
         payout("metrics-ok-1", "1"),
         payout("metrics-decl-1", "decline-1"),
     ];
-    fleet.publish(&bodies, None).await;
+    fleet.publish(&bodies, &[]).await;
     // Wait for the worker to finish both, so real observations are in the output too.
-    let worker = fleet.targets[0].clone();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = fleet.scrape(&worker).await;
-        let finished: f64 = text
-            .lines()
-            .filter(|l| l.starts_with("payfleet_commands_finished_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-        if finished >= 2.0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the worker finished {finished} of 2 commands in 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    fleet.wait_finished(2.0).await;
     for target in &fleet.targets {
         let text = fleet.scrape(target).await;
         let build = format!("payfleet_build_info{{process=\"{}\"", target.process);
@@ -84,15 +68,19 @@ async fn every_process_serves_metrics_that_promtool_accepts() {
             );
         }
     }
-    // The gateway saw the two callbacks and measured how late they came.
-    let gateway = fleet.scrape(&fleet.targets[1]).await;
-    let value = |name: &str| -> f64 {
-        gateway
-            .lines()
+    let value_in = |text: &str, name: &str| -> f64 {
+        text.lines()
             .find(|l| l.starts_with(name))
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in\n{gateway}"))
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
     };
+    // Gate answered both submissions over HTTP 200: counted by HTTP class as well.
+    let worker = fleet.scrape(&fleet.targets[0]).await;
+    let ok = "payfleet_provider_http_requests_total{class=\"2xx\",method=\"homebank\",provider=\"ecommpay\",request=\"submit\"}";
+    assert_eq!(value_in(&worker, ok), 2.0, "{ok}");
+    // The gateway saw the two callbacks and measured how late they came.
+    let gateway = fleet.scrape(&fleet.targets[1]).await;
+    let value = |name: &str| value_in(&gateway, name);
     assert!(value("payfleet_callbacks_received_total{provider=\"ecommpay\"}") >= 2.0);
     assert!(value("payfleet_callbacks_verified_total{provider=\"ecommpay\"}") >= 2.0);
     for since in ["submitted", "provider_time"] {
@@ -127,12 +115,15 @@ fn promtool_refuses_broken_exposition() {
     );
 }
 
-/// Events of a namespace with their traceparent header, by idempotency key.
+/// An event's status, traceparent and tracestate headers ("" if absent).
+type Traced = (String, String, String);
+
+/// Events of a namespace with their trace headers, by idempotency key.
 async fn events_with_traces(
     fleet: &ProcessFleet,
     keys: &[&str],
     terminal: &[&str],
-) -> HashMap<String, Vec<(String, String)>> {
+) -> HashMap<String, Vec<Traced>> {
     let conn = payfleet::bus::connect(&observe::amqp_url(), "observe-events")
         .await
         .expect("RabbitMQ");
@@ -146,11 +137,11 @@ async fn events_with_traces(
         )
         .await
         .expect("consume the events queue");
-    let mut seen: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    let done = |seen: &HashMap<String, Vec<(String, String)>>| {
+    let mut seen: HashMap<String, Vec<Traced>> = HashMap::new();
+    let done = |seen: &HashMap<String, Vec<Traced>>| {
         keys.iter().all(|k| {
             seen.get(*k)
-                .is_some_and(|v| v.iter().any(|(s, _)| terminal.contains(&s.as_str())))
+                .is_some_and(|v| v.iter().any(|(s, ..)| terminal.contains(&s.as_str())))
         })
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -161,16 +152,21 @@ async fn events_with_traces(
             .expect("consumer open")
             .expect("delivery");
         let event: serde_json::Value = serde_json::from_slice(&next.data).expect("event JSON");
-        let tp = next
-            .properties
-            .headers()
-            .as_ref()
-            .and_then(|h| h.inner().get(payfleet::bus::headers::TRACEPARENT).cloned())
-            .map(|v| match v {
-                AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-                other => format!("{other:?}"),
-            })
-            .unwrap_or_default();
+        let header = |name: &str| {
+            next.properties
+                .headers()
+                .as_ref()
+                .and_then(|h| h.inner().get(name).cloned())
+                .map(|v| match v {
+                    AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                    other => format!("{other:?}"),
+                })
+                .unwrap_or_default()
+        };
+        let (tp, ts) = (
+            header(payfleet::bus::headers::TRACEPARENT),
+            header(payfleet::bus::headers::TRACESTATE),
+        );
         seen.entry(
             event["idempotency_key"]
                 .as_str()
@@ -178,7 +174,11 @@ async fn events_with_traces(
                 .to_owned(),
         )
         .or_default()
-        .push((event["status"].as_str().unwrap_or_default().to_owned(), tp));
+        .push((
+            event["status"].as_str().unwrap_or_default().to_owned(),
+            tp,
+            ts,
+        ));
         next.ack(BasicAckOptions::default()).await.expect("ack");
     }
     let _ = conn.close(200, "bye".into()).await;
@@ -190,22 +190,31 @@ async fn a_commands_trace_reaches_its_events_through_the_callback() {
     let fleet = ProcessFleet::start("t-trace").await;
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
     let parent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    let state = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+    let traced = [
+        (payfleet::bus::headers::TRACEPARENT, parent.as_str()),
+        (payfleet::bus::headers::TRACESTATE, state),
+    ];
+    fleet.publish(&[payout("trace-ok-1", "1")], &traced).await;
+    // One published with no traceparent still gets a trace of its own, end to end; the
+    // tracestate it came with belongs to no trace of payfleet's and is dropped.
+    let state_only = [(payfleet::bus::headers::TRACESTATE, state)];
     fleet
-        .publish(&[payout("trace-ok-1", "1")], Some(&parent))
+        .publish(&[payout("trace-none-1", "1")], &state_only)
         .await;
-    // One published with no traceparent still gets a trace of its own, end to end.
-    fleet.publish(&[payout("trace-none-1", "1")], None).await;
     let seen = events_with_traces(&fleet, &["trace-ok-1", "trace-none-1"], &["succeeded"]).await;
 
     let traced = &seen["trace-ok-1"];
-    let statuses: Vec<&str> = traced.iter().map(|(s, _)| s.as_str()).collect();
+    let statuses: Vec<&str> = traced.iter().map(|(s, ..)| s.as_str()).collect();
     assert!(
         statuses.contains(&"accepted") && statuses.contains(&"succeeded"),
         "expected accepted (worker) and succeeded (callback): {traced:?}"
     );
-    for (status, tp) in traced {
+    for (status, tp, ts) in traced {
         let p = payfleet::telemetry::trace::parse(tp)
             .unwrap_or_else(|| panic!("{status} event has no valid traceparent: {tp:?}"));
+        // Carried unchanged, through the worker and through the gateway's callback.
+        assert_eq!(ts, state, "{status} event's tracestate");
         assert_eq!(p.trace_id, trace_id, "{status} event left the trace: {tp}");
         assert_ne!(
             p.parent_id, "00f067aa0ba902b7",
@@ -234,8 +243,12 @@ async fn a_commands_trace_reaches_its_events_through_the_callback() {
     let untraced = &seen["trace-none-1"];
     let ids: Vec<&str> = untraced
         .iter()
-        .map(|(_, tp)| payfleet::telemetry::trace::trace_id(tp).expect("a valid traceparent"))
+        .map(|(_, tp, _)| payfleet::telemetry::trace::trace_id(tp).expect("a valid traceparent"))
         .collect();
+    assert!(
+        untraced.iter().all(|(.., ts)| ts.is_empty()),
+        "a tracestate without its traceparent was kept: {untraced:?}"
+    );
     assert!(
         ids.len() >= 2 && ids.iter().all(|id| *id == ids[0]),
         "one trace per command: {untraced:?}"
@@ -249,13 +262,8 @@ async fn a_records_trace_is_its_first_claimers_and_settling_reads_it_back() {
     use payfleet::contract::{Fingerprint, IdempotencyKey};
     use payfleet::state::{Claim, Meta, Outcome, Settle, State};
     let run = &uuid::Uuid::new_v4().simple().to_string()[..10];
-    let store = payfleet::state::StateStore::connect(
-        &observe::settings().redis.url,
-        &format!("t-trace-rec-{run}"),
-        60_000,
-    )
-    .await
-    .expect("Redis must be running on 127.0.0.1:6379 (scripts/ensure-services starts it)");
+    let conn = payfleet::state::RedisConn::open(&observe::settings().redis).unwrap();
+    let store = payfleet::state::StateStore::new(conn, &format!("t-trace-rec-{run}"), 60_000);
     let (first, second) = (
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         "00-11111111111111111111111111111111-2222222222222222-01",

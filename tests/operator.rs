@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{payfleet_process, payout, spawn_app, spawn_app_keeping_dead_letters};
+use common::{payout, spawn_app, spawn_app_keeping_dead_letters};
 use payfleet::bus::DeliveryInfo;
 use payfleet::contract::operator::OperatorAction;
 use payfleet::contract::{EventStatus, FingerprintKey, IdempotencyKey};
@@ -18,40 +18,6 @@ use std::time::{Duration, Instant};
 
 fn key(k: &str) -> IdempotencyKey {
     IdempotencyKey::parse(k).unwrap()
-}
-
-async fn output(app: &common::TestFleet, args: &[&str]) -> std::process::Output {
-    payfleet_process(&app.fleet.settings, args)
-        .output()
-        .await
-        .expect("the binary runs")
-}
-
-/// Runs `payfleet ARGS` on the fleet's settings; its stdout, once it succeeded.
-async fn run_binary(app: &common::TestFleet, args: &[&str]) -> String {
-    let out = output(app, args).await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "payfleet {args:?}: {stderr}");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    println!("$ payfleet {}\n{stdout}", args.join(" "));
-    stdout
-}
-
-/// Runs `payfleet ARGS`, which must fail; its stderr.
-async fn run_refused(app: &common::TestFleet, args: &[&str]) -> String {
-    let out = output(app, args).await;
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "payfleet {args:?} succeeded");
-    println!("$ payfleet {}\n{stderr}", args.join(" "));
-    stderr
-}
-
-async fn wait_for_state(app: &common::TestFleet, k: &str, state: State) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while app.state(k).await != Some(state) {
-        assert!(Instant::now() < deadline, "{k} never reached {state:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -70,7 +36,7 @@ async fn payments_show_and_list_read_real_payments() {
     };
     app.fleet.sandbox.set_faults(faults);
     app.publish(&payout("ops-p3", 600000, "KZT", "3")).await;
-    wait_for_state(&app, "ops-p3", State::Submitted).await;
+    app.wait_for_state("ops-p3", State::Submitted).await;
     let store = app.store().await;
 
     let p = payments::show(&store, &key("ops-p1"))
@@ -130,138 +96,26 @@ async fn payments_show_and_list_read_real_payments() {
     assert!(listed(old).await.is_empty());
 
     // The binary, as an operator runs it.
-    let out = run_binary(&app, &["payments", "show", "ops-p1", "--json"]).await;
+    let out = app.cli_ok(&["payments", "show", "ops-p1", "--json"]).await;
     let shown: Value = serde_json::from_str(&out).expect("one JSON document");
     assert_eq!(shown["state"], "succeeded");
     assert_eq!(shown["amount"]["minor"], 200000);
     assert_eq!(shown["amount"]["decimal"], "2000.00");
     assert_eq!(shown["provider_payment_id"], "ops-p1");
-    let out = run_binary(
-        &app,
-        &["payments", "list", "--state", "submitted", "--json"],
-    )
-    .await;
+    let out = app
+        .cli_ok(&["payments", "list", "--state", "submitted", "--json"])
+        .await;
     let open: Value = serde_json::from_str(&out).expect("one JSON document");
     assert_eq!(open[0]["idempotency_key"], "ops-p3", "{open}");
-    let table = run_binary(&app, &["payments", "show", "ops-p1"]).await;
+    let table = app.cli_ok(&["payments", "show", "ops-p1"]).await;
     assert!(
         table.contains("2000.00 KZT (200000 minor units)"),
         "{table}"
     );
-    let table = run_binary(&app, &["payments", "list", "--older-than", "0s"]).await;
+    let table = app
+        .cli_ok(&["payments", "list", "--older-than", "0s"])
+        .await;
     assert!(table.contains("3 payment(s)"), "{table}");
-    app.stop().await;
-}
-
-/// `payfleet payments resolve` on a payout whose callback was lost: the provider's
-/// final status decides whenever it has one. Resolved against it, nothing changes;
-/// with it, the provider's own outcome is recorded and announced once, marked as the
-/// operator's resolution.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn payments_resolve_defers_to_the_providers_final_status() {
-    let app = spawn_app("t-ops-resolve", 1).await;
-    let mut faults = app.fleet.sandbox.faults();
-    faults.callbacks = CallbackFaults {
-        loss_rate: 1.0,
-        ..Default::default()
-    };
-    app.fleet.sandbox.set_faults(faults);
-    app.publish(&payout("res-1", 200000, "KZT", "1")).await;
-    wait_for_state(&app, "res-1", State::Submitted).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while app.fleet.sandbox.stats().executed.get("res-1") != Some(&1) {
-        assert!(Instant::now() < deadline, "the provider never paid it");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let resolve = |outcome: &'static str| {
-        [
-            "payments",
-            "resolve",
-            "res-1",
-            "--outcome",
-            outcome,
-            "--reason",
-            "bank statement checked",
-            "--by",
-            "ops-bob",
-        ]
-    };
-
-    let stderr = run_refused(
-        &app,
-        &[
-            "payments",
-            "resolve",
-            "res-none",
-            "--outcome",
-            "failed",
-            "--reason",
-            "x",
-            "--by",
-            "y",
-        ],
-    )
-    .await;
-    assert!(stderr.contains("no record for res-none"), "{stderr}");
-
-    // The provider paid it: the operator's "declined" is refused, and nothing changes.
-    let stderr = run_refused(&app, &resolve("declined")).await;
-    assert!(
-        stderr.contains("the provider says succeeded") && stderr.contains("not declined"),
-        "{stderr}"
-    );
-    assert_eq!(app.state("res-1").await, Some(State::Submitted));
-    let store = app.store().await;
-    let rec = store.record(&key("res-1")).await.unwrap().unwrap();
-    assert_eq!(rec.note, None, "a refusal leaves no note");
-    assert!(app.events.operator_events().is_empty());
-
-    // It agrees: the provider's own outcome, with the resolution in its reason.
-    let out = run_binary(&app, &[&resolve("succeeded")[..], &["--json"]].concat()).await;
-    let done: Value = serde_json::from_str(&out).expect("one JSON document");
-    assert_eq!(done["state"], "succeeded", "{done}");
-    assert_eq!(done["by_provider"], true, "{done}");
-    let event = app.terminal("res-1").await;
-    assert_eq!(event.status, EventStatus::Succeeded);
-    assert!(
-        event.provider.is_some(),
-        "the provider's own code: {event:?}"
-    );
-    assert_eq!(
-        event.reason.as_deref(),
-        Some("resolved by ops-bob: bank statement checked"),
-        "{event:?}"
-    );
-    assert_eq!(
-        app.settled_event_count("res-1").await,
-        2,
-        "accepted, then succeeded once"
-    );
-    let audit = app.events.operator_events();
-    assert_eq!(audit.len(), 1, "{audit:?}");
-    assert_eq!(audit[0].action, OperatorAction::PaymentResolved);
-    assert_eq!(
-        (audit[0].target.as_str(), audit[0].by.as_str()),
-        ("res-1", "ops-bob")
-    );
-    assert_eq!(
-        store.open_count().await.unwrap(),
-        0,
-        "it left the open index"
-    );
-    let table = run_binary(&app, &["payments", "show", "res-1"]).await;
-    assert!(table.contains("resolved by ops-bob at "), "{table}");
-    assert!(
-        table.contains(": bank statement checked (outcome succeeded)"),
-        "{table}"
-    );
-
-    // Final now: refused, whatever the outcome asked.
-    let stderr = run_refused(&app, &resolve("succeeded")).await;
-    assert!(stderr.contains("already succeeded"), "{stderr}");
-    assert_eq!(app.events.operator_events().len(), 1);
-    let stats = app.fleet.sandbox.stats();
-    assert!(stats.executed_more_than_once.is_empty(), "{stats:?}");
     app.stop().await;
 }
 
@@ -317,7 +171,9 @@ async fn dead_letters_are_listed_and_replayed_once_each() {
     );
 
     // A dry run, by the binary: each verdict, nothing changed.
-    let out = run_binary(&app, &["dead", "replay", "--all", "--dry-run", "--json"]).await;
+    let out = app
+        .cli_ok(&["dead", "replay", "--all", "--dry-run", "--json"])
+        .await;
     let judged: Value = serde_json::from_str(&out).expect("one JSON document");
     let judged_of = |id: &str| {
         let all = judged.as_array().expect("an array");
@@ -329,11 +185,11 @@ async fn dead_letters_are_listed_and_replayed_once_each() {
     assert_eq!(on_valid["republished"], false);
     let on_undecodable = judged_of(&undecodable.id);
     assert_eq!(on_undecodable["verdict"]["action"], "stay_dead", "{judged}");
-    let table = run_binary(&app, &["dead", "replay", "--all", "--dry-run"]).await;
+    let table = app.cli_ok(&["dead", "replay", "--all", "--dry-run"]).await;
     assert!(table.contains("would republish"), "{table}");
-    let table = run_binary(&app, &["dead", "list"]).await;
+    let table = app.cli_ok(&["dead", "list"]).await;
     assert!(table.contains("delivery_limit 1, undecodable 1"), "{table}");
-    run_binary(&app, &["dead", "show", &valid.id]).await;
+    app.cli_ok(&["dead", "show", &valid.id]).await;
     assert_eq!(ids(&dead::list(&url, &names).await.unwrap()), ids(&listing));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(app.events_for("ops-dead-1").is_empty(), "nothing was sent");
@@ -375,7 +231,8 @@ async fn dead_letters_are_listed_and_replayed_once_each() {
     assert_eq!(operator[0].target, "ops-dead-1");
     assert!(operator[0].reason.contains(&valid.id), "{operator:?}");
 
-    // Dead-lettered again once final, its copy is reported and never republished.
+    // Dead-lettered again once final, its copy is removed: its event is out, so nothing
+    // is sent, and the removal is an operator event.
     app.publisher
         .dead_letter(
             "ecommpay.payout",
@@ -386,16 +243,24 @@ async fn dead_letters_are_listed_and_replayed_once_each() {
         )
         .await
         .unwrap();
+    let table = app.cli_ok(&["dead", "replay", "--all", "--dry-run"]).await;
+    assert!(table.contains("would remove"), "{table}");
+    assert_eq!(dead::list(&url, &names).await.unwrap().letters.len(), 2);
     let done = dead::replay(&url, &names, &store, &replay(false))
         .await
         .unwrap();
-    let verdicts: Vec<_> = done.iter().map(|d| d.verdict.clone()).collect();
-    assert!(
-        verdicts.contains(&Verdict::AlreadyFinal { state: "succeeded" }),
-        "{verdicts:?}"
+    let final_copy = done.iter().find(|d| d.letter.idempotency_key.is_some());
+    let final_copy = final_copy.unwrap_or_else(|| panic!("{done:?}"));
+    assert_eq!(
+        final_copy.verdict,
+        Verdict::AlreadyFinal { state: "succeeded" }
     );
-    assert!(done.iter().all(|d| !d.republished), "{done:?}");
-    assert_eq!(dead::list(&url, &names).await.unwrap().letters.len(), 2);
+    assert!(
+        final_copy.removed && !final_copy.republished,
+        "{final_copy:?}"
+    );
+    let left = dead::list(&url, &names).await.unwrap();
+    assert_eq!(ids(&left), std::slice::from_ref(&undecodable.id));
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let terminal = app
@@ -407,7 +272,14 @@ async fn dead_letters_are_listed_and_replayed_once_each() {
     let stats = app.fleet.sandbox.stats();
     assert_eq!(stats.executed.get("ops-dead-1"), Some(&1), "{stats:?}");
     assert!(stats.executed_more_than_once.is_empty(), "{stats:?}");
-    assert_eq!(app.events.operator_events().len(), 1);
+    let operator = app.events.operator_events();
+    assert_eq!(operator.len(), 2, "{operator:?}");
+    assert_eq!(operator[1].action, OperatorAction::DeadRemoved);
+    assert_eq!(operator[1].target, "ops-dead-1");
+    assert!(
+        operator[1].reason.contains("nothing was sent"),
+        "{operator:?}"
+    );
     app.stop().await;
 }
 
@@ -425,7 +297,7 @@ async fn a_replayed_payment_that_reached_the_provider_is_not_sent_again() {
     app.fleet.sandbox.set_faults(faults);
     let body = payout("ops-reached", 200000, "KZT", "9");
     app.publish(&body).await;
-    wait_for_state(&app, "ops-reached", State::Submitted).await;
+    app.wait_for_state("ops-reached", State::Submitted).await;
     // A copy of it dead-lettered, as a crash loop of a later copy would leave it.
     app.publisher
         .dead_letter(

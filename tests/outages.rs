@@ -210,7 +210,7 @@ async fn a_redis_outage_costs_no_command_and_the_worker_says_it_is_not_ready() {
     let mut redis = OwnRedis::new(None);
     redis.start().await;
     let mut s = common::settings("t-redis-outage");
-    s.redis.url = redis.url();
+    s.redis.url = redis.url().parse().unwrap();
     // Before the fix a handback came every ~8 s while Redis was away: three deliveries
     // fit well inside the outage, so every command held then was dead-lettered.
     s.amqp.delivery_limit = 3;
@@ -367,7 +367,7 @@ async fn processes_started_while_redis_is_away_wait_for_it_and_never_print_its_p
     let password = format!("pw{}", uuid::Uuid::new_v4().simple());
     let mut redis = OwnRedis::new(Some(&password));
     let mut s = common::settings("t-redis-late");
-    s.redis.url = redis.url();
+    s.redis.url = redis.url().parse().unwrap();
     s.reconciler.embedded = false;
     let app = spawn_app_with(s, 0).await;
     let s = &app.fleet.settings;

@@ -119,7 +119,7 @@ async fn run_client(
         .args(["--namespace", &app.fleet.settings.amqp.namespace])
         .args(queue.map(|q| ["--queue", q]).into_iter().flatten())
         .args(["--timeout", &timeout_s.to_string()])
-        .env("PAYFLEET__AMQP__URL", &app.fleet.settings.amqp.url)
+        .env("PAYFLEET__AMQP__URL", app.fleet.settings.amqp.url.joined())
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

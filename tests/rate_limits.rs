@@ -329,8 +329,8 @@ async fn a_provider_429_is_retried_after_its_retry_after_without_a_hot_loop() {
 async fn the_redis_gcra_reserves_a_burst_then_paces_and_spreads_deferrals() {
     let _serial = SERIAL.lock().await;
     let s = common::settings("t-gcra");
-    let client = redis::Client::open(s.redis.url.as_str()).unwrap();
-    let global = Global::new(client, &s.redis.key_prefix);
+    let conn = payfleet::state::RedisConn::open(&s.redis).unwrap();
+    let global = Global::new(conn, &s.redis.key_prefix);
     let key = RateKey::new(
         payfleet::contract::ProviderName::Ecommpay,
         Some("gcra"),
@@ -439,7 +439,13 @@ async fn without_redis_a_worker_keeps_to_its_share_after_a_grace_period() {
     s.redis_timeout_ms = 200;
     s.redis_retry_ms = 1000;
     // Nothing listens on port 1: Redis is away.
-    let away = || Global::new(redis::Client::open("redis://127.0.0.1:1/0").unwrap(), "t");
+    let nowhere = "redis://127.0.0.1:1/0".parse().unwrap();
+    let away = || {
+        Global::new(
+            payfleet::state::RedisConn::to(&nowhere, false).unwrap(),
+            "t",
+        )
+    };
     let key = RateKey::new(payfleet::contract::ProviderName::Ecommpay, None, "payment");
     let metrics = std::sync::Arc::new(payfleet::telemetry::Metrics::new("test"));
 

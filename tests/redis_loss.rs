@@ -10,7 +10,7 @@ use common::spawn_app_with;
 use payfleet::contract::EventStatus;
 use payfleet_sim::Faults;
 use payfleet_sim::ecommpay::india_sale::act_as_customer;
-use payfleet_sim::faults::{CallbackFaults, EndpointFaults};
+use payfleet_sim::faults::CallbackFaults;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -61,21 +61,9 @@ async fn a_payment_retried_after_redis_lost_its_invoice_id_is_not_paid_twice() {
     s.epay.request_timeout_ms = 1000;
     let app = spawn_app_with(s, 1).await;
     // epay pays, then the answer is lost; the postLink too.
-    app.fleet.sandbox.set_faults(Faults {
-        endpoints: [(
-            GOOGLE_PAY_ENDPOINT.to_owned(),
-            EndpointFaults {
-                error_after_rate: 1.0,
-                ..Default::default()
-            },
-        )]
-        .into(),
-        callbacks: CallbackFaults {
-            loss_rate: 1.0,
-            ..Default::default()
-        },
-        ..Default::default()
-    });
+    app.fleet
+        .sandbox
+        .set_faults(common::answers_lost(GOOGLE_PAY_ENDPOINT, true));
     app.publish(&google_pay("gp-wiped")).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while app.fleet.sandbox.stats().executed.is_empty() {
@@ -85,7 +73,7 @@ async fn a_payment_retried_after_redis_lost_its_invoice_id_is_not_paid_twice() {
     // Let the worker park its retry, then lose Redis's data before it comes back.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let s = &app.fleet.settings;
-    assert!(lose_redis_data(&s.redis.url, &s.redis.key_prefix).await > 0);
+    assert!(lose_redis_data(s.redis.url.first(), &s.redis.key_prefix).await > 0);
     app.fleet.sandbox.set_faults(Faults::default());
     let event = app.terminal("gp-wiped").await;
     assert_eq!(event.status, EventStatus::Succeeded, "{event:?}");
@@ -117,17 +105,10 @@ async fn a_purchase_whose_retry_found_it_waiting_is_settled_after_redis_lost_it(
     let app = spawn_app_with(s, 1).await;
     // Gate accepts the purchase but the answer is lost: the worker parks a retry, and
     // the redirect callback arrives before it, so the retry finds the purchase waiting.
-    app.fleet.sandbox.set_faults(Faults {
-        endpoints: [(
-            "POST /v2/payment/banks/india/sale".to_owned(),
-            EndpointFaults {
-                error_after_rate: 1.0,
-                ..Default::default()
-            },
-        )]
-        .into(),
-        ..Default::default()
-    });
+    app.fleet.sandbox.set_faults(common::answers_lost(
+        "POST /v2/payment/banks/india/sale",
+        false,
+    ));
     let key = "boi-wiped";
     app.publish(
         &json!({
@@ -163,7 +144,7 @@ async fn a_purchase_whose_retry_found_it_waiting_is_settled_after_redis_lost_it(
         ..Default::default()
     });
     let s = &app.fleet.settings;
-    assert!(lose_redis_data(&s.redis.url, &s.redis.key_prefix).await > 0);
+    assert!(lose_redis_data(s.redis.url.first(), &s.redis.key_prefix).await > 0);
     let page = act_as_customer(&reqwest::Client::new(), &action, "success", 403).await;
     assert_eq!(page.unwrap(), 200, "the customer paid at the bank page");
     let event = app.terminal(key).await;

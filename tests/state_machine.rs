@@ -334,7 +334,7 @@ async fn notes_accumulate_once_each_and_bounded() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    let k = key(&format!("notes-{nanos}"));
+    let k = key(&format!("notes-{nanos:x}"));
     assert!(!store.note(&k, "overdue: x").await.unwrap(), "no record");
     store
         .claim(&k, &fp("a"), 30_000, "p", &Meta::default(), None)

@@ -84,6 +84,11 @@ pub struct Answers {
     /// Add `"redirect_data": {}` to an authentic callback after signing: empty objects
     /// are not part of the signature, so it still verifies.
     pub ecommpay_callback_empty_object_rate: f64,
+    /// Ignore a refund request's `payment.merchant_refund_id` (the document's refund
+    /// request has none) and report the refund under its purchase's id there, as both
+    /// of the document's refund callbacks show. Rolled once per purchase: a Gate that
+    /// ignores it does so for every request.
+    pub ecommpay_refund_id_as_purchase_rate: f64,
     /// Leave `redirect_data` out of the status answer of a purchase waiting for its
     /// customer (by default it is there, so a lost redirect callback can be recovered).
     pub ecommpay_status_without_action_rate: f64,
@@ -113,6 +118,10 @@ pub struct Answers {
     pub epay_replay_ms: u64,
     /// A token, once used for a payment, transfer or confirmation, is refused after.
     pub epay_token_single_use_rate: f64,
+    /// A payment or transfer under an invoice id already taken is made again, a second
+    /// transaction, instead of refused with 488: the documents make the invoice id's
+    /// uniqueness the merchant's duty and name no refusal for it.
+    pub epay_duplicate_invoice_paid_rate: f64,
 }
 
 impl Faults {
@@ -125,6 +134,15 @@ impl Faults {
 
 pub fn roll(rate: f64) -> bool {
     rate > 0.0 && rand::random::<f64>() < rate
+}
+
+/// A roll made once for `subject` (the same answer every time it is asked): for a
+/// provider's way with one payment, which does not change from request to request.
+pub fn roll_for(subject: &str, rate: f64) -> bool {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    subject.hash(&mut h);
+    rate > 0.0 && (h.finish() % 1_000_000) as f64 / 1_000_000.0 < rate
 }
 
 /// ECommPay submissions: the requests that register a payment or an operation.
@@ -190,6 +208,16 @@ mod tests {
         assert_eq!(f.endpoints["*"].error_rate, 0.5);
         assert_eq!(f.answers.epay_status_lag_ms, 5);
         assert!(serde_json::from_str::<Faults>(r#"{"answerz": {}}"#).is_err());
+    }
+
+    #[test]
+    fn a_roll_for_a_subject_answers_the_same_every_time() {
+        let taken: Vec<bool> = (0..200).map(|i| roll_for(&format!("p-{i}"), 0.3)).collect();
+        let again: Vec<bool> = (0..200).map(|i| roll_for(&format!("p-{i}"), 0.3)).collect();
+        assert_eq!(taken, again);
+        let share = taken.iter().filter(|t| **t).count();
+        assert!((30..=90).contains(&share), "{share} of 200 at 0.3");
+        assert!(!roll_for("p", 0.0) && roll_for("p", 1.0));
     }
 
     #[test]

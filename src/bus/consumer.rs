@@ -158,7 +158,11 @@ pub struct DeliveryInfo {
     /// Deliveries handed back so far (`x-delivery-count` as the quorum queue set it on
     /// a redelivery; 0 on a first delivery, whatever its publisher wrote).
     pub delivery_count: u32,
+    /// Its `traceparent` header; once the worker continued its trace, the carried
+    /// trace context (with the `tracestate`, see [`crate::telemetry::trace`]).
     pub traceparent: Option<String>,
+    /// Its `tracestate` header, as received.
+    pub tracestate: Option<String>,
     /// Seconds since the epoch when the publisher sent it (AMQP timestamp).
     pub published_at: Option<u64>,
     /// Milliseconds since the epoch when it was published: payfleet's header, else the
@@ -198,12 +202,13 @@ impl DeliveryInfo {
             Some(AMQPValue::LongInt(n)) => (*n).max(1) as u32,
             _ => 1,
         };
-        let traceparent = match headers.inner().get(headers::TRACEPARENT) {
+        let text = |name: &str| match headers.inner().get(name) {
             Some(AMQPValue::LongString(s)) => {
                 Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
             }
             _ => None,
         };
+        let (traceparent, tracestate) = (text(headers::TRACEPARENT), text(headers::TRACESTATE));
         let check_back = matches!(
             headers.inner().get(headers::CHECK_BACK),
             Some(AMQPValue::Boolean(true))
@@ -221,6 +226,7 @@ impl DeliveryInfo {
                 number(&headers, headers::DELIVERY_COUNT),
             ),
             traceparent,
+            tracestate,
             published_at: *delivery.properties.timestamp(),
             published_at_ms: match headers.inner().get(headers::PUBLISHED_MS) {
                 Some(AMQPValue::LongLongInt(ms)) if *ms > 0 => Some(*ms as u64),
@@ -239,14 +245,19 @@ impl DeliveryInfo {
         headers.into()
     }
 
-    /// Puts the delivery in the trace `traceparent`: its retries and check-backs,
-    /// republished with its headers, stay in it.
-    pub fn continue_trace(&mut self, traceparent: String) {
-        self.headers.insert(
-            headers::TRACEPARENT.into(),
-            super::header_text(&traceparent),
-        );
-        self.traceparent = Some(traceparent);
+    /// Puts the delivery in the trace `carried` (see [`crate::telemetry::trace`]): its
+    /// retries and check-backs, republished with its headers, stay in it.
+    pub fn continue_trace(&mut self, carried: String) {
+        let (traceparent, tracestate) = crate::telemetry::trace::split(&carried);
+        let mut h = self.headers.inner().clone();
+        h.insert(headers::TRACEPARENT.into(), super::header_text(traceparent));
+        match tracestate {
+            Some(ts) => h.insert(headers::TRACESTATE.into(), super::header_text(ts)),
+            None => h.remove(headers::TRACESTATE),
+        };
+        self.headers = h.into();
+        self.tracestate = tracestate.map(str::to_owned);
+        self.traceparent = Some(carried);
     }
 }
 

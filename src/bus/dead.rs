@@ -18,6 +18,7 @@
 
 use super::publisher::value_holds_pan;
 use super::{Names, PublishError, Publisher, headers};
+use crate::config::AmqpNodes;
 use crate::contract::card::redact;
 use crate::telemetry::label::{DeadLetterReason, Label};
 use lapin::message::Delivery;
@@ -45,8 +46,8 @@ impl DeadQueue {
     /// Opens a pass over `<namespace>.dead` as it is now. The connection takes the
     /// broker's frame size: a message RabbitMQ dead-lettered itself may carry headers
     /// larger than payfleet's own frames, and could not be delivered on them.
-    pub async fn open(url: &str, names: Names) -> Result<Self, lapin::Error> {
-        let conn = super::connect_consuming(url, "payfleet-dead").await?;
+    pub async fn open(nodes: &AmqpNodes, names: Names) -> Result<Self, lapin::Error> {
+        let conn = super::connect_consuming(nodes, "payfleet-dead").await?;
         let channel = conn.create_channel().await?;
         let left = super::queue_depth(&channel, &names.dead()).await?;
         let publisher = Publisher::open(&conn, names.clone()).await?;
@@ -170,6 +171,10 @@ impl DeadLetter {
 
     pub fn traceparent(&self) -> Option<String> {
         self.text(headers::TRACEPARENT)
+    }
+
+    pub fn tracestate(&self) -> Option<String> {
+        self.text(headers::TRACESTATE)
     }
 
     /// Its headers as text, but any that may hold card data.

@@ -2,6 +2,7 @@
 //! that publish but do not consume (gateway, publish command).
 
 use super::{Names, PublishError, Publisher};
+use crate::config::AmqpNodes;
 use crate::telemetry::label::Service;
 use crate::telemetry::{Metrics, Readiness};
 use backon::Retryable;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 pub struct PublisherLink {
-    url: String,
+    nodes: AmqpNodes,
     name: String,
     names: Names,
     current: Mutex<Option<(lapin::Connection, Publisher)>>,
@@ -19,20 +20,24 @@ pub struct PublisherLink {
 
 impl PublisherLink {
     pub fn new(
-        url: &str,
+        nodes: &AmqpNodes,
         name: &str,
         names: Names,
         metrics: Arc<Metrics>,
         ready: Readiness,
     ) -> Self {
         PublisherLink {
-            url: url.to_owned(),
+            nodes: nodes.clone(),
             name: name.to_owned(),
             names,
             current: Mutex::new(None),
             metrics,
             ready,
         }
+    }
+
+    pub fn names(&self) -> &Names {
+        &self.names
     }
 
     /// A connected publisher, reconnecting if the last one was lost.
@@ -46,7 +51,7 @@ impl PublisherLink {
                 .reconnect(Service::Amqp, "publisher connection lost");
         }
         self.ready.set(Service::Amqp, false);
-        let conn = super::connect(&self.url, &self.name).await?;
+        let conn = super::connect(&self.nodes, &self.name).await?;
         let publisher = Publisher::open(&conn, self.names.clone()).await?;
         *current = Some((conn, publisher.clone()));
         self.ready.set(Service::Amqp, true);

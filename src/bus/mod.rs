@@ -1,5 +1,6 @@
 //! RabbitMQ: the topology of the bus contract, confirmed publishing and consuming.
 
+pub mod canary;
 mod consumer;
 mod dead;
 mod ladder;
@@ -7,13 +8,15 @@ mod link;
 mod publisher;
 mod topology;
 
+pub use canary::{Canary, Flow};
 pub use consumer::{CommandConsumer, DeliveryInfo, Inbound};
 pub use dead::{DeadLetter, DeadQueue};
 pub use ladder::{Ladder, Rung};
 pub use link::PublisherLink;
 pub use publisher::{Expiry, Marks, Parcel, PublishError, Publisher, header_text};
-pub use topology::{Names, declare, delete_all, queue_depth};
+pub use topology::{EventsQueueBound, Names, Shape, declare, delete_all, queue_depth};
 
+use crate::config::AmqpNodes;
 use lapin::{Connection, ConnectionProperties};
 
 /// Headers payfleet puts on the messages it moves.
@@ -48,6 +51,7 @@ pub mod headers {
     pub const RATE_TICKET: &str = "x-payfleet-rate-ticket";
     /// W3C trace context, carried from publisher to result event.
     pub const TRACEPARENT: &str = "traceparent";
+    pub const TRACESTATE: &str = "tracestate";
     /// On events: their provider, method and operation, to bind by on the
     /// `<ns>.events.match` headers exchange (not `x-`: RabbitMQ's headers exchange
     /// matches no header whose name starts with `x-`).
@@ -82,8 +86,8 @@ pub fn trace_headers() -> lapin::types::FieldTable {
 
 /// A connection with small frames ([`FRAME_MAX`] unless `amqp.url` names a size): for
 /// processes that publish payfleet's own messages only.
-pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> {
-    open(url, name, Some(FRAME_MAX)).await
+pub async fn connect(nodes: &AmqpNodes, name: &str) -> Result<Connection, lapin::Error> {
+    open(nodes, name, Some(FRAME_MAX)).await
 }
 
 /// The connection a worker consumes commands on: its frames are the broker's size
@@ -91,12 +95,37 @@ pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> 
 /// than a frame would close the connection on delivery (a content header cannot be
 /// split), taking every command on it back to the queue, again and again. It costs
 /// lapin's buffers: 32 frames each way, 8 MiB at RabbitMQ's default of 128 KiB.
-pub async fn connect_consuming(url: &str, name: &str) -> Result<Connection, lapin::Error> {
-    open(url, name, None).await
+pub async fn connect_consuming(nodes: &AmqpNodes, name: &str) -> Result<Connection, lapin::Error> {
+    open(nodes, name, None).await
 }
 
-async fn open(url: &str, name: &str, frame_max: Option<u32>) -> Result<Connection, lapin::Error> {
-    // The parser's own message quotes the URL, password included.
+/// A connection to the first node that takes one, starting at a random node: a
+/// cluster's clients spread over its nodes, and one that lost its node (every caller
+/// reconnects through here, after a pause with jitter) lands on another if that one is
+/// still away. The error is the last node's.
+async fn open(
+    nodes: &AmqpNodes,
+    name: &str,
+    frame_max: Option<u32>,
+) -> Result<Connection, lapin::Error> {
+    let urls = nodes.urls();
+    let first = rand::random_range(0..urls.len());
+    let mut failed = None;
+    for n in 0..urls.len() {
+        match open_node(&urls[(first + n) % urls.len()], name, frame_max).await {
+            Ok(conn) => return Ok(conn),
+            Err(e) => failed = Some(e),
+        }
+    }
+    Err(failed.expect("AmqpNodes is never empty"))
+}
+
+async fn open_node(
+    url: &str,
+    name: &str,
+    frame_max: Option<u32>,
+) -> Result<Connection, lapin::Error> {
+    // Parsed when the settings were loaded.
     let mut uri: lapin::uri::AMQPUri = url.parse().map_err(|_| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -173,6 +202,7 @@ mod tests {
         });
         let started = std::time::Instant::now();
         let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+        let url = crate::config::AmqpNodes::parse(&[&url]).unwrap();
         // Without the bound, connect would wait here for good: fail instead of hanging.
         let error = tokio::time::timeout(super::OPEN_TIMEOUT * 2, super::connect(&url, "t-silent"))
             .await

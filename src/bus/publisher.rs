@@ -2,9 +2,7 @@
 //! responsibility for the message. Mandatory publishes that come back unroutable fail.
 
 use super::{DeliveryInfo, Names, Rung, headers};
-use crate::contract::Event;
-use crate::contract::card::holds_pan;
-use crate::contract::operator::OperatorEvent;
+use crate::contract::{Event, card::holds_pan, operator::OperatorEvent};
 use crate::telemetry::label::{DeadLetterReason, Label};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
@@ -164,6 +162,8 @@ impl Publisher {
             }
         };
         if confirm.is_nack() {
+            // RabbitMQ 3.10.8 kept nacking this channel 90 s after its queue's leader died.
+            let _ = self.channel.close(200, "nacked".into()).await;
             return Err(PublishError::Nacked);
         }
         if confirm.take_message().is_some() {
@@ -203,9 +203,14 @@ impl Publisher {
             &format!("payment.{}", event.status.as_str()),
             event.occurred_at,
         );
-        // Every event carries a child of its command's trace (or starts one).
-        let tp = crate::telemetry::trace::child_of(traceparent);
-        h.insert(headers::TRACEPARENT.into(), header_text(&tp));
+        // Every event carries a child of its command's trace (or starts one), and the
+        // command's tracestate unchanged.
+        let child = crate::telemetry::trace::child_of(traceparent);
+        let (tp, ts) = crate::telemetry::trace::split(&child);
+        h.insert(headers::TRACEPARENT.into(), header_text(tp));
+        if let Some(ts) = ts {
+            h.insert(headers::TRACESTATE.into(), header_text(ts));
+        }
         if let Some(m) = event.method {
             h.insert(headers::PROVIDER.into(), header_text(m.provider().as_str()));
             h.insert(headers::METHOD.into(), header_text(m.as_str()));

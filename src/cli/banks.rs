@@ -1,6 +1,7 @@
 //! `payfleet banks india {sale,payout}`: the banks the provider supports now, asked of
 //! Gate (`POST /v2/info/banks/india/{sale,payout}/list`) with the configured project.
 
+use super::args::Format;
 use crate::config::Settings;
 use crate::providers::ecommpay::india_banks::{self, Direction};
 use std::process::ExitCode;
@@ -11,9 +12,8 @@ pub struct Args {
     method: BankMethod,
     /// Banks for purchases or for payouts.
     operation: BankOperation,
-    /// Print the list as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    format: Format,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -36,13 +36,11 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     };
     let ecommpay = crate::app::ecommpay(&settings)?;
     let banks = india_banks::fetch(ecommpay.gate(), direction).await?;
-    if args.json {
-        println!("{}", serde_json::to_string(&banks)?);
-    } else {
+    args.format.print(&banks, |banks| {
         println!("{:>6}  name", "bank_id");
         for b in banks.iter() {
             println!("{:>6}  {}", b.id, b.name);
         }
-    }
+    })?;
     Ok(ExitCode::SUCCESS)
 }

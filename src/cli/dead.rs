@@ -1,37 +1,31 @@
 //! `payfleet dead list|show|replay`: the live dead-letter queue (see
 //! [`crate::ops::dead`]), as a table or as JSON.
 
+use super::args::Format;
 use super::when;
 use crate::bus::Names;
 use crate::config::Settings;
 use crate::contract::FingerprintKey;
-use crate::ops::dead::{self, Replay};
+use crate::ops::dead::{self, Detail, Listing, Replay, Replayed};
 use crate::ops::judge::Verdict;
 use anyhow::Context;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    command: Sub,
-}
-
 #[derive(clap::Subcommand)]
-enum Sub {
+pub enum Args {
     /// Every dead letter: id, class, reason, key; and counts by class.
     List {
-        /// Print one JSON document.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
     /// One dead letter whole (card data redacted).
     Show {
         id: String,
-        /// Print one JSON document.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
-    /// Put dead letters back on their routing key where that is safe (see README).
+    /// Put dead letters back on their routing key where that is safe, and remove those
+    /// of payments already final (see README).
     Replay {
         /// The ids to replay.
         #[arg(required_unless_present = "all")]
@@ -45,9 +39,8 @@ enum Sub {
         /// Who replays: put on the replayed commands and the operator events.
         #[arg(long)]
         by: Option<String>,
-        /// Print one JSON document.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
 }
 
@@ -55,72 +48,25 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     let url = &settings.amqp.url;
     let names = Names::new(&settings.amqp.namespace);
     let reading = || format!("reading {}", names.dead());
-    match args.command {
-        Sub::List { json } => {
+    match args {
+        Args::List { format } => {
             let listing = dead::list(url, &names).await.with_context(reading)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&listing)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            println!(
-                "{:<16} {:<24} {:<20} {:<32} reason",
-                "id", "dead-lettered", "class", "idempotency key"
-            );
-            for l in &listing.letters {
-                println!(
-                    "{:<16} {:<24} {:<20} {:<32} {}",
-                    l.id,
-                    when(l.dead_lettered_at),
-                    l.class.unwrap_or("-"),
-                    l.idempotency_key.as_deref().unwrap_or("-"),
-                    l.reason
-                );
-            }
-            let counts: Vec<String> = listing
-                .by_class
-                .iter()
-                .map(|(class, n)| format!("{class} {n}"))
-                .collect();
-            println!(
-                "{} dead letter(s){}{}",
-                listing.letters.len(),
-                if counts.is_empty() { "" } else { ": " },
-                counts.join(", ")
-            );
+            format.print(&listing, print_listing)?;
         }
-        Sub::Show { id, json } => {
+        Args::Show { id, format } => {
             let found = dead::show(url, &names, &id).await.with_context(reading)?;
             if found.is_empty() {
                 eprintln!("payfleet: no dead letter with id {id}");
                 return Ok(ExitCode::FAILURE);
             }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&found)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            for d in &found {
-                let l = &d.letter;
-                println!("id               {}", l.id);
-                println!("dead-lettered    {}", when(l.dead_lettered_at));
-                println!("class            {}", l.class.unwrap_or("-"));
-                println!("reason           {}", l.reason);
-                println!("routing key      {}", l.routing_key);
-                println!(
-                    "idempotency key  {}",
-                    l.idempotency_key.as_deref().unwrap_or("-")
-                );
-                for (name, value) in &d.headers {
-                    println!("header           {name}: {value}");
-                }
-                println!("body             {}", d.body);
-            }
+            format.print(found.as_slice(), print_details)?;
         }
-        Sub::Replay {
+        Args::Replay {
             ids,
             all,
             dry_run,
             by,
-            json,
+            format,
         } => {
             if by
                 .as_deref()
@@ -140,42 +86,11 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
             let done = dead::replay(url, &names, &store, &replay)
                 .await
                 .with_context(reading)?;
+            format.print(&done, |done| print_replayed(done, dry_run))?;
             let missing: Vec<&String> = ids
                 .iter()
                 .filter(|id| !done.iter().any(|d| &d.letter.id == *id))
                 .collect();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&done)?);
-            } else {
-                if dry_run {
-                    println!("dry run: nothing was changed");
-                }
-                for d in &done {
-                    let (action, detail) = match &d.verdict {
-                        Verdict::Republish { why } if d.republished => {
-                            ("republished", why.describe().to_owned())
-                        }
-                        Verdict::Republish { why } => {
-                            ("would republish", why.describe().to_owned())
-                        }
-                        Verdict::AlreadyFinal { state } => {
-                            ("already final", format!("{state}; left in the queue"))
-                        }
-                        Verdict::StayDead { reason } => ("stays dead", reason.clone()),
-                    };
-                    println!(
-                        "{:<16} {:<32} {:<16} {detail}",
-                        d.letter.id,
-                        d.letter.idempotency_key.as_deref().unwrap_or("-"),
-                        action
-                    );
-                }
-                let republished = done.iter().filter(|d| d.republished).count();
-                println!(
-                    "{} dead letter(s) judged, {republished} republished",
-                    done.len()
-                );
-            }
             for id in &missing {
                 eprintln!("payfleet: no dead letter with id {id}");
             }
@@ -185,4 +100,82 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_listing(listing: &Listing) {
+    println!(
+        "{:<16} {:<24} {:<20} {:<32} reason",
+        "id", "dead-lettered", "class", "idempotency key"
+    );
+    for l in &listing.letters {
+        println!(
+            "{:<16} {:<24} {:<20} {:<32} {}",
+            l.id,
+            when(l.dead_lettered_at),
+            l.class.unwrap_or("-"),
+            l.idempotency_key.as_deref().unwrap_or("-"),
+            l.reason
+        );
+    }
+    let counts: Vec<String> = listing
+        .by_class
+        .iter()
+        .map(|(class, n)| format!("{class} {n}"))
+        .collect();
+    println!(
+        "{} dead letter(s){}{}",
+        listing.letters.len(),
+        if counts.is_empty() { "" } else { ": " },
+        counts.join(", ")
+    );
+}
+
+fn print_details(found: &[Detail]) {
+    for d in found {
+        let l = &d.letter;
+        println!("id               {}", l.id);
+        println!("dead-lettered    {}", when(l.dead_lettered_at));
+        println!("class            {}", l.class.unwrap_or("-"));
+        println!("reason           {}", l.reason);
+        println!("routing key      {}", l.routing_key);
+        println!(
+            "idempotency key  {}",
+            l.idempotency_key.as_deref().unwrap_or("-")
+        );
+        for (name, value) in &d.headers {
+            println!("header           {name}: {value}");
+        }
+        println!("body             {}", d.body);
+    }
+}
+
+fn print_replayed(done: &[Replayed], dry_run: bool) {
+    if dry_run {
+        println!("dry run: nothing was changed");
+    }
+    for d in done {
+        let (action, detail) = match &d.verdict {
+            Verdict::Republish { why } if d.republished => {
+                ("republished", why.describe().to_owned())
+            }
+            Verdict::Republish { why } => ("would republish", why.describe().to_owned()),
+            Verdict::AlreadyFinal { state } => (
+                if d.removed { "removed" } else { "would remove" },
+                format!("already {state}, its event out: nothing to send"),
+            ),
+            Verdict::StayDead { reason } => ("stays dead", reason.clone()),
+        };
+        println!(
+            "{:<16} {:<32} {:<16} {detail}",
+            d.letter.id,
+            d.letter.idempotency_key.as_deref().unwrap_or("-"),
+            action
+        );
+    }
+    let republished = done.iter().filter(|d| d.republished).count();
+    let removed = done.iter().filter(|d| d.removed).count();
+    println!(
+        "{} dead letter(s) judged, {republished} republished, {removed} removed",
+        done.len()
+    );
 }

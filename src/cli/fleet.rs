@@ -1,8 +1,8 @@
 //! What the commands that act on a running fleet share: its Redis, its broker, and the
 //! audit event every operator action publishes (`operator.<action>`, see [`OperatorEvent`]).
 
-use crate::bus::{self, Names, PublishError, Publisher};
-use crate::config::{Settings, redacted};
+use crate::bus::{self, Names, PublishError, Publisher, Shape};
+use crate::config::Settings;
 use crate::contract::operator::OperatorEvent;
 use crate::state::StateStore;
 use anyhow::Context;
@@ -13,7 +13,7 @@ pub(super) async fn store(settings: &Settings) -> anyhow::Result<StateStore> {
     store
         .ping()
         .await
-        .with_context(|| format!("redis.url {}", redacted(&settings.redis.url)))?;
+        .with_context(|| format!("redis.url {}", settings.redis.url))?;
     Ok(store)
 }
 
@@ -24,17 +24,9 @@ pub(super) async fn publisher(
 ) -> anyhow::Result<(lapin::Connection, Publisher)> {
     let conn = bus::connect(&settings.amqp.url, client)
         .await
-        .with_context(|| format!("amqp.url {}", redacted(&settings.amqp.url)))?;
+        .with_context(|| format!("amqp.url {}", settings.amqp.url.redacted()))?;
     let names = Names::new(&settings.amqp.namespace);
-    let setup = conn.create_channel().await?;
-    bus::declare(
-        &setup,
-        &names,
-        settings.amqp.delivery_limit,
-        &settings.worker.retry_delays_ms,
-        settings.amqp.declare_events_queue,
-    )
-    .await?;
+    bus::declare(&conn, &names, &Shape::of(settings)).await?;
     let publisher = Publisher::open(&conn, names).await?;
     Ok((conn, publisher))
 }

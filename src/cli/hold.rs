@@ -2,6 +2,7 @@
 //! that provider or account, fleet-wide, within `worker.holds_refresh_ms`. Commands
 //! wait in the delay queues; status queries, callbacks and the reconciler go on.
 
+use super::args::{Format, Signed};
 use super::fleet;
 use crate::config::Settings;
 use crate::contract::hold::{Hold, HoldTarget};
@@ -14,19 +15,16 @@ pub struct Args {
     /// `ecommpay`, `epay`, or one account: `ecommpay/kz_main`.
     #[arg(value_parser = HoldTarget::parse)]
     target: HoldTarget,
-    /// Why (kept with the hold and in its `operator.hold_set` event).
-    #[arg(long)]
-    reason: String,
-    /// Who holds it.
-    #[arg(long)]
-    by: String,
-    /// Print the hold as JSON.
-    #[arg(long)]
-    json: bool,
+    // Kept with the hold (`payfleet holds`) and in its `operator.hold_set` event.
+    #[command(flatten)]
+    signed: Signed,
+    #[command(flatten)]
+    format: Format,
 }
 
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
-    if let Some(why) = crate::ops::unsayable(&args.by, &args.reason) {
+    let Signed { by, reason } = args.signed;
+    if let Some(why) = crate::ops::unsayable(&by, &reason) {
         anyhow::bail!(why);
     }
     if let Some(account) = &args.target.account
@@ -39,8 +37,8 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
     let hold = Hold {
         target: args.target,
-        reason: args.reason,
-        by: args.by,
+        reason,
+        by,
         since: chrono::Utc::now(),
         automatic: false,
     };
@@ -52,9 +50,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         hold.reason.clone(),
     );
     fleet::announce(&settings, &event).await?;
-    if args.json {
-        println!("{}", serde_json::to_string(&hold)?);
-    } else {
+    args.format.print(&hold, |hold| {
         println!(
             "held {}: no new request goes there (in force on every worker within {} ms)",
             hold.target, settings.worker.holds_refresh_ms
@@ -65,7 +61,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
                 old.by, old.since, old.reason
             );
         }
-    }
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,25 +1,28 @@
 //! `payfleet holds`: the holds in force, oldest first.
 
+use super::args::Format;
 use super::fleet;
 use crate::config::Settings;
+use crate::contract::hold::Hold;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Print the holds as a JSON array.
-    #[arg(long)]
-    json: bool,
+    // A JSON array of the holds.
+    #[command(flatten)]
+    format: Format,
 }
 
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     let holds = fleet::store(&settings).await?.holds().await?;
-    if args.json {
-        println!("{}", serde_json::to_string(&holds)?);
-        return Ok(ExitCode::SUCCESS);
-    }
+    args.format.print(holds.as_slice(), print_holds)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_holds(holds: &[Hold]) {
     if holds.is_empty() {
         println!("no holds: every provider account takes new requests");
-        return Ok(ExitCode::SUCCESS);
+        return;
     }
     println!("{:<28} {:<16} {:<21} REASON", "TARGET", "BY", "SINCE");
     for h in holds {
@@ -32,5 +35,4 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
             h.reason
         );
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! The `payfleet` command line: one file per subcommand.
 
+mod args;
 mod banks;
 mod dead;
 mod fleet;
@@ -49,8 +50,10 @@ enum Command {
     Banks(banks::Args),
     /// Read payments' records (`show KEY`, `list --state unknown --older-than 1h`), and
     /// settle one the provider cannot tell (`resolve KEY --outcome declined …`).
+    #[command(subcommand)]
     Payments(payments::Args),
     /// Read and replay the dead-letter queue (`list`, `show ID`, `replay --all --dry-run`).
+    #[command(subcommand)]
     Dead(dead::Args),
     /// Ask a process's ops listener whether it is ready (`/readyz`): exit 0 or 1.
     Health(health::Args),
@@ -107,6 +110,7 @@ impl Cli {
                 unreachable!("handed over above")
             }
         };
+        let _ = tokio::task::spawn_blocking(crate::telemetry::flush_traces).await;
         match result {
             Ok(code) => code,
             Err(e) => {

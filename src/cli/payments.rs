@@ -3,6 +3,7 @@
 //! `payfleet payments resolve KEY`: an operator settles a payment whose outcome the
 //! provider cannot tell (see [`crate::ops::resolve`]).
 
+use super::args::{Format, Signed};
 use super::fleet;
 use super::when;
 use crate::config::Settings;
@@ -11,27 +12,21 @@ use crate::contract::{IdempotencyKey, ProviderName, State};
 use crate::ops::payments::{self, Filter, Payment};
 use crate::ops::resolve::{self, Resolution, Resolved};
 use crate::outcome::Announcer;
+use crate::ratelimit::RateLimiter;
 use crate::telemetry::Metrics;
 use anyhow::Context;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    command: Sub,
-}
-
 #[derive(clap::Subcommand)]
-enum Sub {
+pub enum Args {
     /// One payment: state, amount, provider id, attempts, lease, outcome, notes, events.
     Show {
         /// Its idempotency key.
         key: String,
-        /// Print one JSON document.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
     /// Payments oldest first.
     List {
@@ -48,9 +43,8 @@ enum Sub {
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: usize,
-        /// Print one JSON document.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
     /// Settle an open payment whose outcome the provider cannot tell (stuck unknown,
     /// or its customer action data lost). The provider is asked first: a final status
@@ -61,16 +55,11 @@ enum Sub {
         /// succeeded, declined or failed.
         #[arg(long, value_parser = parse_outcome)]
         outcome: State,
-        /// Why (in its terminal event's reason, the record's note and the
-        /// `operator.payment_resolved` event).
-        #[arg(long)]
-        reason: String,
-        /// Who resolves it.
-        #[arg(long)]
-        by: String,
-        /// Print what was done as JSON.
-        #[arg(long)]
-        json: bool,
+        // Also in its terminal event's reason and the record's note.
+        #[command(flatten)]
+        signed: Signed,
+        #[command(flatten)]
+        format: Format,
     },
 }
 
@@ -94,8 +83,8 @@ fn parse_provider(s: &str) -> Result<ProviderName, String> {
 
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     let store = fleet::store(&settings).await?;
-    match args.command {
-        Sub::Show { key, json } => {
+    match args {
+        Args::Show { key, format } => {
             let key = IdempotencyKey::parse(key).map_err(anyhow::Error::msg)?;
             let Some(p) = payments::show(&store, &key)
                 .await
@@ -107,18 +96,14 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
                 );
                 return Ok(ExitCode::FAILURE);
             };
-            if json {
-                println!("{}", serde_json::to_string_pretty(&p)?);
-            } else {
-                print_payment(&p);
-            }
+            format.print(&p, print_payment)?;
         }
-        Sub::List {
+        Args::List {
             state,
             provider,
             older_than,
             limit,
-            json,
+            format,
         } => {
             let filter = Filter {
                 state,
@@ -128,27 +113,22 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
             let found = payments::list(&store, &filter, limit)
                 .await
                 .context("reading Redis")?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&found)?);
-            } else {
-                print_list(&found);
-            }
+            format.print(found.as_slice(), print_list)?;
         }
-        Sub::Resolve {
+        Args::Resolve {
             key,
             outcome,
-            reason,
-            by,
-            json,
+            signed,
+            format,
         } => {
             let key = IdempotencyKey::parse(key).map_err(anyhow::Error::msg)?;
             let resolution = Resolution {
                 key: &key,
                 outcome,
-                by: &by,
-                reason: &reason,
+                by: &signed.by,
+                reason: &signed.reason,
             };
-            return run_resolve(&settings, store, &resolution, json).await;
+            return run_resolve(&settings, store, &resolution, format).await;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -158,10 +138,12 @@ async fn run_resolve(
     settings: &Settings,
     store: crate::state::StateStore,
     r: &Resolution<'_>,
-    json: bool,
+    format: Format,
 ) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new("operator"));
     let providers = crate::app::providers(settings, &metrics).await?;
+    // The provider is asked as the fleet asks it, within the account's status limit.
+    let limiter = RateLimiter::from_settings(settings, metrics.clone())?;
     let (conn, publisher) = fleet::publisher(settings, "payfleet-operator").await?;
     let announcer = Announcer {
         publisher: publisher.clone(),
@@ -169,7 +151,7 @@ async fn run_resolve(
         metrics,
     };
     let result = async {
-        match resolve::resolve(&store, &providers, &announcer, r).await? {
+        match resolve::resolve(&store, &providers, &limiter, &announcer, r).await? {
             Err(why) => {
                 eprintln!("payfleet: {} not resolved: {why}", r.key);
                 Ok(ExitCode::FAILURE)
@@ -182,7 +164,7 @@ async fn run_resolve(
                     format!("{} (outcome {})", r.reason, done.state),
                 );
                 fleet::announce_on(&publisher, &event).await?;
-                print_resolved(&done, json)?;
+                format.print(&done, print_resolved)?;
                 Ok(ExitCode::SUCCESS)
             }
         }
@@ -193,21 +175,16 @@ async fn run_resolve(
     result
 }
 
-fn print_resolved(done: &Resolved, json: bool) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(done)?);
-    } else {
-        let whose = match done.by_provider {
-            true => "the provider's own outcome, which agrees",
-            false => "the operator's outcome",
-        };
-        println!(
-            "resolved {}: {} ({whose}; the provider says {}); its event is published",
-            done.idempotency_key, done.state, done.provider_status
-        );
-        println!("note: {}", done.note);
-    }
-    Ok(())
+fn print_resolved(done: &Resolved) {
+    let whose = match done.by_provider {
+        true => "the provider's own outcome, which agrees",
+        false => "the operator's outcome",
+    };
+    println!(
+        "resolved {}: {} ({whose}; the provider says {}); its event is published",
+        done.idempotency_key, done.state, done.provider_status
+    );
+    println!("note: {}", done.note);
 }
 
 fn print_payment(p: &Payment) {
@@ -245,7 +222,7 @@ fn print_payment(p: &Payment) {
     );
     row("created", when(p.created_at));
     row("updated", when(p.updated_at));
-    row("last claimed", when(p.last_claimed_at));
+    row("last sent", when(p.last_sent_at));
     if let Some(o) = &p.outcome {
         let mut parts = Vec::new();
         if let Some(c) = &o.code {

@@ -160,6 +160,7 @@ impl Settings {
             out.push("gateway.max_connections must be between 1 and 1000000".into());
         }
         self.rate_limit.problems(&mut out);
+        self.redis.problems(&mut out);
         for name in self.ecommpay.accounts.keys() {
             if !crate::contract::valid_account(name) || name == crate::contract::DEFAULT_ACCOUNT {
                 out.push(format!(

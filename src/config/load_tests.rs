@@ -275,3 +275,60 @@ fn a_bad_url_is_named() {
     .to_string();
     assert!(e.contains("ecommpay.base_url"), "{e}");
 }
+
+#[test]
+fn redis_takes_one_url_or_a_clusters_nodes_and_never_shows_a_password() {
+    let s = Settings::load_from(None, HashMap::new(), Needs::Settings).unwrap();
+    assert_eq!(s.redis.url.expose(), ["redis://127.0.0.1:6379/0"]);
+    assert!(!s.redis.cluster, "one Redis by default");
+    let nodes = "redis://:pw1@h1:7001,redis://:pw1@h2:7002";
+    let s = Settings::load_from(
+        None,
+        env(&[
+            ("PAYFLEET__REDIS__URL", nodes),
+            ("PAYFLEET__REDIS__CLUSTER", "true"),
+        ]),
+        Needs::Settings,
+    )
+    .unwrap();
+    assert!(s.redis.cluster);
+    assert_eq!(s.redis.url.expose().len(), 2);
+    assert!(!format!("{:?} {}", s.redis, s.redis.url).contains("pw1"));
+    // Several without `cluster = true`: named with the other problems.
+    let e = Settings::load_from(
+        None,
+        env(&[
+            ("PAYFLEET__REDIS__URL", nodes),
+            ("PAYFLEET__AMQP__PREFETCH", "0"),
+        ]),
+        Needs::Settings,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("amqp.prefetch must be at least 1"), "{e}");
+    assert!(e.contains("redis.url lists 2 URLs") && e.contains("redis.cluster = true"));
+    assert!(!e.contains("pw1"), "{e}");
+    let e = Settings::load_from(
+        None,
+        env(&[("PAYFLEET__REDIS__URL", "redis://:pw1@h:port")]),
+        Needs::Settings,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("redis.url") && e.contains("not a Redis URL"),
+        "{e}"
+    );
+    assert!(!e.contains("pw1"), "{e}");
+    // A file may list them as an array.
+    let file = std::env::temp_dir().join(format!("pf-redis-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &file,
+        "[redis]\nurl = [\"redis://h1:7001\", \"redis://h2:7002\"]\ncluster = true\n",
+    )
+    .unwrap();
+    let s = Settings::load_from(Some(&file), HashMap::new(), Needs::Settings);
+    std::fs::remove_file(&file).unwrap();
+    let urls = s.unwrap().redis.url;
+    assert_eq!(urls.expose(), ["redis://h1:7001", "redis://h2:7002"]);
+}

@@ -6,13 +6,17 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 
 mod load;
+mod nodes;
 mod rate_limit;
 mod reconnect;
+mod redis_settings;
 mod secrets;
 
 pub use load::Needs;
+pub use nodes::AmqpNodes;
 pub use rate_limit::{Limit, RateLimitSettings};
 pub use reconnect::{ReconnectSettings, redacted};
+pub use redis_settings::{RedisSettings, RedisUrls};
 pub use secrets::Secrets;
 
 pub const DEFAULTS: &str = include_str!("../../config/default.toml");
@@ -96,19 +100,15 @@ impl Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpSettings {
-    pub url: String,
+    pub url: AmqpNodes,
     pub namespace: String,
     pub declare_events_queue: bool,
+    pub events_queue_max_length: u64,
+    pub events_queue_max_bytes: u64,
     pub prefetch: u16,
     pub delivery_limit: u32,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RedisSettings {
-    pub url: String,
-    pub key_prefix: String,
-    pub retention_ms: u64,
+    /// Replicas of each quorum queue payfleet creates (0: the broker's default).
+    pub quorum_group_size: u16,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,4 +216,5 @@ pub enum LogFormat {
 pub struct TelemetrySettings {
     pub log_format: LogFormat,
     pub log_level: String,
+    pub otlp_endpoint: String,
 }

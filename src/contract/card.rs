@@ -140,12 +140,12 @@ impl FingerprintKey {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.0.expose_secret().as_bytes())
             .expect("HMAC takes any key length");
         mac.update(&serde_json::to_vec(value).expect("a Value always serialises"));
-        super::fingerprint::hex(&mac.finalize().into_bytes())
+        super::hex::hex(&mac.finalize().into_bytes())
     }
 }
 
 /// Characters that may stand between the digit groups of a card number written by
-/// hand (`4405 6397 0401 5096`, `4405-6397-…`).
+/// hand (`4405 6397 …`, `4405-6397-…`).
 const SEPARATORS: [char; 5] = [' ', '-', '.', '_', ':'];
 
 /// Whether `text` holds something that looks like a card number anywhere: a run of 12

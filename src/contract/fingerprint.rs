@@ -1,6 +1,7 @@
 //! The fingerprint that tells one payment from another under the same key.
 
 use super::card::{self, FingerprintKey};
+use super::hex::hex;
 use sha2::{Digest, Sha256};
 
 /// SHA-256 of the command's canonical JSON: the same key with a different fingerprint
@@ -31,15 +32,4 @@ impl Fingerprint {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// Lower-case hex digits of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }

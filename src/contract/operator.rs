@@ -15,6 +15,9 @@ pub enum OperatorAction {
     HoldReleased,
     /// A dead letter was put back on the commands exchange (`payfleet dead replay`).
     DeadReplayed,
+    /// A dead letter whose payment was already final, its event out, was taken out of
+    /// the dead-letter queue by `payfleet dead replay`; nothing was sent.
+    DeadRemoved,
     /// An operator settled a payment whose outcome the provider could not tell
     /// (`payfleet payments resolve`); the target is its idempotency key.
     PaymentResolved,
@@ -26,6 +29,7 @@ impl OperatorAction {
             OperatorAction::HoldSet => "hold_set",
             OperatorAction::HoldReleased => "hold_released",
             OperatorAction::DeadReplayed => "dead_replayed",
+            OperatorAction::DeadRemoved => "dead_removed",
             OperatorAction::PaymentResolved => "payment_resolved",
         }
     }

@@ -11,8 +11,8 @@
 //! recorded, so that the provider sends it again.
 
 use super::Gateway;
-use crate::contract::Money;
 use crate::contract::ProviderName;
+use crate::contract::{IdempotencyKey, Money};
 use crate::outcome::{Report, Settled};
 use crate::providers::callback::{Authentic, CallbackVerdict, Refusal, Settlement, Sum};
 use crate::providers::not_enabled;
@@ -53,7 +53,7 @@ pub async fn handle(
         if let CallbackVerdict::Authentic(_) = verdict {
             gw.metrics.callback_verified(name);
         }
-        answer(gw, name, verdict, header_traceparent(headers)).await
+        answer(gw, name, verdict, header_trace(headers).as_deref()).await
     }
     .instrument(span.clone())
     .await;
@@ -126,13 +126,40 @@ async fn settle(
     match judge(rec.as_ref(), &s) {
         Judged::Apply => {}
         Judged::Unknown => return unknown(),
+        Judged::OtherPayment => {
+            let sent_as = rec.and_then(|r| r.payment_id).unwrap_or_default();
+            tracing::error!(
+                sent_as,
+                "authentic callback about another payment than its command's; refused"
+            );
+            let note = format!(
+                "refused a callback reporting {} for payment {}: the command was sent as \
+                 payment {sent_as}; the status query settles it",
+                s.state.as_str(),
+                s.payment_id
+            );
+            let answer = (
+                StatusCode::OK,
+                "refused: another payment than the command's",
+            );
+            return refuse(gw, &s.key, &note, (answer, CallbackResult::UnknownPayment)).await;
+        }
         Judged::TooEarly => {
             return (
                 (StatusCode::SERVICE_UNAVAILABLE, "try again"),
                 CallbackResult::TooEarly,
             );
         }
-        Judged::Mismatch { named, command } => return refuse(gw, &s, named, command).await,
+        Judged::Mismatch { named, command } => {
+            tracing::error!(%named, %command, "callback names other money than the command; refused");
+            let note = format!(
+                "refused a callback reporting {} for {named}: the command is for {command}; \
+                 the status query settles it",
+                s.state.as_str()
+            );
+            let answer = (StatusCode::OK, "refused: other money than the payment's");
+            return refuse(gw, &s.key, &note, (answer, CallbackResult::Mismatch)).await;
+        }
     }
     // Settling announces what the record remembers of the command; this is the same.
     let meta = rec.map(|rec| rec.meta).unwrap_or_default();
@@ -189,6 +216,10 @@ enum Judged {
     /// `accepted` would follow (and seem to replace) this `action_required`. Records
     /// only move on from `submitting`, so a look before settling is enough.
     TooEarly,
+    /// It is about another payment than the one the command was sent as (a refund is
+    /// named by its own id, its payment by its purchase's): signed, but it proves
+    /// nothing of this one.
+    OtherPayment,
     /// It names other money than the command's: it proves less than it claims.
     Mismatch {
         named: Sum,
@@ -200,6 +231,13 @@ fn judge(rec: Option<&Record>, s: &Settlement) -> Judged {
     let Some(rec) = rec else {
         return Judged::Unknown;
     };
+    if rec
+        .payment_id
+        .as_deref()
+        .is_some_and(|id| id != s.payment_id)
+    {
+        return Judged::OtherPayment;
+    }
     match (&s.sum, rec.meta.amount) {
         (Some(named), Some(command)) if named.contradicts(&command) => Judged::Mismatch {
             named: named.clone(),
@@ -215,27 +253,18 @@ fn unknown() -> (Answer, CallbackResult) {
     (OK, CallbackResult::UnknownPayment)
 }
 
-/// Refuses an outcome naming other money than the command's: it is noted on the record
-/// for operators and the payment stays open, for the status query to settle. Answered
-/// 200 once noted: the refusal is durable, and Gate would only resend the same
-/// contradiction until its retries run out.
+/// Refuses an outcome that proves less than it claims (other money, another payment):
+/// `note` goes on the record for operators and the payment stays open, for the status
+/// query to settle. Answered as `answered` once noted: the refusal is durable, and the
+/// provider would only resend the same contradiction until its retries run out.
 async fn refuse(
     gw: &Gateway,
-    s: &Settlement,
-    named: Sum,
-    command: Money,
+    key: &IdempotencyKey,
+    note: &str,
+    answered: (Answer, CallbackResult),
 ) -> (Answer, CallbackResult) {
-    tracing::error!(%named, %command, "callback names other money than the command; refused");
-    let note = format!(
-        "refused a callback reporting {} for {named}: the command is for {command}; \
-         the status query settles it",
-        s.state.as_str()
-    );
-    match gw.store.note(&s.key, &note).await {
-        Ok(_) => (
-            (StatusCode::OK, "refused: other money than the payment's"),
-            CallbackResult::Mismatch,
-        ),
+    match gw.store.note(key, note).await {
+        Ok(_) => answered,
         Err(e) => {
             tracing::error!(error = %e, "refusal not noted; the provider will resend the callback");
             (AGAIN, CallbackResult::Error)
@@ -256,10 +285,11 @@ fn record_lag(gw: &Gateway, provider: &str, s: &Settlement, context: &TraceConte
     }
 }
 
-/// The `traceparent` header a provider sent with a callback, if any: the event
-/// continues it rather than the command's own trace.
-fn header_traceparent(headers: &HeaderMap) -> Option<&str> {
-    headers.get("traceparent").and_then(|v| v.to_str().ok())
+/// The valid `traceparent` (and `tracestate`) a provider sent with a callback, if
+/// any: the event continues it rather than the command's own trace.
+fn header_trace(headers: &HeaderMap) -> Option<String> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    crate::telemetry::trace::received(text("traceparent"), text("tracestate"))
 }
 
 #[cfg(test)]
@@ -277,25 +307,12 @@ mod tests {
 
     fn record(state: State, amount: Option<Money>) -> Record {
         Record {
-            state,
             payment_id: Some("po-1".into()),
             meta: Meta {
                 amount,
                 ..Meta::default()
             },
-            outcome: None,
-            lease_until: None,
-            owner: None,
-            fingerprint: None,
-            attempts: 1,
-            fence: 1,
-            created: None,
-            updated: None,
-            trace: TraceContext::default(),
-            note: None,
-            noted: None,
-            events: Default::default(),
-            published_at: Default::default(),
+            ..Record::claimed_once(state)
         }
     }
 
@@ -317,6 +334,21 @@ mod tests {
     fn an_outcome_without_a_record_creates_nothing() {
         let s = reported(State::Succeeded, None);
         assert_eq!(judge(None, &s), Judged::Unknown);
+    }
+
+    /// A signed callback naming this refund (or command) but another payment: Gate's
+    /// report of some other payment, carrying this command's id, settles nothing here.
+    #[test]
+    fn an_outcome_about_another_payment_settles_nothing() {
+        let rec = record(State::Submitted, None);
+        let mut s = reported(State::Declined, None);
+        s.payment_id = "never-sent-1".into();
+        assert_eq!(judge(Some(&rec), &s), Judged::OtherPayment);
+        let unknown_payment = Record {
+            payment_id: None,
+            ..rec
+        };
+        assert_eq!(judge(Some(&unknown_payment), &s), Judged::Apply);
     }
 
     #[test]

@@ -5,11 +5,12 @@
 
 use super::judge::{self, Body, Found, Verdict};
 use super::{OpsError, shown};
-use crate::bus::{DeadLetter, DeadQueue, Names, PublishError, header_text, headers};
+use crate::bus::{DeadLetter, DeadQueue, Names, PublishError, Publisher, header_text, headers};
+use crate::config::AmqpNodes;
 use crate::contract::command::{self, Decoded};
 use crate::contract::operator::{OperatorAction, OperatorEvent};
 use crate::contract::{FingerprintKey, IdempotencyKey};
-use crate::state::StateStore;
+use crate::state::{EventState, StateStore};
 use crate::telemetry::label::Label;
 use chrono::{DateTime, Utc};
 use lapin::types::{AMQPValue, FieldTable};
@@ -71,7 +72,7 @@ impl Letter {
 /// The connection is closed however the pass ends, which hands any message still held
 /// back to the queue.
 async fn pass(
-    url: &str,
+    url: &AmqpNodes,
     names: &Names,
     mut each: impl AsyncFnMut(&DeadQueue, DeadLetter) -> Result<(), OpsError>,
 ) -> Result<(), OpsError> {
@@ -89,7 +90,7 @@ async fn pass(
 
 /// Reads every dead letter once, putting each back.
 async fn read_all(
-    url: &str,
+    url: &AmqpNodes,
     names: &Names,
     mut each: impl FnMut(&DeadLetter),
 ) -> Result<(), OpsError> {
@@ -100,7 +101,7 @@ async fn read_all(
     .await
 }
 
-pub async fn list(url: &str, names: &Names) -> Result<Listing, OpsError> {
+pub async fn list(url: &AmqpNodes, names: &Names) -> Result<Listing, OpsError> {
     let mut letters = Vec::new();
     read_all(url, names, |d| letters.push(Letter::of(d))).await?;
     let mut by_class = BTreeMap::new();
@@ -113,7 +114,7 @@ pub async fn list(url: &str, names: &Names) -> Result<Listing, OpsError> {
 }
 
 /// The dead letters with this id (copies of one dead letter share it).
-pub async fn show(url: &str, names: &Names, id: &str) -> Result<Vec<Detail>, OpsError> {
+pub async fn show(url: &AmqpNodes, names: &Names, id: &str) -> Result<Vec<Detail>, OpsError> {
     let mut found = Vec::new();
     read_all(url, names, |d| {
         if d.id() == id {
@@ -157,14 +158,19 @@ pub struct Replayed {
     pub verdict: Verdict,
     /// Whether it was republished (false on a dry run, and for what stays).
     pub republished: bool,
+    /// Whether it was taken out of the queue without being republished, its payment
+    /// being final with its event out (false on a dry run).
+    pub removed: bool,
 }
 
-/// Replays the selected dead letters as [`judge::judge`] decides. A republished one is
-/// acked only after the command and its `operator.dead_replayed` event are confirmed:
-/// killed in between, the dead letter stays and a second replay republishes it again,
-/// which the worker's claim makes harmless (a copy of a known command).
+/// Replays the selected dead letters as [`judge::judge`] decides. One that leaves the
+/// queue is acked only after what replaces it is confirmed: the command and its
+/// `operator.dead_replayed` event, or the `operator.dead_removed` event of one whose
+/// payment was already final. Killed in between, the dead letter stays and a second
+/// replay does it again, which is harmless (a copy of a known command, a second event
+/// about the same removal).
 pub async fn replay(
-    url: &str,
+    url: &AmqpNodes,
     names: &Names,
     store: &StateStore,
     r: &Replay<'_>,
@@ -176,9 +182,25 @@ pub async fn replay(
             return Ok(queue.put_back(d).await?);
         }
         let verdict = verdict(&d, store, r).await?;
-        let republished = matches!(verdict, Verdict::Republish { .. }) && !r.dry_run;
+        let (republished, removed) = match &verdict {
+            _ if r.dry_run => (false, false),
+            Verdict::Republish { .. } => (true, false),
+            Verdict::AlreadyFinal { .. } => (false, true),
+            Verdict::StayDead { .. } => (false, false),
+        };
         if republished {
             republish(queue, &d, &letter, r.by).await?;
+        }
+        if let (true, Verdict::AlreadyFinal { state }) = (removed, &verdict) {
+            let why = format!(
+                "dead letter {} removed: its payment is already {state} and its event is \
+                 out; nothing was sent. It was dead-lettered for: {}",
+                letter.id, letter.reason
+            );
+            let event = operator_event(OperatorAction::DeadRemoved, &letter, r.by, why);
+            announce(queue.publisher(), &event).await?;
+        }
+        if republished || removed {
             queue.remove(d).await?;
         } else {
             queue.put_back(d).await?;
@@ -187,6 +209,7 @@ pub async fn replay(
             letter,
             verdict,
             republished,
+            removed,
         });
         Ok(())
     })
@@ -203,8 +226,13 @@ async fn republish(
     by: Option<&str>,
 ) -> Result<(), OpsError> {
     let mut h = FieldTable::default();
-    if let Some(tp) = d.traceparent() {
-        h.insert(headers::TRACEPARENT.into(), header_text(&tp));
+    for (name, value) in [
+        (headers::TRACEPARENT, d.traceparent()),
+        (headers::TRACESTATE, d.tracestate()),
+    ] {
+        if let Some(v) = value {
+            h.insert(name.into(), header_text(&v));
+        }
     }
     h.insert(headers::REPLAYED.into(), AMQPValue::Boolean(true));
     if let Some(by) = by {
@@ -214,20 +242,31 @@ async fn republish(
     publisher
         .publish_command(&d.routing_key(), d.body(), h)
         .await?;
-    // Its key says which payment (a dead letter without one is named by its id).
-    let event = OperatorEvent::new(
-        OperatorAction::DeadReplayed,
-        letter
-            .idempotency_key
-            .clone()
-            .unwrap_or_else(|| format!("dead letter {}", letter.id)),
-        by.unwrap_or(UNNAMED).to_owned(),
-        format!(
-            "dead letter {} republished to {}; it was dead-lettered for: {}",
-            letter.id, letter.routing_key, letter.reason
-        ),
+    let why = format!(
+        "dead letter {} republished to {}; it was dead-lettered for: {}",
+        letter.id, letter.routing_key, letter.reason
     );
-    match publisher.publish_operator_event(&event).await {
+    let event = operator_event(OperatorAction::DeadReplayed, letter, by, why);
+    announce(publisher, &event).await
+}
+
+/// The operator event of what a replay did with one dead letter.
+fn operator_event(
+    action: OperatorAction,
+    letter: &Letter,
+    by: Option<&str>,
+    why: String,
+) -> OperatorEvent {
+    // Its key says which payment (a dead letter without one is named by its id).
+    let target = letter
+        .idempotency_key
+        .clone()
+        .unwrap_or_else(|| format!("dead letter {}", letter.id));
+    OperatorEvent::new(action, target, by.unwrap_or(UNNAMED).to_owned(), why)
+}
+
+async fn announce(publisher: &Publisher, event: &OperatorEvent) -> Result<(), OpsError> {
+    match publisher.publish_operator_event(event).await {
         // Nobody takes operator events here (the events exchange has only payment
         // bindings): the replay stands, and the operator is told.
         Err(PublishError::Unroutable { routing_key, .. }) => {
@@ -247,6 +286,7 @@ async fn verdict(d: &DeadLetter, store: &StateStore, r: &Replay<'_>) -> Result<V
             let found = store.record(&cmd.key).await?.map(|rec| Found {
                 state: rec.state,
                 same_body: rec.fingerprint.is_none_or(|f| f == cmd.fingerprint),
+                announced: rec.events.get(&rec.state) == Some(&EventState::Published),
             });
             (Body::Valid, found)
         }

@@ -4,8 +4,10 @@
 //! A replay only ever puts the command back on its original routing key, for a worker
 //! to handle as any other copy: the worker's claim on the record decides, so a payment
 //! that may have reached the provider is asked about (status first) or waited for,
-//! never sent a second time, and a final one is only confirmed. The judge keeps dead
-//! what a worker could not handle better now, and what no record can vouch for.
+//! never sent a second time, and a final one only has its event published. The judge
+//! keeps dead what a worker could not handle better now, and what no record can vouch
+//! for; it takes out of the queue what a worker would have nothing left to do for (a
+//! final payment whose event is out).
 
 use crate::state::State;
 use crate::telemetry::label::DeadLetterReason;
@@ -30,6 +32,8 @@ pub struct Found {
     /// Whether the record was made by this body (same fingerprint); a record a
     /// callback made before the command was seen has none and counts as the same.
     pub same_body: bool,
+    /// Whether the event announcing `state` is confirmed by the broker.
+    pub announced: bool,
 }
 
 /// What to do with one dead letter.
@@ -38,8 +42,9 @@ pub struct Found {
 pub enum Verdict {
     /// Republish under its original routing key.
     Republish { why: Why },
-    /// Its payment is final: nothing to replay. Left in the queue (its event is the
-    /// answer; the dead letter is the record of what went wrong).
+    /// Its payment is final and its event is out: nothing is left to do for it, so
+    /// the replay removes it (nothing is sent; an `operator.dead_removed` event keeps
+    /// the trace).
     AlreadyFinal { state: &'static str },
     /// Left in the queue, for this reason.
     StayDead { reason: String },
@@ -53,6 +58,9 @@ pub enum Why {
     /// It may have reached the provider: the worker asks for its status or waits for
     /// its result, and sends it only if the provider never had it.
     MayHaveReached,
+    /// Its payment is final but its event is not confirmed: the worker publishes the
+    /// event and sends nothing.
+    Unannounced,
 }
 
 impl Why {
@@ -62,6 +70,10 @@ impl Why {
             Why::MayHaveReached => {
                 "it may have reached the provider: a worker asks for its status (or waits \
                  for its result) and sends it only if the provider never had it"
+            }
+            Why::Unannounced => {
+                "its payment is final but its event is not confirmed out: a worker \
+                 publishes the event and sends nothing"
             }
         }
     }
@@ -95,8 +107,12 @@ pub fn judge(
     }
     match record {
         Some(found) if !found.same_body => dead("its key's record is of a different body"),
-        Some(found) if found.state.is_terminal() => Verdict::AlreadyFinal {
+        Some(found) if found.state.is_terminal() && found.announced => Verdict::AlreadyFinal {
             state: found.state.as_str(),
+        },
+        // The claim finds it final and publishes its event; no request is made.
+        Some(found) if found.state.is_terminal() => Verdict::Republish {
+            why: Why::Unannounced,
         },
         // Handed back for a retry: the last attempt is known not to have reached it.
         Some(Found {
@@ -134,8 +150,16 @@ mod tests {
         Found {
             state,
             same_body: true,
+            announced: true,
         }
     }
+
+    const FINAL: [State; 4] = [
+        State::Succeeded,
+        State::Declined,
+        State::Failed,
+        State::Rejected,
+    ];
 
     fn republish(why: Why) -> Verdict {
         Verdict::Republish { why }
@@ -165,28 +189,43 @@ mod tests {
 
     #[test]
     fn a_record_of_another_body_keeps_it_dead() {
-        let other = Found {
-            state: State::Submitted,
-            same_body: false,
-        };
-        let v = judge(&valid(), Some(&other), None, false);
-        assert!(matches!(v, Verdict::StayDead { reason } if reason.contains("different body")));
+        for state in [State::Submitted, State::Succeeded] {
+            let other = Found {
+                same_body: false,
+                ..found(state)
+            };
+            let v = judge(&valid(), Some(&other), None, false);
+            assert!(matches!(v, Verdict::StayDead { reason } if reason.contains("different body")));
+        }
     }
 
     #[test]
-    fn a_final_payment_is_reported_not_republished() {
-        for state in [
-            State::Succeeded,
-            State::Declined,
-            State::Failed,
-            State::Rejected,
-        ] {
+    fn a_final_payment_whose_event_is_out_is_already_final() {
+        for state in FINAL {
+            for expired in [false, true] {
+                let class = Some(DeadLetterReason::DeliveryLimit);
+                assert_eq!(
+                    judge(&valid(), Some(&found(state)), class, expired),
+                    Verdict::AlreadyFinal {
+                        state: state.as_str()
+                    }
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_final_payment_whose_event_is_not_confirmed_is_republished_for_its_event() {
+        for state in FINAL {
+            let unannounced = Found {
+                announced: false,
+                ..found(state)
+            };
             let class = Some(DeadLetterReason::DeliveryLimit);
             assert_eq!(
-                judge(&valid(), Some(&found(state)), class, false),
-                Verdict::AlreadyFinal {
-                    state: state.as_str()
-                }
+                judge(&valid(), Some(&unannounced), class, false),
+                republish(Why::Unannounced),
+                "{state:?}"
             );
         }
     }

@@ -31,8 +31,8 @@ pub struct Payment {
     pub lease: Option<Lease>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
-    /// When a worker last took it to send it (or ask about it).
-    pub last_claimed_at: Option<DateTime<Utc>>,
+    /// When a worker last took it to send it (a recovery that only asked leaves it).
+    pub last_sent_at: Option<DateTime<Utc>>,
     pub outcome: Option<Outcome>,
     pub note: Option<String>,
     pub noted_at: Option<DateTime<Utc>>,
@@ -119,7 +119,7 @@ impl Payment {
             }),
             created_at: time(r.created),
             updated_at: time(r.updated),
-            last_claimed_at: time(r.trace.sent_at),
+            last_sent_at: time(r.trace.sent_at),
             outcome: r.outcome.as_ref().map(|o| Outcome {
                 code: text(&o.code),
                 message: text(&o.message),
@@ -239,29 +239,16 @@ impl Oldest {
 mod tests {
     use super::*;
     use crate::contract::Method;
-    use crate::state::{Meta, TraceContext};
+    use crate::state::Meta;
 
     fn record(state: State, method: Method, age: Duration, now: SystemTime) -> Record {
         Record {
-            state,
-            payment_id: None,
             meta: Meta {
                 method: Some(method),
                 ..Meta::default()
             },
-            outcome: None,
-            lease_until: None,
-            owner: None,
-            fingerprint: None,
-            attempts: 1,
-            fence: 1,
             created: Some(now - age),
-            updated: None,
-            trace: TraceContext::default(),
-            note: None,
-            noted: None,
-            events: Default::default(),
-            published_at: Default::default(),
+            ..Record::claimed_once(state)
         }
     }
 

@@ -10,12 +10,17 @@ use super::{OpsError, shown, unsayable};
 use crate::contract::IdempotencyKey;
 use crate::outcome::{Announcer, Report, Settled, settle_from};
 use crate::providers::{ProviderError, Providers, Status};
+use crate::ratelimit::{RateKey, RateLimiter, STATUS};
 use crate::state::{Outcome, State, StateStore};
 use serde::Serialize;
+use std::time::Duration;
 
 /// The open states an operator may resolve: sent, and no worker on them. A payment
 /// a worker takes again meanwhile (`unknown` to `submitting`) is not settled under it.
 const RESOLVABLE: [State; 3] = [State::Submitted, State::ActionRequired, State::Unknown];
+
+/// How long an operator's resolution waits for a status slot before it gives up.
+const SLOT_PATIENCE: Duration = Duration::from_secs(30);
 
 /// What an operator's resolution comes to.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +130,7 @@ pub struct Resolved {
 pub async fn resolve(
     store: &StateStore,
     providers: &Providers,
+    limiter: &RateLimiter,
     announcer: &Announcer,
     r: &Resolution<'_>,
 ) -> Result<Result<Resolved, String>, OpsError> {
@@ -153,15 +159,21 @@ pub async fn resolve(
             method.provider().as_str()
         )));
     };
-    // As the reconciler asks: the record's account, key, payment id, method, operation.
+    // As the reconciler asks: a slot of the account's `status` limit first (holds stop
+    // new payments, never status queries), then the record's account, key, payment
+    // id, method, operation.
+    let account = rec.meta.account.as_deref();
+    let rate = RateKey::new(method.provider(), account, STATUS);
+    let requests = provider.requests_per_call();
+    if let Err(after) = limiter.wait_for_slot(&rate, requests, SLOT_PATIENCE).await {
+        return Ok(Err(format!(
+            "the account's status rate limit has no slot for {} s: nothing asked, nothing \
+             changed; try again later",
+            after.as_secs()
+        )));
+    }
     let status = provider
-        .status_in(
-            rec.meta.account.as_deref(),
-            r.key,
-            payment_id,
-            method,
-            operation,
-        )
+        .status_in(account, r.key, payment_id, method, operation)
         .await;
     let said = describe(&status);
     let resolution = format!("resolved by {}: {}", r.by, r.reason);

@@ -38,7 +38,13 @@ pub fn decide(seen: Seen<'_>, p: &Policy<'_>) -> Step {
             attempt,
             deferrals,
             status_not_before,
-        } => claimed(claim, (attempt, deferrals), status_not_before, p),
+            resend_after,
+        } => claimed(
+            claim,
+            (attempt, deferrals),
+            (status_not_before, resend_after),
+            p,
+        ),
         Seen::Gate { gate, attempt } => gated(gate, attempt, p),
         Seen::Slot {
             decision,
@@ -66,7 +72,7 @@ pub fn decide(seen: Seen<'_>, p: &Policy<'_>) -> Step {
 fn claimed(
     claim: &Claim,
     (attempt, deferrals): (u32, u32),
-    not_before: Duration,
+    (not_before, resend_after): (Duration, Duration),
     p: &Policy<'_>,
 ) -> Step {
     match claim {
@@ -100,7 +106,9 @@ fn claimed(
                     ),
                 },
                 ClaimMode::Recover => Step::Acquire {
-                    request: Request::Status(Asked::Recovering),
+                    request: Request::Status(Asked::Recovering {
+                        unproven_for: resend_after.saturating_sub(*since_last_claim),
+                    }),
                     attempt,
                 },
             }
@@ -139,7 +147,20 @@ fn status(
     match result {
         Ok(Status::NotFound) => match asked {
             // Never seen: safe to send.
-            Asked::Recovering => Step::Prepare { attempt },
+            Asked::Recovering { unproven_for } if unproven_for.is_zero() => {
+                Step::Prepare { attempt }
+            }
+            // Not seen yet, so soon after a request the provider may still be taking
+            // (epay's 102 "not found, try again later"; a resend under the same invoice
+            // id is a second payment at a provider that does not refuse it): ask again
+            // once the not-found can prove the request never arrived.
+            Asked::Recovering { unproven_for } => Step::Retry {
+                hand_back: State::Unknown,
+                reason: "the provider does not know it yet; too soon after the last request \
+                         to send it again"
+                    .into(),
+                park: p.park(attempt, RetryReason::StatusNotYet, Some(unproven_for)),
+            },
             Asked::AlreadyExists => failed(
                 ProviderError::Unknown(
                     "the provider knows the payment id but not its status yet".into(),

@@ -93,6 +93,7 @@ impl Handler {
             attempt: msg.info.attempt,
             deferrals: msg.info.deferrals,
             status_not_before: timing.status_not_before,
+            resend_after: timing.resend_after,
         };
         let step = decide::decide(seen, &self.policy());
         match step {
@@ -164,6 +165,15 @@ impl Handler {
                     request: Request::Submit,
                     attempt,
                 } => {
+                    // The next recovery waits from this request, not from the first.
+                    if matches!(resent, Resent::AfterNotFound { .. })
+                        && !self
+                            .store
+                            .renew_to_resend(&ctx.cmd.key, lease, self.settings.lease_ms)
+                            .await?
+                    {
+                        return Ok(Handled::Fenced);
+                    }
                     let call = ctx.provider.submit(ctx.cmd);
                     Seen::Submission {
                         result: self.call(ctx, lease, Request::Submit, call).await,
@@ -234,7 +244,8 @@ impl Handler {
         call: impl std::future::Future<Output = Result<T, ProviderError>>,
     ) -> Result<T, ProviderError> {
         let started = Instant::now();
-        let result = self.renewing(ctx, lease, call).await;
+        let (result, http) =
+            crate::providers::exchanges::collect(self.renewing(ctx, lease, call)).await;
         let account = ctx.cmd.account.as_deref().unwrap_or(DEFAULT_ACCOUNT);
         self.count_for_breaker(ctx.cmd.provider(), account, &result)
             .await;
@@ -249,6 +260,7 @@ impl Handler {
             ctx.cmd.method.as_str(),
             request.label(),
             class,
+            &http,
             seconds,
         );
         if request == Request::Submit && matches!(result, Err(ProviderError::AlreadyExists)) {

@@ -22,8 +22,10 @@ pub enum Request {
 /// Why the provider is asked for a status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Asked {
-    /// The last attempt may have reached it: if it has never seen the payment, send it.
-    Recovering,
+    /// The last attempt may have reached it: if it has never seen the payment, send it,
+    /// once the last request is old enough for its "not found" to prove that (still
+    /// `unproven_for` away; see `Timing::resend_after`).
+    Recovering { unproven_for: Duration },
     /// It answered "already exists" to the submission: it must know more.
     AlreadyExists,
     /// It refused a resubmission after an attempt that may have reached it: the refusal
@@ -165,12 +167,14 @@ pub enum Step {
 #[derive(Debug)]
 pub enum Seen<'a> {
     /// The claim; `attempt` is the delivery's, `deferrals` its rate-limit deferrals;
-    /// the provider answers status requests only `status_not_before` after a request.
+    /// the provider answers status requests only `status_not_before` after a request,
+    /// and its "not found" proves the request never arrived only `resend_after` after it.
     Claim {
         claim: &'a Claim,
         attempt: u32,
         deferrals: u32,
         status_not_before: Duration,
+        resend_after: Duration,
     },
     Gate {
         gate: Gate,

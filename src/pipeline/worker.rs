@@ -7,7 +7,7 @@
 use super::breaker::{Breaker, probe_tripped};
 use super::handle::{Handler, Incoming};
 use super::outage::{AfterFailure, ServiceGate, after_failure};
-use crate::bus::{self, CommandConsumer, DeliveryInfo, Inbound, Ladder, Names, Publisher};
+use crate::bus::{self, CommandConsumer, DeliveryInfo, Inbound, Ladder, Names, Publisher, Shape};
 use crate::config::Settings;
 use crate::contract::{FingerprintKey, ProviderName};
 use crate::ratelimit::RateLimiter;
@@ -159,16 +159,7 @@ impl Worker {
         let s = &self.settings;
         let names = Names::new(&s.amqp.namespace);
         let conn = bus::connect_consuming(&s.amqp.url, &self.name).await?;
-        let setup = conn.create_channel().await?;
-        bus::declare(
-            &setup,
-            &names,
-            s.amqp.delivery_limit,
-            &s.worker.retry_delays_ms,
-            s.amqp.declare_events_queue,
-        )
-        .await?;
-        let _ = bus::bounded("closing a channel", setup.close(200, "declared".into())).await;
+        bus::declare(&conn, &names, &Shape::of(s)).await?;
         let mut publisher = Publisher::open(&conn, names.clone()).await?;
         self.ready.set(Service::Amqp, true);
         let (handler_tx, handler) = watch::channel(self.handler(publisher.clone()));
@@ -371,6 +362,7 @@ async fn handle_delivery(shared: Shared, delivery: Inbound) -> bool {
     // check-backs (republished with these headers) stay in it.
     info.continue_trace(crate::telemetry::trace::continue_from(
         info.traceparent.as_deref(),
+        info.tracestate.as_deref(),
     ));
     let metrics = shared.handler.borrow().metrics.clone();
     let provider = delivery
@@ -403,7 +395,10 @@ async fn handle_delivery(shared: Shared, delivery: Inbound) -> bool {
         "command",
         routing_key = %delivery.routing_key(),
         attempt = info.attempt,
-        traceparent = info.traceparent.as_deref().unwrap_or(""),
+        traceparent = info
+            .traceparent
+            .as_deref()
+            .map_or("", |c| crate::telemetry::trace::split(c).0),
         trace_id = info
             .traceparent
             .as_deref()
@@ -412,6 +407,7 @@ async fn handle_delivery(shared: Shared, delivery: Inbound) -> bool {
         key = tracing::field::Empty,
         payment_id = tracing::field::Empty,
     );
+    crate::telemetry::continue_in(&span, info.traceparent.as_deref());
     let started = std::time::Instant::now();
     let msg = Incoming {
         body: delivery.body(),

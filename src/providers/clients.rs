@@ -39,6 +39,7 @@ impl Providers {
             basic: scale(t.basic),
             threshold: scale(t.threshold),
             status_not_before: scale(t.status_not_before),
+            resend_after: scale(t.resend_after),
             ..t
         }
     }

@@ -5,6 +5,7 @@ pub mod callback;
 mod clients;
 pub mod ecommpay;
 pub mod epay;
+pub mod exchanges;
 
 pub use callback::CallbackVerdict;
 pub use clients::{Providers, not_enabled};
@@ -118,10 +119,11 @@ pub async fn http_answer(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .map(Duration::from_secs);
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| ProviderError::Unknown(format!("reading {provider}'s answer: {e}")))?;
+    let bytes = response.bytes().await.map_err(|e| {
+        exchanges::failed(&e);
+        ProviderError::Unknown(format!("reading {provider}'s answer: {e}"))
+    })?;
+    exchanges::note(crate::telemetry::label::HttpClass::of_status(status));
     if status == 429 {
         return Err(ProviderError::Throttled { retry_after });
     }
@@ -151,6 +153,10 @@ pub struct Timing {
     /// request). Otherwise (epay's 102 "try again later") a not-found proves nothing:
     /// the payment stays open.
     pub not_found_final: bool,
+    /// After a request that may have reached the provider, how long its "not found" is
+    /// no proof that the request never arrived: the command is sent again only once the
+    /// last request is this old (zero where `not_found_final`).
+    pub resend_after: Duration,
 }
 
 pub trait Provider: Send + Sync {

@@ -3,11 +3,10 @@
 //! connection of its own, so its calls never queue behind the state machine's.
 
 use super::{Limit, RateKey};
+use crate::state::RedisConn;
 use redis::Script;
-use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OnceCell;
 
 /// What Redis decided for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,17 +20,15 @@ pub enum Answer {
 /// Cheap to clone; connects on first use (and reconnects by itself after that).
 #[derive(Clone)]
 pub struct Global {
-    client: redis::Client,
-    conn: Arc<OnceCell<ConnectionManager>>,
+    conn: RedisConn,
     prefix: Arc<str>,
     script: Arc<Script>,
 }
 
 impl Global {
-    pub fn new(client: redis::Client, prefix: &str) -> Self {
+    pub fn new(conn: RedisConn, prefix: &str) -> Self {
         Global {
-            client,
-            conn: Default::default(),
+            conn,
             prefix: prefix.into(),
             script: Arc::new(Script::new(include_str!("gcra.lua"))),
         }
@@ -60,11 +57,7 @@ impl Global {
         ticket: Option<u64>,
     ) -> Result<Answer, redis::RedisError> {
         let interval_us = 1_000_000 / u64::from(limit.per_second.max(1));
-        let mut conn = self
-            .conn
-            .get_or_try_init(|| ConnectionManager::new(self.client.clone()))
-            .await?
-            .clone();
+        let mut conn = self.conn.clone();
         let (granted, micros, ticket): (i64, i64, u64) = self
             .script
             .key(self.key(key))

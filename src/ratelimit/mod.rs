@@ -124,8 +124,8 @@ impl RateLimiter {
         settings: &crate::config::Settings,
         metrics: Arc<Metrics>,
     ) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(settings.redis.url.as_str())?;
-        let global = Global::new(client, &settings.redis.key_prefix);
+        let conn = crate::state::RedisConn::open(&settings.redis)?;
+        let global = Global::new(conn, &settings.redis.key_prefix);
         Ok(Self::new(settings.rate_limit.clone(), global, metrics))
     }
 
@@ -170,6 +170,31 @@ impl RateLimiter {
         self.metrics
             .stage(Stage::RateLimit, started.elapsed().as_secs_f64());
         decision
+    }
+
+    /// Waits for a slot however far away it is, as long as the whole wait stays within
+    /// `patience`: for a request a person waits for (`payfleet payments resolve`), which
+    /// has no delay queue to park in. `Err(after)`: the next slot is further than that.
+    pub async fn wait_for_slot(
+        &self,
+        key: &RateKey,
+        requests: u32,
+        patience: Duration,
+    ) -> Result<Duration, Duration> {
+        let started = Instant::now();
+        let mut ticket = None;
+        loop {
+            match self.acquire(key, requests, ticket).await {
+                Decision::Go { .. } => return Ok(started.elapsed()),
+                Decision::Defer { after, .. } if started.elapsed() + after > patience => {
+                    return Err(after);
+                }
+                Decision::Defer { after, ticket: t } => {
+                    tokio::time::sleep(after).await;
+                    ticket = t;
+                }
+            }
+        }
     }
 
     async fn decide(

@@ -185,8 +185,32 @@ impl StateStore {
 
     /// Extends the lease; false when it was lost.
     pub async fn renew(&self, key: &IdempotencyKey, lease: &Lease, lease_ms: u64) -> Result<bool> {
+        self.renewal(key, lease, lease_ms, false).await
+    }
+
+    /// Extends the lease of a recovery about to send the command again, and notes the
+    /// time of that request (the next recovery waits from it); false when it was lost.
+    pub async fn renew_to_resend(
+        &self,
+        key: &IdempotencyKey,
+        lease: &Lease,
+        lease_ms: u64,
+    ) -> Result<bool> {
+        self.renewal(key, lease, lease_ms, true).await
+    }
+
+    async fn renewal(
+        &self,
+        key: &IdempotencyKey,
+        lease: &Lease,
+        lease_ms: u64,
+        resending: bool,
+    ) -> Result<bool> {
         let mut inv = self.scripts.renew.key(self.record_key(key));
-        inv.arg(&lease.owner).arg(lease.fence).arg(lease_ms);
+        inv.arg(&lease.owner)
+            .arg(lease.fence)
+            .arg(lease_ms)
+            .arg(if resending { "1" } else { "0" });
         let mut conn = self.conn.clone();
         let owned: i64 = inv.invoke_async(&mut conn).await?;
         Ok(owned == 1)

@@ -1,6 +1,7 @@
 //! Reading many records at once, for operators: those in the open index, or every one
-//! by SCAN. Both read in batches of [`BATCH`] with one pipelined round trip each, so a
-//! large keyspace never blocks Redis (no KEYS, no unbounded ZRANGE).
+//! by SCAN (on a cluster, of every primary). Both read in batches of [`BATCH`] with one
+//! pipelined round trip each (on a cluster, concurrent reads: the records lie in many
+//! slots), so a large keyspace never blocks Redis (no KEYS, no unbounded ZRANGE).
 
 use super::store::Result;
 use super::{Record, StateStore, record};
@@ -51,42 +52,29 @@ impl StateStore {
     /// Hands `visit` every record under this store's prefix, by SCAN with MATCH and
     /// COUNT (a record may be seen twice, as SCAN allows).
     pub async fn all_records(&self, mut visit: impl FnMut(IdempotencyKey, Record)) -> Result<()> {
-        let mut conn = self.conn.clone();
         let pattern = format!("{}:{{*}}:rec", self.prefix);
-        let mut cursor = 0u64;
-        loop {
-            let (next, names): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(BATCH)
-                .query_async(&mut conn)
-                .await?;
+        let mut scan = self.conn.scan(&pattern, BATCH).await?;
+        while let Some(names) = scan.next_batch().await? {
             let keys = names.iter().filter_map(|n| self.key_of_record(n)).collect();
             for (k, r) in self.records_of(keys).await? {
                 visit(k, r);
             }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
         }
+        Ok(())
     }
 
-    /// The records of `keys` in one pipelined round trip; a key whose record is gone
+    /// The records of `keys` in one round trip; a key whose record is gone
     /// (settled and expired meanwhile) is left out, as is one Redis holds in a shape
     /// no script writes.
     async fn records_of(&self, keys: Vec<IdempotencyKey>) -> Result<Vec<(IdempotencyKey, Record)>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
-        for k in &keys {
-            pipe.cmd("HGETALL").arg(self.record_key(k));
-        }
-        let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+        let reads: Vec<redis::Cmd> = keys
+            .iter()
+            .map(|k| redis::cmd("HGETALL").arg(self.record_key(k)).clone())
+            .collect();
+        let hashes: Vec<HashMap<String, String>> = self.conn.query_each(&reads).await?;
         Ok(keys
             .into_iter()
             .zip(hashes)
@@ -100,9 +88,8 @@ impl StateStore {
 mod tests {
     #[tokio::test]
     async fn a_record_key_reads_back_into_its_command_key() {
-        let store = super::StateStore::connect("redis://127.0.0.1:1", "pf", 1000)
-            .await
-            .unwrap();
+        let conn = super::super::RedisConn::to(&"redis://127.0.0.1:1".parse().unwrap(), false);
+        let store = super::StateStore::new(conn.unwrap(), "pf", 1000);
         let key = crate::contract::IdempotencyKey::parse("po-1:a.b").unwrap();
         let name = store.record_key(&key);
         assert_eq!(store.key_of_record(&name), Some(key));

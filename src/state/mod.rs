@@ -14,6 +14,7 @@
 //! this record is lost.
 
 mod changes;
+mod conn;
 mod events;
 mod holds;
 mod index;
@@ -23,10 +24,11 @@ mod record;
 mod store;
 
 pub use changes::{Claim, ClaimMode, Lease, RejectVerdict, Settle, Transition};
+pub use conn::{RedisConn, Scan};
 pub use events::EventState;
 pub use holds::HoldBoard;
 pub use record::{Record, TraceContext};
-pub use store::{StateStore, StoreError, redis_connection};
+pub use store::{StateStore, StoreError};
 
 pub use crate::contract::State;
 use crate::contract::{Method, Money, Operation};

@@ -20,7 +20,7 @@ const PUBLISHED_AT: &str = "pub:";
 pub struct TraceContext {
     /// The W3C traceparent of the command that first claimed the record.
     pub traceparent: Option<String>,
-    /// When the payment was last sent to the provider.
+    /// When the payment was last sent to the provider (taken to be sent, so no later).
     pub sent_at: Option<SystemTime>,
 }
 
@@ -69,6 +69,31 @@ pub struct Record {
     /// When the broker confirmed each of those events (not kept before this field was
     /// added, so an older record may lack it).
     pub published_at: HashMap<State, SystemTime>,
+}
+
+#[cfg(test)]
+impl Record {
+    /// A record in `state`, claimed once, with nothing else known: for tests to fill in.
+    pub(crate) fn claimed_once(state: State) -> Self {
+        Record {
+            state,
+            payment_id: None,
+            meta: Meta::default(),
+            outcome: None,
+            lease_until: None,
+            owner: None,
+            fingerprint: None,
+            attempts: 1,
+            fence: 1,
+            created: None,
+            updated: None,
+            trace: TraceContext::default(),
+            note: None,
+            noted: None,
+            events: HashMap::new(),
+            published_at: HashMap::new(),
+        }
+    }
 }
 
 impl StateStore {

@@ -4,9 +4,9 @@
 //! (the open payments), [`record`](super::record) (reading a record whole) and
 //! [`list`](super::list) (reading many, for operators).
 
+use super::RedisConn;
 use super::State;
 use crate::contract::IdempotencyKey;
-use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 use std::sync::Arc;
 
@@ -26,21 +26,10 @@ fn script(body: &str) -> Script {
     Script::new(&format!("{}\n{body}", include_str!("scripts/prelude.lua")))
 }
 
-/// A multiplexed connection made on first use and remade after it is lost. A call
-/// while Redis is away fails within seconds (one quick second try), so the caller
-/// decides how to wait rather than the connection retrying behind its back.
-pub fn redis_connection(url: &str) -> redis::RedisResult<ConnectionManager> {
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_number_of_retries(1)
-        .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
-        .set_response_timeout(Some(std::time::Duration::from_secs(5)));
-    ConnectionManager::new_lazy_with_config(redis::Client::open(url)?, config)
-}
-
 /// Cheap to clone: one multiplexed, auto-reconnecting connection shared by all tasks.
 #[derive(Clone)]
 pub struct StateStore {
-    pub(super) conn: ConnectionManager,
+    pub(super) conn: RedisConn,
     pub(super) prefix: Arc<str>,
     retention_ms: u64,
     pub(super) scripts: Arc<Scripts>,
@@ -58,10 +47,13 @@ pub(super) type Result<T> = std::result::Result<T, StoreError>;
 
 impl StoreError {
     /// Redis cannot serve anyone now (gone, loading, read-only, out of memory, refusing
-    /// the credentials): waiting for it helps. Anything else is about the call itself.
+    /// the credentials; a cluster failing over or resharding past the client's retries):
+    /// waiting for it helps. Anything else is about the call itself.
     pub fn is_outage(&self) -> bool {
-        use redis::ErrorKind::{AuthenticationFailed, Server};
-        use redis::ServerErrorKind::{BusyLoading, ClusterDown, MasterDown, ReadOnly, TryAgain};
+        use redis::ErrorKind::{AuthenticationFailed, ClusterConnectionNotFound, Server};
+        use redis::ServerErrorKind::{
+            Ask, BusyLoading, ClusterDown, MasterDown, Moved, ReadOnly, TryAgain,
+        };
         let StoreError::Redis(e) = self else {
             return false;
         };
@@ -72,7 +64,10 @@ impl StoreError {
             || matches!(
                 e.kind(),
                 AuthenticationFailed
-                    | Server(BusyLoading | ClusterDown | MasterDown | ReadOnly | TryAgain)
+                    | ClusterConnectionNotFound
+                    | Server(
+                        Ask | BusyLoading | ClusterDown | MasterDown | Moved | ReadOnly | TryAgain
+                    )
             )
             || matches!(e.code(), Some("OOM" | "NOAUTH" | "MISCONF" | "WRONGPASS"))
     }
@@ -80,11 +75,8 @@ impl StoreError {
 
 impl StateStore {
     /// `retention_ms`: how long a record (and so the idempotency guarantee) lives.
-    /// Connects on first use: only a malformed URL fails here, and a Redis that cannot
-    /// be reached fails each call until it can (the callers wait and try again).
-    pub async fn connect(url: &str, prefix: &str, retention_ms: u64) -> Result<Self> {
-        let conn = redis_connection(url)?;
-        Ok(StateStore {
+    pub fn new(conn: RedisConn, prefix: &str, retention_ms: u64) -> Self {
+        StateStore {
             conn,
             prefix: prefix.into(),
             retention_ms,
@@ -98,7 +90,7 @@ impl StateStore {
                 lead: script(include_str!("scripts/lead.lua")),
                 note: script(include_str!("scripts/note.lua")),
             }),
-        })
+        }
     }
 
     /// The command's record. The braces make every key of one command one hash slot.
@@ -128,30 +120,20 @@ impl StateStore {
         Ok(inv.invoke_async(&mut conn).await?)
     }
 
-    /// Every key under this store's prefix (SCAN: never blocks Redis).
+    /// Every key under this store's prefix (SCAN: never blocks Redis; on a cluster,
+    /// every primary).
     pub async fn keys(&self) -> Result<Vec<String>> {
-        let mut conn = self.conn.clone();
-        let pattern = format!("{}:*", self.prefix);
-        let (mut cursor, mut keys) = (0u64, Vec::new());
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await?;
+        let mut scan = self.conn.scan(&format!("{}:*", self.prefix), 1000).await?;
+        let mut keys = Vec::new();
+        while let Some(batch) = scan.next_batch().await? {
             keys.extend(batch);
-            if next == 0 {
-                return Ok(keys);
-            }
-            cursor = next;
         }
+        Ok(keys)
     }
 
     /// Deletes every key under this store's prefix (a benchmark's or a test's own
-    /// namespace, never a live fleet's); returns how many went.
+    /// namespace, never a live fleet's); returns how many went. (On a cluster the
+    /// client splits each UNLINK by slot.)
     pub async fn delete_all(&self) -> Result<u64> {
         let mut conn = self.conn.clone();
         let mut deleted = 0;
@@ -232,6 +214,11 @@ mod tests {
         let auth =
             redis::RedisError::from((redis::ErrorKind::AuthenticationFailed, "invalid password"));
         assert!(redis(auth).is_outage());
+        let failing_over = redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ClusterDown),
+            "CLUSTERDOWN",
+        ));
+        assert!(redis(failing_over).is_outage());
     }
 
     #[test]
@@ -240,5 +227,10 @@ mod tests {
         assert!(!protocol.is_outage());
         let typed = redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "not a list"));
         assert!(!redis(typed).is_outage());
+        let cross = redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::CrossSlot),
+            "CROSSSLOT",
+        ));
+        assert!(!redis(cross).is_outage(), "a bug, not an outage");
     }
 }

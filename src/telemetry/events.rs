@@ -3,9 +3,9 @@
 
 use super::Metrics;
 use super::label::{
-    CallbackResult, ConnectionCut, DeadLetterReason, Finished, Label, LagSince, Listener,
-    ProviderRequest, RateLimitDecision, ReconcilerAction, RequestResult, RetryReason, Service,
-    Stage,
+    CallbackResult, ConnectionCut, DeadLetterReason, Finished, HttpClass, Label, LagSince,
+    Listener, ProviderRequest, RateLimitDecision, ReconcilerAction, RequestResult, RetryReason,
+    Service, Stage,
 };
 use crate::contract::hold::{Hold, HoldTarget};
 use crate::contract::{EventStatus, Method, State};
@@ -49,6 +49,30 @@ impl Metrics {
         }
     }
 
+    /// The leading reconciler's look at a delay queue (`delay_ms`, configured): the
+    /// gauge, and a log line when the queue stalls or flows again.
+    pub fn delay_queue_flow(&self, queue: &str, delay_ms: u64, stalled: bool) {
+        let gauge = self
+            .delay_queue_stalled
+            .with_label_values(&[&delay_ms.to_string()]);
+        match (gauge.get() == 1, stalled) {
+            (false, true) => tracing::error!(
+                queue,
+                "delay queue stalled: its canary has not come back, so what expires there \
+                 is kept, not handed back; parked commands wait. Move the queue's leader \
+                 (README, runbook: a delay queue stalled)"
+            ),
+            (true, false) => tracing::warn!(queue, "delay queue flows again"),
+            _ => {}
+        }
+        gauge.set(stalled.into());
+    }
+
+    /// This process no longer leads the reconcilers: another reports the delay queues.
+    pub fn delay_queues_unwatched(&self) {
+        self.delay_queue_stalled.reset();
+    }
+
     pub fn command_received(&self, provider: &str) {
         self.commands_received.with_label_values(&[provider]).inc();
     }
@@ -83,28 +107,37 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// One request to a provider: `request` is submit, status, token, ...; `result` is
-    /// the result class (`ok` or a `ProviderError` class).
+    /// One request to a provider: `request` is submit or status; `result` is the result
+    /// class (`ok` or a `ProviderError` class); `http` the class of each HTTP exchange
+    /// it took (a token, a retried connection, a second status path), in order.
     pub fn provider_call(
         &self,
         provider: &str,
         method: &str,
         request: ProviderRequest,
         result: RequestResult,
+        http: &[HttpClass],
         seconds: f64,
     ) {
         let (request, result) = (request.as_str(), result.as_str());
+        let classes: Vec<&str> = http.iter().map(|c| c.as_str()).collect();
         tracing::debug!(
             provider,
             method,
             request,
             result,
+            http = ?classes,
             seconds,
             "provider request"
         );
         self.provider_requests
             .with_label_values(&[provider, method, request, result])
             .inc();
+        for class in classes {
+            self.provider_http
+                .with_label_values(&[provider, method, request, class])
+                .inc();
+        }
         self.provider_duration
             .with_label_values(&[provider, method, request])
             .observe(seconds);

@@ -122,6 +122,36 @@ labels! {
 }
 
 labels! {
+    /// How one HTTP exchange with a provider ended: the class of its status, or the
+    /// transport failure that left it without one (a timeout and a 5xx both make an
+    /// `unknown` result; here they differ).
+    HttpClass {
+        Success => "2xx",
+        Redirect => "3xx",
+        ClientError => "4xx",
+        ServerError => "5xx",
+        /// No answer within the request timeout.
+        Timeout => "timeout",
+        /// No connection (refused, unreachable, TLS handshake failed).
+        Connect => "connect",
+        /// The connection failed mid-request, or the answer could not be read.
+        Broken => "broken",
+    }
+}
+
+impl HttpClass {
+    /// The class of an HTTP status (a 1xx, which reqwest never returns, counts as 2xx).
+    pub fn of_status(status: u16) -> Self {
+        match status {
+            ..300 => HttpClass::Success,
+            300..400 => HttpClass::Redirect,
+            400..500 => HttpClass::ClientError,
+            _ => HttpClass::ServerError,
+        }
+    }
+}
+
+labels! {
     /// Why a command was parked in a delay queue.
     RetryReason {
         /// Another worker holds its lease.

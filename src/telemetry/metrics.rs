@@ -1,7 +1,7 @@
 use super::label::{
-    CallbackResult, ConnectionCut, DeadLetterReason, Finished, Label, LagSince, Listener,
-    ProviderRequest, RateLimitDecision, ReconcilerAction, RequestResult, RetryReason, Service,
-    Stage,
+    CallbackResult, ConnectionCut, DeadLetterReason, Finished, HttpClass, Label, LagSince,
+    Listener, ProviderRequest, RateLimitDecision, ReconcilerAction, RequestResult, RetryReason,
+    Service, Stage,
 };
 use crate::contract::{EventStatus, Method, Operation, ProviderName, State};
 use prometheus::core::{MetricVec, MetricVecBuilder};
@@ -23,6 +23,7 @@ pub struct Metrics {
     pub(super) command_duration: HistogramVec,
     pub(super) stage_duration: HistogramVec,
     pub(super) provider_requests: IntCounterVec,
+    pub(super) provider_http: IntCounterVec,
     pub(super) provider_duration: HistogramVec,
     pub(super) in_flight: IntGauge,
     pub(super) retries: IntCounterVec,
@@ -47,6 +48,7 @@ pub struct Metrics {
     pub(super) breaker_trips: IntCounterVec,
     pub(super) breaker_probes: IntCounterVec,
     pub(super) time_to_certainty: HistogramVec,
+    pub(super) delay_queue_stalled: IntGaugeVec,
 }
 
 /// Slow things: callbacks arrive seconds to hours after the request.
@@ -139,6 +141,12 @@ impl Metrics {
                 "payfleet_provider_requests_total",
                 "Requests to providers, by result class.",
                 &["provider", "method", "request", "result"],
+            ),
+            provider_http: counter(
+                &r,
+                "payfleet_provider_http_requests_total",
+                "HTTP exchanges of provider requests, by HTTP class (2xx..5xx, timeout, connect, broken).",
+                &["provider", "method", "request", "class"],
             ),
             provider_duration: histogram(
                 &r,
@@ -305,6 +313,20 @@ impl Metrics {
                 &["provider", "method"],
                 LAG_BUCKETS,
             ),
+            delay_queue_stalled: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "payfleet_delay_queue_stalled",
+                        "1 while a delay queue keeps what expires in it instead of handing \
+                         it back (its canary is late): parked commands wait there. Reported \
+                         by the leading reconciler.",
+                    ),
+                    &["delay_ms"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
             registry: r,
         };
         metrics.start_at_zero();
@@ -361,6 +383,7 @@ impl Metrics {
                     &[provider, m, request],
                     RequestResult::ALL,
                 );
+                zero(&self.provider_http, &[provider, m, request], HttpClass::ALL);
             }
             for operation in Operation::ALL.map(Operation::as_str) {
                 let at = [provider, m, operation];
@@ -436,6 +459,7 @@ pub(crate) mod tests {
             "payfleet_callbacks_total{provider=\"ecommpay\",result=\"late\"} 0",
             "payfleet_callbacks_total{provider=\"epay\",result=\"refused_secret\"} 0",
             "payfleet_state_transitions_total{to=\"action_required\"} 0",
+            "payfleet_provider_http_requests_total{class=\"timeout\",method=\"homebank\",provider=\"ecommpay\",request=\"submit\"} 0",
         ] {
             assert!(text.lines().any(|l| l == series), "no {series}");
         }

@@ -1,6 +1,13 @@
-//! W3C Trace Context (`traceparent`) across the bus: read from a command's AMQP headers,
-//! kept in its Redis record, written as a child on every event it causes, so one
-//! command can be followed from its publisher through callbacks to its result event.
+//! W3C Trace Context (`traceparent`, `tracestate`) across the bus: read from a
+//! command's AMQP headers, kept in its Redis record, written as a child on every event
+//! it causes, so one command can be followed from its publisher through callbacks to
+//! its result event.
+//!
+//! payfleet carries a command's trace context as one string, its *carried* form: the
+//! traceparent (version 00), then, when the publisher sent a valid tracestate, a space
+//! and that tracestate unchanged (§3.3: kept as is while the trace is continued). A
+//! traceparent has no space, so the first one splits them ([`split`]); one string
+//! keeps the record's field and every function that passes a trace on as they were.
 
 /// `version-traceid-parentid-flags`, e.g. `00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,28 +65,116 @@ pub fn new_root() -> String {
     format!("00-{}-{}-01", uuid::Uuid::new_v4().simple(), span_id())
 }
 
-/// The given traceparent when valid, written as version 00 (the version payfleet
-/// speaks), otherwise a new trace (a publisher that sent none or a broken one still gets
+/// The carried form of a message's `traceparent` and `tracestate` headers: the
+/// traceparent written as version 00 (the version payfleet speaks), with the tracestate
+/// when it is valid. `None` when the traceparent is missing or invalid: its tracestate
+/// goes with it (§3.3.1.1: a tracestate belongs to the traceparent's trace).
+pub fn received(traceparent: Option<&str>, tracestate: Option<&str>) -> Option<String> {
+    let p = traceparent.and_then(parse)?;
+    let tp = format!("00-{}-{}-{}", p.trace_id, p.parent_id, p.flags);
+    Some(with_state(tp, tracestate.and_then(valid_state)))
+}
+
+/// [`received`], or a new trace (a publisher that sent none or a broken one still gets
 /// a command that can be followed from the worker on).
-pub fn continue_from(traceparent: Option<&str>) -> String {
-    match traceparent.and_then(parse) {
-        Some(p) => format!("00-{}-{}-{}", p.trace_id, p.parent_id, p.flags),
-        None => new_root(),
-    }
+pub fn continue_from(traceparent: Option<&str>, tracestate: Option<&str>) -> String {
+    received(traceparent, tracestate).unwrap_or_else(new_root)
 }
 
-/// A child of `parent`: the same trace id and flags, a fresh parent id. A missing or
-/// invalid parent starts a new trace.
+/// A child of `parent` (carried form): the same trace id, flags and tracestate, a fresh
+/// parent id. A missing or invalid parent starts a new trace.
 pub fn child_of(parent: Option<&str>) -> String {
-    match parent.and_then(parse) {
-        Some(p) => format!("00-{}-{}-{}", p.trace_id, span_id(), p.flags),
+    let (traceparent, tracestate) = parent.map_or((None, None), |c| {
+        let (tp, ts) = split(c);
+        (Some(tp), ts)
+    });
+    match traceparent.and_then(parse) {
+        Some(p) => with_state(
+            format!("00-{}-{}-{}", p.trace_id, span_id(), p.flags),
+            tracestate,
+        ),
         None => new_root(),
     }
 }
 
-/// The trace id of a traceparent, for log fields.
+/// A carried trace context as its `traceparent` and `tracestate` header values.
+pub fn split(carried: &str) -> (&str, Option<&str>) {
+    match carried.split_once(' ') {
+        Some((tp, ts)) => (tp, Some(ts)),
+        None => (carried, None),
+    }
+}
+
+/// The trace id of a traceparent (or a carried context), for log fields.
 pub fn trace_id(traceparent: &str) -> Option<&str> {
-    parse(traceparent).map(|p| p.trace_id)
+    parse(split(traceparent).0).map(|p| p.trace_id)
+}
+
+fn with_state(traceparent: String, tracestate: Option<&str>) -> String {
+    match tracestate {
+        Some(ts) => format!("{traceparent} {ts}"),
+        None => traceparent,
+    }
+}
+
+/// Most list members a tracestate may have, and most characters it may take (§3.3.1.1,
+/// §3.3.1.5): past either it is dropped whole rather than cut.
+const MAX_MEMBERS: usize = 32;
+const MAX_STATE_LEN: usize = 512;
+
+/// `tracestate` as received (without surrounding blanks) when every list member is
+/// well formed and no key repeats (§3.3.1); `None` otherwise, or when it is empty.
+pub fn valid_state(tracestate: &str) -> Option<&str> {
+    let s = tracestate.trim_matches([' ', '\t']);
+    if s.is_empty() || s.len() > MAX_STATE_LEN {
+        return None;
+    }
+    let mut keys = Vec::new();
+    // Empty members (`a=1,,b=2`) are allowed and count for nothing.
+    for member in s.split(',').map(|m| m.trim_matches([' ', '\t'])) {
+        if member.is_empty() {
+            continue;
+        }
+        let (key, value) = member.split_once('=')?;
+        if !(valid_key(key) && valid_value(value)) || keys.contains(&key) {
+            return None;
+        }
+        keys.push(key);
+    }
+    (!keys.is_empty() && keys.len() <= MAX_MEMBERS).then_some(s)
+}
+
+/// `simple-key` or `tenant-id@system-id` (§3.3.1.3.1).
+fn valid_key(key: &str) -> bool {
+    let rest = |s: &str, max: usize| {
+        s.len() <= max
+            && s.bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/'))
+    };
+    let starts = |s: &str, digit: bool| {
+        s.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || (digit && b.is_ascii_digit()))
+    };
+    match key.split_once('@') {
+        None => starts(key, false) && rest(&key[1..], 255),
+        Some((tenant, system)) => {
+            starts(tenant, true)
+                && rest(&tenant[1..], 240)
+                && starts(system, false)
+                && rest(&system[1..], 13)
+        }
+    }
+}
+
+/// 1 to 256 printable ASCII characters but `,` and `=`, not ending in a space
+/// (§3.3.1.3.2).
+fn valid_value(value: &str) -> bool {
+    (1..=256).contains(&value.len())
+        && !value.ends_with(' ')
+        && value
+            .bytes()
+            .all(|b| matches!(b, 0x20..=0x7e) && b != b',' && b != b'=')
 }
 
 #[cfg(test)]
@@ -123,7 +218,7 @@ mod tests {
         for tp in [v1, later] {
             let p = parse(tp).unwrap();
             assert_eq!(p.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736", "{tp}");
-            assert_eq!(continue_from(Some(tp)), TP);
+            assert_eq!(continue_from(Some(tp), None), TP);
         }
     }
 
@@ -141,8 +236,94 @@ mod tests {
         for parent in [None, Some("garbage")] {
             let tp = child_of(parent);
             assert!(parse(&tp).is_some(), "{tp}");
-            assert_eq!(parse(&continue_from(parent)).map(|_| ()), Some(()));
+            assert_eq!(parse(&continue_from(parent, None)).map(|_| ()), Some(()));
         }
-        assert_eq!(continue_from(Some(TP)), TP);
+        assert_eq!(continue_from(Some(TP), None), TP);
+    }
+
+    const STATE: &str = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+
+    #[test]
+    fn a_tracestate_goes_unchanged_from_the_command_to_its_events() {
+        let carried = continue_from(Some(TP), Some(STATE));
+        assert_eq!(split(&carried), (TP, Some(STATE)));
+        assert_eq!(trace_id(&carried), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        let child = child_of(Some(&carried));
+        let (tp, ts) = split(&child);
+        assert_eq!(ts, Some(STATE));
+        assert_eq!(
+            parse(tp).unwrap().trace_id,
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_ne!(tp, TP);
+        // A higher version is continued as 00, its tracestate kept.
+        let v1 = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(
+            received(Some(v1), Some(STATE)),
+            Some(format!("{TP} {STATE}"))
+        );
+    }
+
+    #[test]
+    fn a_tracestate_without_its_traceparent_is_dropped_with_it() {
+        for parent in [None, Some("00-garbage")] {
+            assert_eq!(received(parent, Some(STATE)), None);
+            let (tp, ts) = split_owned(&continue_from(parent, Some(STATE)));
+            assert!(parse(&tp).is_some(), "{tp}");
+            assert_eq!(ts, None, "a new trace starts without the old state");
+        }
+        assert_eq!(child_of(None).split(' ').count(), 1);
+    }
+
+    fn split_owned(carried: &str) -> (String, Option<String>) {
+        let (tp, ts) = split(carried);
+        (tp.to_owned(), ts.map(str::to_owned))
+    }
+
+    #[test]
+    fn a_valid_tracestate_is_kept_as_received() {
+        let members: Vec<String> = (0..32).map(|n| format!("k{n}=v")).collect();
+        let thirty_two = members.join(",");
+        for ok in [
+            "rojo=00f067aa0ba902b7",
+            STATE,
+            "tenant1@sys=a b,x/y*z_-=~",
+            "a=1,,b=2",
+            thirty_two.as_str(),
+        ] {
+            assert_eq!(valid_state(ok), Some(ok), "{ok:?}");
+        }
+        assert_eq!(valid_state("  a=1 ,\tb=2 "), Some("a=1 ,\tb=2"));
+    }
+
+    #[test]
+    fn an_invalid_tracestate_is_dropped_whole() {
+        let members: Vec<String> = (0..33).map(|n| format!("k{n}=v")).collect();
+        let thirty_three = members.join(",");
+        let long = format!("a={}", "x".repeat(257));
+        let too_long: String = (0..6)
+            .map(|n| format!("k{n}={}", "x".repeat(90)))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(too_long.len() > 512);
+        for bad in [
+            "",
+            " , ",
+            "novalue",
+            "Upper=1",
+            "1digit=1",
+            "a=tab\there",
+            "a=b=c",
+            "a=1,a=2",
+            "a=\u{e9}",
+            "tenant@toolongsystemid=1",
+            "@sys=1",
+            long.as_str(),
+            thirty_three.as_str(),
+            too_long.as_str(),
+        ] {
+            assert_eq!(valid_state(bad), None, "{bad:?}");
+            assert_eq!(received(Some(TP), Some(bad)), Some(TP.to_owned()));
+        }
     }
 }

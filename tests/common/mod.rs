@@ -2,6 +2,7 @@
 //! namespace of its own, with the sandbox standing in for the providers.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod cluster;
 pub mod contract;
 pub mod logs;
 
@@ -47,9 +48,25 @@ pub fn payfleet_process(s: &payfleet::config::Settings, args: &[&str]) -> tokio:
         .env("PAYFLEET__EPAY__OAUTH_URL", &s.epay.oauth_url)
         .env("PAYFLEET__EPAY__API_URL", &s.epay.api_url)
         .env("PAYFLEET__EPAY__STATUS_URL", &s.epay.status_url)
+        .env("PAYFLEET__EPAY__POST_LINK_URL", &s.epay.post_link_url)
+        .env(
+            "PAYFLEET__EPAY__FAILURE_POST_LINK_URL",
+            &s.epay.failure_post_link_url,
+        )
         .env("PAYFLEET__RECONCILER__EMBEDDED", "false")
         .env("PAYFLEET__TELEMETRY__LOG_LEVEL", "warn")
         .kill_on_drop(true);
+    // The fleet's rate limits, which `payfleet payments resolve` keeps to as workers do.
+    for (provider, accounts) in &s.rate_limit.limits {
+        for (account, classes) in accounts {
+            for (class, limit) in classes {
+                let base = format!("PAYFLEET__RATE_LIMIT__LIMITS__{provider}__{account}__{class}")
+                    .to_uppercase();
+                cmd.env(format!("{base}__PER_SECOND"), limit.per_second.to_string())
+                    .env(format!("{base}__BURST"), limit.burst.to_string());
+            }
+        }
+    }
     let secrets = &s.secrets;
     for (var, secret) in [
         (
@@ -89,7 +106,11 @@ pub async fn spawn_app_with(settings: FleetSettings, workers: usize) -> TestFlee
 /// [`spawn_app`] whose dead letters stay in the queue (nothing taps them), for the
 /// operator commands that read it.
 pub async fn spawn_app_keeping_dead_letters(label: &str, workers: usize) -> TestFleet {
-    start(settings(label), workers, false).await
+    spawn_keeping_dead_letters_with(settings(label), workers).await
+}
+
+pub async fn spawn_keeping_dead_letters_with(settings: FleetSettings, workers: usize) -> TestFleet {
+    start(settings, workers, false).await
 }
 
 async fn start(settings: FleetSettings, workers: usize, tap_dead: bool) -> TestFleet {
@@ -144,6 +165,13 @@ impl TestFleet {
     /// Takes the next command of `routing_key`'s queue and hands it back, `times` times
     /// (before any worker runs): the broker's delivery count rises as in a crash loop.
     pub async fn hand_back(&self, routing_key: &str, times: u32) {
+        self.hand_back_each(routing_key, 1, times).await;
+    }
+
+    /// Takes the next `commands` commands of `routing_key`'s queue at once and hands them
+    /// all back, `times` times: each one's delivery count rises as if a worker holding
+    /// them had crashed.
+    pub async fn hand_back_each(&self, routing_key: &str, commands: usize, times: u32) {
         use lapin::options::{BasicGetOptions, BasicNackOptions};
         let conn = payfleet::bus::connect(&self.fleet.settings.amqp.url, "test-hand-back")
             .await
@@ -151,13 +179,18 @@ impl TestFleet {
         let ch = conn.create_channel().await.unwrap();
         let queue = self.queue_of(routing_key);
         for _ in 0..times {
-            let get = ch.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false });
-            let delivery = get.await.unwrap().expect("a command in the queue").delivery;
-            let requeue = BasicNackOptions {
-                requeue: true,
-                ..Default::default()
-            };
-            delivery.nack(requeue).await.unwrap();
+            let mut held = Vec::with_capacity(commands);
+            for _ in 0..commands {
+                let get = ch.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false });
+                held.push(get.await.unwrap().expect("a command in the queue").delivery);
+            }
+            for delivery in held {
+                let requeue = BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                };
+                delivery.nack(requeue).await.unwrap();
+            }
         }
         let _ = conn.close(200, "bye".into()).await;
     }
@@ -248,6 +281,23 @@ pub fn payout(key: &str, minor: u64, currency: &str, customer: &str) -> String {
     .to_string()
 }
 
+/// An epay Google Pay payment command body.
+pub fn google_pay(key: &str, minor: u64, last4: &str) -> String {
+    serde_json::json!({
+        "version": 1, "idempotency_key": key, "method": "google_pay", "operation": "payment",
+        "amount": {"minor": minor, "currency": "KZT"},
+        "details": {
+            "name": "Test test", "description": "Оплата", "email": "payer@example.kz",
+            "phone": "+77078071180", "card_save": false,
+            "google_pay": {"apiVersionMinor": 0, "apiVersion": 2, "paymentMethodData": {
+                "description": format!("Visa •••• {last4}"),
+                "tokenizationData": {"type": "PAYMENT_GATEWAY", "token": "{\"signature\":\"MEQCIG0Pt0VSb8\",\"protocolVersion\":\"ECv2\",\"signedMessage\":\"{}\"}"},
+                "type": "CARD", "info": {"cardNetwork": "VISA", "cardDetails": last4}}}
+        }
+    })
+    .to_string()
+}
+
 /// A dead-lettered body and its reason header.
 pub type DeadLetter = (Vec<u8>, String);
 
@@ -311,6 +361,33 @@ impl DeadLetters {
 }
 
 impl TestFleet {
+    /// Runs `payfleet ARGS` on the fleet's settings, as an operator would.
+    pub async fn cli(&self, args: &[&str]) -> std::process::Output {
+        payfleet_process(&self.fleet.settings, args)
+            .output()
+            .await
+            .expect("the binary runs")
+    }
+
+    /// Runs `payfleet ARGS`, which must succeed; its stdout.
+    pub async fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "payfleet {args:?}: {stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        println!("$ payfleet {}\n{stdout}", args.join(" "));
+        stdout
+    }
+
+    /// Runs `payfleet ARGS`, which must fail; its stderr.
+    pub async fn cli_refused(&self, args: &[&str]) -> String {
+        let out = self.cli(args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "payfleet {args:?} succeeded");
+        println!("$ payfleet {}\n{stderr}", args.join(" "));
+        stderr
+    }
+
     pub async fn store(&self) -> payfleet::state::StateStore {
         payfleet::app::connect_store(&self.fleet.settings)
             .await
@@ -326,6 +403,15 @@ impl TestFleet {
             .await
             .unwrap();
         rec.map(|rec| rec.state)
+    }
+
+    /// Waits until the key's record is in `state`.
+    pub async fn wait_for_state(&self, key: &str, state: payfleet::state::State) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.state(key).await != Some(state) {
+            assert!(Instant::now() < deadline, "{key} never reached {state:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Posts a callback body to the gateway, signed with `secret`.
@@ -363,4 +449,22 @@ pub fn payout_callback(
                       "provider": {"id": 1112, "payment_id": "14177704", "auth_code": ""},
                       "code": code, "message": message}
     })
+}
+
+/// Faults under which the provider executes every request to `endpoint` and its answer
+/// is lost (HTTP 502 after processing), and with `callbacks_lost` its callback too: only
+/// a status query can then tell what happened.
+pub fn answers_lost(endpoint: &str, callbacks_lost: bool) -> payfleet_sim::Faults {
+    let executed_unanswered = payfleet_sim::faults::EndpointFaults {
+        error_after_rate: 1.0,
+        ..Default::default()
+    };
+    payfleet_sim::Faults {
+        endpoints: [(endpoint.to_owned(), executed_unanswered)].into(),
+        callbacks: payfleet_sim::faults::CallbackFaults {
+            loss_rate: if callbacks_lost { 1.0 } else { 0.0 },
+            ..Default::default()
+        },
+        ..Default::default()
+    }
 }

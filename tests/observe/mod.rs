@@ -48,6 +48,11 @@ impl ProcessFleet {
     /// sandbox calling back to it, and a standalone reconciler; waits until each serves
     /// /metrics. Fails loudly when RabbitMQ or Redis is down.
     pub async fn start(label: &str) -> Self {
+        Self::start_with(label, &[]).await
+    }
+
+    /// [`ProcessFleet::start`] with further settings for every process.
+    pub async fn start_with(label: &str, env: &[(&'static str, String)]) -> Self {
         let run = &uuid::Uuid::new_v4().simple().to_string()[..10];
         let namespace = format!("{label}-{run}");
         let secret = uuid::Uuid::new_v4().simple().to_string();
@@ -101,6 +106,7 @@ impl ProcessFleet {
             ("PAYFLEET__EPAY__POST_LINK_URL", post_link.clone()),
             ("PAYFLEET__EPAY__FAILURE_POST_LINK_URL", post_link),
         ];
+        fleet.common_env.extend_from_slice(env);
         let listen = |port: u16| format!("127.0.0.1:{port}");
         fleet
             .spawn(
@@ -204,8 +210,9 @@ impl ProcessFleet {
         Names::new(&self.namespace)
     }
 
-    /// Publishes commands with confirms, each with the given traceparent header.
-    pub async fn publish(&self, bodies: &[String], traceparent: Option<&str>) {
+    /// Publishes commands with confirms, each with the given headers (e.g. a
+    /// traceparent).
+    pub async fn publish(&self, bodies: &[String], headers: &[(&str, &str)]) {
         let conn = bus::connect(&amqp_url(), "observe-publisher")
             .await
             .expect("RabbitMQ at amqp.url");
@@ -215,17 +222,39 @@ impl ProcessFleet {
         for body in bodies {
             let value: serde_json::Value = serde_json::from_str(body).expect("JSON");
             let rk = payfleet::contract::command::routing_key_of(&value).expect("routable");
-            let mut headers = lapin::types::FieldTable::default();
-            if let Some(tp) = traceparent {
-                headers.insert(bus::headers::TRACEPARENT.into(), bus::header_text(tp));
+            let mut table = lapin::types::FieldTable::default();
+            for (name, value) in headers {
+                table.insert((*name).into(), bus::header_text(value));
             }
             publisher
-                .publish_command(&rk, body.as_bytes(), headers)
+                .publish_command(&rk, body.as_bytes(), table)
                 .await
                 .expect("publish confirmed");
         }
         publisher.close().await;
         let _ = conn.close(200, "bye".into()).await;
+    }
+
+    /// Waits until the worker finished `n` commands (whatever their outcome).
+    pub async fn wait_finished(&self, n: f64) {
+        let worker = self.targets[0].clone();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.scrape(&worker).await;
+            let finished: f64 = text
+                .lines()
+                .filter(|l| l.starts_with("payfleet_commands_finished_total{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum();
+            if finished >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the worker finished {finished} of {n} commands in 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// The text each process serves at /metrics.
@@ -289,7 +318,7 @@ impl Drop for ProcessFleet {
 }
 
 /// The broker URL the processes use (the default, or PAYFLEET__AMQP__URL).
-pub fn amqp_url() -> String {
+pub fn amqp_url() -> payfleet::config::AmqpNodes {
     settings().amqp.url
 }
 
@@ -323,7 +352,7 @@ pub fn prometheus_tool(binary: &str) -> Command {
         .is_ok_and(|s| s.success());
     assert!(
         found,
-        "{binary} is not installed: run scripts/ensure-services (installs Debian's prometheus package)"
+        "{binary} is not installed: run scripts/ensure-services --for-tests (installs Debian's prometheus package)"
     );
     Command::new(binary)
 }

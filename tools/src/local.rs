@@ -8,7 +8,8 @@ use futures::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use payfleet::app::{self, Shutdown};
-use payfleet::bus::{self, Names};
+use payfleet::bus::{self, Names, Shape};
+use payfleet::config::AmqpNodes;
 use payfleet::contract::operator::OperatorEvent;
 use payfleet::contract::{Event, IdempotencyKey};
 use payfleet_sim::Sandbox;
@@ -73,14 +74,7 @@ impl LocalFleet {
         let shutdown = Shutdown::default();
         let conn = bus::connect(&settings.amqp.url, "payfleet-local-setup").await?;
         let s = &settings;
-        bus::declare(
-            &conn.create_channel().await?,
-            &Names::new(&s.amqp.namespace),
-            s.amqp.delivery_limit,
-            &s.worker.retry_delays_ms,
-            true,
-        )
-        .await?;
+        bus::declare(&conn, &Names::new(&s.amqp.namespace), &Shape::of(s)).await?;
         let _ = conn.close(200, "declared".into()).await;
         // The sandbox's address first: the gateway confirms epay postLinks with it.
         let sandbox_listener = tokio::net::TcpListener::bind(settings.sandbox.listen).await?;
@@ -233,14 +227,14 @@ impl EventTap {
     /// Taps a queue; fails if the first connection cannot be made. A watchdog
     /// reconnects when the queue holds messages but none arrive (a consumer left stalled
     /// by a broker restart).
-    pub async fn on_queue(url: &str, queue: &str) -> anyhow::Result<Self> {
+    pub async fn on_queue(url: &AmqpNodes, queue: &str) -> anyhow::Result<Self> {
         Self::tap(url, queue, None).await
     }
 
-    async fn tap(url: &str, queue: &str, check: Option<EventCheck>) -> anyhow::Result<Self> {
+    async fn tap(url: &AmqpNodes, queue: &str, check: Option<EventCheck>) -> anyhow::Result<Self> {
         let tap = EventTap::default();
         let consumer = Self::consume(url, queue).await?;
-        let (events, url, queue) = (tap.events.clone(), url.to_owned(), queue.to_owned());
+        let (events, url, queue) = (tap.events.clone(), url.clone(), queue.to_owned());
         let (operator, broken) = (tap.operator.clone(), tap.broken.clone());
         tokio::spawn(async move {
             let mut current = Some(consumer);
@@ -295,7 +289,7 @@ impl EventTap {
     }
 
     async fn consume(
-        url: &str,
+        url: &AmqpNodes,
         queue: &str,
     ) -> anyhow::Result<(lapin::Connection, lapin::Consumer)> {
         let conn = bus::connect(url, "payfleet-event-tap").await?;

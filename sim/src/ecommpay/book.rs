@@ -5,6 +5,9 @@ use crate::Sandbox;
 use serde_json::Value;
 use std::collections::HashMap;
 
+/// `payment.method` of the HomeBank payout document's callbacks.
+pub const HOMEBANK_PAYOUT_METHOD: &str = "homebank-payout";
+
 /// An operation's state, as `operation.status` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpStatus {

@@ -15,8 +15,6 @@ use serde_json::json;
 use std::sync::Arc;
 
 pub const PATH: &str = "/v2/payment/cash-out-kz/homebank/payout";
-/// `payment.method` of the document's callbacks.
-pub const METHOD: &str = "homebank-payout";
 pub const CURRENCIES: [&str; 4] = ["EUR", "KZT", "RUB", "USD"];
 
 /// "If the payout amount is less than 4,000.00 KZT, the amount must be a multiple of
@@ -65,7 +63,7 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Response
         payment_id: req.payment_id.clone(),
         project_id: req.project_id,
         payment_type: "payout",
-        method: METHOD,
+        method: book::HOMEBANK_PAYOUT_METHOD,
         description: req
             .text("payment", "description")
             .unwrap_or_default()

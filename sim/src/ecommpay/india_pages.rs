@@ -4,7 +4,7 @@
 //! customer's answer.
 
 use super::book::{self, OpStatus, Payment};
-use super::{codes, india_banks, india_sale};
+use super::{callbacks, codes, india_banks};
 use crate::{Sandbox, money};
 use axum::Form;
 use axum::extract::{Path, State};
@@ -149,7 +149,7 @@ fn complete(sandbox: &Arc<Sandbox>, payment_id: &str, choice: Choice, choosing: 
             );
         }
     };
-    if !india_sale::finish(sandbox, payment_id, bank_id, outcome) {
+    if !finish(sandbox, payment_id, bank_id, outcome) {
         return page(StatusCode::CONFLICT, "Payment already completed", "");
     }
     let title = if outcome.0 == OpStatus::Success {
@@ -163,4 +163,34 @@ fn complete(sandbox: &Arc<Sandbox>, payment_id: &str, choice: Choice, choosing: 
         title,
         &format!("<p><a href=\"{}\">Return to the shop</a></p>", esc(&back)),
     )
+}
+
+/// Settles a purchase still awaiting its customer and calls back; `false` when it was
+/// already settled.
+pub fn finish(
+    sandbox: &Arc<Sandbox>,
+    payment_id: &str,
+    bank_id: Option<u32>,
+    (status, code, message): (OpStatus, &'static str, &'static str),
+) -> bool {
+    let payment = {
+        let mut book = sandbox.ecommpay.lock().expect("payments lock");
+        let Some(p) = book
+            .get_mut(payment_id)
+            .filter(|p| p.sale.is_some() && p.op.status == OpStatus::AwaitingRedirect)
+        else {
+            return false;
+        };
+        (p.op.status, p.op.code, p.op.message) = (status, code, message);
+        p.op.date = book::now();
+        if let (Some(sale), Some(id)) = (p.sale.as_mut(), bank_id) {
+            sale.bank_id = Some(id);
+        }
+        p.clone()
+    };
+    if status == OpStatus::Success {
+        sandbox.with_stats(|s| s.executed(payment_id));
+    }
+    callbacks::call_back(sandbox, &payment);
+    true
 }

@@ -32,7 +32,13 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, raw: Bytes) -> Response
         .text("payment", "description")
         .unwrap_or_default()
         .to_owned();
-    let refund_id = req.text("payment", "merchant_refund_id").map(str::to_owned);
+    let refund_id = req
+        .text("payment", "merchant_refund_id")
+        .map(str::to_owned)
+        .filter(|_| {
+            let rate = sandbox.answers().ecommpay_refund_id_as_purchase_rate;
+            !crate::faults::roll_for(&req.payment_id, rate)
+        });
     let Some(purchase) = book::lookup(&sandbox, &req.payment_id) else {
         return req.error(
             StatusCode::BAD_REQUEST,

@@ -95,43 +95,13 @@ pub async fn handle(
     req.accepted()
 }
 
-/// Settles a purchase still awaiting its customer and calls back; `false` when it was
-/// already settled.
-pub fn finish(
-    sandbox: &Arc<Sandbox>,
-    payment_id: &str,
-    bank_id: Option<u32>,
-    (status, code, message): (OpStatus, &'static str, &'static str),
-) -> bool {
-    let payment = {
-        let mut book = sandbox.ecommpay.lock().expect("payments lock");
-        let Some(p) = book
-            .get_mut(payment_id)
-            .filter(|p| p.sale.is_some() && p.op.status == OpStatus::AwaitingRedirect)
-        else {
-            return false;
-        };
-        (p.op.status, p.op.code, p.op.message) = (status, code, message);
-        p.op.date = book::now();
-        if let (Some(sale), Some(id)) = (p.sale.as_mut(), bank_id) {
-            sale.bank_id = Some(id);
-        }
-        p.clone()
-    };
-    if status == OpStatus::Success {
-        sandbox.with_stats(|s| s.executed(payment_id));
-    }
-    callbacks::call_back(sandbox, &payment);
-    true
-}
-
 /// Declines a purchase whose customer has not come back within the threshold time.
 fn expire_later(sandbox: Arc<Sandbox>, payment_id: String) {
     tokio::spawn(async move {
         let threshold = sandbox.settings.india_sale_threshold_ms;
         tokio::time::sleep(std::time::Duration::from_millis(threshold)).await;
         let expired = (OpStatus::Decline, codes::GENERAL_DECLINE, "decline");
-        finish(&sandbox, &payment_id, None, expired);
+        india_pages::finish(&sandbox, &payment_id, None, expired);
     });
 }
 

@@ -49,7 +49,7 @@ fn operation_json(op: &Operation, provider_id: u64) -> Value {
 
 /// The body about `p`, signed at the root.
 pub fn body(sandbox: &Sandbox, p: &Payment, view: View) -> Value {
-    let provider_id = if p.method == super::homebank_payout::METHOD {
+    let provider_id = if p.method == super::book::HOMEBANK_PAYOUT_METHOD {
         1112
     } else {
         2080

@@ -174,7 +174,8 @@ pub fn ask_3ds(t: &mut Txn) {
 }
 
 /// Records a new transaction, or refuses its invoice id with 488 when it is taken
-/// (also after a lost answer, while check-status may not show it yet).
+/// (also after a lost answer, while check-status may not show it yet), unless the
+/// answers make it pay a taken one again.
 pub fn record(sandbox: &Arc<Sandbox>, mut txn: Txn) -> Result<Txn, Response> {
     let answers = sandbox.answers();
     if roll(answers.epay_status_lag_rate) {
@@ -184,14 +185,18 @@ pub fn record(sandbox: &Arc<Sandbox>, mut txn: Txn) -> Result<Txn, Response> {
     {
         let mut book = sandbox.epay.lock().expect("epay lock");
         if book.txns.contains_key(&txn.invoice_id) {
-            drop(book);
-            sandbox.with_stats(|s| s.duplicate_submissions_refused += 1);
-            return Err(failure(
-                StatusCode::BAD_REQUEST,
-                answer::DUPLICATE_INVOICE,
-                answer::DUPLICATE_MESSAGE,
-                &txn.invoice_id,
-            ));
+            if roll(answers.epay_duplicate_invoice_paid_rate) {
+                sandbox.with_stats(|s| s.fault("epay_duplicate_invoice_paid"));
+            } else {
+                drop(book);
+                sandbox.with_stats(|s| s.duplicate_submissions_refused += 1);
+                return Err(failure(
+                    StatusCode::BAD_REQUEST,
+                    answer::DUPLICATE_INVOICE,
+                    answer::DUPLICATE_MESSAGE,
+                    &txn.invoice_id,
+                ));
+            }
         }
         book.txns.insert(txn.invoice_id.clone(), txn.clone());
     }

@@ -207,7 +207,7 @@ fn a_429_defers_at_least_the_advised_time_spread_by_half_of_it() {
     // No advice: a second (1.5 s with its spread: the 3 s rung); kept unknown when it
     // throttled a status query.
     let no_advice = ProviderError::Throttled { retry_after: None };
-    let Step::Defer(d) = asked(Asked::Recovering, Err(no_advice), 1) else {
+    let Step::Defer(d) = asked(RECOVERING, Err(no_advice), 1) else {
         panic!("deferred")
     };
     assert_eq!(d.hand_back, State::Unknown);
@@ -270,7 +270,7 @@ fn spent_attempts_leave_a_payment_that_may_have_reached_it_unresolved() {
         }
     );
     assert_eq!(
-        asked(Asked::Recovering, Err(e.clone()), 4),
+        asked(RECOVERING, Err(e.clone()), 4),
         Step::Unresolved {
             outcome: reason(&e.to_string())
         }
@@ -285,7 +285,7 @@ fn a_status_query_the_provider_refuses_leaves_it_unknown() {
         code: "check-status:104".into(),
         message: "terminal absent in token".into(),
     };
-    for how in [Asked::Recovering, Asked::AlreadyExists] {
+    for how in [RECOVERING, Asked::AlreadyExists] {
         for attempt in [1, 3] {
             let Step::Unresolved { outcome } = asked(how, Err(refused.clone()), attempt) else {
                 panic!("unresolved")
@@ -300,7 +300,7 @@ fn a_status_query_the_provider_refuses_leaves_it_unknown() {
 #[test]
 fn a_payment_the_provider_never_saw_is_sent_after_all() {
     assert_eq!(
-        asked(Asked::Recovering, Ok(Status::NotFound), 2),
+        asked(RECOVERING, Ok(Status::NotFound), 2),
         Step::Prepare { attempt: 2 }
     );
 }
@@ -328,7 +328,7 @@ fn an_id_the_provider_knows_without_a_status_is_asked_about_again() {
 
 #[test]
 fn what_the_status_says_is_recorded() {
-    for how in [Asked::Recovering, Asked::AlreadyExists] {
+    for how in [RECOVERING, Asked::AlreadyExists] {
         assert_eq!(
             asked(how, Ok(Status::Pending), 1),
             Step::Record {
@@ -456,7 +456,7 @@ fn headers_too_large_to_carry_on_are_dead_lettered() {
 fn requests_count_against_their_class_and_hand_back_as_they_stand() {
     assert_eq!(Request::Submit.class(), crate::ratelimit::PAYMENT);
     assert_eq!(
-        Request::Status(Asked::Recovering).class(),
+        Request::Status(RECOVERING).class(),
         crate::ratelimit::STATUS
     );
     assert_eq!(Request::Submit.label(), ProviderRequest::Submit);
@@ -469,7 +469,7 @@ fn requests_count_against_their_class_and_hand_back_as_they_stand() {
 #[test]
 fn a_status_request_never_sent_leaves_the_payment_unknown() {
     let e = ProviderError::NotSent("token: epay did not answer in time".into());
-    for how in [Asked::Recovering, Asked::AlreadyExists, Asked::Refused] {
+    for how in [RECOVERING, Asked::AlreadyExists, Asked::Refused] {
         let Step::Retry { hand_back, .. } = asked(how, Err(e.clone()), 1) else {
             panic!("a retry")
         };

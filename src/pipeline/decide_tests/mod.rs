@@ -9,6 +9,11 @@ use crate::telemetry::label::{DeadLetterReason, ProviderRequest, RetryReason};
 
 const GRACE: Duration = Duration::from_secs(30);
 
+/// A recovery whose "not found" proves the request never arrived.
+const RECOVERING: Asked = Asked::Recovering {
+    unproven_for: Duration::ZERO,
+};
+
 fn ladder() -> Ladder {
     Ladder::new(&[250, 1000, 3000, 8000])
 }
@@ -71,12 +76,18 @@ fn claimed(mode: ClaimMode, attempt: u32, since: Duration) -> Claim {
 }
 
 fn after_claim(claim: &Claim, attempt: u32, deferrals: u32) -> Step {
+    after_claim_at(claim, attempt, deferrals, Duration::ZERO)
+}
+
+/// At a provider whose "not found" proves nothing until `resend_after` after a request.
+fn after_claim_at(claim: &Claim, attempt: u32, deferrals: u32, resend_after: Duration) -> Step {
     let l = ladder();
     let seen = Seen::Claim {
         claim,
         attempt,
         deferrals,
         status_not_before: Duration::from_secs(10),
+        resend_after,
     };
     decide(seen, &policy(&l))
 }
@@ -138,11 +149,71 @@ fn an_expired_lease_or_unknown_outcome_asks_the_provider_first() {
     assert_eq!(
         after_claim(&claim, 2, 0),
         Step::Acquire {
-            request: Request::Status(Asked::Recovering),
+            request: Request::Status(RECOVERING),
             attempt: 2
         }
     );
     assert_eq!(duplicate_of(&claim), None);
+}
+
+/// Where a "not found" proves the request never arrived only some time after it
+/// (epay's 102 "try again later"), a recovery asks, and if the provider does not know
+/// the payment yet, waits out the rest of that time, still unknown, before sending.
+#[test]
+fn a_not_found_too_soon_after_the_request_waits_before_sending_again() {
+    let window = Duration::from_secs(120);
+    let claim = claimed(ClaimMode::Recover, 2, Duration::from_secs(11));
+    let asking = Asked::Recovering {
+        unproven_for: Duration::from_secs(109),
+    };
+    assert_eq!(
+        after_claim_at(&claim, 2, 0, window),
+        Step::Acquire {
+            request: Request::Status(asking),
+            attempt: 2
+        }
+    );
+    let l = ladder();
+    let p = policy(&l);
+    let Step::Retry {
+        hand_back, park, ..
+    } = decide(
+        Seen::Status {
+            asked: asking,
+            result: Ok(Status::NotFound),
+            attempt: 2,
+        },
+        &p,
+    )
+    else {
+        panic!("waits")
+    };
+    assert_eq!(hand_back, State::Unknown);
+    assert_eq!(park.class, RetryReason::StatusNotYet);
+    // The longest rung, 8 s, is below the 109 s left: it comes back and asks again.
+    assert_eq!(park.rung.delay(), Duration::from_secs(8));
+
+    // Past the window the not-found is proof: it is sent.
+    let late = claimed(ClaimMode::Recover, 5, Duration::from_secs(121));
+    let Step::Acquire {
+        request: Request::Status(asked),
+        ..
+    } = after_claim_at(&late, 5, 0, window)
+    else {
+        panic!("asks first")
+    };
+    assert_eq!(asked, RECOVERING);
+    assert_eq!(
+        decide(
+            Seen::Status {
+                asked,
+                result: Ok(Status::NotFound),
+                attempt: 5,
+            },
+            &p,
+        ),
+        Step::Prepare { attempt: 5 }
+    );
 }
 
 #[test]
@@ -306,7 +377,7 @@ fn slot(decision: Decision, request: Request) -> Step {
 #[test]
 fn a_slot_now_makes_the_request() {
     let go = Decision::Go { waited: ms(3) };
-    for request in [Request::Submit, Request::Status(Asked::Recovering)] {
+    for request in [Request::Submit, Request::Status(RECOVERING)] {
         assert_eq!(
             slot(go, request),
             Step::Call {

@@ -38,6 +38,12 @@ fn authentic_verdict(json: &Value) -> Authentic {
             return Authentic::Malformed("callback is missing required fields");
         }
     };
+    if report.operation_type == "refund" && report.payment_id == report.gate_payment_id {
+        // It names no refund command: its purchase's record is not the refund's, and
+        // the refund's status query (which finds the purchase's refund) settles it.
+        tracing::info!("a refund callback names no refund id: its status query settles it");
+        return Authentic::InProgress;
+    }
     let Ok(key) = IdempotencyKey::parse(report.payment_id.as_str()) else {
         return Authentic::NotOurs;
     };
@@ -134,10 +140,11 @@ pub fn read(body: &Value) -> Result<Report, Malformed> {
         .and_then(Value::as_str)
         .ok_or(Malformed("operation.type"))?
         .to_owned();
-    // A refund is reported on its purchase; its own id is the merchant's refund id.
+    // A refund is reported on its purchase; its own id is the merchant's refund id,
+    // when Gate echoes it (the purchase's id there names no refund).
     let refund_id = field(payment, "merchant_refund_id")
         .and_then(Value::as_str)
-        .filter(|_| operation_type == "refund");
+        .filter(|r| operation_type == "refund" && *r != id);
     let payment_id = refund_id.unwrap_or(id).to_owned();
     let op_status = field(op, "status")
         .and_then(Value::as_str)
@@ -229,6 +236,22 @@ mod tests {
             "operation": {"type": "sale", "status": "success"}
         });
         assert_eq!(read(&sale).unwrap().payment_id, "sale-1");
+    }
+
+    /// As the document's refund callbacks show it: `merchant_refund_id` is the
+    /// purchase's id. No refund command is named, so none is settled by it (nor the
+    /// purchase): the refund's status query settles the refund.
+    #[test]
+    fn a_refund_callback_naming_only_its_purchase_settles_nothing() {
+        for named in [json!("TEST_554862"), json!(null)] {
+            let body = json!({
+                "payment": {"id": "TEST_554862", "type": "purchase", "status": "refunded",
+                            "merchant_refund_id": named},
+                "operation": {"type": "refund", "status": "success", "code": "0"}
+            });
+            assert_eq!(read(&body).unwrap().payment_id, "TEST_554862");
+            assert_eq!(authentic_verdict(&body), Authentic::InProgress, "{named}");
+        }
     }
 
     #[test]

@@ -75,12 +75,18 @@ impl Gate {
         let body =
             bytes::Bytes::from(serde_json::to_vec(&body).expect("a Value always serialises"));
         let url = format!("{}{path}", self.base_url);
-        let send = || {
-            self.http
+        let send = || async {
+            let sent = self
+                .http
                 .post(&url)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone())
                 .send()
+                .await;
+            if let Err(e) = &sent {
+                crate::providers::exchanges::failed(e);
+            }
+            sent
         };
         let response = send
             .retry(

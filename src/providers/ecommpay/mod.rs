@@ -268,6 +268,7 @@ impl Provider for Ecommpay {
                 declines_at_threshold: true,
                 status_not_before: STATUS_NOT_BEFORE,
                 not_found_final: true,
+                resend_after: Duration::ZERO,
             },
             // The document: purchases within 5 minutes, declined by the provider after
             // 60.
@@ -277,16 +278,18 @@ impl Provider for Ecommpay {
                 declines_at_threshold: true,
                 status_not_before: STATUS_NOT_BEFORE,
                 not_found_final: true,
+                resend_after: Duration::ZERO,
             },
-            // No times documented for payouts and refunds. The threshold counts from
-            // the command's arrival, so it must outlast a payout held over a weekend
-            // (Friday 19:00 to Monday 10:30); until then the reconciler keeps asking.
+            // No times documented for payouts and refunds: a week, well past any
+            // weekend hold (the threshold counts from the last request, and a payout
+            // held for working hours is taken afresh each time it comes back).
             (Method::BanksOfIndia, _) => Timing {
                 basic: Duration::from_secs(15 * 60),
                 threshold: Duration::from_secs(7 * 24 * 3600),
                 declines_at_threshold: true,
                 status_not_before: STATUS_NOT_BEFORE,
                 not_found_final: true,
+                resend_after: Duration::ZERO,
             },
         }
     }

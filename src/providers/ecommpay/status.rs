@@ -21,7 +21,10 @@ pub async fn query(
 
 /// The status of the refund a command sent as `merchant_refund_id`. Gate knows a refund
 /// by its purchase's payment id, so a refund another command made of the same purchase
-/// answers too: only the one carrying this command's id is this refund.
+/// answers too: one carrying another command's id is not this refund. The document's
+/// refund request has no `merchant_refund_id`, and its callbacks show the purchase's id
+/// there: a Gate that does not echo ours names no refund, and the purchase's latest
+/// refund is taken as this one (full refunds only: there is one to succeed).
 pub async fn query_refund(
     gate: &Gate,
     payment_id: &str,
@@ -30,12 +33,21 @@ pub async fn query_refund(
     let (http, body) = gate
         .post(PATH, json!({ "general": gate.general(payment_id) }))
         .await?;
-    let ours = body
+    let echoed = body
         .pointer("/payment/merchant_refund_id")
-        .and_then(Value::as_str)
-        == Some(merchant_refund_id);
+        .and_then(Value::as_str);
+    let ours = names_ours(echoed, payment_id, merchant_refund_id);
     // `read` checks the signature first, so `ours` counts only on a signed answer.
     Ok(only_ours(read(gate.secret(), http, body, "refund")?, ours))
+}
+
+/// Whether the refund id a purchase's answer shows (`echoed`) may be this refund's: it
+/// is, or it names none (absent, empty, or the purchase's own id).
+fn names_ours(echoed: Option<&str>, purchase_id: &str, merchant_refund_id: &str) -> bool {
+    match echoed.filter(|id| !id.is_empty() && *id != purchase_id) {
+        Some(id) => id == merchant_refund_id,
+        None => true,
+    }
 }
 
 fn only_ours(status: Status, ours: bool) -> Status {
@@ -65,11 +77,11 @@ fn read(
         )));
     }
     let Some(view) = about(&body, operation_type) else {
-        // A payment that has no refund yet: the refund never reached Gate.
         return Ok(if operation_type == "refund" {
+            // A payment that has no refund yet: the refund never reached Gate.
             Status::NotFound
         } else {
-            Status::Pending
+            by_payment_status(&body)
         });
     };
     let report =
@@ -82,6 +94,25 @@ fn read(
         Some(State::ActionRequired) => Status::ActionRequired(report.outcome),
         _ => Status::Pending,
     })
+}
+
+/// An answer that lists no operation of the payment's kind (the status answer is not
+/// in the documents): the payment's own final status, `success` or `decline`, settles
+/// it; anything else is still open. Never for a refund, whose `payment` is its purchase.
+fn by_payment_status(body: &Value) -> Status {
+    let status = body.pointer("/payment/status").and_then(Value::as_str);
+    let state = match status {
+        Some("success") => State::Succeeded,
+        Some("decline") => State::Declined,
+        _ => return Status::Pending,
+    };
+    Status::Final {
+        state,
+        outcome: crate::state::Outcome {
+            message: status.map(str::to_owned),
+            ..Default::default()
+        },
+    }
 }
 
 /// The answer narrowed to the latest operation of `operation_type` (a purchase's
@@ -121,6 +152,31 @@ mod tests {
         assert!(about(&body, "payout").is_none());
     }
 
+    /// Without an operation of its kind, a payout's answer is read by the payment's
+    /// own status, where it is final; a refund's never is (that is its purchase's).
+    #[test]
+    fn an_answer_without_operations_is_read_by_the_payments_status() {
+        let secret = b"key";
+        let answer = |status: &str| {
+            let mut body = json!({"project_id": 1, "payment": {"id": "p-1", "type": "payout",
+                "status": status}});
+            signature::sign_root(secret, &mut body);
+            body
+        };
+        let state = |status, kind| match read(secret, 200, answer(status), kind) {
+            Ok(Status::Final { state, .. }) => Some(state),
+            Ok(Status::Pending) => None,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(state("success", "payout"), Some(State::Succeeded));
+        assert_eq!(state("decline", "payout"), Some(State::Declined));
+        assert_eq!(state("processing", "payout"), None);
+        assert_eq!(
+            read(secret, 200, answer("success"), "refund"),
+            Ok(Status::NotFound)
+        );
+    }
+
     /// Gate's answer for a payment it never registered: 3061 "Transaction not found",
     /// unsigned (it carries no payment data) or signed, as HTTP 400, 404 or 200.
     #[test]
@@ -152,5 +208,16 @@ mod tests {
         assert_eq!(super::only_ours(paid(), true), paid());
         assert_eq!(super::only_ours(paid(), false), Status::NotFound);
         assert_eq!(super::only_ours(Status::Pending, false), Status::NotFound);
+        assert!(!super::names_ours(Some("rf-other"), "s-1", "rf-1"));
+    }
+
+    /// The document's refund callbacks show the purchase's id as `merchant_refund_id`:
+    /// a Gate that reports so, or not at all, names no other refund.
+    #[test]
+    fn a_refund_named_by_its_purchase_or_not_at_all_is_this_one() {
+        assert!(super::names_ours(Some("rf-1"), "s-1", "rf-1"));
+        assert!(super::names_ours(Some("s-1"), "s-1", "rf-1"));
+        assert!(super::names_ours(Some(""), "s-1", "rf-1"));
+        assert!(super::names_ours(None, "s-1", "rf-1"));
     }
 }

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 /// `term_url`: where the customer's bank posts the 3-D Secure result (the merchant's).
 pub fn read((http, body): Answer, term_url: &str) -> Result<Submission, ProviderError> {
     let text = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default();
-    if let Some(s3) = body.get("secure3D").filter(|v| v.is_object()) {
-        let field = |k: &str| s3.get(k).and_then(Value::as_str).unwrap_or_default();
+    if let Some(s3) = three_ds(&body) {
+        let field = |k: &str| named(s3, k).and_then(Value::as_str).unwrap_or_default();
         if field("action").is_empty() || field("paReq").is_empty() || field("md").is_empty() {
             return Err(ProviderError::Unknown(
                 "epay asked for 3-D Secure without action, paReq or md".into(),
@@ -66,6 +66,24 @@ pub fn read((http, body): Answer, term_url: &str) -> Result<Submission, Provider
     }
 }
 
+/// Where the answer carries the 3-D Secure parameters, if it asks for it. The P2P
+/// document says only that "the received parameters paReq, md, action are used" (and
+/// writes `MD` in its form): in a `secure3D` object, or beside the answer's other
+/// fields, in any letter case.
+fn three_ds(body: &Value) -> Option<&Value> {
+    named(body, "secure3D")
+        .filter(|v| v.is_object())
+        .or_else(|| (named(body, "paReq").is_some() || named(body, "md").is_some()).then_some(body))
+}
+
+/// `object[name]`, its letter case aside.
+fn named<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
+    object
+        .as_object()?
+        .iter()
+        .find_map(|(k, v)| k.eq_ignore_ascii_case(name).then_some(v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +126,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The document names the parameters, not where they are: beside the other fields,
+    /// or spelt as its form spells them, they still send the customer to the bank.
+    #[test]
+    fn a_3ds_request_is_read_wherever_and_however_its_parameters_are_spelt() {
+        for body in [
+            json!({"id": "x", "status": "NEW", "action": "https://acs", "paReq": "p", "md": "m"}),
+            json!({"id": "x", "secure3d": {"Action": "https://acs", "PaReq": "p", "MD": "m"}}),
+        ] {
+            let Ok(Submission::ActionRequired(o)) = read((200, body.clone()), "t") else {
+                panic!("3-D Secure: {body}")
+            };
+            let a = o.action.unwrap();
+            assert_eq!(
+                (a["PaReq"].as_str(), a["MD"].as_str()),
+                (Some("p"), Some("m"))
+            );
+        }
+        let partial = json!({"id": "x", "status": "NEW", "md": "m"});
+        assert!(matches!(
+            read((200, partial), "t"),
+            Err(ProviderError::Unknown(_))
+        ));
     }
 }

@@ -91,6 +91,7 @@ impl Api {
         if let Ok(r) = &response
             && r.status().is_redirection()
         {
+            crate::providers::exchanges::note(crate::telemetry::label::HttpClass::Redirect);
             let location = r.headers().get(reqwest::header::LOCATION);
             return match location.and_then(|l| l.to_str().ok()) {
                 Some(l) => Ok(Unfollowed::Redirect(l.to_owned())),
@@ -144,6 +145,7 @@ fn parse(status: u16, bytes: &[u8]) -> Result<Answer, ProviderError> {
 }
 
 fn classify_transport(e: reqwest::Error) -> ProviderError {
+    crate::providers::exchanges::failed(&e);
     // Never the error's own text beyond its kind: it may name the URL, never a body,
     // but keep messages plain and bounded anyway.
     if e.is_connect() {

@@ -22,16 +22,16 @@
 //! operator); a derived one is the same before and after, and cannot be guessed from
 //! the invoice id without the client secret.
 
+use crate::state::RedisConn;
 use hmac::{Hmac, Mac};
 use redis::Script;
-use redis::aio::ConnectionManager;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct Invoices {
-    conn: ConnectionManager,
+    conn: RedisConn,
     prefix: Arc<str>,
     terminal: Arc<str>,
     retention_ms: u64,
@@ -56,21 +56,21 @@ impl std::fmt::Debug for Allocation {
 }
 
 impl Invoices {
-    pub async fn connect(
-        url: &str,
+    pub fn new(
+        conn: RedisConn,
         prefix: &str,
         terminal: &str,
         retention_ms: u64,
         secret: SecretString,
-    ) -> redis::RedisResult<Self> {
-        Ok(Invoices {
-            conn: crate::state::redis_connection(url)?,
+    ) -> Self {
+        Invoices {
+            conn,
             prefix: prefix.into(),
             terminal: terminal.into(),
             retention_ms,
             script: Arc::new(Script::new(include_str!("allocate.lua"))),
             secret,
-        })
+        }
     }
 
     fn key(&self, suffix: &str) -> String {

@@ -140,6 +140,11 @@ impl Provider for Epay {
     }
 
     fn timing(&self, _method: Method, operation: Operation) -> Timing {
+        // 102 says "try again later", and the documents make an invoice's uniqueness
+        // the merchant's duty, not a refusal epay promises: a resend under the same
+        // invoice id while epay may still be taking the first request could pay twice.
+        // Sent again only once 102 has held this long after the last request.
+        const RESEND_AFTER: Duration = Duration::from_secs(2 * 60);
         match operation {
             // The customer has to pass 3-D Secure; epay answers status requests at once.
             // Its documents promise no outcome at any time: past the threshold an
@@ -151,6 +156,7 @@ impl Provider for Epay {
                 status_not_before: Duration::from_secs(1),
                 // 102 "Invoice not found, try again later": no proof of anything.
                 not_found_final: false,
+                resend_after: RESEND_AFTER,
             },
             _ => Timing {
                 basic: Duration::from_secs(30),
@@ -159,6 +165,9 @@ impl Provider for Epay {
                 status_not_before: Duration::from_secs(1),
                 // 102 "Invoice not found, try again later": no proof of anything.
                 not_found_final: false,
+                // A confirmation sent again confirms the same transaction, never a
+                // second one.
+                resend_after: Duration::ZERO,
             },
         }
     }

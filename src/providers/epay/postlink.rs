@@ -26,15 +26,16 @@ impl Claim {
         let Ok(json) = serde_json::from_slice::<Value>(body) else {
             return Err(Refusal::Malformed("body is not JSON"));
         };
-        let field = |names: &[&str]| {
+        let field = |names: &[&str], read: fn(&Value) -> Option<String>| {
             names
                 .iter()
-                .find_map(|n| json.get(*n).and_then(Value::as_str))
+                .find_map(|n| json.get(*n).and_then(read))
                 .unwrap_or_default()
-                .to_owned()
         };
-        let invoice_id = field(&["invoiceId", "invoiceID", "invoice_id"]);
-        let secret_hash = field(&["secret_hash", "secretHash"]);
+        let invoice_id = field(&["invoiceId", "invoiceID", "invoice_id"], invoice_text);
+        let secret_hash = field(&["secret_hash", "secretHash"], |v| {
+            v.as_str().map(str::to_owned)
+        });
         if invoice_id.is_empty() || secret_hash.is_empty() {
             return Err(Refusal::Malformed("invoiceId and secret_hash are required"));
         }
@@ -47,6 +48,17 @@ impl Claim {
     /// Whether it echoes `expected`, the secret_hash its transaction was given.
     pub fn proven_by(&self, expected: &SecretString) -> bool {
         invoice::secret_matches(expected, self.secret_hash.expose_secret())
+    }
+}
+
+/// An invoice id as a postLink may carry it: text, or a number read as its digits (the
+/// documents show no postLink, and an invoice id is "6 to 15 digits"; payfleet's never
+/// start with 0).
+pub fn invoice_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => n.as_u64().map(|n| n.to_string()),
+        _ => None,
     }
 }
 
@@ -120,10 +132,12 @@ mod tests {
         for body in [
             &br#"{"invoiceId": "1"}"#[..],
             br#"{"invoiceId": "1", "secret_hash": ""}"#,
-            br#"{"invoiceId": 1, "secret_hash": "s"}"#,
+            br#"{"invoiceId": 1.5, "secret_hash": "s"}"#,
             b"not json",
         ] {
             assert!(matches!(Claim::read(body), Err(Refusal::Malformed(_))));
         }
+        let numeric = Claim::read(br#"{"invoiceId": 123456789012345, "secret_hash": "s"}"#);
+        assert_eq!(numeric.unwrap().invoice_id, "123456789012345");
     }
 }

@@ -71,6 +71,16 @@ pub async fn fetch(
     result
 }
 
+/// The invoice's form field as each document spells it: `InvoiceID` for a payment
+/// (Google Pay), `invoiceID` for a transfer (P2P); a provider may read them as written.
+fn invoice_field(scope: &str) -> &'static str {
+    if scope == super::codes::SCOPE_TRANSFER {
+        "invoiceID"
+    } else {
+        "InvoiceID"
+    }
+}
+
 async fn request(
     api: &Api,
     scope: &str,
@@ -89,7 +99,7 @@ async fn request(
     ];
     if let Some(t) = &transaction {
         form.extend([
-            ("invoiceID", t.invoice_id.to_owned()),
+            (invoice_field(scope), t.invoice_id.to_owned()),
             ("amount", EpayAmount::of(t.amount).as_str().to_owned()),
             ("currency", t.amount.currency.code().to_owned()),
             ("secret_hash", t.secret_hash.expose_secret().to_owned()),
@@ -140,6 +150,18 @@ async fn request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_invoice_field_is_spelt_as_each_document_spells_it() {
+        assert_eq!(
+            invoice_field(super::super::codes::SCOPE_PAYMENT),
+            "InvoiceID"
+        );
+        assert_eq!(
+            invoice_field(super::super::codes::SCOPE_TRANSFER),
+            "invoiceID"
+        );
+    }
 
     #[test]
     fn expires_in_as_number_or_string() {

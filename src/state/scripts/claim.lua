@@ -36,9 +36,12 @@ local mode = 'recover'
 if st == 'received' then mode = 'fresh' end
 local fence = redis.call('HINCRBY', rec, 'fence', 1)
 local att = redis.call('HINCRBY', rec, 'att', 1)
--- 'sent' is when the last owner took it, so no later than its last provider request.
+-- 'sent' is when the last request may have gone, no later than it: a fresh claim, or a
+-- recovery about to send again (renew.lua). A recovery that only asks leaves it, so the
+-- time since the last request is not restarted by asking about it.
 local since = now - tonumber(redis.call('HGET', rec, 'sent') or '0')
 redis.call('HSET', rec, 'st', 'submitting', 'own', ARGV[2], 'lease', now + tonumber(ARGV[3]),
-  'upd', now, 'sent', now)
+  'upd', now)
+if mode == 'fresh' then redis.call('HSET', rec, 'sent', now) end
 if ARGV[6] ~= '' then redis.call('HSETNX', rec, 'tp', ARGV[6]) end
 return {'claimed', fence, mode, att, since}

@@ -1,5 +1,6 @@
--- Extends a worker's lease during a long provider call.
--- KEYS[1]: the record. ARGV: owner token, fence, lease ms. Returns 1 if still owned.
+-- Extends a worker's lease during a long provider call, or before a recovery sends the
+-- command again. KEYS[1]: the record. ARGV: owner token, fence, lease ms, '1' when about
+-- to send (the time of the last request, 'sent', is now). Returns 1 if still owned.
 local rec = KEYS[1]
 if redis.call('HGET', rec, 'st') ~= 'submitting'
   or redis.call('HGET', rec, 'own') ~= ARGV[1]
@@ -7,4 +8,5 @@ if redis.call('HGET', rec, 'st') ~= 'submitting'
   return 0
 end
 redis.call('HSET', rec, 'lease', now + tonumber(ARGV[3]))
+if ARGV[4] == '1' then redis.call('HSET', rec, 'sent', now) end
 return 1

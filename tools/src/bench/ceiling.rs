@@ -24,7 +24,7 @@ pub struct Ceiling {
     pub shared_services: Vec<ProcessUsage>,
     /// CPU of the bench process (publisher, relay, results consumer), in ms.
     pub bench_cpu_ms: f64,
-    /// RabbitMQ CPU per message (shared: an upper bound).
+    /// RabbitMQ CPU per message, every node of a cluster summed (shared: an upper bound).
     pub broker_cpu_us_per_message: f64,
     /// Publish → relayed result: two broker hops (command queue, results queue) with
     /// no work between them, at the same pacing. The fleet's overhead contains one
@@ -44,6 +44,7 @@ fn relayed(body: &[u8]) -> Option<(String, &'static str)> {
 
 pub async fn measure(
     settings: &Settings,
+    nodes: super::Nodes,
     messages: Arc<Vec<Message>>,
     pacing: Pacing,
     timeout: Duration,
@@ -104,7 +105,11 @@ pub async fn measure(
         message_bytes,
         seconds,
         messages_per_second: n as f64 / seconds,
-        broker_cpu_us_per_message: usage::cpu_us_per(&shared_services, "rabbitmq", n as u64),
+        broker_cpu_us_per_message: usage::cpu_us_per(
+            &shared_services,
+            nodes.broker_role(),
+            n as u64,
+        ),
         shared_services,
         bench_cpu_ms,
     })

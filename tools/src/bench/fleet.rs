@@ -26,9 +26,8 @@ pub async fn declare(
     connection_name: &str,
 ) -> anyhow::Result<(lapin::Connection, lapin::Channel)> {
     let conn = bus::connect(&s.amqp.url, connection_name).await?;
+    bus::declare(&conn, names, &bus::Shape::of(s)).await?;
     let ch = conn.create_channel().await?;
-    let delays = &s.worker.retry_delays_ms;
-    bus::declare(&ch, names, s.amqp.delivery_limit, delays, true).await?;
     Ok((conn, ch))
 }
 
@@ -214,8 +213,8 @@ impl Fleet {
         .await
         .context("deleting the bench's queues")?;
         let _ = conn.close(200, "bye".into()).await;
-        payfleet::state::StateStore::connect(&s.redis.url, &s.redis.key_prefix, 0)
-            .await?
+        let conn = payfleet::state::RedisConn::open(&s.redis)?;
+        payfleet::state::StateStore::new(conn, &s.redis.key_prefix, 0)
             .delete_all()
             .await
             .context("deleting the bench's Redis keys")?;

@@ -35,7 +35,7 @@ pub enum Pacing {
 
 /// Where messages go and where their results come back.
 pub struct Target {
-    pub url: String,
+    pub url: payfleet::config::AmqpNodes,
     pub names: Names,
     pub exchange: String,
     pub results_queue: String,

@@ -49,12 +49,41 @@ pub struct Options {
     pub timeout_seconds: u64,
 }
 
+/// What a run's RabbitMQ and Redis are: the single nodes of the settings, or the local
+/// cluster of `scripts/cluster`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Nodes {
+    Single,
+    Cluster,
+}
+
+impl Nodes {
+    /// The roles [`usage`] gives their processes.
+    fn broker_role(self) -> &'static str {
+        match self {
+            Nodes::Single => "rabbitmq",
+            Nodes::Cluster => "rabbitmq-cluster",
+        }
+    }
+
+    fn redis_role(self) -> &'static str {
+        match self {
+            Nodes::Single => "redis",
+            Nodes::Cluster => "redis-cluster",
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub machine: Machine,
     pub options: Options,
     pub pacing: Pacing,
     pub ceiling: Ceiling,
+    /// The broker ceiling on the cluster, when runs on it were asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_ceiling: Option<Ceiling>,
     pub runs: Vec<FleetRun>,
     /// Every command of every run reached a terminal event.
     pub ok: bool,
@@ -69,6 +98,7 @@ pub struct Machine {
 
 #[derive(Debug, Serialize)]
 pub struct FleetRun {
+    pub nodes: Nodes,
     pub workers: usize,
     pub commands: usize,
     pub terminal: usize,
@@ -76,7 +106,8 @@ pub struct FleetRun {
     pub seconds: f64,
     /// Commands per second, from the first publish to the last terminal event.
     pub commands_per_second: f64,
-    /// This run's throughput ÷ the broker ceiling of the same invocation.
+    /// This run's throughput ÷ the broker ceiling of the same invocation on the same
+    /// nodes.
     pub ratio_to_ceiling: f64,
     /// With a provider latency: throughput ÷ (workers × in-flight ÷ latency).
     pub ratio_to_in_flight_bound: Option<f64>,
@@ -91,9 +122,10 @@ pub struct FleetRun {
     pub gateway_cpu_us_per_callback: Option<f64>,
     pub callbacks: u64,
     pub worker_peak_rss_mib: f64,
-    /// RabbitMQ CPU per command (shared with the rest of the machine: an upper bound).
+    /// RabbitMQ CPU per command, every node of a cluster summed (shared with the rest of
+    /// the machine: an upper bound).
     pub broker_cpu_us_per_command: f64,
-    /// Redis CPU per command (shared: an upper bound).
+    /// Redis CPU per command, every node of a cluster summed (shared: an upper bound).
     pub redis_cpu_us_per_command: f64,
     pub processes: Vec<ProcessUsage>,
     /// The local RabbitMQ and Redis over the same time.
@@ -118,22 +150,21 @@ fn terminal_event(body: &[u8]) -> Option<(String, &'static str)> {
         .then(|| (p.idempotency_key, p.status.as_str()))
 }
 
-pub async fn run(settings: FleetSettings, opts: Options) -> anyhow::Result<Report> {
+/// Runs the bench on `settings`' nodes and, given `cluster` (the same settings pointed
+/// at the cluster), on the cluster too: a ceiling on each, then each worker count on
+/// one, then on the other.
+pub async fn run(
+    settings: FleetSettings,
+    cluster: Option<FleetSettings>,
+    opts: Options,
+) -> anyhow::Result<Report> {
     let machine = Machine {
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         load_average: std::fs::read_to_string("/proc/loadavg")
             .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
             .unwrap_or_default(),
     };
-    let mut base = isolated(settings, "payfleet-bench");
-    base.amqp.prefetch = opts.prefetch;
-    base.worker.max_in_flight = opts.in_flight;
-    // The provider's latency is the sandbox's answer delay; callbacks follow at once.
-    base.sandbox.callback_delay_ms = 0;
-    base.sandbox.record_arrivals = true;
-    let clock_offset_ms = mix::in_working_hours();
-    base.ecommpay.clock_offset_ms = clock_offset_ms;
-    base.sandbox.clock_offset_ms = clock_offset_ms;
+    let base = prepare(settings, &opts);
     let run_id = base
         .amqp
         .namespace
@@ -152,34 +183,75 @@ pub async fn run(settings: FleetSettings, opts: Options) -> anyhow::Result<Repor
         },
     };
     let timeout = Duration::from_secs(opts.timeout_seconds);
-    let ceiling = ceiling::measure(&base, messages.clone(), pacing, timeout).await?;
+    let mut targets = vec![(Nodes::Single, base)];
+    if let Some(cluster) = cluster {
+        targets.push((Nodes::Cluster, prepare(cluster, &opts)));
+    }
+    let mut ceilings = Vec::new();
+    for (nodes, base) in &targets {
+        ceilings.push(ceiling::measure(base, *nodes, messages.clone(), pacing, timeout).await?);
+    }
     let mut runs = Vec::new();
     for &workers in &opts.workers {
-        // A fresh namespace, key prefix and sandbox per run, so keys never collide.
-        let settings = isolated(base.clone(), "payfleet-bench");
-        let fleet = Fleet::start(settings, workers, opts.services).await?;
-        let measured = measure(&fleet, &opts, workers, messages.clone(), pacing, &ceiling).await;
-        fleet.stop().await?;
-        runs.push(measured?);
+        for ((nodes, base), ceiling) in targets.iter().zip(&ceilings) {
+            // A fresh namespace, key prefix and sandbox per run, so keys never collide.
+            let settings = isolated(base.clone(), "payfleet-bench");
+            let fleet = Fleet::start(settings, workers, opts.services).await?;
+            let run = Run {
+                nodes: *nodes,
+                workers,
+                ceiling,
+            };
+            let measured = measure(&fleet, &opts, run, messages.clone(), pacing).await;
+            fleet.stop().await?;
+            runs.push(measured?);
+        }
     }
+    let mut ceilings = ceilings.into_iter();
     Ok(Report {
         machine,
         ok: runs.iter().all(|r| r.terminal == r.commands),
         options: opts,
         pacing,
-        ceiling,
+        ceiling: ceilings.next().expect("the single nodes' ceiling"),
+        cluster_ceiling: ceilings.next(),
         runs,
     })
+}
+
+/// The bench's settings on top of `settings`, in a namespace of their own.
+fn prepare(settings: FleetSettings, opts: &Options) -> FleetSettings {
+    let mut base = isolated(settings, "payfleet-bench");
+    base.amqp.prefetch = opts.prefetch;
+    base.worker.max_in_flight = opts.in_flight;
+    // The provider's latency is the sandbox's answer delay; callbacks follow at once.
+    base.sandbox.callback_delay_ms = 0;
+    base.sandbox.record_arrivals = true;
+    let clock_offset_ms = mix::in_working_hours();
+    base.ecommpay.clock_offset_ms = clock_offset_ms;
+    base.sandbox.clock_offset_ms = clock_offset_ms;
+    base
+}
+
+/// One fleet run: on which nodes, with how many workers, against which ceiling.
+struct Run<'a> {
+    nodes: Nodes,
+    workers: usize,
+    ceiling: &'a Ceiling,
 }
 
 async fn measure(
     fleet: &Fleet,
     opts: &Options,
-    workers: usize,
+    run: Run<'_>,
     messages: Arc<Vec<Message>>,
     pacing: Pacing,
-    ceiling: &Ceiling,
 ) -> anyhow::Result<FleetRun> {
+    let Run {
+        nodes,
+        workers,
+        ceiling,
+    } = run;
     if opts.provider_latency_ms > 0 {
         fleet.set_provider_latency(opts.provider_latency_ms).await?;
     }
@@ -242,6 +314,7 @@ async fn measure(
     let in_flight_bound = (opts.provider_latency_ms > 0)
         .then(|| (workers * opts.in_flight) as f64 / (opts.provider_latency_ms as f64 / 1000.0));
     Ok(FleetRun {
+        nodes,
         workers,
         commands: n,
         terminal: timings.done.len(),
@@ -262,8 +335,12 @@ async fn measure(
             .filter(|p| is_worker(&p.role))
             .map(|p| p.peak_rss_mib)
             .fold(0.0, f64::max),
-        broker_cpu_us_per_command: usage::cpu_us_per(&shared_services, "rabbitmq", n as u64),
-        redis_cpu_us_per_command: usage::cpu_us_per(&shared_services, "redis", n as u64),
+        broker_cpu_us_per_command: usage::cpu_us_per(
+            &shared_services,
+            nodes.broker_role(),
+            n as u64,
+        ),
+        redis_cpu_us_per_command: usage::cpu_us_per(&shared_services, nodes.redis_role(), n as u64),
         processes,
         shared_services,
         bench_cpu_ms,

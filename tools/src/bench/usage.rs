@@ -60,9 +60,10 @@ fn clock_ticks() -> anyhow::Result<u64> {
     Ok(*TICKS.get_or_init(|| ticks))
 }
 
-/// The local RabbitMQ (`beam.smp`) and Redis (`redis-server`) processes, found by name.
-/// They are shared with whatever else runs on the machine, so their CPU over a
-/// measurement is an upper bound of what the measured load cost them.
+/// The local RabbitMQ (`beam.smp`) and Redis (`redis-server`) processes, found by name;
+/// the nodes of `scripts/cluster` as `rabbitmq-cluster` and `redis-cluster`. They are
+/// shared with whatever else runs on the machine, so their CPU over a measurement is an
+/// upper bound of what the measured load cost them.
 fn shared_services() -> Vec<(String, u32)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -71,8 +72,15 @@ fn shared_services() -> Vec<(String, u32)> {
         .filter_map(|e| {
             let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            let read =
+                |file: &str| std::fs::read(format!("/proc/{pid}/{file}")).unwrap_or_default();
+            let holds = |bytes: Vec<u8>, s: &str| String::from_utf8_lossy(&bytes).contains(s);
             let role = match comm.trim() {
+                "beam.smp" if holds(read("environ"), "RABBITMQ_NODENAME=rabbit-c") => {
+                    "rabbitmq-cluster"
+                }
                 "beam.smp" => "rabbitmq",
+                "redis-server" if holds(read("cmdline"), "[cluster]") => "redis-cluster",
                 "redis-server" => "redis",
                 _ => return None,
             };

@@ -46,6 +46,11 @@ pub struct Args {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Also measure on the local RabbitMQ cluster and Redis Cluster of `scripts/cluster`
+    /// (started if it is not whole; queues with 3 replicas): a ceiling on each, then
+    /// each worker count on the single nodes, then on the cluster.
+    #[arg(long)]
+    cluster: bool,
 }
 
 pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode> {
@@ -74,7 +79,17 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         services: args.services,
         timeout_seconds: args.timeout,
     };
-    let report = bench::run(settings, opts).await?;
+    let cluster = match args.cluster {
+        true => {
+            let cluster = super::cluster::Cluster::locate()?;
+            cluster.up().await?;
+            let mut on_cluster = settings.clone();
+            cluster.point(&mut on_cluster).await?;
+            Some(on_cluster)
+        }
+        false => None,
+    };
+    let report = bench::run(settings, cluster, opts).await?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -97,23 +112,29 @@ fn print_table(r: &Report) {
         "machine: {} cores, load average {}",
         r.machine.cores, r.machine.load_average
     );
-    let c = &r.ceiling;
-    println!(
-        "broker ceiling: {} messages of {} bytes in {:.2} s = {:.0} msg/s, RabbitMQ CPU {:.0} µs/message, bench process CPU {:.0} ms",
-        c.messages,
-        c.message_bytes,
-        c.seconds,
-        c.messages_per_second,
-        c.broker_cpu_us_per_message,
-        c.bench_cpu_ms
-    );
-    println!(
-        "broker ceiling latency (publish → relayed result, two hops) p50/p95/p99/max ms: {:.1}/{:.1}/{:.1}/{:.1}",
-        c.latency.p50_ms, c.latency.p95_ms, c.latency.p99_ms, c.latency.max_ms
-    );
+    for (label, c) in [
+        ("", Some(&r.ceiling)),
+        ("cluster ", r.cluster_ceiling.as_ref()),
+    ] {
+        let Some(c) = c else { continue };
+        println!(
+            "{label}broker ceiling: {} messages of {} bytes in {:.2} s = {:.0} msg/s, RabbitMQ CPU {:.0} µs/message, bench process CPU {:.0} ms",
+            c.messages,
+            c.message_bytes,
+            c.seconds,
+            c.messages_per_second,
+            c.broker_cpu_us_per_message,
+            c.bench_cpu_ms
+        );
+        println!(
+            "{label}broker ceiling latency (publish → relayed result, two hops) p50/p95/p99/max ms: {:.1}/{:.1}/{:.1}/{:.1}",
+            c.latency.p50_ms, c.latency.p95_ms, c.latency.p99_ms, c.latency.max_ms
+        );
+    }
     println!();
     type Cell<'a> = &'a dyn Fn(&bench::FleetRun) -> String;
-    let rows: [(&str, Cell); 17] = [
+    let rows: [(&str, Cell); 18] = [
+        ("nodes", &|f| format!("{:?}", f.nodes).to_lowercase()),
         ("terminal / commands", &|f| {
             format!("{}/{}", f.terminal, f.commands)
         }),

@@ -4,19 +4,21 @@
 //! (with its bank-page customers and 3-D Secure confirmations); kill -9's a random worker every
 //! few seconds and restarts it; restarts RabbitMQ once and Redis once (losing all its
 //! data); waits for quiescence and prints one JSON verdict, which holds every command's
-//! outcome against the money the sandbox saw move.
+//! outcome against the money the sandbox saw move. With `--cluster`, the same on the
+//! local RabbitMQ cluster and Redis Cluster, whose nodes it kills instead
+//! ([`super::chaos_cluster`]).
 
+use super::chaos_cluster::ClusterChaos;
+use super::chaos_verdict::{Verdict, awaiting_operator, sandbox_stats};
+use super::cluster::Cluster;
 use super::ledger::Ledger;
 use super::mix::{Mix, PacedSink};
 use super::processes::{Proc, child_env, free_port, restart_broker, restart_redis, wait_http};
 use crate::local::{EventTap, isolated};
 use crate::settings::FleetSettings;
-use payfleet::bus::{self, Names, PublisherLink};
-use payfleet::contract::IdempotencyKey;
+use payfleet::bus::{self, Names, PublisherLink, Shape};
+use payfleet::contract::{IdempotencyKey, ProviderName};
 use payfleet::telemetry::{Metrics, Readiness};
-use payfleet_sim::faults::{Answers, CallbackFaults, EndpointFaults};
-use payfleet_sim::{Faults, Stats};
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,9 +49,11 @@ pub struct Args {
     /// documented answers a client must not take at face value.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     faults: bool,
-    /// Commands published per second (so the run lasts long enough for the chaos).
-    #[arg(long, default_value_t = 150)]
-    rate: u32,
+    /// Commands published per second (so the run lasts long enough for the chaos;
+    /// default 150, 50 with --cluster, whose node failures must land while commands
+    /// still flow).
+    #[arg(long)]
+    rate: Option<u32>,
     /// Make Redis unreachable for the fleet this long once mid-run (0: never). Redis
     /// keeps running and keeps its data; the path to it is cut.
     #[arg(long, default_value_t = 150)]
@@ -62,154 +66,41 @@ pub struct Args {
     /// Seconds to wait for quiescence before judging.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct Verdict {
-    commands_published: usize,
-    publishes: usize,
-    commands_with_terminal_event: usize,
-    /// Commands without a terminal event whose record says they wait for an operator
-    /// (epay payments past the threshold that the provider still reports in progress):
-    /// open and visible, not lost.
-    awaiting_operator: usize,
-    /// Up to ten of them, with what the sandbox executed and the record's note.
-    awaiting_operator_keys: Vec<serde_json::Value>,
-    lost: usize,
-    /// Up to ten of the lost keys, with what the sandbox and Redis know of them.
-    lost_keys: Vec<serde_json::Value>,
-    /// Messages left in the dead-letter queue (reasons in the workers' logs).
-    dead_letters: u32,
-    keys_with_conflicting_terminal_statuses: usize,
-    /// Payment ids (ECommPay) and invoice ids (epay) executed more than once.
-    executed_more_than_once: usize,
-    /// Commands executed under more than one payment or invoice id.
-    keys_executed_under_several_ids: usize,
-    /// Ids the sandbox executed that neither a command's key nor any event names
-    /// (money moved that no command accounts for; expected 0).
-    executions_no_command_names: usize,
-    /// Commands reported `declined`, `failed` or `rejected` whose money moved at the
-    /// sandbox, or `succeeded` whose money never did (expected 0).
-    false_outcomes: usize,
-    /// Up to ten of them, with what the sandbox executed.
-    false_outcome_keys: Vec<serde_json::Value>,
-    duplicate_submissions_refused: u64,
-    terminal: BTreeMap<&'static str, usize>,
-    /// Terminal statuses per `method.operation`.
-    terminal_by_method: BTreeMap<String, BTreeMap<&'static str, usize>>,
-    /// Banks of India purchases completed or declined at the bank page, and payouts
-    /// held until the payout window opened.
-    completed_at_the_bank: usize,
-    deferred_payouts: usize,
-    worker_kills: usize,
-    broker_restarts: usize,
-    redis_restarts: usize,
-    redis_outage_seconds: u64,
-    /// Hostile publications, and those that did not come to what they must: a
-    /// `rejected` event, or processed like any other command.
-    hostile_published: usize,
-    hostile_unanswered: Vec<String>,
-    /// Dead letters beyond the hostile publications that only the dead-letter queue can
-    /// hold (an outage must cause none).
-    dead_letters_unexplained: usize,
-    /// Places (events, dead letters, Redis keys, logs, metrics) holding a card number
-    /// of the run (expected none).
-    card_data_found: Vec<String>,
-    faults_injected: BTreeMap<String, u64>,
-    duration_seconds: f64,
-    logs: String,
-    ok: bool,
+    /// Run on the local RabbitMQ cluster and Redis Cluster of `scripts/cluster`
+    /// (started if it is not whole, left whole), each queue with 3 replicas: instead of
+    /// the broker restart, the Redis outage and the Redis restart, kill -9 the RabbitMQ
+    /// node leading the commands queue, later a Redis primary, and start each again.
+    #[arg(long)]
+    cluster: bool,
 }
 
 /// How long after the start the provider's payout window opens: payouts published
 /// before are held (deferred) until then.
 const WINDOW_OPENS_IN: Duration = Duration::from_secs(5);
 
-fn chaos_faults() -> Faults {
-    Faults {
-        endpoints: [(
-            "*".to_owned(),
-            EndpointFaults {
-                error_rate: 0.02,
-                error_after_rate: 0.02,
-                timeout_rate: 0.01,
-                timeout_ms: 3000,
-                slow_ms: 0,
-                reset_rate: 0.01,
-                malformed_rate: 0.01,
-            },
-        )]
-        .into(),
-        callbacks: CallbackFaults {
-            loss_rate: 0.05,
-            duplicate_rate: 0.05,
-            late_rate: 0.05,
-            late_ms: 2000,
-        },
-        answers: chaos_answers(),
-    }
-}
-
-/// The providers' documented answers that a client must not take at face value
-/// (issue 14), each now and then.
-fn chaos_answers() -> Answers {
-    Answers {
-        ecommpay_dropped_rate: 0.02,
-        ecommpay_not_found_404_rate: 0.3,
-        ecommpay_not_found_200_rate: 0.4,
-        ecommpay_not_found_signed_rate: 0.5,
-        // Signed, and refused: a mismatched amount is noted, an unknown payment creates
-        // nothing; the authentic callback (or the status query) settles the payment.
-        ecommpay_callback_mismatch_rate: 0.05,
-        ecommpay_callback_unknown_payment_rate: 0.05,
-        ecommpay_callback_empty_object_rate: 0.05,
-        ecommpay_status_without_action_rate: 0.5,
-        epay_status_lag_rate: 0.1,
-        epay_status_lag_ms: 1500,
-        epay_p2p_status_split_rate: 0.5,
-        epay_confirm_redirect_rate: 0.5,
-        // Of the rest, half answer with the page itself or, when failed, `code` 0.
-        epay_confirm_page_rate: 0.5,
-        epay_confirm_code_zero_rate: 0.5,
-        epay_google_pay_status_rate: 0.5,
-        epay_postlink_replay_rate: 0.1,
-        epay_replay_ms: 2000,
-        // Not one of issue 14's answers.
-        epay_token_single_use_rate: 0.0,
-    }
-}
-
 /// Open commands looked up in Redis each round once the publisher is done, at most.
 const AWAITING_LOOKUPS: usize = 500;
 
-/// Those of `open` whose record is noted overdue, with the note: the reconciler's word
-/// that nothing but an operator (or the provider's final status) can settle them.
-async fn awaiting_operator(
-    store: &payfleet::state::StateStore,
-    open: &[IdempotencyKey],
-) -> HashMap<IdempotencyKey, String> {
-    let mut awaiting = HashMap::new();
-    for k in open {
-        if let Ok(Some(rec)) = store.record(k).await
-            && let Some(note) = rec.note.filter(|n| n.contains("overdue: "))
-            && !rec.state.is_terminal()
-        {
-            awaiting.insert(k.clone(), note);
-        }
+pub async fn run(mut settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode> {
+    if !args.cluster {
+        return run_on(settings, args, None).await;
     }
-    awaiting
+    let cluster = Arc::new(Cluster::locate()?);
+    cluster.up().await?;
+    cluster.point(&mut settings).await?;
+    let ran = run_on(settings, args, Some(cluster.clone())).await;
+    // Whatever ended the run, no node is left down.
+    if !cluster.heal().await {
+        eprintln!("chaos: the cluster is not whole (scripts/cluster status)");
+    }
+    ran
 }
 
-async fn sandbox_stats(port: u16) -> anyhow::Result<Stats> {
-    Ok(
-        reqwest::get(format!("http://127.0.0.1:{port}/sandbox/stats"))
-            .await?
-            .json()
-            .await?,
-    )
-}
-
-pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode> {
+async fn run_on(
+    settings: FleetSettings,
+    args: Args,
+    cluster: Option<Arc<Cluster>>,
+) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut s = isolated(settings, "payfleet-chaos");
     s.reconciler.time_scale = 0.005;
@@ -233,31 +124,27 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
     s.redis.retention_ms = 6 * 3_600_000;
     let names = Names::new(&s.amqp.namespace);
     let conn = bus::connect(&s.amqp.url, "payfleet-chaos").await?;
-    bus::declare(
-        &conn.create_channel().await?,
-        &names,
-        s.amqp.delivery_limit,
-        &s.worker.retry_delays_ms,
-        true,
-    )
-    .await?;
+    bus::declare(&conn, &names, &Shape::of(&s)).await?;
     let _ = conn.close(200, "declared".into()).await;
 
     let logs = std::env::temp_dir().join(&s.amqp.namespace);
     std::fs::create_dir_all(&logs)?;
     let (sandbox_port, gateway_port, gateway_ops_port) = (free_port()?, free_port()?, free_port()?);
     let mut env = child_env(&s, sandbox_port, gateway_port, gateway_ops_port);
-    let relay = if args.redis_outage_secs > 0 {
+    // The relay stands in front of one Redis; a cluster's clients follow its topology
+    // to every node.
+    let relay = if args.redis_outage_secs > 0 && cluster.is_none() {
         let relay = super::outage::Relay::start(6379).await?;
         let local = "redis://127.0.0.1:6379";
         anyhow::ensure!(
-            s.redis.url.starts_with(local),
+            !s.redis.cluster && s.redis.url.first().starts_with(local),
             "--redis-outage-secs cuts the path to the local Redis at 127.0.0.1:6379 only"
         );
-        let through = s
-            .redis
-            .url
-            .replacen(local, &format!("redis://127.0.0.1:{}", relay.port), 1);
+        let through =
+            s.redis
+                .url
+                .first()
+                .replacen(local, &format!("redis://127.0.0.1:{}", relay.port), 1);
         for (name, value) in &mut env {
             if name.ends_with("REDIS__URL") {
                 *value = through.clone();
@@ -282,7 +169,15 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
     }
     wait_http(&format!("http://127.0.0.1:{sandbox_port}/healthz")).await?;
     wait_http(&format!("http://127.0.0.1:{gateway_ops_port}/healthz")).await?;
-    services.push(proc("reconciler", &["reconciler"]));
+    // The reconciler's metrics on a known port: the cluster run reads its delay queues'
+    // canaries there.
+    let reconciler_ops_port = free_port()?;
+    let mut reconciler = proc("reconciler", &["reconciler"]);
+    reconciler.env.push((
+        "PAYFLEET__RECONCILER__OPS_LISTEN".into(),
+        format!("127.0.0.1:{reconciler_ops_port}"),
+    ));
+    services.push(reconciler);
     services.last_mut().expect("pushed").start()?;
     let mut workers: Vec<Proc> = (0..args.workers.max(1))
         .map(|i| {
@@ -296,7 +191,7 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
     if args.faults {
         reqwest::Client::new()
             .put(format!("http://127.0.0.1:{sandbox_port}/sandbox/faults"))
-            .json(&chaos_faults())
+            .json(&super::chaos_faults::chaos_faults())
             .send()
             .await?
             .error_for_status()?;
@@ -314,9 +209,10 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
             Arc::new(Metrics::new("chaos")),
             Readiness::default(),
         ),
-        args.rate,
+        args.rate
+            .unwrap_or(if cluster.is_some() { 50 } else { 150 }),
     ));
-    let abandoned: Arc<super::mix::Abandoned> = Arc::default();
+    let abandoned: Arc<super::send::Abandoned> = Arc::default();
     let hostile = if args.hostile {
         super::hostile::commands(run_id)
     } else {
@@ -324,8 +220,7 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
     };
     // Frames as large as the broker takes: payfleet's own 8 KiB could not carry the
     // oversize headers.
-    let sep = if s.amqp.url.contains('?') { '&' } else { '?' };
-    let big_frames = format!("{}{sep}frame_max=131072", s.amqp.url);
+    let big_frames = s.amqp.url.with_query("frame_max=131072");
     let hostile_link = PublisherLink::new(
         &big_frames,
         "payfleet-chaos-hostile",
@@ -374,6 +269,10 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
     let mut next_kill = Instant::now() + Duration::from_millis(args.kill_every_ms);
     let mut publisher = Some(publisher);
     let mut driven = None;
+    let mut cluster_chaos = cluster.map(|c| {
+        let queue = names.command_queue(ProviderName::Ecommpay);
+        ClusterChaos::new(c, started, queue, reconciler_ops_port, names.clone())
+    });
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let p = progress(&tap);
@@ -389,7 +288,8 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
             looked_up = Instant::now();
             *abandoned.lock().expect("abandoned lock") = awaiting.keys().cloned().collect();
         }
-        if publisher.is_none() && open.iter().all(|k| awaiting.contains_key(k)) {
+        let settled = cluster_chaos.as_ref().is_none_or(ClusterChaos::settled);
+        if publisher.is_none() && open.iter().all(|k| awaiting.contains_key(k)) && settled {
             break;
         }
         if Instant::now() > deadline {
@@ -406,6 +306,10 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         }
         // The restarts come after the first kill, so every run has both.
         let killed_first = kills > 0 || args.max_kills == Some(0);
+        if let Some(c) = cluster_chaos.as_mut() {
+            c.step(p, killed_first).await?;
+            continue;
+        }
         if args.restart_broker && broker_restarts == 0 && p >= 0.3 && killed_first {
             eprintln!("chaos: restarting RabbitMQ");
             restart_broker(&s.amqp.url).await?;
@@ -432,13 +336,17 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         if args.restart_redis && redis_restarts == 0 && p >= 0.6 && (relay.is_none() || outage_over)
         {
             eprintln!("chaos: restarting Redis (everything in it is lost)");
-            restart_redis(&s.redis.url).await?;
+            restart_redis(s.redis.url.first()).await?;
             redis_restarts += 1;
         }
     }
     if let Some(unfinished) = publisher {
         unfinished.abort();
     }
+    let cluster_report = match cluster_chaos {
+        Some(c) => Some(c.finish().await?),
+        None => None,
+    };
     // Late duplicates have a moment to show up before the verdict.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let stats = sandbox_stats(sandbox_port).await?;
@@ -558,7 +466,7 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         }));
     }
     let lost = keys.len() - with_terminal - awaiting.len();
-    for (i, entry) in super::hostile::redis_dump(&s.redis.url, &s.redis.key_prefix)
+    for (i, entry) in super::hostile::redis_dump(&s.redis)
         .await?
         .into_iter()
         .enumerate()
@@ -572,6 +480,10 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
     }
     let card_data_found = super::hostile::holding_cards(&written, &pans);
     let hostile_unanswered = super::hostile::unanswered(&hostile, &events);
+    // Both nodes killed, and every node back.
+    let cluster_ok = cluster_report
+        .as_ref()
+        .is_none_or(|c| c.whole_at_end && c.node_kills.len() == 2);
     let verdict = Verdict {
         commands_published: keys.len(),
         publishes: sink.publishes.load(Ordering::Relaxed),
@@ -602,8 +514,10 @@ pub async fn run(settings: FleetSettings, args: Args) -> anyhow::Result<ExitCode
         card_data_found: card_data_found.clone(),
         faults_injected: stats.faults,
         duration_seconds: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        cluster: cluster_report,
         logs: logs.display().to_string(),
         ok: lost == 0
+            && cluster_ok
             && conflicting == 0
             && stats.executed_more_than_once.is_empty()
             && under_several_ids == 0

@@ -3,8 +3,7 @@
 //! the demo completes the way a merchant's page would: it waits for the transfer's
 //! `action_required` event and publishes `epay.confirm_3ds` with its ID and MD.
 
-use super::demo::Planned;
-use super::mix::{Outgoing, Seen, Sink};
+use super::send::{Abandoned, Outgoing, Planned, Seen, Sink};
 use crate::local::EventTap;
 use payfleet::contract::{EventStatus, IdempotencyKey};
 use serde_json::{Value, json};
@@ -160,7 +159,7 @@ pub async fn confirm_3ds<S: Sink>(
     sink: &S,
     mut waiting: Vec<Confirmation>,
     timeout: Duration,
-    abandoned: &super::mix::Abandoned,
+    abandoned: &Abandoned,
 ) -> usize {
     let deadline = Instant::now() + timeout;
     let mut seen = Seen::default();

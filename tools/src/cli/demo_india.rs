@@ -6,8 +6,7 @@
 //! provider clock (worker and sandbox alike) to a few seconds before the window opens
 //! on a Monday: the first payouts are deferred and go out when it opens.
 
-use super::demo::Planned;
-use super::mix::{Seen, Sink, send_all};
+use super::send::{Planned, Seen, Sink, send_all};
 use crate::local::EventTap;
 use chrono::{DateTime, Utc};
 use payfleet::contract::{EventStatus, IdempotencyKey};

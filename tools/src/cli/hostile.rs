@@ -228,15 +228,15 @@ pub async fn dead_letters(ch: &lapin::Channel, queue: &str) -> Vec<String> {
     seen
 }
 
-/// Every key under `prefix` in Redis and what it holds, as text.
-pub async fn redis_dump(url: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
-    let mut conn = redis::Client::open(url)?
-        .get_multiplexed_async_connection()
-        .await?;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await?;
+/// Every key under the settings' prefix in Redis (every primary of a cluster) and
+/// what it holds, as text.
+pub async fn redis_dump(redis: &payfleet::config::RedisSettings) -> anyhow::Result<Vec<String>> {
+    let mut conn = payfleet::state::RedisConn::open(redis)?;
+    let mut scan = conn.scan(&format!("{}*", redis.key_prefix), 1000).await?;
+    let mut keys = Vec::new();
+    while let Some(batch) = scan.next_batch().await? {
+        keys.extend(batch);
+    }
     let mut dump = Vec::with_capacity(keys.len());
     for key in keys {
         let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut conn).await?;

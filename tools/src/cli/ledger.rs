@@ -5,7 +5,7 @@
 //! only from the events). A false outcome is a command reported `declined`, `failed`
 //! or `rejected` whose money moved, or reported `succeeded` whose money never did.
 
-use super::demo::Planned;
+use super::send::Planned;
 use payfleet::contract::{Event, EventStatus, IdempotencyKey};
 use serde::Serialize;
 use serde_json::{Value, json};

@@ -5,107 +5,17 @@
 //! `payfleet chaos` paced and through broker restarts ([`PacedSink`]), both with the
 //! same drivers.
 
-use super::demo::Planned;
 use super::demo_india::{IndiaPlanned, Report};
+use super::send::{Abandoned, Outgoing, Planned, Sink, send_all};
 use crate::local::EventTap;
-use futures::StreamExt;
 use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
+use payfleet::bus::PublisherLink;
 use payfleet::bus::trace_headers;
-use payfleet::bus::{Publisher, PublisherLink};
-use payfleet::contract::{Event, EventStatus, IdempotencyKey};
-use std::collections::{HashMap, HashSet};
+use payfleet::contract::IdempotencyKey;
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-/// Publishes awaiting their confirm at once, per driver.
-const IN_FLIGHT: usize = 64;
-
-/// One command to publish.
-#[derive(Clone, Copy)]
-pub struct Outgoing<'a> {
-    pub key: &'a IdempotencyKey,
-    pub routing_key: &'a str,
-    pub body: &'a [u8],
-}
-
-impl<'a> Outgoing<'a> {
-    fn of(p: &'a Planned) -> Self {
-        Outgoing {
-            key: &p.key,
-            routing_key: p.routing_key,
-            body: p.body.as_bytes(),
-        }
-    }
-}
-
-/// Where the drivers publish commands.
-pub trait Sink: Sync {
-    /// Publishes one command, confirmed by the broker.
-    fn send<'a>(&'a self, c: Outgoing<'a>) -> BoxFuture<'a, anyhow::Result<()>>;
-}
-
-impl Sink for Publisher {
-    fn send<'a>(&'a self, c: Outgoing<'a>) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            self.publish_command(c.routing_key, c.body, trace_headers())
-                .await?;
-            Ok(())
-        })
-    }
-}
-
-/// Publishes every copy of `planned`, `IN_FLIGHT` at a time; returns the publishes.
-pub async fn send_all<'a, S: Sink>(
-    sink: &'a S,
-    planned: impl Iterator<Item = &'a Planned>,
-) -> anyhow::Result<usize> {
-    // A plain loop rather than stream combinators: their closures make the future
-    // too general to be proven `Send` when it is spawned.
-    let mut jobs: Vec<&Planned> = planned
-        .flat_map(|p| std::iter::repeat_n(p, p.copies))
-        .collect();
-    jobs.reverse();
-    let mut running = FuturesUnordered::new();
-    let mut sent = 0;
-    loop {
-        while running.len() < IN_FLIGHT {
-            let Some(p) = jobs.pop() else { break };
-            running.push(sink.send(Outgoing::of(p)));
-        }
-        match running.next().await {
-            Some(r) => {
-                r?;
-                sent += 1;
-            }
-            None => return Ok(sent),
-        }
-    }
-}
-
-/// What a driver has seen on the tap so far, read incrementally.
-#[derive(Default)]
-pub struct Seen {
-    read: usize,
-    /// The first `action_required` event of each key.
-    pub asked: HashMap<IdempotencyKey, Event>,
-    /// The first terminal status of each key.
-    pub terminal: HashMap<IdempotencyKey, EventStatus>,
-}
-
-impl Seen {
-    pub fn update(&mut self, tap: &EventTap) {
-        for e in tap.events_from(self.read) {
-            self.read += 1;
-            if e.status == EventStatus::ActionRequired {
-                self.asked.entry(e.idempotency_key.clone()).or_insert(e);
-            } else if e.status.is_terminal() {
-                self.terminal.entry(e.idempotency_key).or_insert(e.status);
-            }
-        }
-    }
-}
 
 /// The mix, deterministic for a run id.
 pub struct Mix {
@@ -128,7 +38,7 @@ impl Mix {
     pub fn plan(run: &str, count: usize) -> Mix {
         let epay = count / 5;
         let india = count * 3 / 10;
-        let mut queued = super::demo::plan(run, count - epay - india);
+        let mut queued = super::demo_homebank::plan(run, count - epay - india);
         queued.extend(super::demo_epay::plan(run, epay));
         Mix {
             queued,
@@ -167,10 +77,6 @@ impl Mix {
         })
     }
 }
-
-/// Keys whose payment waits for an operator (the record says so): nobody waits for
-/// their customer any more.
-pub type Abandoned = Mutex<HashSet<IdempotencyKey>>;
 
 /// Publishes paced, and through broker restarts retries until confirmed (a repeat is
 /// just another duplicate for payfleet to recognise); remembers what it published.

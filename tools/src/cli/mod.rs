@@ -3,14 +3,20 @@
 
 mod bench;
 mod chaos;
+mod chaos_cluster;
+mod chaos_faults;
+mod chaos_verdict;
+pub mod cluster;
 mod demo;
 mod demo_epay;
+mod demo_homebank;
 mod demo_india;
 mod hostile;
 mod ledger;
 mod mix;
 mod outage;
 pub mod processes;
+mod send;
 
 use crate::settings::FleetSettings;
 use clap::{Parser, Subcommand};
@@ -34,7 +40,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Prove money safety under kill -9, broker and Redis restarts and provider faults.
+    /// Prove money safety under kill -9, broker and Redis restarts (or, with --cluster,
+    /// cluster node kills) and provider faults.
     Chaos(chaos::Args),
     /// Run sandbox, gateway and workers in one process against a varied batch of payouts.
     Demo(demo::Args),

@@ -125,9 +125,15 @@ pub fn child_env(
     };
     let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
     [
-        ("AMQP__URL", s.amqp.url.clone()),
+        ("AMQP__URL", s.amqp.url.joined()),
         ("AMQP__NAMESPACE", s.amqp.namespace.clone()),
-        ("REDIS__URL", s.redis.url.clone()),
+        // RabbitMQ refuses a declaration whose group size differs from the queue's.
+        (
+            "AMQP__QUORUM_GROUP_SIZE",
+            s.amqp.quorum_group_size.to_string(),
+        ),
+        ("REDIS__URL", s.redis.url.expose().join(",")),
+        ("REDIS__CLUSTER", s.redis.cluster.to_string()),
         ("REDIS__KEY_PREFIX", s.redis.key_prefix.clone()),
         ("REDIS__RETENTION_MS", s.redis.retention_ms.to_string()),
         ("WORKER__OPS_LISTEN", "127.0.0.1:0".into()),
@@ -252,7 +258,7 @@ async fn run_cmd(program: &str, args: &[&str]) -> anyhow::Result<()> {
 }
 
 /// Restarts the local RabbitMQ (`rabbitmqctl stop_app` / `start_app`) and waits for it.
-pub async fn restart_broker(url: &str) -> anyhow::Result<()> {
+pub async fn restart_broker(url: &payfleet::config::AmqpNodes) -> anyhow::Result<()> {
     run_cmd("rabbitmqctl", &["stop_app"]).await?;
     run_cmd("rabbitmqctl", &["start_app"]).await?;
     for _ in 0..120 {

@@ -2,7 +2,10 @@
 //! this is a static check): every PAYFLEET__SECTION__KEY is a setting of
 //! config/default.toml (or one of the secrets it documents), every payfleet service
 //! listens where its ports say, workers can be scaled, and Prometheus' scrape targets
-//! and Grafana's provisioning point at the services that serve them.
+//! and Grafana's provisioning point at the services that serve them. The `cluster`
+//! profile is checked in cluster.rs.
+
+mod cluster;
 
 use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,8 +17,15 @@ fn repo(path: &str) -> String {
 
 fn yaml(path: &str) -> Value {
     let mut v: Value = serde_yaml::from_str(&repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
-    v.apply_merge().expect("YAML merge keys");
-    v
+    // One pass merges one level: a merged mapping's own `<<` (a service merging an
+    // anchored service that merges another) is left for the next pass.
+    loop {
+        let before = v.clone();
+        v.apply_merge().expect("YAML merge keys");
+        if v == before {
+            return v;
+        }
+    }
 }
 
 fn compose() -> Value {
