@@ -64,13 +64,13 @@ async fn every_command_ends_once_when_the_node_leading_its_queue_dies() {
     for key in &keys {
         app.publish(&payout(key, 200000, "KZT", "444567")).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while app.events.terminal_by_key().len() < 5 {
         assert!(Instant::now() < deadline, "no payout ended before the kill");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     cluster(&["kill-rabbit", &leader]);
-    let _restart = Restart(leader.clone());
+    let restart = Restart(leader.clone());
     let before = app.events.terminal_by_key().len();
     assert!(before < keys.len(), "the kill came after the run");
 
@@ -102,5 +102,8 @@ async fn every_command_ends_once_when_the_node_leading_its_queue_dies() {
         );
         assert_eq!(executed.get(key.as_str()), Some(&1), "{key} executed");
     }
+    // The node back first: deleting the fleet's quorum queues with a member down takes
+    // RabbitMQ about 5 s a queue (35 s measured here), a time a slower machine stretches.
+    drop(restart);
     app.stop().await;
 }
