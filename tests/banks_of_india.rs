@@ -899,6 +899,8 @@ async fn refunds_full_too_large_declined_partial_and_unknown() {
         .unwrap();
     assert_eq!(answer["payment"]["status"], "success", "{answer}");
     assert_eq!(answer["operations"][1]["code"], "3283");
+    // A second refund command of a refunded purchase is refused before it is sent.
+    let before = requests(&app, REFUND);
     app.publish(&command(
         "boi-rf-again",
         "refund",
@@ -907,12 +909,14 @@ async fn refunds_full_too_large_declined_partial_and_unknown() {
         refund_details("boi-p1", "again"),
     ))
     .await;
+    let again = app.terminal("boi-rf-again").await;
+    assert_eq!(again.status, EventStatus::Rejected, "{again:?}");
     assert_eq!(
-        app.terminal("boi-rf-again").await.status,
-        EventStatus::Declined
+        again.reason.as_deref(),
+        Some("the purchase is already refunded by command boi-rf-ok")
     );
+    assert_eq!(requests(&app, REFUND), before);
     // Invalid refunds never reach the provider.
-    let before = requests(&app, REFUND);
     let cases = [
         (
             "boi-rb-usd",
@@ -1234,5 +1238,48 @@ async fn a_refund_gate_reports_under_its_purchase_id_is_settled_by_its_status() 
         before,
         "the purchase is told nothing of its refund"
     );
+    app.stop().await;
+}
+
+/// Two refund commands of one purchase at once, at a Gate that reports refunds under
+/// the purchase's id (so their answers could not be told apart): one is sent and
+/// settles, the other is rejected before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_refund_commands_of_one_purchase_send_one_refund() {
+    const REFUND: &str = "POST /v2/payment/banks/india/refund";
+    let mut s = settings_at("t-boi-refund-twice", gmt8("2026-11-25 12:00:00"));
+    // Its callback names no refund: its status settles it, asked 15 minutes (0.9 s) on.
+    s.reconciler.time_scale = 0.001;
+    s.reconciler.interval_ms = 100;
+    let app = spawn_app_with(s, 1).await;
+    paid_purchase(&app, "boi-twice-p", 35000).await;
+    let echo = json!({"answers": {"ecommpay_refund_id_as_purchase_rate": 1.0}});
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(echo).unwrap());
+    let keys = ["boi-twice-rf-1", "boi-twice-rf-2"];
+    for key in keys {
+        let details = refund_details("boi-twice-p", "returned goods");
+        app.publish(&command(key, "refund", 35000, "INR", details))
+            .await;
+    }
+    let mut statuses = Vec::new();
+    for key in keys {
+        let e = app.terminal(key).await;
+        statuses.push((e.status, e.reason.clone()));
+    }
+    let (sent, refused): (Vec<_>, Vec<_>) = statuses
+        .iter()
+        .partition(|(status, _)| *status == EventStatus::Succeeded);
+    assert_eq!((sent.len(), refused.len()), (1, 1), "{statuses:?}");
+    let (status, reason) = refused[0];
+    assert_eq!(*status, EventStatus::Rejected, "{statuses:?}");
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|r| r.contains("boi-twice-rf-")),
+        "{reason:?}"
+    );
+    assert_eq!(requests(&app, REFUND), 1, "one refund sent");
     app.stop().await;
 }

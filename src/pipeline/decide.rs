@@ -126,6 +126,9 @@ fn gated(gate: Gate, attempt: u32, p: &Policy<'_>) -> Step {
     if let Err(reason) = gate.check {
         return record(State::Rejected, reason);
     }
+    if let Some(reason) = super::refund::refused(&gate.refund) {
+        return record(State::Rejected, reason);
+    }
     if gate.operator_hold {
         return Step::Defer(p.held());
     }

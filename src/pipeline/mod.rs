@@ -10,6 +10,7 @@ mod outage;
 mod park;
 mod process;
 mod record;
+mod refund;
 mod step;
 mod worker;
 

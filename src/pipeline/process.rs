@@ -5,12 +5,13 @@
 use super::Handled;
 use super::decide;
 use super::handle::{Ctx, HandleError, Handler, Incoming};
+use super::refund;
 use super::step::{Gate, Request, Resent, Seen, Step};
 use crate::bus::{Expiry, Marks, Parcel};
-use crate::contract::{Command, DEFAULT_ACCOUNT};
+use crate::contract::{Command, DEFAULT_ACCOUNT, Operation};
 use crate::providers::{Provider, ProviderError};
 use crate::ratelimit::{Decision, RateKey};
-use crate::state::{Lease, Meta, State};
+use crate::state::{Lease, Meta, RefundOwner, State};
 use crate::telemetry::label::{RequestResult, Stage};
 use std::time::{Instant, SystemTime};
 
@@ -142,7 +143,7 @@ impl Handler {
         loop {
             let seen = match step {
                 Step::Prepare { attempt } => Seen::Gate {
-                    gate: self.gate(ctx).await,
+                    gate: self.gate(ctx).await?,
                     attempt,
                 },
                 Step::Acquire { request, attempt } => Seen::Slot {
@@ -208,18 +209,40 @@ impl Handler {
     }
 
     /// What must hold before the command is sent.
-    async fn gate(&self, ctx: &Ctx<'_>) -> Gate {
+    async fn gate(&self, ctx: &Ctx<'_>) -> Result<Gate, HandleError> {
         let account = ctx.cmd.account.as_deref().unwrap_or(DEFAULT_ACCOUNT);
         let operator_hold = self.holds.holding(ctx.cmd.provider(), account);
         if let Some(h) = &operator_hold {
             tracing::debug!(target = %h.target, by = h.by, "an operator's hold stops it");
         }
-        Gate {
+        Ok(Gate {
             deadline: ctx.cmd.deadline,
             check: ctx.provider.check(ctx.cmd).await,
             hold: ctx.provider.hold(ctx.cmd),
             operator_hold: operator_hold.is_some(),
+            refund: self.refund_owner(ctx).await?,
+        })
+    }
+
+    /// Who refunds the purchase a refund names (its payment id): this command, once
+    /// nobody else does or the owner ended without refunding it.
+    async fn refund_owner(&self, ctx: &Ctx<'_>) -> Result<RefundOwner, HandleError> {
+        if ctx.cmd.operation != Operation::Refund {
+            return Ok(RefundOwner::Ours);
         }
+        let (provider, key) = (ctx.cmd.provider(), &ctx.cmd.key);
+        let owner = self
+            .store
+            .refund_owner(provider, ctx.payment_id, key, None)
+            .await?;
+        Ok(match owner {
+            RefundOwner::Other { key: from, state } if refund::may_take_over(state) => {
+                self.store
+                    .refund_owner(provider, ctx.payment_id, key, Some(&from))
+                    .await?
+            }
+            owner => owner,
+        })
     }
 
     /// Waits briefly for a rate-limit slot for `request`, or says how long to defer.

@@ -5,7 +5,7 @@ use super::Handled;
 use crate::bus::{Expiry, Rung};
 use crate::providers::{ProviderError, Status, Submission};
 use crate::ratelimit::Decision;
-use crate::state::{Claim, EventState, Outcome, State};
+use crate::state::{Claim, EventState, Outcome, RefundOwner, State};
 use crate::telemetry::label::{DeadLetterReason, ProviderRequest, RetryReason};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -207,6 +207,8 @@ pub struct Gate {
     pub hold: Option<Duration>,
     /// Whether an operator's hold (`payfleet hold`) stops new requests to its account.
     pub operator_hold: bool,
+    /// Who refunds the purchase, for a refund ([`RefundOwner::Ours`] for the others).
+    pub refund: RefundOwner,
 }
 
 impl Why {

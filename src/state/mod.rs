@@ -21,6 +21,7 @@ mod index;
 mod list;
 mod reach;
 mod record;
+mod refunds;
 mod store;
 
 pub use changes::{Claim, ClaimMode, Lease, RejectVerdict, Settle, Transition};
@@ -28,6 +29,7 @@ pub use conn::{RedisConn, Scan};
 pub use events::EventState;
 pub use holds::HoldBoard;
 pub use record::{Record, TraceContext};
+pub use refunds::RefundOwner;
 pub use store::{StateStore, StoreError};
 
 pub use crate::contract::State;

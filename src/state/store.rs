@@ -1,8 +1,9 @@
 //! The Redis side of the state machine: one hash per command, scripts for every change.
 //! Its other jobs each have a file: [`changes`](super::changes) (the state machine's
 //! scripts), [`events`](super::events) (publish bookkeeping), [`index`](super::index)
-//! (the open payments), [`record`](super::record) (reading a record whole) and
-//! [`list`](super::list) (reading many, for operators).
+//! (the open payments), [`record`](super::record) (reading a record whole),
+//! [`list`](super::list) (reading many, for operators) and [`refunds`](super::refunds)
+//! (which command refunds a purchase).
 
 use super::RedisConn;
 use super::State;
@@ -19,6 +20,7 @@ pub(super) struct Scripts {
     pub(super) publish: Script,
     pub(super) lead: Script,
     pub(super) note: Script,
+    pub(super) refund: Script,
 }
 
 /// Every script starts with the shared prelude (server time, state helpers).
@@ -31,7 +33,7 @@ fn script(body: &str) -> Script {
 pub struct StateStore {
     pub(super) conn: RedisConn,
     pub(super) prefix: Arc<str>,
-    retention_ms: u64,
+    pub(super) retention_ms: u64,
     pub(super) scripts: Arc<Scripts>,
 }
 
@@ -89,6 +91,7 @@ impl StateStore {
                 publish: script(include_str!("scripts/publish.lua")),
                 lead: script(include_str!("scripts/lead.lua")),
                 note: script(include_str!("scripts/note.lua")),
+                refund: script(include_str!("scripts/refund.lua")),
             }),
         }
     }

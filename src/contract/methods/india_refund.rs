@@ -28,6 +28,10 @@ impl IndiaRefund {
         {
             return Err("details.payment_id must be the purchase's payment id".into());
         }
+        // It is kept in Redis and named in events: never a card number.
+        if crate::contract::card::holds_pan(&refund.payment_id) {
+            return Err("details.payment_id looks like a card number".into());
+        }
         check_text("description", &refund.description, 255)?;
         Ok(refund)
     }
@@ -56,6 +60,12 @@ mod tests {
             IndiaRefund::parse(no_desc, inr(1))
                 .unwrap_err()
                 .contains("description")
+        );
+        let pan = json!({"payment_id": "sale-4111111111111111", "description": "x"});
+        assert!(
+            IndiaRefund::parse(pan, inr(1))
+                .unwrap_err()
+                .contains("card number")
         );
         let partial = json!({"payment_id": "s", "description": "x", "amount": 5});
         assert!(

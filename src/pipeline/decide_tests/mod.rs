@@ -4,7 +4,7 @@
 use super::*;
 use crate::bus::DeliveryInfo;
 use crate::contract::EventStatus;
-use crate::state::{EventState, Lease};
+use crate::state::{EventState, Lease, RefundOwner};
 use crate::telemetry::label::{DeadLetterReason, ProviderRequest, RetryReason};
 
 const GRACE: Duration = Duration::from_secs(30);
@@ -262,6 +262,7 @@ fn gate_held(
         check,
         hold,
         operator_hold,
+        refund: RefundOwner::Ours,
     };
     decide(Seen::Gate { gate, attempt: 2 }, &policy(&l))
 }
@@ -296,6 +297,29 @@ fn a_failed_provider_check_rejects_it_even_outside_working_hours() {
         Step::Record {
             state: State::Rejected,
             outcome: reason("no such bank")
+        }
+    );
+}
+
+#[test]
+fn a_refund_of_a_purchase_another_command_refunds_is_rejected_even_while_held() {
+    let l = ladder();
+    let other = RefundOwner::Other {
+        key: crate::contract::IdempotencyKey::parse("rf-1").unwrap(),
+        state: Some(State::Succeeded),
+    };
+    let gate = Gate {
+        deadline: None,
+        check: Ok(()),
+        hold: Some(ms(5000)),
+        operator_hold: true,
+        refund: other,
+    };
+    assert_eq!(
+        decide(Seen::Gate { gate, attempt: 2 }, &policy(&l)),
+        Step::Record {
+            state: State::Rejected,
+            outcome: reason("the purchase is already refunded by command rf-1")
         }
     );
 }
