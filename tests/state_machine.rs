@@ -122,6 +122,53 @@ async fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced() {
     );
 }
 
+/// A recovery about to send again learns whether another worker took the command
+/// (fenced: leave it to that one) or Redis lost its record (nobody has it: it must come
+/// back, never be dropped as another's).
+#[tokio::test]
+async fn a_resend_tells_a_lost_lease_from_a_lost_record() {
+    let store = store().await;
+    let k = key("resend-renew");
+    let Claim::Claimed { lease: old, .. } = store
+        .claim(&k, &fp("a"), 50, "p", &Meta::default(), None)
+        .await
+        .unwrap()
+    else {
+        panic!("first claim owns it")
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    let Claim::Claimed { lease: new, .. } = store
+        .claim(&k, &fp("a"), 30_000, "p", &Meta::default(), None)
+        .await
+        .unwrap()
+    else {
+        panic!("taken over")
+    };
+    assert_eq!(
+        store.renew_to_resend(&k, &old, 30_000).await.unwrap(),
+        Transition::Fenced
+    );
+    assert_eq!(
+        store.renew_to_resend(&k, &new, 30_000).await.unwrap(),
+        Transition::Ok
+    );
+    let mut conn = redis::Client::open("redis://127.0.0.1:6379")
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(store.record_key(&k))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.renew_to_resend(&k, &new, 30_000).await.unwrap(),
+        Transition::Missing
+    );
+    assert!(!store.renew(&k, &new, 30_000).await.unwrap());
+}
+
 #[tokio::test]
 async fn a_provider_outcome_wins_over_a_worker_mid_call_and_applies_once() {
     let store = store().await;

@@ -11,7 +11,7 @@ use crate::bus::{Expiry, Marks, Parcel};
 use crate::contract::{Command, DEFAULT_ACCOUNT, Operation};
 use crate::providers::{Provider, ProviderError};
 use crate::ratelimit::{Decision, RateKey};
-use crate::state::{Lease, Meta, RefundOwner, State};
+use crate::state::{Lease, Meta, RefundOwner, State, Transition};
 use crate::telemetry::label::{RequestResult, Stage};
 use std::time::{Instant, SystemTime};
 
@@ -167,13 +167,19 @@ impl Handler {
                     attempt,
                 } => {
                     // The next recovery waits from this request, not from the first.
-                    if matches!(resent, Resent::AfterNotFound { .. })
-                        && !self
-                            .store
-                            .renew_to_resend(&ctx.cmd.key, lease, self.settings.lease_ms)
-                            .await?
-                    {
-                        return Ok(Handled::Fenced);
+                    if matches!(resent, Resent::AfterNotFound { .. }) {
+                        let renewed =
+                            self.store
+                                .renew_to_resend(&ctx.cmd.key, lease, self.settings.lease_ms);
+                        match renewed.await? {
+                            Transition::Ok => {}
+                            // Redis lost it: the command comes back (check-back), never
+                            // dropped as another worker's.
+                            Transition::Missing => return Ok(Handled::RecordLost),
+                            Transition::Terminal(_) | Transition::Fenced => {
+                                return Ok(Handled::Fenced);
+                            }
+                        }
                     }
                     let call = ctx.provider.submit(ctx.cmd);
                     Seen::Submission {

@@ -183,19 +183,20 @@ impl StateStore {
         })
     }
 
-    /// Extends the lease; false when it was lost.
+    /// Extends the lease; false when it was lost (or its record was).
     pub async fn renew(&self, key: &IdempotencyKey, lease: &Lease, lease_ms: u64) -> Result<bool> {
-        self.renewal(key, lease, lease_ms, false).await
+        Ok(self.renewal(key, lease, lease_ms, false).await? == Transition::Ok)
     }
 
     /// Extends the lease of a recovery about to send the command again, and notes the
-    /// time of that request (the next recovery waits from it); false when it was lost.
+    /// time of that request (the next recovery waits from it): `Fenced` when another
+    /// worker took it, `Missing` when Redis lost the record (then nobody owns it).
     pub async fn renew_to_resend(
         &self,
         key: &IdempotencyKey,
         lease: &Lease,
         lease_ms: u64,
-    ) -> Result<bool> {
+    ) -> Result<Transition> {
         self.renewal(key, lease, lease_ms, true).await
     }
 
@@ -205,7 +206,7 @@ impl StateStore {
         lease: &Lease,
         lease_ms: u64,
         resending: bool,
-    ) -> Result<bool> {
+    ) -> Result<Transition> {
         let mut inv = self.scripts.renew.key(self.record_key(key));
         inv.arg(&lease.owner)
             .arg(lease.fence)
@@ -213,7 +214,12 @@ impl StateStore {
             .arg(if resending { "1" } else { "0" });
         let mut conn = self.conn.clone();
         let owned: i64 = inv.invoke_async(&mut conn).await?;
-        Ok(owned == 1)
+        Ok(match owned {
+            1 => Transition::Ok,
+            0 => Transition::Fenced,
+            -1 => Transition::Missing,
+            other => return Err(StoreError::Protocol(format!("renew: {other}"))),
+        })
     }
 
     /// Applies an outcome the provider reported to its record; `None` when there is no
