@@ -3,7 +3,8 @@
 //! when it cannot be started. Every script, read and scan with keys in every slot
 //! range; a payment through a whole fleet; and failovers that lose the last writes of
 //! a primary on purpose (the replica is stopped, then takes over), after which nothing
-//! is paid twice. The tests run one at a time: a failover would disturb the others.
+//! is paid twice; and a script new to its primary while a replica is stopped. The
+//! tests run one at a time: a failover would disturb the others.
 
 mod common;
 
@@ -267,6 +268,32 @@ async fn payments_go_end_to_end_through_a_fleet_on_the_cluster() {
     assert_eq!(stats.executed.len(), 6, "{stats:?}");
     assert!(stats.executed_more_than_once.is_empty(), "{stats:?}");
     app.stop().await;
+}
+
+/// A primary that does not know a script yet (restarted, or a replica that took over:
+/// script caches are not replicated) runs it while a node elsewhere is stopped: the
+/// script is loaded on that primary alone, never by a SCRIPT LOAD that waits for every
+/// node of the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_script_new_to_its_primary_runs_while_a_replica_is_stopped() {
+    let _serial = SERIAL.lock().await;
+    let s = cluster_settings("t-cl-noscript").await;
+    let store = payfleet::app::connect_store(&s).await.unwrap();
+    let (k, fp) = (key("noscript"), Fingerprint::from_stored("f".into()));
+    let pair = Pair::of(&store.record_key(&k)).await;
+    let primary = redis::Client::open(format!("redis://127.0.0.1:{}", pair.primary)).unwrap();
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut primary.get_multiplexed_async_connection().await.unwrap())
+        .await
+        .unwrap();
+    let stopped = pair.cut().await;
+    // A SCRIPT LOAD sent to every node would wait for the stopped one until the call's
+    // budget ran out, and fail it.
+    let claim = store.claim(&k, &fp, 30_000, "p", &meta(), None).await;
+    assert!(matches!(claim, Ok(Claim::Claimed { .. })), "{claim:?}");
+    drop(stopped);
+    store.delete_all().await.unwrap();
 }
 
 /// A transition the failover lost leaves the claim: the record is back in

@@ -3,8 +3,7 @@
 //! connection of its own, so its calls never queue behind the state machine's.
 
 use super::{Limit, RateKey};
-use crate::state::RedisConn;
-use redis::Script;
+use crate::state::{Lua, RedisConn};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ pub enum Answer {
 pub struct Global {
     conn: RedisConn,
     prefix: Arc<str>,
-    script: Arc<Script>,
+    script: Arc<Lua>,
 }
 
 impl Global {
@@ -30,7 +29,7 @@ impl Global {
         Global {
             conn,
             prefix: prefix.into(),
-            script: Arc::new(Script::new(include_str!("gcra.lua"))),
+            script: Arc::new(Lua::new(include_str!("gcra.lua"))),
         }
     }
 

@@ -5,27 +5,28 @@
 //! [`list`](super::list) (reading many, for operators) and [`refunds`](super::refunds)
 //! (which command refunds a purchase).
 
+use super::Lua;
 use super::RedisConn;
 use super::State;
 use crate::contract::IdempotencyKey;
-use redis::{Script, Value};
+use redis::Value;
 use std::sync::Arc;
 
 pub(super) struct Scripts {
-    pub(super) claim: Script,
-    pub(super) transition: Script,
-    pub(super) renew: Script,
-    pub(super) settle: Script,
-    pub(super) reject: Script,
-    pub(super) publish: Script,
-    pub(super) lead: Script,
-    pub(super) note: Script,
-    pub(super) refund: Script,
+    pub(super) claim: Lua,
+    pub(super) transition: Lua,
+    pub(super) renew: Lua,
+    pub(super) settle: Lua,
+    pub(super) reject: Lua,
+    pub(super) publish: Lua,
+    pub(super) lead: Lua,
+    pub(super) note: Lua,
+    pub(super) refund: Lua,
 }
 
 /// Every script starts with the shared prelude (server time, state helpers).
-fn script(body: &str) -> Script {
-    Script::new(&format!("{}\n{body}", include_str!("scripts/prelude.lua")))
+fn script(body: &str) -> Lua {
+    Lua::new(&format!("{}\n{body}", include_str!("scripts/prelude.lua")))
 }
 
 /// Cheap to clone: one multiplexed, auto-reconnecting connection shared by all tasks.
@@ -110,7 +111,7 @@ impl StateStore {
     /// Runs a record-creating script; the retention is appended as its last argument.
     pub(super) async fn run(
         &self,
-        script: &Script,
+        script: &Lua,
         key: &IdempotencyKey,
         args: &[&str],
     ) -> Result<Vec<Value>> {

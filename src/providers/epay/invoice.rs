@@ -22,9 +22,8 @@
 //! operator); a derived one is the same before and after, and cannot be guessed from
 //! the invoice id without the client secret.
 
-use crate::state::RedisConn;
+use crate::state::{Lua, RedisConn};
 use hmac::{Hmac, Mac};
-use redis::Script;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use std::sync::Arc;
@@ -35,7 +34,7 @@ pub struct Invoices {
     prefix: Arc<str>,
     terminal: Arc<str>,
     retention_ms: u64,
-    script: Arc<Script>,
+    script: Arc<Lua>,
     /// Keys the HMAC that derives each transaction's `secret_hash`.
     secret: SecretString,
 }
@@ -68,7 +67,7 @@ impl Invoices {
             prefix: prefix.into(),
             terminal: terminal.into(),
             retention_ms,
-            script: Arc::new(Script::new(include_str!("allocate.lua"))),
+            script: Arc::new(Lua::new(include_str!("allocate.lua"))),
             secret,
         }
     }
