@@ -1177,7 +1177,7 @@ async fn invoice_ids_are_allocated_once_per_key_and_unique_in_their_last_six_dig
     let conn = payfleet::state::RedisConn::open(&s.redis).unwrap();
     let invoices = Invoices::new(conn, &s.redis.key_prefix, "term-1", 60_000, secret);
     // The same key, many times at once: one invoice id, one secret_hash.
-    let same = futures::future::join_all((0..20).map(|_| invoices.allocate("k-same"))).await;
+    let same = futures::future::join_all((0..20).map(|_| invoices.allocate("k-same", None))).await;
     let first = same[0].as_ref().unwrap();
     for a in &same {
         let a = a.as_ref().unwrap();
@@ -1192,7 +1192,7 @@ async fn invoice_ids_are_allocated_once_per_key_and_unique_in_their_last_six_dig
         let invoices = invoices.clone();
         async move {
             invoices
-                .allocate(&format!("k-{i}"))
+                .allocate(&format!("k-{i}"), None)
                 .await
                 .unwrap()
                 .invoice_id
@@ -1219,6 +1219,119 @@ async fn invoice_ids_are_allocated_once_per_key_and_unique_in_their_last_six_dig
         .expect("known invoice");
     assert_eq!(key, "k-7");
     assert!(invoices.find("123456789012").await.unwrap().is_none());
+}
+
+/// A copy of a command carries its invoice id (`x-payfleet-payment-id`) for when Redis
+/// lost the allocation: the allocator takes it back only if it is one of the key's own
+/// candidates, so a publisher cannot choose another key's id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_carried_invoice_id_is_taken_back_only_when_it_is_one_of_the_keys() {
+    use payfleet::providers::epay::invoice::{Invoices, candidates};
+    let s = common::settings("t-epay-carried-ids");
+    let secret = s.secrets.epay().unwrap();
+    let conn = payfleet::state::RedisConn::open(&s.redis).unwrap();
+    let invoices = Invoices::new(conn, &s.redis.key_prefix, "term-1", 60_000, secret);
+    let id = |key: &'static str, carried: Option<String>| {
+        let invoices = invoices.clone();
+        async move {
+            let a = invoices.allocate(key, carried.as_deref()).await;
+            a.unwrap().invoice_id
+        }
+    };
+    let own = candidates("term-1", "k-own");
+    // One of the key's candidates, though not its first: taken back.
+    assert_eq!(id("k-own", Some(own[3].clone())).await, own[3]);
+    // Allocated already: what it has, whatever a copy carries.
+    assert_eq!(id("k-own", Some(own[0].clone())).await, own[3]);
+    assert_eq!(id("k-own", None).await, own[3]);
+    // Another key's id, or none of its own: its first free candidate.
+    let other = candidates("term-1", "k-other")[0].clone();
+    assert_eq!(id("k-other", Some(own[5].clone())).await, other);
+    let third = candidates("term-1", "k-third")[0].clone();
+    assert_eq!(id("k-third", Some("123456789012345".into())).await, third);
+    payfleet::app::connect_store(&s)
+        .await
+        .unwrap()
+        .delete_all()
+        .await
+        .unwrap();
+}
+
+/// Redis loses its data while a transfer whose answer was lost is still open, and its
+/// key had skipped its first invoice candidate (a recent order held that suffix): the
+/// parked copy carries the invoice id, the allocator takes it back, epay refuses the
+/// resend as known, and check-status settles it. Without the carried id the key's first
+/// candidate, free again once Redis forgot that order, would be paid a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_parked_copy_takes_its_invoice_id_back_after_redis_lost_it() {
+    use payfleet::providers::epay::invoice::candidates;
+    let mut s = common::settings("t-epay-carried");
+    // Only the parked copy settles it, after the loss; epay's 60 s are 60 ms.
+    s.reconciler.embedded = false;
+    s.reconciler.time_scale = 0.001;
+    let app = spawn_app_with(s, 1).await;
+    let (key, settings) = ("p2p-carried", &app.fleet.settings);
+    let terminal = &settings.epay.terminal_id;
+    let first = candidates(terminal, key).remove(0);
+    let store = app.store().await;
+    let mut conn = payfleet::state::RedisConn::open(&settings.redis).unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(format!(
+            "{}:{{epay:{terminal}}}:idx",
+            settings.redis.key_prefix
+        ))
+        .arg(format!("s:{}", &first[first.len() - 6..]))
+        .arg("a recent order's")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // Executed, unanswered, and not found by check-status for 3 s: it stays open.
+    let faults = json!({
+        "endpoints": {P2P_ENDPOINT: {"error_after_rate": 1.0}},
+        "callbacks": {"loss_rate": 1.0},
+        "answers": {"epay_status_lag_rate": 1.0, "epay_status_lag_ms": 3_000}
+    });
+    app.fleet
+        .sandbox
+        .set_faults(serde_json::from_value(faults).unwrap());
+    app.publish(&p2p(
+        key,
+        60_000,
+        json!({"card": card(VISA)}),
+        json!({"card_id": "c-1"}),
+    ))
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while app.fleet.sandbox.stats().executed.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "epay never executed it"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let invoice = invoice_of(&app, key).await;
+    assert_ne!(
+        invoice, first,
+        "a recent order held the first candidate's suffix"
+    );
+    // Its copies go round the delay queues, carrying the id; then Redis loses it all.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    store.delete_all().await.unwrap();
+    app.fleet
+        .sandbox
+        .set_faults(payfleet_sim::Faults::default());
+
+    let event = app.terminal(key).await;
+    assert_eq!(event.status, EventStatus::Succeeded, "{event:?}");
+    assert_eq!(invoice_of(&app, key).await, invoice, "the same invoice id");
+    let stats = app.fleet.sandbox.stats();
+    assert_eq!(
+        stats.executed.values().sum::<u64>(),
+        1,
+        "paid once: {stats:?}"
+    );
+    assert!(stats.executed_more_than_once.is_empty(), "{stats:?}");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

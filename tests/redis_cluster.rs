@@ -208,9 +208,15 @@ async fn the_limiter_the_invoice_allocator_and_holds_work_on_a_cluster() {
         60_000,
         secrecy::SecretString::from("secret"),
     );
-    let first = invoices.allocate("k-1").await.unwrap().invoice_id;
-    assert_eq!(invoices.allocate("k-1").await.unwrap().invoice_id, first);
-    assert_ne!(invoices.allocate("k-2").await.unwrap().invoice_id, first);
+    let first = invoices.allocate("k-1", None).await.unwrap().invoice_id;
+    assert_eq!(
+        invoices.allocate("k-1", None).await.unwrap().invoice_id,
+        first
+    );
+    assert_ne!(
+        invoices.allocate("k-2", None).await.unwrap().invoice_id,
+        first
+    );
     assert_eq!(invoices.find(&first).await.unwrap().unwrap().0, "k-1");
 
     let store = payfleet::state::StateStore::new(conn(), &s.redis.key_prefix, 60_000);

@@ -49,6 +49,10 @@ pub mod headers {
     /// The ticket a rate-limit deferral handed out (µs, Redis time): the command's
     /// place in the limiter's queue when it comes back.
     pub const RATE_TICKET: &str = "x-payfleet-rate-ticket";
+    /// On a copy of a command payfleet parked: the id the provider knows its payment
+    /// by. Should Redis lose the record meanwhile, a provider whose ids are allocated
+    /// there (epay) takes this one back instead of allocating another.
+    pub const PAYMENT_ID: &str = "x-payfleet-payment-id";
     /// W3C trace context, carried from publisher to result event.
     pub const TRACEPARENT: &str = "traceparent";
     pub const TRACESTATE: &str = "tracestate";

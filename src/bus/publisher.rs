@@ -274,6 +274,9 @@ impl Publisher {
             headers::ATTEMPT.into(),
             AMQPValue::LongLongInt(parcel.attempt.into()),
         );
+        if let Some(id) = parcel.payment_id {
+            h.insert(headers::PAYMENT_ID.into(), header_text(id));
+        }
         self.publish_with(
             &self.names.delay(rung),
             parcel.routing_key,
@@ -359,6 +362,8 @@ pub struct Parcel<'a> {
     /// The attempt it comes back as.
     pub attempt: u32,
     pub marks: Marks,
+    /// The provider's id of its payment, when known ([`headers::PAYMENT_ID`]).
+    pub payment_id: Option<&'a str>,
 }
 
 /// When a parked command expires, within its rung.

@@ -249,7 +249,8 @@ impl Handler {
         let park = self
             .policy()
             .park(msg.info.attempt, RetryReason::EventPending, None);
-        self.park(msg, msg.routing_key, key, provider, park).await
+        self.park(msg, msg.routing_key, key, provider, park, None)
+            .await
     }
 
     pub(super) async fn conflict(

@@ -13,7 +13,8 @@ use crate::state::{Lease, Outcome, State, Transition};
 use std::time::SystemTime;
 
 impl Handler {
-    /// Parks a delivery for a later attempt; it holds no claim.
+    /// Parks a delivery for a later attempt; it holds no claim. `payment_id`: the
+    /// provider's id of its payment, when known.
     pub(super) async fn park(
         &self,
         msg: &Incoming<'_>,
@@ -21,6 +22,7 @@ impl Handler {
         key: &IdempotencyKey,
         provider: &str,
         park: Park,
+        payment_id: Option<&str>,
     ) -> Result<Handled, HandleError> {
         self.watch(key, park.watch).await?;
         let parcel = Parcel {
@@ -31,6 +33,7 @@ impl Handler {
             expiry: Expiry::Early,
             attempt: park.attempt,
             marks: Marks::default(),
+            payment_id,
         };
         self.publisher.park(parcel).await?;
         self.metrics
@@ -56,7 +59,9 @@ impl Handler {
             return Ok(handled);
         }
         let (rk, provider) = (ctx.cmd.routing_key(), ctx.cmd.provider().as_str());
-        self.park(ctx.msg, &rk, &ctx.cmd.key, provider, park).await
+        let id = Some(ctx.payment_id);
+        self.park(ctx.msg, &rk, &ctx.cmd.key, provider, park, id)
+            .await
     }
 
     /// Retries are spent or the status request was refused, and the outcome is unknown:
@@ -141,6 +146,7 @@ impl Handler {
             expiry: d.expiry,
             attempt: ctx.msg.info.attempt,
             marks,
+            payment_id: Some(ctx.payment_id),
         };
         self.publisher.park(parcel).await?;
         let queue_ms = d.rung.ms();

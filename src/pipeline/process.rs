@@ -18,13 +18,30 @@ use std::time::{Instant, SystemTime};
 impl Handler {
     /// Processes a valid command; while its payment stays open, a copy of the command
     /// waits in a delay queue and comes back to check on it (see [`decide::check_back`]).
+    /// Every copy carries the payment's id, which the command takes back should Redis
+    /// lose its record (see [`crate::bus::headers::PAYMENT_ID`]).
     pub(super) async fn process_and_watch(
         &self,
         msg: &Incoming<'_>,
         cmd: &Command,
         provider: &dyn Provider,
     ) -> Result<Handled, HandleError> {
-        let handled = self.process(msg, cmd, provider).await?;
+        let (rk, provider_label) = (cmd.routing_key(), cmd.provider().as_str());
+        let payment_id = match provider
+            .payment_id(cmd, msg.info.payment_id.as_deref())
+            .await
+        {
+            Ok(id) => id,
+            // Allocating the id failed (Redis): nothing was sent, try again later.
+            Err(e) => {
+                let park = self.policy().park(msg.info.attempt, e.retry_reason(), None);
+                return self
+                    .park(msg, &rk, &cmd.key, provider_label, park, None)
+                    .await;
+            }
+        };
+        tracing::Span::current().record("payment_id", payment_id.as_str());
+        let handled = self.process(msg, cmd, provider, &payment_id).await?;
         let basic = self
             .providers
             .timing(provider, cmd.method, cmd.operation)
@@ -42,6 +59,7 @@ impl Handler {
                     check_back: true,
                     ..Default::default()
                 },
+                payment_id: Some(&payment_id),
             };
             self.publisher.park(parcel).await?;
         }
@@ -53,17 +71,9 @@ impl Handler {
         msg: &Incoming<'_>,
         cmd: &Command,
         provider: &dyn Provider,
+        payment_id: &str,
     ) -> Result<Handled, HandleError> {
         let (rk, provider_label) = (cmd.routing_key(), cmd.provider().as_str());
-        let payment_id = match provider.payment_id(cmd).await {
-            Ok(id) => id,
-            // Allocating the id failed (Redis): nothing was sent, try again later.
-            Err(e) => {
-                let park = self.policy().park(msg.info.attempt, e.retry_reason(), None);
-                return self.park(msg, &rk, &cmd.key, provider_label, park).await;
-            }
-        };
-        tracing::Span::current().record("payment_id", payment_id.as_str());
         let meta = Meta {
             method: Some(cmd.method),
             operation: Some(cmd.operation),
@@ -77,7 +87,7 @@ impl Handler {
                 &cmd.key,
                 &cmd.fingerprint,
                 self.settings.lease_ms,
-                &payment_id,
+                payment_id,
                 &meta,
                 msg.info.traceparent.as_deref(),
             )
@@ -115,7 +125,11 @@ impl Handler {
                 }
                 Ok(Handled::Awaiting)
             }
-            Step::Park(park) => self.park(msg, &rk, &cmd.key, provider_label, park).await,
+            Step::Park(park) => {
+                let id = Some(payment_id);
+                self.park(msg, &rk, &cmd.key, provider_label, park, id)
+                    .await
+            }
             step => {
                 let crate::state::Claim::Claimed { lease, .. } = &claim else {
                     unreachable!("only a claim goes on to {step:?}")
@@ -124,7 +138,7 @@ impl Handler {
                     msg,
                     cmd,
                     provider,
-                    payment_id: &payment_id,
+                    payment_id,
                     meta: &meta,
                 };
                 self.run(&ctx, lease, step, resent).await
@@ -181,7 +195,7 @@ impl Handler {
                             }
                         }
                     }
-                    let call = ctx.provider.submit(ctx.cmd);
+                    let call = ctx.provider.submit(ctx.cmd, ctx.payment_id);
                     Seen::Submission {
                         result: self.call(ctx, lease, Request::Submit, call).await,
                         attempt,

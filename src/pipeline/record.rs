@@ -56,7 +56,9 @@ impl Handler {
                     .policy()
                     .park(msg.info.attempt, RetryReason::EventPending, None);
                 let provider = ctx.cmd.provider().as_str();
-                self.park(msg, msg.routing_key, key, provider, park).await?
+                let id = Some(ctx.payment_id);
+                self.park(msg, msg.routing_key, key, provider, park, id)
+                    .await?
             }
             Settled::Duplicate | Settled::Conflicting | Settled::Late => Handled::Duplicate,
             Settled::Missing => Handled::RecordLost,

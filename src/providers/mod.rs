@@ -161,15 +161,21 @@ pub struct Timing {
 
 pub trait Provider: Send + Sync {
     /// The id the provider will know this command's payment by: the same on every attempt.
-    /// A future, because some providers (epay) allocate it in Redis on first use.
+    /// A future, because some providers (epay) allocate it in Redis on first use;
+    /// `carried`, the id a parked copy of the command carries, is what such a provider
+    /// takes back should Redis have lost the allocation (only if it is one it could
+    /// have given this command).
     fn payment_id<'a>(
         &'a self,
         command: &'a Command,
+        carried: Option<&'a str>,
     ) -> BoxFuture<'a, Result<String, ProviderError>>;
 
+    /// Sends the command's payment as `payment_id`, what [`Provider::payment_id`] gave.
     fn submit<'a>(
         &'a self,
         command: &'a Command,
+        payment_id: &'a str,
     ) -> BoxFuture<'a, Result<Submission, ProviderError>>;
 
     /// What the provider knows of command `key`'s payment, from what its record keeps

@@ -165,16 +165,20 @@ fn payment_id(command: &Command) -> String {
 }
 
 impl Provider for Ecommpay {
+    /// Rebuilt from the command alone: nothing carried is needed.
     fn payment_id<'a>(
         &'a self,
         command: &'a Command,
+        _carried: Option<&'a str>,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
         Box::pin(std::future::ready(Ok(payment_id(command))))
     }
 
+    /// The request names its ids as [`payment_id`] rebuilds them from the command.
     fn submit<'a>(
         &'a self,
         command: &'a Command,
+        _payment_id: &'a str,
     ) -> BoxFuture<'a, Result<Submission, ProviderError>> {
         Box::pin(async move {
             let gate = self.gate_for(command.account.as_deref())?;

@@ -6,9 +6,13 @@
 //! the ids are derived from the terminal and the key (SHA-256), and the allocator takes
 //! the first of the key's candidates whose last six digits are free. After a loss the
 //! same first candidate comes back, so epay refuses the resubmission as a known invoice
-//! and the status query settles it. (Only a key whose first candidates were skipped
-//! because a recent order held their suffix, about one in a million per recent order,
-//! could get another one.)
+//! and the status query settles it. A key whose first candidates were skipped because
+//! a recent order held their suffix (about one in a million per recent order: one key
+//! in ten once a hundred thousand orders are recent) would get another id after a loss;
+//! so every copy of the command payfleet parks carries its id (`x-payfleet-payment-id`),
+//! and the allocator takes a carried id back when it is one of the key's candidates.
+//! Left: the command's own first delivery, redelivered after a worker died and Redis
+//! lost its data both, carries no id.
 //!
 //! Hash slot: every allocator key carries the tag `{epay:<terminal>}`, so the script
 //! touches one slot (Redis Cluster runs it). The allocator must be per terminal, not
@@ -76,8 +80,14 @@ impl Invoices {
         format!("{}:{{epay:{}}}:{suffix}", self.prefix, self.terminal)
     }
 
-    /// The key's invoice id and secret_hash, allocated on first use.
-    pub async fn allocate(&self, key: &str) -> redis::RedisResult<Allocation> {
+    /// The key's invoice id and secret_hash, allocated on first use: `carried` if it is
+    /// one of the key's candidates (a parked copy's id, see the module's comment), else
+    /// the first candidate whose suffix is free.
+    pub async fn allocate(
+        &self,
+        key: &str,
+        carried: Option<&str>,
+    ) -> redis::RedisResult<Allocation> {
         let mut conn = self.conn.clone();
         let invoice_id: String = self
             .script
@@ -86,6 +96,7 @@ impl Invoices {
             .key(self.key("idx"))
             .arg(key)
             .arg(self.retention_ms)
+            .arg(carried.unwrap_or_default())
             .arg(candidates(&self.terminal, key))
             .invoke_async(&mut conn)
             .await?;

@@ -52,9 +52,13 @@ impl Epay {
         answer::read(answer, &self.api.settings.term_url)
     }
 
-    async fn allocation(&self, command: &Command) -> Result<invoice::Allocation, ProviderError> {
+    async fn allocation(
+        &self,
+        command: &Command,
+        carried: Option<&str>,
+    ) -> Result<invoice::Allocation, ProviderError> {
         self.invoices
-            .allocate(command.key.as_str())
+            .allocate(command.key.as_str(), carried)
             .await
             .map_err(|e| ProviderError::NotSent(format!("allocating the invoice id: {e}")))
     }
@@ -66,28 +70,33 @@ impl Provider for Epay {
     fn payment_id<'a>(
         &'a self,
         command: &'a Command,
+        carried: Option<&'a str>,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
         Box::pin(async move {
             match &command.details {
                 Details::EpayConfirm3ds(c) => Ok(c.invoice_id.clone()),
-                _ => Ok(self.allocation(command).await?.invoice_id),
+                _ => Ok(self.allocation(command, carried).await?.invoice_id),
             }
         })
     }
 
+    /// Sent as `payment_id`, the invoice id allocated for it: its secret_hash is derived
+    /// from it, so nothing is read from Redis here (Redis may have lost the allocation
+    /// since).
     fn submit<'a>(
         &'a self,
         command: &'a Command,
+        payment_id: &'a str,
     ) -> BoxFuture<'a, Result<Submission, ProviderError>> {
         Box::pin(async move {
             match &command.details {
                 Details::EpayConfirm3ds(c) => c.submit(self, command.amount).await,
                 details @ (Details::EpayGooglePay(_) | Details::EpayP2pTransfer(_)) => {
-                    let a = self.allocation(command).await?;
+                    let secret_hash = self.invoices.secret_hash(payment_id);
                     let tx = token::Transaction {
-                        invoice_id: &a.invoice_id,
+                        invoice_id: payment_id,
                         amount: command.amount,
-                        secret_hash: &a.secret_hash,
+                        secret_hash: &secret_hash,
                     };
                     match details {
                         Details::EpayGooglePay(gp) => gp.submit(self, tx).await,
