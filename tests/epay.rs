@@ -813,10 +813,21 @@ async fn a_lost_transfer(key: &str, time_scale: f64, answers: Value) -> (TestFle
     s.reconciler.time_scale = time_scale;
     s.reconciler.interval_ms = 100;
     let app = spawn_app_with(s, 1).await;
+    lose_a_transfer(&app, key, 1500, answers).await;
+    let event = app.terminal(key).await;
+    assert_eq!(event.status, EventStatus::Succeeded, "{event:?}");
+    let invoice = invoice_of(&app, key).await;
+    (app, invoice)
+}
+
+/// Publishes a P2P transfer which epay executes while its answer (HTTP 502) and
+/// postLink are lost, and which check-status does not find for `lag_ms`, with
+/// `answers` besides.
+async fn lose_a_transfer(app: &TestFleet, key: &str, lag_ms: u64, answers: Value) {
     let mut faults = json!({
         "endpoints": {P2P_ENDPOINT: {"error_after_rate": 1.0}},
         "callbacks": {"loss_rate": 1.0},
-        "answers": {"epay_status_lag_rate": 1.0, "epay_status_lag_ms": 1500}
+        "answers": {"epay_status_lag_rate": 1.0, "epay_status_lag_ms": lag_ms}
     });
     faults["answers"]
         .as_object_mut()
@@ -832,10 +843,6 @@ async fn a_lost_transfer(key: &str, time_scale: f64, answers: Value) -> (TestFle
         json!({"card_id": "c-1"}),
     ))
     .await;
-    let event = app.terminal(key).await;
-    assert_eq!(event.status, EventStatus::Succeeded, "{event:?}");
-    let invoice = invoice_of(&app, key).await;
-    (app, invoice)
 }
 
 /// A transfer executed whose answer was lost, which check-status does not find for a
@@ -1285,22 +1292,8 @@ async fn a_parked_copy_takes_its_invoice_id_back_after_redis_lost_it() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    // Executed, unanswered, and not found by check-status for 3 s: it stays open.
-    let faults = json!({
-        "endpoints": {P2P_ENDPOINT: {"error_after_rate": 1.0}},
-        "callbacks": {"loss_rate": 1.0},
-        "answers": {"epay_status_lag_rate": 1.0, "epay_status_lag_ms": 3_000}
-    });
-    app.fleet
-        .sandbox
-        .set_faults(serde_json::from_value(faults).unwrap());
-    app.publish(&p2p(
-        key,
-        60_000,
-        json!({"card": card(VISA)}),
-        json!({"card_id": "c-1"}),
-    ))
-    .await;
+    // Not found by check-status for 3 s: it stays open.
+    lose_a_transfer(&app, key, 3_000, json!({})).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while app.fleet.sandbox.stats().executed.is_empty() {
         assert!(

@@ -153,7 +153,12 @@ pub fn candidates(terminal: &str, key: &str) -> Vec<String> {
             let id = 100_000_000_000_000 + n % 900_000_000_000_000;
             // One check digit passes Luhn; any other last digit fails it.
             let luhn = crate::contract::card::holds_pan(&id.to_string());
-            (if luhn { id - id % 10 + (id + 1) % 10 } else { id }).to_string()
+            (if luhn {
+                id - id % 10 + (id + 1) % 10
+            } else {
+                id
+            })
+            .to_string()
         })
         .collect()
 }
