@@ -150,8 +150,10 @@ pub fn now_secs() -> u64 {
 
 impl Handler {
     /// Counts a provider request's result for the breaker of its account, and holds the
-    /// account if it trips.
-    pub(super) async fn count_for_breaker<T>(
+    /// account if it trips. The hold is written beside the command, not in its way:
+    /// during a Redis stall the write waits out the client's timeout, which the command
+    /// that tripped the breaker need not.
+    pub(super) fn count_for_breaker<T>(
         &self,
         provider: ProviderName,
         account: &str,
@@ -166,10 +168,14 @@ impl Handler {
             account: Some(account.to_owned()),
         };
         let hold = self.breaker.hold(target, &trip);
-        match self.store.trip_breaker(&hold).await {
-            Ok(set) => self.metrics.breaker_tripped(&hold, set),
-            Err(e) => tracing::warn!(error = %e, "the breaker tripped but could not hold"),
-        }
+        let (store, metrics) = (self.store.clone(), self.metrics.clone());
+        let write = async move {
+            match store.trip_breaker(&hold).await {
+                Ok(set) => metrics.breaker_tripped(&hold, set),
+                Err(e) => tracing::warn!(error = %e, "the breaker tripped but could not hold"),
+            }
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(write));
     }
 }
 

@@ -290,8 +290,7 @@ impl Handler {
         let (result, http) =
             crate::providers::exchanges::collect(self.renewing(ctx, lease, call)).await;
         let account = ctx.cmd.account.as_deref().unwrap_or(DEFAULT_ACCOUNT);
-        self.count_for_breaker(ctx.cmd.provider(), account, &result)
-            .await;
+        self.count_for_breaker(ctx.cmd.provider(), account, &result);
         let class = match &result {
             Ok(_) => RequestResult::Ok,
             Err(e) => e.class(),
