@@ -24,6 +24,13 @@ use tokio::sync::watch;
 
 /// How often an unsettled payment is asked about again, at most.
 const RECHECK_CAP: Duration = Duration::from_secs(300);
+/// How often an overdue payment is asked about again: five of its provider's basic
+/// times, at most [`RECHECK_CAP`]. Scaled with them (`reconciler.time_scale`), so a
+/// chaos run that makes payments overdue in seconds also asks again within the run (a
+/// fixed 300 s outlasted it: one transfer, confirmed and paid, was left waiting).
+fn overdue_recheck(timing: &Timing) -> Duration {
+    timing.basic.saturating_mul(5).min(RECHECK_CAP)
+}
 /// Sweeps checked at once.
 const CONCURRENCY: usize = 32;
 
@@ -304,7 +311,7 @@ impl Reconciler {
                 if let Some(note) = overdue_note(rec.note.as_deref(), why) {
                     self.store.note(key, &note).await?;
                 }
-                self.recheck(key, RECHECK_CAP).await?;
+                self.recheck(key, overdue_recheck(&timing)).await?;
                 return Ok(Action::Overdue);
             }
             Verdict::Wait => {

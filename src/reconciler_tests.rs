@@ -202,3 +202,23 @@ fn silence_counts_from_the_reconcilers_own_last_outage_at_most() {
     assert_eq!(silence(10 * MIN, Some(MIN)), MIN);
     assert_eq!(silence(MIN, Some(10 * MIN)), MIN);
 }
+
+#[test]
+fn an_overdue_payment_is_asked_again_after_five_basic_times_at_most_five_minutes() {
+    let epay = Timing {
+        basic: MIN,
+        ..timing(false)
+    };
+    assert_eq!(overdue_recheck(&epay), 5 * MIN);
+    assert_eq!(
+        overdue_recheck(&timing(true)),
+        RECHECK_CAP,
+        "a 5 min basic time"
+    );
+    // A chaos run's time scale (0.005) shrinks it with the basic time.
+    let scaled = Timing {
+        basic: MIN.mul_f64(0.005),
+        ..timing(false)
+    };
+    assert_eq!(overdue_recheck(&scaled), Duration::from_millis(1500));
+}
