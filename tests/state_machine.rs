@@ -82,18 +82,22 @@ async fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced() {
     };
     assert_eq!(mode, ClaimMode::Fresh);
     tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    // This delivery was allocated another id (its allocation lost on its own): the
+    // record's, which the payment went out under, is the one it gets.
     let Claim::Claimed {
         lease: new,
         mode,
         attempt,
         since_last_claim,
+        payment_id,
     } = store
-        .claim(&k, &fp("a"), 30_000, "p", &Meta::default(), None)
+        .claim(&k, &fp("a"), 30_000, "p-other", &Meta::default(), None)
         .await
         .unwrap()
     else {
         panic!("the lease ran out, so it can be taken over")
     };
+    assert_eq!(payment_id, "p");
     // It may have reached the provider: the new owner must ask before sending.
     assert_eq!((mode, attempt), (ClaimMode::Recover, 2));
     assert!(since_last_claim >= std::time::Duration::from_millis(100));

@@ -27,7 +27,7 @@ impl Handler {
         provider: &dyn Provider,
     ) -> Result<Handled, HandleError> {
         let (rk, provider_label) = (cmd.routing_key(), cmd.provider().as_str());
-        let payment_id = match provider
+        let mut payment_id = match provider
             .payment_id(cmd, msg.info.payment_id.as_deref())
             .await
         {
@@ -41,7 +41,7 @@ impl Handler {
             }
         };
         tracing::Span::current().record("payment_id", payment_id.as_str());
-        let handled = self.process(msg, cmd, provider, &payment_id).await?;
+        let handled = self.process(msg, cmd, provider, &mut payment_id).await?;
         let basic = self
             .providers
             .timing(provider, cmd.method, cmd.operation)
@@ -71,7 +71,7 @@ impl Handler {
         msg: &Incoming<'_>,
         cmd: &Command,
         provider: &dyn Provider,
-        payment_id: &str,
+        payment_id: &mut String,
     ) -> Result<Handled, HandleError> {
         let (rk, provider_label) = (cmd.routing_key(), cmd.provider().as_str());
         let meta = Meta {
@@ -87,13 +87,25 @@ impl Handler {
                 &cmd.key,
                 &cmd.fingerprint,
                 self.settings.lease_ms,
-                payment_id,
+                payment_id.as_str(),
                 &meta,
                 msg.info.traceparent.as_deref(),
             )
             .await?;
         self.metrics
             .stage(Stage::Idempotency, started.elapsed().as_secs_f64());
+        if let crate::state::Claim::Claimed {
+            payment_id: kept, ..
+        } = &claim
+            && kept != payment_id
+        {
+            // Its payment went out under the record's id (the allocation was lost on
+            // its own, in another slot): sending or asking under another would pay twice.
+            tracing::warn!(allocated = %payment_id, kept = %kept, "the record keeps another payment id: using it");
+            tracing::Span::current().record("payment_id", kept.as_str());
+            payment_id.clone_from(kept);
+        }
+        let payment_id = payment_id.as_str();
         if let Some(state) = decide::duplicate_of(&claim) {
             self.metrics.duplicate(provider_label, state);
         }

@@ -29,6 +29,9 @@ pub enum Claim {
         attempt: u32,
         /// Time since the previous owner took it (and at most since it last sent it).
         since_last_claim: std::time::Duration,
+        /// The id the record keeps, which its payment was sent as: the one to use,
+        /// whatever was allocated for this delivery.
+        payment_id: String,
     },
     /// The key is already used by a command with a different body.
     Conflict,
@@ -116,6 +119,7 @@ impl StateStore {
                 },
                 attempt: int(&r, 3)? as u32,
                 since_last_claim: std::time::Duration::from_millis(int(&r, 4)?.max(0) as u64),
+                payment_id: text(&r, 5)?,
             },
             "conflict" => Claim::Conflict,
             "terminal" => Claim::Terminal {

@@ -72,6 +72,7 @@ fn claimed(mode: ClaimMode, attempt: u32, since: Duration) -> Claim {
         mode,
         attempt,
         since_last_claim: since,
+        payment_id: "p-1".into(),
     }
 }
 

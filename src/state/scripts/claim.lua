@@ -1,7 +1,8 @@
 -- Claims a command for one worker. KEYS[1]: the command's record.
 -- ARGV: fingerprint, owner token, lease ms, provider payment id, meta JSON, the command's
 -- W3C traceparent ('' if none), retention ms.
--- Returns {verdict, fence, state-or-mode, attempts-or-published, ms since the last claim}.
+-- Returns {verdict, fence, state-or-mode, attempts-or-published, ms since the last claim},
+-- and for a claim the payment id the record keeps (the one its payment was sent as).
 -- The first claimer's traceparent is kept ('tp'), so the callback or reconciler that
 -- settles the payment publishes its result in the same trace.
 local rec = KEYS[1]
@@ -12,7 +13,7 @@ if not st then
     'created', now, 'upd', now, 'sent', now)
   if ARGV[6] ~= '' then redis.call('HSET', rec, 'tp', ARGV[6]) end
   redis.call('PEXPIRE', rec, tonumber(ARGV[7]))
-  return {'claimed', 1, 'fresh', 1, 0}
+  return {'claimed', 1, 'fresh', 1, 0, ARGV[4]}
 end
 local fp = redis.call('HGET', rec, 'fp')
 if fp and fp ~= '' and fp ~= ARGV[1] then
@@ -44,4 +45,11 @@ redis.call('HSET', rec, 'st', 'submitting', 'own', ARGV[2], 'lease', now + tonum
   'upd', now)
 if mode == 'fresh' then redis.call('HSET', rec, 'sent', now) end
 if ARGV[6] ~= '' then redis.call('HSETNX', rec, 'tp', ARGV[6]) end
-return {'claimed', fence, mode, att, since}
+-- The record's id wins over the one allocated for this delivery: its payment went out
+-- under it. (A record a callback made without one adopts this one.)
+local pid = redis.call('HGET', rec, 'pid')
+if not pid or pid == '' then
+  pid = ARGV[4]
+  redis.call('HSET', rec, 'pid', pid)
+end
+return {'claimed', fence, mode, att, since, pid}
