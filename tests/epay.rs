@@ -1229,10 +1229,12 @@ async fn invoice_ids_are_allocated_once_per_key_and_unique_in_their_last_six_dig
 }
 
 /// A copy of a command carries its invoice id (`x-payfleet-payment-id`) for when Redis
-/// lost the allocation: the allocator takes it back only if it is one of the key's own
-/// candidates, so a publisher cannot choose another key's id.
+/// lost the allocation, sealed for its key: the allocator takes it back only if the seal
+/// holds and it is one of the key's own candidates, so a publisher can neither choose
+/// another of the key's candidates (and have a paid command paid again under it) nor
+/// another key's id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_carried_invoice_id_is_taken_back_only_when_it_is_one_of_the_keys() {
+async fn a_carried_invoice_id_is_taken_back_only_when_sealed_for_its_key() {
     use payfleet::providers::epay::invoice::{Invoices, candidates};
     let s = common::settings("t-epay-carried-ids");
     let secret = s.secrets.epay().unwrap();
@@ -1246,16 +1248,37 @@ async fn a_carried_invoice_id_is_taken_back_only_when_it_is_one_of_the_keys() {
         }
     };
     let own = candidates("term-1", "k-own");
-    // One of the key's candidates, though not its first: taken back.
-    assert_eq!(id("k-own", Some(own[3].clone())).await, own[3]);
+    // One of the key's candidates, though not its first, sealed for it: taken back.
+    assert_eq!(
+        id("k-own", Some(invoices.carry("k-own", &own[3]))).await,
+        own[3]
+    );
     // Allocated already: what it has, whatever a copy carries.
-    assert_eq!(id("k-own", Some(own[0].clone())).await, own[3]);
+    let other_seal = invoices.carry("k-own", &own[0]);
+    assert_eq!(id("k-own", Some(other_seal)).await, own[3]);
     assert_eq!(id("k-own", None).await, own[3]);
-    // Another key's id, or none of its own: its first free candidate.
-    let other = candidates("term-1", "k-other")[0].clone();
-    assert_eq!(id("k-other", Some(own[5].clone())).await, other);
-    let third = candidates("term-1", "k-third")[0].clone();
-    assert_eq!(id("k-third", Some("123456789012345".into())).await, third);
+    // Unsealed, sealed for another key, or with a forged seal: its first free candidate.
+    let first = |key| candidates("term-1", key)[0].clone();
+    let mine = candidates("term-1", "k-bare");
+    assert_eq!(id("k-bare", Some(mine[2].clone())).await, first("k-bare"));
+    let theirs = candidates("term-1", "k-theirs");
+    let sealed_elsewhere = invoices.carry("k-own", &theirs[2]);
+    assert_eq!(
+        id("k-theirs", Some(sealed_elsewhere)).await,
+        first("k-theirs")
+    );
+    let forged = candidates("term-1", "k-forged");
+    let seal = format!("{}/{}", forged[2], "a".repeat(32));
+    assert_eq!(id("k-forged", Some(seal)).await, first("k-forged"));
+    // What a copy carries never looks like a card number, seal included.
+    for k in 0..200 {
+        let key = format!("k-{k}");
+        let carried = invoices.carry(&key, &candidates("term-1", &key)[0]);
+        assert!(!payfleet::contract::card::holds_pan(&carried), "{carried}");
+    }
+    // Sealed for the key but none of its candidates: its first free candidate.
+    let stray = invoices.carry("k-stray", "123456789012345");
+    assert_eq!(id("k-stray", Some(stray)).await, first("k-stray"));
     payfleet::app::connect_store(&s)
         .await
         .unwrap()

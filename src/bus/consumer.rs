@@ -163,10 +163,9 @@ pub struct DeliveryInfo {
     pub traceparent: Option<String>,
     /// Its `tracestate` header, as received.
     pub tracestate: Option<String>,
-    /// The provider's id of its payment, from a copy payfleet parked
-    /// ([`headers::PAYMENT_ID`]): a hint, which a provider takes only if the id is one
-    /// it could have given this command.
-    pub payment_id: Option<String>,
+    /// The provider's id of its payment as a copy payfleet parked carries it
+    /// ([`headers::PAYMENT_ID`]): a provider takes back only what it sealed itself.
+    pub carried: Option<String>,
     /// Seconds since the epoch when the publisher sent it (AMQP timestamp).
     pub published_at: Option<u64>,
     /// Milliseconds since the epoch when it was published: payfleet's header, else the
@@ -231,8 +230,11 @@ impl DeliveryInfo {
             ),
             traceparent,
             tracestate,
-            payment_id: text(headers::PAYMENT_ID).filter(|id| {
-                id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            carried: text(headers::PAYMENT_ID).filter(|id| {
+                id.len() <= 128
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-/".contains(&b))
             }),
             published_at: *delivery.properties.timestamp(),
             published_at_ms: match headers.inner().get(headers::PUBLISHED_MS) {

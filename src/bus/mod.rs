@@ -50,8 +50,9 @@ pub mod headers {
     /// place in the limiter's queue when it comes back.
     pub const RATE_TICKET: &str = "x-payfleet-rate-ticket";
     /// On a copy of a command payfleet parked: the id the provider knows its payment
-    /// by. Should Redis lose the record meanwhile, a provider whose ids are allocated
-    /// there (epay) takes this one back instead of allocating another.
+    /// by, as the provider carries it (epay: the invoice id sealed for the key). Should
+    /// Redis lose the allocation meanwhile, a provider whose ids are allocated there
+    /// takes this one back instead of allocating another.
     pub const PAYMENT_ID: &str = "x-payfleet-payment-id";
     /// W3C trace context, carried from publisher to result event.
     pub const TRACEPARENT: &str = "traceparent";

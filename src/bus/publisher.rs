@@ -274,7 +274,7 @@ impl Publisher {
             headers::ATTEMPT.into(),
             AMQPValue::LongLongInt(parcel.attempt.into()),
         );
-        if let Some(id) = parcel.payment_id {
+        if let Some(id) = parcel.carried {
             h.insert(headers::PAYMENT_ID.into(), header_text(id));
         }
         self.publish_with(
@@ -362,8 +362,9 @@ pub struct Parcel<'a> {
     /// The attempt it comes back as.
     pub attempt: u32,
     pub marks: Marks,
-    /// The provider's id of its payment, when known ([`headers::PAYMENT_ID`]).
-    pub payment_id: Option<&'a str>,
+    /// The provider's id of its payment as the provider carries it, when it does
+    /// ([`headers::PAYMENT_ID`]).
+    pub carried: Option<&'a str>,
 }
 
 /// When a parked command expires, within its rung.

@@ -13,8 +13,8 @@ use crate::state::{Lease, Outcome, State, Transition};
 use std::time::SystemTime;
 
 impl Handler {
-    /// Parks a delivery for a later attempt; it holds no claim. `payment_id`: the
-    /// provider's id of its payment, when known.
+    /// Parks a delivery for a later attempt; it holds no claim. `carried`: the
+    /// provider's id of its payment as the provider carries it, when known.
     pub(super) async fn park(
         &self,
         msg: &Incoming<'_>,
@@ -22,7 +22,7 @@ impl Handler {
         key: &IdempotencyKey,
         provider: &str,
         park: Park,
-        payment_id: Option<&str>,
+        carried: Option<&str>,
     ) -> Result<Handled, HandleError> {
         self.watch(key, park.watch).await?;
         let parcel = Parcel {
@@ -33,7 +33,7 @@ impl Handler {
             expiry: Expiry::Early,
             attempt: park.attempt,
             marks: Marks::default(),
-            payment_id,
+            carried,
         };
         self.publisher.park(parcel).await?;
         self.metrics
@@ -59,9 +59,16 @@ impl Handler {
             return Ok(handled);
         }
         let (rk, provider) = (ctx.cmd.routing_key(), ctx.cmd.provider().as_str());
-        let id = Some(ctx.payment_id);
-        self.park(ctx.msg, &rk, &ctx.cmd.key, provider, park, id)
-            .await
+        let carried = ctx.provider.carry(ctx.cmd, ctx.payment_id);
+        self.park(
+            ctx.msg,
+            &rk,
+            &ctx.cmd.key,
+            provider,
+            park,
+            carried.as_deref(),
+        )
+        .await
     }
 
     /// Retries are spent or the status request was refused, and the outcome is unknown:
@@ -138,6 +145,7 @@ impl Handler {
             Why::Held => {}
         }
         self.watch(&ctx.cmd.key, d.watch).await?;
+        let carried = ctx.provider.carry(ctx.cmd, ctx.payment_id);
         let parcel = Parcel {
             routing_key: &ctx.cmd.routing_key(),
             body: ctx.msg.body,
@@ -146,7 +154,7 @@ impl Handler {
             expiry: d.expiry,
             attempt: ctx.msg.info.attempt,
             marks,
-            payment_id: Some(ctx.payment_id),
+            carried: carried.as_deref(),
         };
         self.publisher.park(parcel).await?;
         let queue_ms = d.rung.ms();

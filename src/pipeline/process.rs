@@ -18,8 +18,8 @@ use std::time::{Instant, SystemTime};
 impl Handler {
     /// Processes a valid command; while its payment stays open, a copy of the command
     /// waits in a delay queue and comes back to check on it (see [`decide::check_back`]).
-    /// Every copy carries the payment's id, which the command takes back should Redis
-    /// lose its record (see [`crate::bus::headers::PAYMENT_ID`]).
+    /// Every copy carries the payment's id as its provider seals it, which the command
+    /// takes back should Redis lose the allocation (see [`crate::bus::headers::PAYMENT_ID`]).
     pub(super) async fn process_and_watch(
         &self,
         msg: &Incoming<'_>,
@@ -27,10 +27,7 @@ impl Handler {
         provider: &dyn Provider,
     ) -> Result<Handled, HandleError> {
         let (rk, provider_label) = (cmd.routing_key(), cmd.provider().as_str());
-        let mut payment_id = match provider
-            .payment_id(cmd, msg.info.payment_id.as_deref())
-            .await
-        {
+        let mut payment_id = match provider.payment_id(cmd, msg.info.carried.as_deref()).await {
             Ok(id) => id,
             // Allocating the id failed (Redis): nothing was sent, try again later.
             Err(e) => {
@@ -48,6 +45,7 @@ impl Handler {
             .basic;
         let enabled = self.settings.check_back;
         if let Some(rung) = decide::check_back(enabled, handled, msg.info, basic, &self.ladder) {
+            let carried = provider.carry(cmd, &payment_id);
             let parcel = Parcel {
                 routing_key: &cmd.routing_key(),
                 body: msg.body,
@@ -59,7 +57,7 @@ impl Handler {
                     check_back: true,
                     ..Default::default()
                 },
-                payment_id: Some(&payment_id),
+                carried: carried.as_deref(),
             };
             self.publisher.park(parcel).await?;
         }
@@ -138,8 +136,8 @@ impl Handler {
                 Ok(Handled::Awaiting)
             }
             Step::Park(park) => {
-                let id = Some(payment_id);
-                self.park(msg, &rk, &cmd.key, provider_label, park, id)
+                let carried = provider.carry(cmd, payment_id);
+                self.park(msg, &rk, &cmd.key, provider_label, park, carried.as_deref())
                     .await
             }
             step => {

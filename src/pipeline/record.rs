@@ -56,9 +56,16 @@ impl Handler {
                     .policy()
                     .park(msg.info.attempt, RetryReason::EventPending, None);
                 let provider = ctx.cmd.provider().as_str();
-                let id = Some(ctx.payment_id);
-                self.park(msg, msg.routing_key, key, provider, park, id)
-                    .await?
+                let carried = ctx.provider.carry(ctx.cmd, ctx.payment_id);
+                self.park(
+                    msg,
+                    msg.routing_key,
+                    key,
+                    provider,
+                    park,
+                    carried.as_deref(),
+                )
+                .await?
             }
             Settled::Duplicate | Settled::Conflicting | Settled::Late => Handled::Duplicate,
             Settled::Missing => Handled::RecordLost,

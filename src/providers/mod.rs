@@ -163,13 +163,20 @@ pub trait Provider: Send + Sync {
     /// The id the provider will know this command's payment by: the same on every attempt.
     /// A future, because some providers (epay) allocate it in Redis on first use;
     /// `carried`, the id a parked copy of the command carries, is what such a provider
-    /// takes back should Redis have lost the allocation (only if it is one it could
-    /// have given this command).
+    /// takes back should Redis have lost the allocation (only what its own
+    /// [`Provider::carry`] sealed for this command).
     fn payment_id<'a>(
         &'a self,
         command: &'a Command,
         carried: Option<&'a str>,
     ) -> BoxFuture<'a, Result<String, ProviderError>>;
+
+    /// What a parked copy of the command carries for [`Provider::payment_id`] to take
+    /// back should Redis lose its allocation: only a provider whose ids are allocated
+    /// there needs it, and only it can vouch for what it reads back.
+    fn carry(&self, _command: &Command, _payment_id: &str) -> Option<String> {
+        None
+    }
 
     /// Sends the command's payment as `payment_id`, what [`Provider::payment_id`] gave.
     fn submit<'a>(

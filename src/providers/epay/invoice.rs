@@ -10,7 +10,10 @@
 //! a recent order held their suffix (about one in a million per recent order: one key
 //! in ten once a hundred thousand orders are recent) would get another id after a loss;
 //! so every copy of the command payfleet parks carries its id (`x-payfleet-payment-id`),
-//! and the allocator takes a carried id back when it is one of the key's candidates.
+//! sealed with an HMAC keyed by the client secret and bound to the key ([`Invoices::carry`]),
+//! and the allocator takes a carried id back when its seal holds and it is one of the
+//! key's candidates. Unsealed, a publisher could have chosen another of the key's
+//! candidates for a copy of a paid command after a loss, and had it paid again.
 //! Left: the command's own first delivery, redelivered after a worker died and Redis
 //! lost its data both, carries no id.
 //!
@@ -43,8 +46,9 @@ pub struct Invoices {
     secret: SecretString,
 }
 
-/// Separates this use of the client secret from any other.
+/// Separate these uses of the client secret from any other.
 const SECRET_HASH_DOMAIN: &[u8] = b"payfleet epay secret_hash\0";
+const CARRY_DOMAIN: &[u8] = b"payfleet epay carried invoice\0";
 
 /// A transaction's invoice id and the secret its postLink must echo.
 pub struct Allocation {
@@ -80,9 +84,9 @@ impl Invoices {
         format!("{}:{{epay:{}}}:{suffix}", self.prefix, self.terminal)
     }
 
-    /// The key's invoice id and secret_hash, allocated on first use: `carried` if it is
-    /// one of the key's candidates (a parked copy's id, see the module's comment), else
-    /// the first candidate whose suffix is free.
+    /// The key's invoice id and secret_hash, allocated on first use: the id `carried`
+    /// seals if its seal holds and it is one of the key's candidates (a parked copy's,
+    /// see the module's comment), else the first candidate whose suffix is free.
     pub async fn allocate(
         &self,
         key: &str,
@@ -96,7 +100,11 @@ impl Invoices {
             .key(self.key("idx"))
             .arg(key)
             .arg(self.retention_ms)
-            .arg(carried.unwrap_or_default())
+            .arg(
+                carried
+                    .and_then(|c| self.unseal(key, c))
+                    .unwrap_or_default(),
+            )
             .arg(candidates(&self.terminal, key))
             .invoke_async(&mut conn)
             .await?;
@@ -109,12 +117,43 @@ impl Invoices {
     /// The `secret_hash` of a transaction with this invoice id: 32 hex digits of
     /// HMAC-SHA256(client secret, domain ‖ invoice id).
     pub fn secret_hash(&self, invoice_id: &str) -> SecretString {
+        SecretString::from(self.mac(SECRET_HASH_DOMAIN, &[invoice_id]))
+    }
+
+    /// What a parked copy of `key`'s command carries: `<invoice id>/<seal>`, the seal
+    /// HMAC-SHA256(client secret, domain ‖ key ‖ 0 ‖ invoice id) as 32 letters (`a`–`p`,
+    /// one a nibble). No digit in the seal, and `/` between, so nothing in the header
+    /// joins into a run that looks like a card number.
+    pub fn carry(&self, key: &str, invoice_id: &str) -> String {
+        format!("{invoice_id}/{}", self.seal(key, invoice_id))
+    }
+
+    /// The invoice id a carried value seals for `key`, if its seal holds.
+    fn unseal<'a>(&self, key: &str, carried: &'a str) -> Option<&'a str> {
+        let (invoice_id, seal) = carried.split_once('/')?;
+        let expected = SecretString::from(self.seal(key, invoice_id));
+        secret_matches(&expected, seal).then_some(invoice_id)
+    }
+
+    fn seal(&self, key: &str, invoice_id: &str) -> String {
+        let hex = self.mac(CARRY_DOMAIN, &[key, invoice_id]);
+        hex.chars()
+            .map(|c| char::from(b'a' + c.to_digit(16).expect("hex") as u8))
+            .collect()
+    }
+
+    /// 32 hex digits of HMAC-SHA256(client secret, domain ‖ parts joined by 0 bytes).
+    fn mac(&self, domain: &[u8], parts: &[&str]) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.expose_secret().as_bytes())
             .expect("HMAC takes a key of any length");
-        mac.update(SECRET_HASH_DOMAIN);
-        mac.update(invoice_id.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        SecretString::from(crate::contract::hex(&digest[..16]))
+        mac.update(domain);
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                mac.update(&[0]);
+            }
+            mac.update(part.as_bytes());
+        }
+        crate::contract::hex(&mac.finalize().into_bytes()[..16])
     }
 
     /// The idempotency key and secret_hash of an invoice payfleet allocated.

@@ -80,6 +80,15 @@ impl Provider for Epay {
         })
     }
 
+    /// The invoice id, sealed for the key (see [`invoice::Invoices::carry`]); a 3-D
+    /// Secure confirmation's id is in its command.
+    fn carry(&self, command: &Command, payment_id: &str) -> Option<String> {
+        match command.details {
+            Details::EpayConfirm3ds(_) => None,
+            _ => Some(self.invoices.carry(command.key.as_str(), payment_id)),
+        }
+    }
+
     /// Sent as `payment_id`, the invoice id allocated for it: its secret_hash is derived
     /// from it, so nothing is read from Redis here (Redis may have lost the allocation
     /// since).
